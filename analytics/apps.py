@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class AnalyticsConfig(AppConfig):
+    """What it MEANS: rollups, metrics, alerts, notifications and the dashboard."""
+
+    name = "analytics"
+    default_auto_field = "django.db.models.BigAutoField"

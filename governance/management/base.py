@@ -1,0 +1,58 @@
+"""Base for Tollgate's scriptable commands: bad arguments fail with one line and exit 2."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, NoReturn
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from governance.models import Organization, Project, Service
+from governance.services import GovernanceError
+
+
+class OneLineParser(CommandParser):
+    def error(self, message: str) -> NoReturn:
+        if self.called_from_command_line:
+            sys.stderr.write(f"{self.prog}: error: {message}\n")
+            sys.exit(2)
+        raise CommandError(f"Error: {message}")
+
+
+class TollgateCommand(BaseCommand):
+    """Errors are one line on stderr with a non-zero exit, never a traceback."""
+
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        parser.__class__ = OneLineParser  # Django builds the parser itself; only `error` differs
+        return parser
+
+    def execute(self, *args: Any, **options: Any) -> str | None:
+        try:
+            return super().execute(*args, **options)
+        except GovernanceError as exc:
+            raise CommandError(str(exc)) from exc
+
+
+def organization_named(name: str) -> Organization:
+    try:
+        return Organization.objects.get(name=name)
+    except Organization.DoesNotExist:
+        raise CommandError(f"organization {name!r} does not exist") from None
+
+
+def project_named(organization_name: str, project_name: str) -> Project:
+    organization = organization_named(organization_name)
+    try:
+        return Project.objects.get(organization=organization, name=project_name)
+    except Project.DoesNotExist:
+        raise CommandError(
+            f"project {project_name!r} does not exist in {organization_name!r}"
+        ) from None
+
+
+def service_named(project: Project, service_name: str) -> Service:
+    try:
+        return Service.objects.get(project=project, name=service_name)
+    except Service.DoesNotExist:
+        raise CommandError(f"service {service_name!r} does not exist in {project}") from None

@@ -1,0 +1,89 @@
+"""Pricing and complexity formulas of DESIGN.md ("Pricing"), as plain functions.
+
+A `PriceBook` holds one project's matrix in memory so that a batch of events is priced without
+a query per event: the price of a model at a time is the last price row whose `effective_from`
+is at or before that time.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+MONEY_QUANTUM = Decimal("0.00000001")
+TOKENS_PER_PRICE_UNIT = 1000
+TIER_POINTS = {"standard": 0.0, "advanced": 50.0, "vip": 100.0}
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    """A price row: USD per 1,000 tokens, in force from `effective_from`."""
+
+    id: int
+    effective_from: datetime
+    input_per_1k: Decimal
+    output_per_1k: Decimal
+    cache_read_per_1k: Decimal
+    cache_write_per_1k: Decimal
+
+
+class MatrixEntry:
+    """A model of the matrix with its prices, oldest first."""
+
+    __slots__ = ("_starts", "name", "prices", "provider")
+
+    def __init__(self, *, name: str, provider: str, prices: Iterable[Price]) -> None:
+        self.name = name
+        self.provider = provider
+        self.prices = tuple(sorted(prices, key=lambda p: p.effective_from))
+        self._starts = [p.effective_from for p in self.prices]
+
+    def price_at(self, when: datetime) -> Price | None:
+        """The price in force at `when`, or None before the model's first price."""
+        index = bisect_right(self._starts, when) - 1
+        return self.prices[index] if index >= 0 else None
+
+
+class PriceBook:
+    """One project's model matrix, for pricing many events at once."""
+
+    def __init__(self, entries: Iterable[MatrixEntry]) -> None:
+        self._entries = {entry.name: entry for entry in entries}
+
+    def entry(self, model: str) -> MatrixEntry | None:
+        return self._entries.get(model)
+
+    def price_at(self, model: str, when: datetime) -> Price | None:
+        entry = self._entries.get(model)
+        return entry.price_at(when) if entry is not None else None
+
+
+def cost_usd(
+    *,
+    price: Price,
+    input_tokens: int,
+    output_tokens: int,
+    cache_read_tokens: int = 0,
+    cache_write_tokens: int = 0,
+) -> Decimal:
+    """What one model call costs at `price`; cache tokens are the cached part of the input."""
+    uncached_input = input_tokens - cache_read_tokens - cache_write_tokens
+    token_dollars = (
+        uncached_input * price.input_per_1k
+        + cache_read_tokens * price.cache_read_per_1k
+        + cache_write_tokens * price.cache_write_per_1k
+        + output_tokens * price.output_per_1k
+    )
+    return (token_dollars / TOKENS_PER_PRICE_UNIT).quantize(MONEY_QUANTUM)
+
+
+def complexity_score(
+    *, input_tokens: int, tool_calls: int, user_tier: str, token_scale: int, tool_scale: int
+) -> float:
+    """The seed complexity formula, 0..100, for events that do not report a score."""
+    token_part = min(input_tokens / token_scale, 1.0) * 100
+    tool_part = min(tool_calls / tool_scale, 1.0) * 100
+    return round(0.4 * token_part + 0.3 * tool_part + 0.3 * TIER_POINTS[user_tier], 4)

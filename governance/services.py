@@ -1,0 +1,146 @@
+"""Writes to governance data: tenants, users, API keys, rate windows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.contrib.auth.models import Group, Permission, User
+from django.db import connection, transaction
+from django.utils import timezone
+
+from governance.keys import key_generate
+from governance.models import (
+    ApiKey,
+    ApiKeyScope,
+    Membership,
+    Organization,
+    Project,
+    RateLimitWindow,
+    Role,
+    Service,
+)
+
+
+class GovernanceError(ValueError):
+    """A request that the governance rules refuse; the message says why, in one line."""
+
+
+def organization_create(*, name: str) -> Organization:
+    name = name.strip()
+    if not name:
+        raise GovernanceError("organization name must not be empty")
+    if Organization.objects.filter(name=name).exists():
+        raise GovernanceError(f"organization {name!r} already exists")
+    return Organization.objects.create(name=name)
+
+
+def project_create(*, organization: Organization, name: str) -> Project:
+    name = name.strip()
+    if not name:
+        raise GovernanceError("project name must not be empty")
+    if Project.objects.filter(organization=organization, name=name).exists():
+        raise GovernanceError(f"project {name!r} already exists in {organization.name!r}")
+    return Project.objects.create(organization=organization, name=name)
+
+
+def service_create(*, project: Project, name: str) -> Service:
+    name = name.strip()
+    if not name:
+        raise GovernanceError("service name must not be empty")
+    if Service.objects.filter(project=project, name=name).exists():
+        raise GovernanceError(f"service {name!r} already exists in {project}")
+    return Service.objects.create(project=project, name=name)
+
+
+def role_groups_ensure() -> dict[str, Group]:
+    """The ops, finance and admin groups; admins may edit all governance data in the admin."""
+    groups = {role: Group.objects.get_or_create(name=role)[0] for role in Role.values}
+    governance_permissions = Permission.objects.filter(content_type__app_label="governance")
+    groups[Role.ADMIN].permissions.add(*governance_permissions)
+    return groups
+
+
+@transaction.atomic
+def user_create(*, organization: Organization, username: str, role: str, password: str) -> User:
+    if role not in Role.values:
+        raise GovernanceError(f"role must be one of {', '.join(Role.values)}, not {role!r}")
+    if User.objects.filter(username=username).exists():
+        raise GovernanceError(f"user {username!r} already exists")
+    if not password:
+        raise GovernanceError("password must not be empty")
+    user = User.objects.create_user(username=username, password=password)
+    user.is_staff = role == Role.ADMIN  # only admins reach Django admin
+    user.save(update_fields=["is_staff"])
+    user.groups.add(role_groups_ensure()[role])
+    Membership.objects.create(user=user, organization=organization, role=role)
+    return user
+
+
+def api_key_create(
+    *, project: Project, scope: str, service: Service | None = None, name: str = ""
+) -> tuple[ApiKey, str]:
+    """Create a key and return it with its clear text, which is never stored or shown again."""
+    if scope not in ApiKeyScope.values:
+        raise GovernanceError(
+            f"scope must be one of {', '.join(ApiKeyScope.values)}, not {scope!r}"
+        )
+    if scope == ApiKeyScope.INGEST and service is None:
+        raise GovernanceError("an ingest key needs a service")
+    if service is not None and service.project_id != project.pk:
+        raise GovernanceError(f"service {service.name!r} does not belong to {project}")
+    generated = key_generate()
+    api_key = ApiKey.objects.create(
+        project=project,
+        service=service,
+        scope=scope,
+        name=name,
+        prefix=generated.prefix,
+        digest=generated.digest,
+    )
+    return api_key, generated.raw
+
+
+def api_key_revoke(*, api_key: ApiKey, now: datetime | None = None) -> ApiKey:
+    """Revoke a key; it is refused from the next request on."""
+    ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(
+        revoked_at=now or timezone.now()
+    )
+    api_key.refresh_from_db(fields=["revoked_at"])
+    return api_key
+
+
+@dataclass(frozen=True)
+class RateDecision:
+    allowed: bool
+    retry_after_s: int
+
+
+def api_key_rate_consume(*, api_key: ApiKey, now: datetime) -> RateDecision:
+    """Count one request against the key's per-minute limit with an atomic upsert."""
+    window_start = now.replace(second=0, microsecond=0)
+    table = RateLimitWindow._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (api_key_id, window_start, count) VALUES (%s, %s, 1) "
+            f"ON CONFLICT (api_key_id, window_start) DO UPDATE SET count = {table}.count + 1 "
+            "RETURNING count",
+            [api_key.pk, window_start],
+        )
+        (count,) = cursor.fetchone()
+    if count <= api_key.rate_limit_per_minute:
+        return RateDecision(allowed=True, retry_after_s=0)
+    seconds_left = 60 - (now - window_start).total_seconds()
+    return RateDecision(allowed=False, retry_after_s=max(1, int(seconds_left + 0.999)))
+
+
+def api_key_touch(*, api_key: ApiKey, now: datetime) -> None:
+    """Record use, at most once a minute per key so the hot path does not write every time."""
+    if api_key.last_used_at is None or now - api_key.last_used_at > timedelta(minutes=1):
+        ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+
+
+def rate_windows_prune(*, now: datetime) -> int:
+    """Drop counting windows older than an hour."""
+    deleted, _ = RateLimitWindow.objects.filter(window_start__lt=now - timedelta(hours=1)).delete()
+    return deleted

@@ -1,0 +1,182 @@
+"""Event schema v1 (DESIGN.md): the fields of each event type and how each is checked.
+
+The hot path validates plain dicts (parsed by orjson) with one table of field checks per event
+type, rather than a serializer per event: each check takes the raw value and returns the value
+to store or raises `Invalid` with a message for the client.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import orjson
+
+EVENT_TYPES = ("routing", "enforcement")
+MODES = ("routing_first", "enforcement_first", "hybrid")
+USER_TIERS = ("standard", "advanced", "vip")
+STATUSES = ("ok", "error", "timeout", "rate_limited")
+LAYERS = ("preprocess", "routing", "execution", "verification", "review")
+VERDICTS = ("allow", "block", "modify", "flag")
+SEVERITIES = ("low", "medium", "high", "critical")
+
+MAX_INT = 2**31 - 1  # the raw tables store token counts as integer
+MAX_NUMBER = 1e12
+MAX_MONEY = Decimal("1000000000")
+MAX_ATTRIBUTES_BYTES = 8 * 1024
+MONEY_QUANTUM = Decimal("0.00000001")
+
+
+class Invalid(ValueError):
+    """A field value the schema refuses; the message is shown to the client."""
+
+
+Check = Callable[[Any], Any]
+
+
+def text(min_length: int, max_length: int) -> Check:
+    def check(value: Any) -> str:
+        if not isinstance(value, str):
+            raise Invalid("must be a string")
+        if not min_length <= len(value) <= max_length:
+            raise Invalid(f"must be {min_length} to {max_length} characters long")
+        if "\x00" in value:
+            raise Invalid("must not contain NUL characters")
+        return value
+
+    return check
+
+
+def choice(options: tuple[str, ...]) -> Check:
+    allowed = frozenset(options)
+    message = "must be one of " + ", ".join(options)
+
+    def check(value: Any) -> str:
+        if not isinstance(value, str) or value not in allowed:
+            raise Invalid(message)
+        return value
+
+    return check
+
+
+def count(value: Any) -> int:
+    if type(value) is not int:
+        raise Invalid("must be a whole number")
+    if not 0 <= value <= MAX_INT:
+        raise Invalid(f"must be between 0 and {MAX_INT}")
+    return value
+
+
+def non_negative(value: Any) -> float:
+    if type(value) not in (int, float):
+        raise Invalid("must be a number")
+    if not (0 <= value <= MAX_NUMBER) or not math.isfinite(value):
+        raise Invalid(f"must be between 0 and {MAX_NUMBER:.0e}")
+    return float(value)
+
+
+def score(value: Any) -> float:
+    if type(value) not in (int, float):
+        raise Invalid("must be a number")
+    if not 0 <= value <= 100:
+        raise Invalid("must be between 0 and 100")
+    return float(value)
+
+
+def money(value: Any) -> Decimal:
+    if type(value) not in (int, float, str):
+        raise Invalid("must be a decimal number (string or number)")
+    try:
+        amount = Decimal(str(value) if type(value) is not str else value.strip())
+    except InvalidOperation:
+        raise Invalid("must be a decimal number") from None
+    if not amount.is_finite() or not 0 <= amount <= MAX_MONEY:
+        raise Invalid(f"must be between 0 and {MAX_MONEY}")
+    return amount.quantize(MONEY_QUANTUM)
+
+
+def boolean(value: Any) -> bool:
+    if type(value) is not bool:
+        raise Invalid("must be true or false")
+    return value
+
+
+def event_uuid(value: Any) -> uuid.UUID:
+    if not isinstance(value, str):
+        raise Invalid("must be a UUID string")
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise Invalid("must be a UUID string") from None
+
+
+def rfc3339(value: Any) -> datetime:
+    if not isinstance(value, str) or len(value) < 20 or value[10] not in "Tt ":
+        raise Invalid("must be an RFC 3339 date-time with offset")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise Invalid("must be an RFC 3339 date-time with offset") from None
+    if parsed.tzinfo is None:
+        raise Invalid("must carry a UTC offset (e.g. Z or +00:00)")
+    return parsed
+
+
+def attributes(value: Any) -> bytes:
+    """The attributes object serialized, ready for a jsonb column."""
+    if not isinstance(value, dict):
+        raise Invalid("must be an object")
+    encoded = orjson.dumps(value)
+    if len(encoded) > MAX_ATTRIBUTES_BYTES:
+        raise Invalid(f"must be at most {MAX_ATTRIBUTES_BYTES} bytes serialized")
+    if b"\\u0000" in encoded:
+        raise Invalid("must not contain NUL characters")
+    return encoded
+
+
+# (field, required, check, default). A null counts as absent. Shared by both event types:
+COMMON_FIELDS: tuple[tuple[str, bool, Check, Any], ...] = (
+    ("request_id", True, text(1, 128), None),
+    ("environment", False, text(1, 64), "production"),
+    ("attributes", False, attributes, None),
+)
+
+ROUTING_FIELDS: tuple[tuple[str, bool, Check, Any], ...] = (
+    ("model", True, text(1, 100), None),
+    ("provider", False, text(1, 100), None),
+    ("mode", True, choice(MODES), None),
+    ("user_tier", False, choice(USER_TIERS), "standard"),
+    ("input_tokens", True, count, None),
+    ("output_tokens", True, count, None),
+    ("tool_calls", False, count, 0),
+    ("complexity_score", False, score, None),
+    ("latency_ms", True, non_negative, None),
+    ("routing_latency_ms", False, non_negative, None),
+    ("status", True, choice(STATUSES), None),
+    ("error_type", False, text(1, 200), None),
+    ("fallback_from", False, text(1, 100), None),
+    ("cost_usd", False, money, None),
+    ("cache_read_tokens", False, count, 0),
+    ("cache_write_tokens", False, count, 0),
+    ("reasoning_tokens", False, count, 0),
+    ("route_reason", False, text(1, 64), None),
+)
+
+ENFORCEMENT_FIELDS: tuple[tuple[str, bool, Check, Any], ...] = (
+    ("layer", True, choice(LAYERS), None),
+    ("policy", True, text(1, 100), None),
+    ("verdict", True, choice(VERDICTS), None),
+    ("violation", False, text(1, 100), None),
+    ("severity", False, choice(SEVERITIES), None),
+    ("false_positive", False, boolean, False),
+    ("check_latency_ms", True, non_negative, None),
+)
+
+FIELDS_BY_TYPE = {
+    "routing": COMMON_FIELDS + ROUTING_FIELDS,
+    "enforcement": COMMON_FIELDS + ENFORCEMENT_FIELDS,
+}

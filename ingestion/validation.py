@@ -1,0 +1,263 @@
+"""Validate a batch of plain event dicts into rows ready for the raw tables.
+
+Every event is checked on its own: a bad event is named in the errors (index, event_id, field,
+message) and the rest of the batch goes on. Routing events are priced here, at the price in force
+at their timestamp, and get a complexity score when they do not report one.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from governance.pricing import PriceBook, complexity_score, cost_usd
+from ingestion.partitions import month_start
+from ingestion.schema import FIELDS_BY_TYPE, Invalid, event_uuid, rfc3339
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    index: int
+    event_id: str | None
+    field: str
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "event_id": self.event_id,
+            "field": self.field,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class IngestContext:
+    """What validation needs to know about the project and the moment of ingest."""
+
+    project_id: int
+    service_id: int
+    now: datetime
+    retention_days: int
+    future_skew_s: int
+    token_scale: int
+    tool_scale: int
+    price_book: PriceBook
+
+    @property
+    def oldest_allowed(self) -> datetime:
+        return self.now - timedelta(days=self.retention_days)
+
+    @property
+    def newest_allowed(self) -> datetime:
+        return self.now + timedelta(seconds=self.future_skew_s)
+
+
+@dataclass
+class ValidatedBatch:
+    """The batch split into rows per table, in-batch duplicates and errors."""
+
+    routing: dict[uuid.UUID, tuple[Any, ...]] = field(default_factory=dict)
+    enforcement: dict[uuid.UUID, tuple[Any, ...]] = field(default_factory=dict)
+    in_batch_duplicates: int = 0
+    errors: list[FieldError] = field(default_factory=list)
+    rejected: int = 0
+
+    def months(self) -> set[date]:
+        """The calendar months (UTC) the valid events fall in: the partitions they need."""
+        return {
+            month_start(row[TIMESTAMP_INDEX])
+            for rows in (self.routing, self.enforcement)
+            for row in rows.values()
+        }
+
+
+# Column order of the rows handed to the writer.
+COMMON_COLUMNS = (
+    "project_id",
+    "service_id",
+    "event_id",
+    "timestamp",
+    "request_id",
+    "environment",
+    "attributes",
+)
+TIMESTAMP_INDEX = COMMON_COLUMNS.index("timestamp")
+ROUTING_COLUMNS = (
+    *COMMON_COLUMNS,
+    "model", "provider", "mode", "user_tier", "input_tokens", "output_tokens", "tool_calls",
+    "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "complexity_score",
+    "complexity_computed", "latency_ms", "routing_latency_ms", "status", "error_type",
+    "fallback_from", "route_reason", "reported_cost_usd", "priced_cost_usd", "price_id",
+)  # fmt: skip
+ENFORCEMENT_COLUMNS = (
+    *COMMON_COLUMNS,
+    "layer", "policy", "verdict", "violation", "severity", "false_positive", "check_latency_ms",
+)  # fmt: skip
+
+
+def batch_validate(events: list[Any], context: IngestContext) -> ValidatedBatch:
+    """Check every event of a batch; keep the first copy of an event_id seen twice."""
+    batch = ValidatedBatch()
+    for index, raw in enumerate(events):
+        outcome = event_validate(index, raw, context)
+        if isinstance(outcome, list):
+            batch.errors.extend(outcome)
+            batch.rejected += 1
+            continue
+        kind, event_id, row = outcome
+        rows = batch.routing if kind == "routing" else batch.enforcement
+        if event_id in batch.routing or event_id in batch.enforcement:
+            batch.in_batch_duplicates += 1
+        else:
+            rows[event_id] = row
+    return batch
+
+
+def event_validate(
+    index: int, raw: Any, context: IngestContext
+) -> list[FieldError] | tuple[str, uuid.UUID, tuple[Any, ...]]:
+    """Validate one event: its errors, or its kind, event id and row."""
+    if not isinstance(raw, dict):
+        return [FieldError(index, None, "event", "must be a JSON object")]
+    raw_id = raw.get("event_id")
+    shown_id = raw_id if isinstance(raw_id, str) else None
+    errors: list[FieldError] = []
+
+    def fail(name: str, message: str) -> None:
+        errors.append(FieldError(index, shown_id, name, message))
+
+    kind = raw.get("type")
+    fields = FIELDS_BY_TYPE.get(kind) if isinstance(kind, str) else None
+    if fields is None:
+        fail("type", "must be one of routing, enforcement")
+
+    event_id = timestamp = None
+    try:
+        event_id = event_uuid(raw_id) if raw_id is not None else None
+        if event_id is None:
+            fail("event_id", "is required")
+    except Invalid as exc:
+        fail("event_id", str(exc))
+    try:
+        raw_ts = raw.get("timestamp")
+        timestamp = rfc3339(raw_ts) if raw_ts is not None else None
+        if timestamp is None:
+            fail("timestamp", "is required")
+        elif timestamp > context.newest_allowed:
+            fail("timestamp", f"is more than {context.future_skew_s} seconds in the future")
+        elif timestamp < context.oldest_allowed:
+            fail("timestamp", f"is older than the {context.retention_days}-day retention window")
+    except Invalid as exc:
+        fail("timestamp", str(exc))
+    if fields is None:
+        return errors
+
+    values: dict[str, Any] = {}
+    for name, required, check, default in fields:
+        value = raw.get(name)
+        if value is None:
+            if required:
+                fail(name, "is required")
+            values[name] = default
+            continue
+        try:
+            values[name] = check(value)
+        except Invalid as exc:
+            fail(name, str(exc))
+    if errors:
+        return errors
+
+    head = (
+        context.project_id,
+        context.service_id,
+        event_id,
+        timestamp,
+        values["request_id"],
+        values["environment"],
+        values["attributes"],
+    )
+    if kind == "routing":
+        return _routing_row(index, shown_id, head, values, timestamp, context)
+    row = (
+        *head,
+        values["layer"],
+        values["policy"],
+        values["verdict"],
+        values["violation"],
+        values["severity"],
+        values["false_positive"],
+        values["check_latency_ms"],
+    )
+    return "enforcement", event_id, row
+
+
+def _routing_row(
+    index: int,
+    shown_id: str | None,
+    head: tuple[Any, ...],
+    values: dict[str, Any],
+    timestamp: datetime,
+    context: IngestContext,
+) -> list[FieldError] | tuple[str, uuid.UUID, tuple[Any, ...]]:
+    input_tokens, output_tokens = values["input_tokens"], values["output_tokens"]
+    cache_read, cache_write = values["cache_read_tokens"], values["cache_write_tokens"]
+    if cache_read + cache_write > input_tokens:
+        message = "cache_read_tokens + cache_write_tokens must not exceed input_tokens"
+        return [FieldError(index, shown_id, "cache_read_tokens", message)]
+    if values["reasoning_tokens"] > output_tokens:
+        message = "must not exceed output_tokens"
+        return [FieldError(index, shown_id, "reasoning_tokens", message)]
+
+    model = values["model"]
+    entry = context.price_book.entry(model)
+    price = entry.price_at(timestamp) if entry is not None else None
+    priced = (
+        cost_usd(
+            price=price,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cache_read_tokens=cache_read,
+            cache_write_tokens=cache_write,
+        )
+        if price is not None
+        else None
+    )
+    score = values["complexity_score"]
+    computed = score is None
+    if computed:
+        score = complexity_score(
+            input_tokens=input_tokens,
+            tool_calls=values["tool_calls"],
+            user_tier=values["user_tier"],
+            token_scale=context.token_scale,
+            tool_scale=context.tool_scale,
+        )
+    provider = values["provider"] or (entry.provider if entry is not None else "")
+    row = (
+        *head,
+        model,
+        provider,
+        values["mode"],
+        values["user_tier"],
+        input_tokens,
+        output_tokens,
+        values["tool_calls"],
+        cache_read,
+        cache_write,
+        values["reasoning_tokens"],
+        score,
+        computed,
+        values["latency_ms"],
+        values["routing_latency_ms"],
+        values["status"],
+        values["error_type"] or "",
+        values["fallback_from"] or "",
+        values["route_reason"] or "",
+        values["cost_usd"],
+        priced,
+        price.id if price is not None else None,
+    )
+    return "routing", head[2], row

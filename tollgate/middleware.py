@@ -1,0 +1,51 @@
+"""Turn a lost database into a 503 with Retry-After instead of a 500."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from django.conf import settings
+from django.db import connections
+from django.db.utils import InterfaceError, OperationalError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+logger = logging.getLogger(__name__)
+
+DATABASE_ERRORS = (OperationalError, InterfaceError)
+
+
+def service_unavailable_response() -> JsonResponse:
+    """The answer sent while storage is unavailable: clients retry after the given delay."""
+    response = JsonResponse(
+        {"detail": "Storage is unavailable; retry later.", "code": "storage_unavailable"},
+        status=503,
+    )
+    response["Retry-After"] = str(settings.TOLLGATE_RETRY_AFTER_S)
+    return response
+
+
+class DatabaseUnavailableMiddleware:
+    """Answer 503 when the database cannot be reached, and drop the broken connection."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        try:
+            return self.get_response(request)
+        except DATABASE_ERRORS:
+            # Raised outside a view (session or auth middleware): same answer as inside one.
+            return self._unavailable()
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if isinstance(exception, DATABASE_ERRORS):
+            return self._unavailable()
+        return None
+
+    @staticmethod
+    def _unavailable() -> JsonResponse:
+        logger.warning("database unavailable; answering 503", exc_info=True)
+        for connection in connections.all(initialized_only=True):
+            connection.close_if_unusable_or_obsolete()
+        return service_unavailable_response()
