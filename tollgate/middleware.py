@@ -6,7 +6,6 @@ import logging
 from collections.abc import Callable
 
 from django.conf import settings
-from django.db import connections
 from django.db.utils import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
@@ -26,7 +25,7 @@ def service_unavailable_response() -> JsonResponse:
 
 
 class DatabaseUnavailableMiddleware:
-    """Answer 503 when the database cannot be reached, and drop the broken connection."""
+    """Answer 503 when the database cannot be reached."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -45,7 +44,7 @@ class DatabaseUnavailableMiddleware:
 
     @staticmethod
     def _unavailable() -> JsonResponse:
+        # The broken connection is dropped at request end by Django (close_old_connections),
+        # and CONN_HEALTH_CHECKS reconnects on the next request.
         logger.warning("database unavailable; answering 503", exc_info=True)
-        for connection in connections.all(initialized_only=True):
-            connection.close_if_unusable_or_obsolete()
         return service_unavailable_response()

@@ -1,0 +1,125 @@
+"""Shared fixtures: a tenant with the reference matrix, keys, and an API client."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from governance.matrix import matrix_load
+from governance.models import Project, Service
+from governance.services import (
+    api_key_create,
+    organization_create,
+    project_create,
+    service_create,
+)
+
+REFERENCE_MATRIX = Path(__file__).resolve().parent.parent / "tollgate/demo_data/reference_matrix.json"
+
+
+def reference_matrix() -> dict[str, Any]:
+    return json.loads(REFERENCE_MATRIX.read_text())
+
+
+def routing_event(**overrides: Any) -> dict[str, Any]:
+    """A valid routing event (one attempt), with any field overridden."""
+    event = {
+        "type": "routing",
+        "event_id": str(uuid.uuid4()),
+        "timestamp": (timezone.now() - timedelta(minutes=1)).isoformat(),
+        "request_id": f"req-{uuid.uuid4().hex[:12]}",
+        "model": "gpt-5.4",
+        "mode": "hybrid",
+        "input_tokens": 1200,
+        "output_tokens": 300,
+        "latency_ms": 140.5,
+        "status": "ok",
+    }
+    event.update(overrides)
+    return event
+
+
+def enforcement_event(**overrides: Any) -> dict[str, Any]:
+    """A valid enforcement event (one policy check), with any field overridden."""
+    event = {
+        "type": "enforcement",
+        "event_id": str(uuid.uuid4()),
+        "timestamp": (timezone.now() - timedelta(minutes=1)).isoformat(),
+        "request_id": f"req-{uuid.uuid4().hex[:12]}",
+        "layer": "preprocess",
+        "policy": "pii-filter",
+        "verdict": "allow",
+        "check_latency_ms": 4.2,
+    }
+    event.update(overrides)
+    return event
+
+
+@pytest.fixture
+def organization(db):
+    return organization_create(name="acme")
+
+
+@pytest.fixture
+def project(organization) -> Project:
+    project = project_create(organization=organization, name="support")
+    matrix_load(project=project, document=reference_matrix())
+    return project
+
+
+@pytest.fixture
+def service(project) -> Service:
+    return service_create(project=project, name="router")
+
+
+@pytest.fixture
+def ingest_key(project, service) -> str:
+    _, raw = api_key_create(project=project, service=service, scope="ingest")
+    return raw
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+PostBatch = Callable[..., Any]
+
+
+@pytest.fixture
+def post_batch(api_client, ingest_key) -> PostBatch:
+    """POST events to the ingest API as the project's ingest key (or another key / body)."""
+
+    def post(
+        events: list[Any] | None = None,
+        *,
+        key: str | None = None,
+        body: bytes | None = None,
+        content_type: str = "application/json",
+        gzip_body: bool = False,
+        **headers: str,
+    ):
+        if body is None:
+            body = json.dumps({"batch": events}).encode()
+        if gzip_body:
+            body = gzip.compress(body)
+            headers["HTTP_CONTENT_ENCODING"] = "gzip"
+        return api_client.generic(
+            "POST",
+            "/api/v1/ingest",
+            data=body,
+            content_type=content_type,
+            HTTP_AUTHORIZATION=f"Bearer {key or ingest_key}",
+            **headers,
+        )
+
+    return post
