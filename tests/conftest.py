@@ -23,7 +23,9 @@ from governance.services import (
     service_create,
 )
 
-REFERENCE_MATRIX = Path(__file__).resolve().parent.parent / "tollgate/demo_data/reference_matrix.json"
+REFERENCE_MATRIX = (
+    Path(__file__).resolve().parent.parent / "tollgate/demo_data/reference_matrix.json"
+)
 
 
 def reference_matrix() -> dict[str, Any]:

@@ -59,7 +59,11 @@ class TestAccepted:
         row = RoutingEvent.objects.get(event_id=event["event_id"])
         assert row.provider == "azure-openai"
         assert (row.user_tier, row.environment, row.tool_calls) == ("vip", "staging", 3)
-        assert (row.status, row.error_type, row.fallback_from) == ("error", "upstream_5xx", "claude-opus-4.6")
+        assert (row.status, row.error_type, row.fallback_from) == (
+            "error",
+            "upstream_5xx",
+            "claude-opus-4.6",
+        )
         assert row.routing_latency_ms == 2.5 and row.reasoning_tokens == 100
         assert row.attributes == {"customer": "c-42", "nested": {"ok": True}}
 
@@ -69,16 +73,21 @@ class TestAccepted:
         )
         assert post_batch([event]).status_code == 200
         row = EnforcementEvent.objects.get(event_id=event["event_id"])
-        assert (row.layer, row.verdict, row.violation, row.severity) == ("review", "block", "pii", "high")
+        assert (row.layer, row.verdict, row.violation, row.severity) == (
+            "review",
+            "block",
+            "pii",
+            "high",
+        )
         assert row.false_positive is True and row.check_latency_ms == 4.2
 
     def test_ingest_sequence_increases(self, post_batch):
         post_batch([routing_event()])
         post_batch([enforcement_event(), routing_event()])
-        sequences = sorted(
-            [*RoutingEvent.objects.values_list("seq", flat=True)]
-            + [*EnforcementEvent.objects.values_list("seq", flat=True)]
-        )
+        sequences = [
+            *RoutingEvent.objects.values_list("seq", flat=True),
+            *EnforcementEvent.objects.values_list("seq", flat=True),
+        ]
         assert len(set(sequences)) == 3
 
 
@@ -139,7 +148,9 @@ class TestRejected:
         assert field in {error["field"] for error in body["errors"]}
         assert all(error["index"] == 0 and error["message"] for error in body["errors"])
 
-    @pytest.mark.parametrize("missing", ["mode", "input_tokens", "output_tokens", "latency_ms", "status", "model"])
+    @pytest.mark.parametrize(
+        "missing", ["mode", "input_tokens", "output_tokens", "latency_ms", "status", "model"]
+    )
     def test_missing_required_routing_field(self, post_batch, missing):
         event = routing_event()
         del event[missing]
@@ -173,7 +184,10 @@ class TestRejected:
         body = post_batch([future, near_future, too_old, old_enough]).json()
 
         assert body["accepted"] == 2
-        assert {(e["index"], e["field"]) for e in body["errors"]} == {(0, "timestamp"), (2, "timestamp")}
+        assert {(e["index"], e["field"]) for e in body["errors"]} == {
+            (0, "timestamp"),
+            (2, "timestamp"),
+        }
 
     def test_every_event_rejected_still_answers_207(self, post_batch):
         response = post_batch([routing_event(status="??")])
@@ -333,7 +347,10 @@ class TestPricing:
         change = timezone.now() - timedelta(days=2)
         model = project.matrix_models.get(name="gpt-5.4")
         ModelPrice.objects.create(
-            model=model, effective_from=change, input_per_1k=Decimal("0.001"), output_per_1k=Decimal("0.002")
+            model=model,
+            effective_from=change,
+            input_per_1k=Decimal("0.001"),
+            output_per_1k=Decimal("0.002"),
         )
         before = routing_event(timestamp=(change - timedelta(seconds=1)).isoformat())
         after = routing_event(timestamp=change.isoformat())
@@ -347,7 +364,9 @@ class TestPricing:
 
     def test_cache_tokens_are_priced_at_cache_prices(self, post_batch, project):
         model = project.matrix_models.get(name="claude-opus-4.6")
-        model.prices.update(cache_read_per_1k=Decimal("0.0012"), cache_write_per_1k=Decimal("0.015"))
+        model.prices.update(
+            cache_read_per_1k=Decimal("0.0012"), cache_write_per_1k=Decimal("0.015")
+        )
         event = routing_event(
             model="claude-opus-4.6",
             input_tokens=10_000,
@@ -363,7 +382,9 @@ class TestPricing:
     def test_cache_prices_default_to_the_input_price(self, post_batch):
         event = routing_event(input_tokens=1000, cache_read_tokens=1000, output_tokens=0)
         post_batch([event])
-        assert RoutingEvent.objects.get(event_id=event["event_id"]).priced_cost_usd == Decimal("0.007")
+        assert RoutingEvent.objects.get(event_id=event["event_id"]).priced_cost_usd == Decimal(
+            "0.007"
+        )
 
     def test_unknown_model_is_stored_unpriced(self, post_batch):
         event = routing_event(model="mystery-llm-9")
@@ -393,7 +414,9 @@ class TestComplexity:
         event = routing_event(input_tokens=500, tool_calls=5, user_tier="vip")
         post_batch([event])
         # 0.4 x 50 + 0.3 x 25 + 0.3 x 100
-        assert RoutingEvent.objects.get(event_id=event["event_id"]).complexity_score == pytest.approx(57.5)
+        assert RoutingEvent.objects.get(
+            event_id=event["event_id"]
+        ).complexity_score == pytest.approx(57.5)
 
     def test_reported_score_is_kept(self, post_batch):
         event = routing_event(complexity_score=42)
