@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -141,6 +142,10 @@ class ApiKey(models.Model):
     @property
     def is_revoked(self) -> bool:
         return self.revoked_at is not None
+
+    def clean(self) -> None:
+        if self.service_id and self.project_id and self.service.project_id != self.project_id:
+            raise ValidationError({"service": "The service must belong to the key's project."})
 
 
 class RateLimitWindow(models.Model):

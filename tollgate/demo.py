@@ -22,16 +22,19 @@ import subprocess
 import sys
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from tollgate.embedded import DATA_DIR, PROJECT_ROOT
 from tollgate.traffic import SCENARIOS, batches, scenario_events
+
+if TYPE_CHECKING:
+    from governance.models import Organization
 
 CREDENTIALS_FILE = DATA_DIR / "demo-credentials.json"
 MATRIX_FILE = Path(__file__).resolve().parent / "demo_data" / "reference_matrix.json"
@@ -70,7 +73,7 @@ class DemoState:
         temporary = CREDENTIALS_FILE.with_suffix(".tmp")
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "w") as handle:
-            json.dump(self.__dict__, handle, indent=2)
+            json.dump(asdict(self), handle, indent=2)
         os.chmod(temporary, 0o600)
         os.replace(temporary, CREDENTIALS_FILE)
 
@@ -106,6 +109,9 @@ def main() -> int:
     except (KeyboardInterrupt, Stop):
         print("\nStopping...")
         return 0
+    except (RuntimeError, httpx.HTTPError) as exc:
+        print(f"\nThe demo failed: {exc}")
+        return 1
     finally:
         if server is not None:
             _server_stop(server)
@@ -155,7 +161,7 @@ def _demo_data_ensure(state: DemoState) -> None:
 
 
 def _project_ensure(
-    organization: Any, name: str, shares: dict[str, float], state: DemoState
+    organization: Organization, name: str, shares: dict[str, float], state: DemoState
 ) -> None:
     from governance.matrix import matrix_load
     from governance.models import ApiKeyScope, Project, Service
@@ -186,7 +192,7 @@ def _project_ensure(
         )
 
 
-def _user_ensure(organization: Any, username: str, state: DemoState) -> None:
+def _user_ensure(organization: Organization, username: str, state: DemoState) -> None:
     """Create the user, or set the stored password again on one that exists."""
     from django.contrib.auth.models import User
 

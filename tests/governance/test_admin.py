@@ -1,0 +1,84 @@
+"""Admin: staff see only their organization's rows; keys are generated and shown once."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import User
+
+from governance.models import ApiKey, Project
+from governance.services import organization_create, project_create, service_create, user_create
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def two_tenants(project, service):
+    other_org = organization_create(name="globex")
+    other_project = project_create(organization=other_org, name="secret-project")
+    service_create(project=other_project, name="secret-router")
+    admin = user_create(
+        organization=project.organization, username="ada", role="admin", password="pw-123-long"
+    )
+    return admin, other_project
+
+
+def test_staff_lists_only_their_organization(client, two_tenants):
+    admin, _other = two_tenants
+    client.force_login(admin)
+    page = client.get("/admin/governance/project/")
+    assert page.status_code == 200
+    assert b"support" in page.content and b"secret-project" not in page.content
+
+
+def test_staff_cannot_open_or_change_another_organization_by_url(client, two_tenants):
+    admin, other = two_tenants
+    client.force_login(admin)
+    assert client.get(f"/admin/governance/project/{other.pk}/change/").status_code in (302, 404)
+    response = client.post(f"/admin/governance/project/{other.pk}/change/", {"name": "pwned"})
+    assert response.status_code in (302, 404)
+    other.refresh_from_db()
+    assert other.name == "secret-project"
+
+
+def test_creating_a_key_in_admin_shows_it_once_and_stores_a_digest(
+    client, two_tenants, project, service
+):
+    admin, _ = two_tenants
+    client.force_login(admin)
+    response = client.post(
+        "/admin/governance/apikey/add/",
+        {
+            "project": project.pk,
+            "service": service.pk,
+            "scope": "ingest",
+            "name": "ci",
+            "rate_limit_per_minute": 100,
+        },
+        follow=True,
+    )
+    assert response.status_code == 200
+    api_key = ApiKey.objects.get(name="ci")
+    shown = [str(m) for m in response.context["messages"]]
+    assert any(f"tg_{api_key.prefix}_" in message for message in shown)
+    assert api_key.digest and api_key.digest not in response.content.decode()
+
+
+def test_ingest_key_without_service_is_a_form_error(client, two_tenants, project):
+    admin, _ = two_tenants
+    client.force_login(admin)
+    response = client.post(
+        "/admin/governance/apikey/add/",
+        {"project": project.pk, "scope": "ingest", "rate_limit_per_minute": 100},
+    )
+    assert response.status_code == 200  # the form again, with the error
+    assert not ApiKey.objects.exists()
+
+
+def test_non_staff_cannot_reach_admin(client, project):
+    user = user_create(
+        organization=project.organization, username="olivia", role="ops", password="pw-123-long"
+    )
+    client.force_login(user)
+    assert client.get("/admin/governance/project/").status_code == 302
+    assert User.objects.get(username="olivia").is_staff is False
+    assert Project.objects.count() == 1
