@@ -57,6 +57,8 @@ STARTUP_TIMEOUT_S = 60.0
 REQUEST_TIMEOUT_S = 120.0
 SCRATCH_PREFIX = "bench_copy_"
 SCRATCH_SEQUENCE = "bench_copy_seq"
+# Keys of DATABASES["default"]["OPTIONS"] that Django's backend consumes itself, not libpq.
+DJANGO_ONLY_OPTIONS = frozenset({"assume_role", "isolation_level", "pool", "server_side_binding"})
 
 USER_TIERS = ("standard", "advanced", "vip")
 USER_TIER_WEIGHTS = (70, 25, 5)
@@ -293,7 +295,11 @@ def post_client(
     work: queue.SimpleQueue[int],
     outcome: PostOutcome,
 ) -> None:
-    """One client: its own keep-alive connection, posting batches until the queue is empty."""
+    """One client posting batches until the queue is empty, on its own connection.
+
+    The connection is kept alive where the server allows it; gunicorn's sync workers answer
+    `Connection: close`, and http.client then reconnects for the next request by itself.
+    """
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=REQUEST_TIMEOUT_S)
     try:
         while True:
@@ -377,7 +383,8 @@ def rows_build(tenant: Tenant, batches: list[list[dict[str, Any]]]) -> list[RowB
         price_book=price_book_for_project(project_id=project.pk),
     )
     position = TABLES["routing"][1].index("attributes")
-    assert position == TABLES["enforcement"][1].index("attributes")  # noqa: S101
+    if position != TABLES["enforcement"][1].index("attributes"):
+        raise RuntimeError("attributes sit at different positions in the two row shapes")
 
     def jsonb(row: tuple[Any, ...]) -> tuple[Any, ...]:
         document = row[position]
@@ -414,7 +421,12 @@ def psycopg_connect() -> Any:
         "port": str(database["PORT"]) if database.get("PORT") else None,
     }
     conninfo = make_conninfo(**{key: value for key, value in parameters.items() if value})
-    return psycopg.connect(conninfo, **database.get("OPTIONS", {}))
+    options = {
+        key: value
+        for key, value in database.get("OPTIONS", {}).items()
+        if key not in DJANGO_ONLY_OPTIONS
+    }
+    return psycopg.connect(conninfo, **options)
 
 
 def scratch_name(kind: str) -> str:
