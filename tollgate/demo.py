@@ -83,6 +83,7 @@ class Stop(Exception):
 
 
 def main() -> int:
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with it ignored
     signal.signal(signal.SIGTERM, _raise_stop)
     server: subprocess.Popen[bytes] | None = None
     try:
@@ -103,9 +104,9 @@ def main() -> int:
         if not state.traffic_posted:
             _traffic_post(state, base_url)
         _instructions_print(state, base_url)
-        server.wait()
-        print("The web server stopped.")
-        return 1
+        code = server.wait()
+        print(f"The web server stopped (exit code {code}).")
+        return 0 if code == 0 else 1
     except (KeyboardInterrupt, Stop):
         print("\nStopping...")
         return 0
@@ -258,6 +259,7 @@ def _traffic_post(state: DemoState, base_url: str) -> None:
         state.save()
     start = end - timedelta(hours=TRAFFIC_HOURS)
     totals = {"accepted": 0, "duplicates": 0, "rejected": 0}
+    interactive = sys.stdout.isatty()
     with httpx.Client(base_url=base_url, timeout=120) as client:
         for key, scenario in SCENARIOS.items():
             rng = random.Random(f"tollgate-demo-{key}")  # noqa: S311 (demo data, not secrets)
@@ -265,14 +267,16 @@ def _traffic_post(state: DemoState, base_url: str) -> None:
                 scenario, start=start, end=end, requests=REQUESTS_PER_SCENARIO, rng=rng
             )
             headers = {"Authorization": f"Bearer {state.keys[scenario.project]}"}
-            sent = 0
+            sent, line = 0, ""
             for batch in batches(events):
                 answer = _batch_post(client, headers, batch)
                 for name in totals:
                     totals[name] += answer[name]
                 sent += len(batch)
-                _progress(f"Posting a day of traffic: {scenario.project} {sent:,} events")
-            print()
+                line = f"Posting a day of traffic: {scenario.project} {sent:,} events"
+                if interactive:  # one line rewritten in place
+                    print(f"\r{line}", end="", flush=True)
+            print(f"\r{line}" if interactive else line, flush=True)
     state.traffic_posted = True
     state.save()
     print(
@@ -293,11 +297,6 @@ def _batch_post(
         if response.status_code not in (200, 207):
             raise RuntimeError(f"ingest answered {response.status_code}: {response.text[:300]}")
         return response.json()
-
-
-def _progress(line: str) -> None:
-    sys.stdout.write(f"\r{line}")
-    sys.stdout.flush()
 
 
 def _instructions_print(state: DemoState, base_url: str) -> None:

@@ -100,6 +100,10 @@ CELERY_TASK_TIME_LIMIT = 300
 CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE = {
+    "partitions-maintain": {"task": "ingestion.partitions_maintain", "schedule": 6 * 3600},
+    "rate-windows-prune": {"task": "governance.rate_windows_prune", "schedule": 15 * 60},
+}
 
 # --- Email --------------------------------------------------------------------------------
 if env.str("EMAIL_URL", default=""):
