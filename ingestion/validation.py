@@ -55,12 +55,17 @@ class IngestContext:
         return self.now + timedelta(seconds=self.future_skew_s)
 
 
+# The raw tables' unique key within a project: (event_id, timestamp), because a partitioned
+# table's unique key must hold its partition key. A retry resends both unchanged.
+DedupKey = tuple[uuid.UUID, datetime]
+
+
 @dataclass
 class ValidatedBatch:
     """The batch split into rows per table, in-batch duplicates and errors."""
 
-    routing: dict[uuid.UUID, tuple[Any, ...]] = field(default_factory=dict)
-    enforcement: dict[uuid.UUID, tuple[Any, ...]] = field(default_factory=dict)
+    routing: dict[DedupKey, tuple[Any, ...]] = field(default_factory=dict)
+    enforcement: dict[DedupKey, tuple[Any, ...]] = field(default_factory=dict)
     in_batch_duplicates: int = 0
     errors: list[FieldError] = field(default_factory=list)
     rejected: int = 0
@@ -84,6 +89,7 @@ COMMON_COLUMNS = (
     "environment",
     "attributes",
 )
+EVENT_ID_INDEX = COMMON_COLUMNS.index("event_id")
 TIMESTAMP_INDEX = COMMON_COLUMNS.index("timestamp")
 ROUTING_COLUMNS = (
     *COMMON_COLUMNS,
@@ -99,7 +105,7 @@ ENFORCEMENT_COLUMNS = (
 
 
 def batch_validate(events: list[Any], context: IngestContext) -> ValidatedBatch:
-    """Check every event of a batch; keep the first copy of an event_id seen twice."""
+    """Check every event of a batch; keep the first copy of an event seen twice."""
     batch = ValidatedBatch()
     for index, raw in enumerate(events):
         outcome = event_validate(index, raw, context)
@@ -107,19 +113,20 @@ def batch_validate(events: list[Any], context: IngestContext) -> ValidatedBatch:
             batch.errors.extend(outcome)
             batch.rejected += 1
             continue
-        kind, event_id, row = outcome
+        kind, row = outcome
+        key = (row[EVENT_ID_INDEX], row[TIMESTAMP_INDEX])
         rows = batch.routing if kind == "routing" else batch.enforcement
-        if event_id in batch.routing or event_id in batch.enforcement:
+        if key in batch.routing or key in batch.enforcement:
             batch.in_batch_duplicates += 1
         else:
-            rows[event_id] = row
+            rows[key] = row
     return batch
 
 
 def event_validate(
     index: int, raw: Any, context: IngestContext
-) -> list[FieldError] | tuple[str, uuid.UUID, tuple[Any, ...]]:
-    """Validate one event: its errors, or its kind, event id and row."""
+) -> list[FieldError] | tuple[str, tuple[Any, ...]]:
+    """Validate one event: its errors, or its kind and row."""
     if not isinstance(raw, dict):
         return [FieldError(index, None, "event", "must be a JSON object")]
     raw_id = raw.get("event_id")
@@ -191,7 +198,7 @@ def event_validate(
         values["false_positive"],
         values["check_latency_ms"],
     )
-    return "enforcement", event_id, row
+    return "enforcement", row
 
 
 def _routing_row(
@@ -201,7 +208,7 @@ def _routing_row(
     values: dict[str, Any],
     timestamp: datetime,
     context: IngestContext,
-) -> list[FieldError] | tuple[str, uuid.UUID, tuple[Any, ...]]:
+) -> list[FieldError] | tuple[str, tuple[Any, ...]]:
     input_tokens, output_tokens = values["input_tokens"], values["output_tokens"]
     cache_read, cache_write = values["cache_read_tokens"], values["cache_write_tokens"]
     if cache_read + cache_write > input_tokens:
@@ -260,4 +267,4 @@ def _routing_row(
         priced,
         price.id if price is not None else None,
     )
-    return "routing", head[2], row
+    return "routing", row

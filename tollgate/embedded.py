@@ -8,7 +8,7 @@ exits, so `make demo` and `make test` leave nothing running behind them.
 
 from __future__ import annotations
 
-import os
+import warnings
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -21,11 +21,11 @@ DATABASE_NAME = "tollgate"
 @cache
 def embedded_database() -> dict[str, Any]:
     """Start (or attach to) the embedded server and return Django's settings for it."""
-    # pgserver keeps its cross-process lock in the runtime folder; give it one of ours.
-    runtime_dir = DATA_DIR / "run"
-    runtime_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime_dir))
-    import pgserver  # imported lazily: production processes never load it
+    with warnings.catch_warnings():
+        # Without XDG_RUNTIME_DIR platformdirs warns, then picks a per-user folder in /tmp,
+        # which is all pgserver's cross-process lock needs.
+        warnings.simplefilter("ignore")
+        import pgserver  # imported lazily: production processes never load it
 
     pgdata = DATA_DIR / "pgdata"
     pgdata.parent.mkdir(parents=True, exist_ok=True)

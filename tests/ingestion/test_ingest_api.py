@@ -326,6 +326,14 @@ class TestIdempotency:
         assert body == {"accepted": 2, "duplicates": 1, "rejected": 0, "errors": []}
         assert RoutingEvent.objects.filter(event_id=event["event_id"]).count() == 1
 
+    def test_dedup_key_is_event_id_and_timestamp_in_and_across_batches(self, post_batch):
+        # DESIGN.md "Storage": the unique key holds the partition key, so a retry (same
+        # event_id, same timestamp) is a duplicate; a reused id at another time is not.
+        event = routing_event()
+        moved = {**event, "timestamp": (timezone.now() - timedelta(minutes=7)).isoformat()}
+        assert post_batch([event, moved]).json()["accepted"] == 2
+        assert post_batch([moved, event]).json()["duplicates"] == 2
+
 
 class TestPricing:
     def test_priced_from_the_matrix_when_cost_is_absent(self, post_batch):
