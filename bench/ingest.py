@@ -480,9 +480,9 @@ def scratch_count(connection: Any) -> int:
 
 def bare_copy(connection: Any, row_batches: list[RowBatch]) -> float:
     """COPY every batch (binary, the writer's types) and commit after each; return the time."""
-    from ingestion.writer import TABLES, JsonbBytes, _JsonbBytesBinaryDumper
+    from ingestion.writer import TABLES, JsonbBytes, JsonbBytesBinaryDumper
 
-    connection.adapters.register_dumper(JsonbBytes, _JsonbBytesBinaryDumper)
+    connection.adapters.register_dumper(JsonbBytes, JsonbBytesBinaryDumper)
     statements = {}
     for kind, (_table, columns, types) in TABLES.items():
         column_list = ", ".join(f'"{name}"' for name in columns)

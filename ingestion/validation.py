@@ -45,14 +45,21 @@ class IngestContext:
     token_scale: int
     tool_scale: int
     price_book: PriceBook
+    oldest_allowed: datetime = field(init=False)
+    newest_allowed: datetime = field(init=False)
+    too_old_message: str = field(init=False)
+    too_new_message: str = field(init=False)
 
-    @property
-    def oldest_allowed(self) -> datetime:
-        return self.now - timedelta(days=self.retention_days)
-
-    @property
-    def newest_allowed(self) -> datetime:
-        return self.now + timedelta(seconds=self.future_skew_s)
+    def __post_init__(self) -> None:
+        # Computed once per batch, not once per event.
+        bounds = {
+            "oldest_allowed": self.now - timedelta(days=self.retention_days),
+            "newest_allowed": self.now + timedelta(seconds=self.future_skew_s),
+            "too_old_message": f"is older than the {self.retention_days}-day retention window",
+            "too_new_message": f"is more than {self.future_skew_s} seconds in the future",
+        }
+        for name, value in bounds.items():
+            object.__setattr__(self, name, value)
 
 
 # The raw tables' unique key within a project: (event_id, timestamp), because a partitioned
@@ -127,55 +134,53 @@ def event_validate(
     index: int, raw: Any, context: IngestContext
 ) -> list[FieldError] | tuple[str, tuple[Any, ...]]:
     """Validate one event: its errors, or its kind and row."""
-    if not isinstance(raw, dict):
+    if type(raw) is not dict:
         return [FieldError(index, None, "event", "must be a JSON object")]
     raw_id = raw.get("event_id")
-    shown_id = raw_id if isinstance(raw_id, str) else None
-    errors: list[FieldError] = []
-
-    def fail(name: str, message: str) -> None:
-        errors.append(FieldError(index, shown_id, name, message))
+    shown_id = raw_id if type(raw_id) is str else None
+    problems: list[tuple[str, str]] = []  # (field, message); turned into errors at the end
 
     kind = raw.get("type")
-    fields = FIELDS_BY_TYPE.get(kind) if isinstance(kind, str) else None
+    fields = FIELDS_BY_TYPE.get(kind) if type(kind) is str else None
     if fields is None:
-        fail("type", "must be one of routing, enforcement")
+        problems.append(("type", "must be one of routing, enforcement"))
 
     event_id = timestamp = None
-    try:
-        event_id = event_uuid(raw_id) if raw_id is not None else None
-        if event_id is None:
-            fail("event_id", "is required")
-    except Invalid as exc:
-        fail("event_id", str(exc))
-    try:
-        raw_ts = raw.get("timestamp")
-        timestamp = rfc3339(raw_ts) if raw_ts is not None else None
-        if timestamp is None:
-            fail("timestamp", "is required")
-        elif timestamp > context.newest_allowed:
-            fail("timestamp", f"is more than {context.future_skew_s} seconds in the future")
-        elif timestamp < context.oldest_allowed:
-            fail("timestamp", f"is older than the {context.retention_days}-day retention window")
-    except Invalid as exc:
-        fail("timestamp", str(exc))
-    if fields is None:
-        return errors
+    if raw_id is None:
+        problems.append(("event_id", "is required"))
+    else:
+        try:
+            event_id = event_uuid(raw_id)
+        except Invalid as exc:
+            problems.append(("event_id", str(exc)))
+    raw_ts = raw.get("timestamp")
+    if raw_ts is None:
+        problems.append(("timestamp", "is required"))
+    else:
+        try:
+            timestamp = rfc3339(raw_ts)
+        except Invalid as exc:
+            problems.append(("timestamp", str(exc)))
+        else:
+            if timestamp > context.newest_allowed:
+                problems.append(("timestamp", context.too_new_message))
+            elif timestamp < context.oldest_allowed:
+                problems.append(("timestamp", context.too_old_message))
 
     values: dict[str, Any] = {}
-    for name, required, check, default in fields:
+    for name, required, check, default in fields or ():
         value = raw.get(name)
         if value is None:
             if required:
-                fail(name, "is required")
+                problems.append((name, "is required"))
             values[name] = default
-            continue
-        try:
-            values[name] = check(value)
-        except Invalid as exc:
-            fail(name, str(exc))
-    if errors:
-        return errors
+        else:
+            try:
+                values[name] = check(value)
+            except Invalid as exc:
+                problems.append((name, str(exc)))
+    if problems:
+        return [FieldError(index, shown_id, name, message) for name, message in problems]
 
     head = (
         context.project_id,

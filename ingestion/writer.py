@@ -2,15 +2,18 @@
 `INSERT ... SELECT ... ON CONFLICT DO NOTHING`, so a replayed event is skipped, not duplicated.
 
 COPY is the fastest way into PostgreSQL from psycopg 3; the staging step is what lets the dedup
-key decide. The staging tables are temporary, per connection, and emptied at commit.
+key decide. (Checking the keys first and copying straight into the table was tried and was
+slower: the lookup depends on fresh planner statistics for each project.) Staging tables are
+temporary, made once per connection; the insert empties them in the same statement.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 from psycopg import adapt, postgres, pq
 
 from ingestion.validation import ENFORCEMENT_COLUMNS, ROUTING_COLUMNS
@@ -28,12 +31,16 @@ TABLES = {
     "enforcement": ("ingestion_enforcementevent", ENFORCEMENT_COLUMNS, ENFORCEMENT_TYPES),
 }
 
+# psycopg connections that already hold the staging tables (temporary tables live as long as
+# the session); weak, so a closed connection is simply forgotten.
+_staged_connections: weakref.WeakSet[Any] = weakref.WeakSet()
+
 
 class JsonbBytes(bytes):
     """A JSON document already serialized (by orjson at validation), sent as jsonb unchanged."""
 
 
-class _JsonbBytesBinaryDumper(adapt.Dumper):
+class JsonbBytesBinaryDumper(adapt.Dumper):
     format = pq.Format.BINARY
     oid = postgres.types["jsonb"].oid
 
@@ -41,12 +48,26 @@ class _JsonbBytesBinaryDumper(adapt.Dumper):
         return b"\x01" + obj  # jsonb binary format: version 1, then the text
 
 
-def _raw_cursor() -> Any:
-    """The psycopg cursor under Django's wrapper, knowing how to send pre-serialized jsonb."""
+def _stage_name(table: str) -> str:
+    return f"stage_{table}"
+
+
+def _raw_connection() -> Any:
+    """The psycopg connection under Django's, with staging tables and the jsonb dumper."""
     connection.ensure_connection()
-    raw_connection = connection.connection
-    raw_connection.adapters.register_dumper(JsonbBytes, _JsonbBytesBinaryDumper)
-    return raw_connection.cursor()
+    raw = connection.connection
+    if raw not in _staged_connections:
+        raw.adapters.register_dumper(JsonbBytes, JsonbBytesBinaryDumper)
+        with raw.cursor() as cursor:
+            for table, columns, _ in TABLES.values():
+                column_list = ", ".join(f'"{name}"' for name in columns)
+                cursor.execute(
+                    f"CREATE TEMP TABLE IF NOT EXISTS {_stage_name(table)} ON COMMIT DELETE ROWS "
+                    f"AS SELECT {column_list} FROM {table} WITH NO DATA"
+                )
+        # Remembered once committed: a rolled-back CREATE leaves no table behind.
+        transaction.on_commit(lambda: _staged_connections.add(raw))
+    return raw
 
 
 def rows_insert(kind: str, rows: Sequence[tuple[Any, ...]]) -> int:
@@ -54,25 +75,32 @@ def rows_insert(kind: str, rows: Sequence[tuple[Any, ...]]) -> int:
     if not rows:
         return 0
     table, columns, types = TABLES[kind]
-    stage = f"stage_{table}"
+    stage = _stage_name(table)
     column_list = ", ".join(f'"{name}"' for name in columns)
-    with _raw_cursor() as cursor:
+    with _raw_connection().cursor() as cursor:
+        _copy(cursor, stage, columns, types, rows)
+        # Emptying the stage here, not only at commit, keeps a caller that inserts twice in one
+        # transaction from offering the first batch again.
         cursor.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS {stage} "
-            f"ON COMMIT DELETE ROWS AS SELECT {column_list} FROM {table} WITH NO DATA"
-        )
-        with cursor.copy(f"COPY {stage} ({column_list}) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(list(types))
-            for row in _with_jsonb(rows, columns.index("attributes")):
-                copy.write_row(row)
-        cursor.execute(
-            f"INSERT INTO {table} ({column_list}) SELECT {column_list} FROM {stage} "
+            f"WITH staged AS (DELETE FROM {stage} RETURNING {column_list}) "
+            f"INSERT INTO {table} ({column_list}) SELECT {column_list} FROM staged "
             "ON CONFLICT DO NOTHING"
         )
-        inserted = cursor.rowcount
-        # Emptied at commit anyway; emptied now too for a caller that inserts twice per transaction.
-        cursor.execute(f"TRUNCATE {stage}")
-    return inserted
+        return cursor.rowcount
+
+
+def _copy(
+    cursor: Any,
+    table: str,
+    columns: Sequence[str],
+    types: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+) -> None:
+    column_list = ", ".join(f'"{name}"' for name in columns)
+    with cursor.copy(f"COPY {table} ({column_list}) FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types(list(types))
+        for row in _with_jsonb(rows, columns.index("attributes")):
+            copy.write_row(row)
 
 
 def _with_jsonb(rows: Iterable[tuple[Any, ...]], position: int) -> Iterable[tuple[Any, ...]]:

@@ -6,6 +6,7 @@ import sys
 from typing import Any, NoReturn
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db.utils import InterfaceError, OperationalError
 
 from governance.models import Organization, Project, Service
 from governance.services import GovernanceError
@@ -32,6 +33,11 @@ class TollgateCommand(BaseCommand):
             return super().execute(*args, **options)
         except GovernanceError as exc:
             raise CommandError(str(exc)) from exc
+        except (OperationalError, InterfaceError) as exc:
+            first_line = (
+                str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            )
+            raise CommandError(f"database unavailable: {first_line}") from exc
 
 
 def organization_named(name: str) -> Organization:
