@@ -386,7 +386,15 @@ def rows_build(tenant: Tenant, batches: list[list[dict[str, Any]]]) -> list[RowB
     if position != TABLES["enforcement"][1].index("attributes"):
         raise RuntimeError("attributes sit at different positions in the two row shapes")
 
+    event_id_position = TABLES["routing"][1].index("event_id")
+
     def jsonb(row: tuple[Any, ...]) -> tuple[Any, ...]:
+        # The bare COPY sends event_id as a real uuid (the ingest path casts text in SQL).
+        row = (
+            *row[:event_id_position],
+            uuid.UUID(row[event_id_position]),
+            *row[event_id_position + 1 :],
+        )
         document = row[position]
         if document is None:
             return row
@@ -488,7 +496,10 @@ def bare_copy(connection: Any, row_batches: list[RowBatch]) -> float:
         column_list = ", ".join(f'"{name}"' for name in columns)
         statements[kind] = (
             f"COPY {scratch_name(kind)} ({column_list}) FROM STDIN (FORMAT BINARY)",
-            list(types),
+            [
+                "uuid" if column == "event_id" else type_
+                for column, type_ in zip(columns, types, strict=True)
+            ],
         )
     started = time.perf_counter()
     for routing_rows, enforcement_rows in row_batches:

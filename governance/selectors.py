@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from governance.keys import key_matches, key_prefix
-from governance.models import ApiKey, MatrixModel, ModelPrice
+from governance.models import ApiKey, MatrixModel
 from governance.pricing import MatrixEntry, Price, PriceBook
 
 
@@ -25,29 +23,39 @@ def api_key_for_secret(raw_key: str) -> ApiKey | None:
 
 
 def price_book_for_project(*, project_id: int) -> PriceBook:
-    """The project's model matrix with every price row (two queries, whatever its size)."""
-    models = MatrixModel.objects.filter(project_id=project_id).prefetch_related("prices")
-    return PriceBook(
-        MatrixEntry(
-            name=model.name,
-            provider=model.provider,
-            prices=[_price(row) for row in model.prices.all()],
+    """The project's model matrix with every price row, in one query (it runs per batch)."""
+    rows = (
+        MatrixModel.objects.filter(project_id=project_id)
+        .order_by("name", "prices__effective_from")
+        .values_list(
+            "name",
+            "provider",
+            "prices__id",
+            "prices__effective_from",
+            "prices__input_per_1k",
+            "prices__output_per_1k",
+            "prices__cache_read_per_1k",
+            "prices__cache_write_per_1k",
         )
-        for model in models
     )
-
-
-def _price(row: ModelPrice) -> Price:
-    return Price(
-        id=row.pk,
-        effective_from=row.effective_from,
-        input_per_1k=row.input_per_1k,
-        output_per_1k=row.output_per_1k,
-        # Cache prices default to the input price (DESIGN.md "Pricing").
-        cache_read_per_1k=_or(row.cache_read_per_1k, row.input_per_1k),
-        cache_write_per_1k=_or(row.cache_write_per_1k, row.input_per_1k),
+    providers: dict[str, str] = {}
+    prices: dict[str, list[Price]] = {}
+    for name, provider, price_id, since, input_price, output_price, cache_read, cache_write in rows:
+        providers[name] = provider
+        model_prices = prices.setdefault(name, [])
+        if price_id is not None:  # a model listed without any price yet
+            model_prices.append(
+                Price(
+                    id=price_id,
+                    effective_from=since,
+                    input_per_1k=input_price,
+                    output_per_1k=output_price,
+                    # Cache prices default to the input price (DESIGN.md "Pricing").
+                    cache_read_per_1k=input_price if cache_read is None else cache_read,
+                    cache_write_per_1k=input_price if cache_write is None else cache_write,
+                )
+            )
+    return PriceBook(
+        MatrixEntry(name=name, provider=provider, prices=prices[name])
+        for name, provider in providers.items()
     )
-
-
-def _or(value: Decimal | None, default: Decimal) -> Decimal:
-    return default if value is None else value

@@ -7,7 +7,6 @@ at their timestamp, and get a complexity score when they do not report one.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -64,7 +63,7 @@ class IngestContext:
 
 # The raw tables' unique key within a project: (event_id, timestamp), because a partitioned
 # table's unique key must hold its partition key. A retry resends both unchanged.
-DedupKey = tuple[uuid.UUID, datetime]
+DedupKey = tuple[str, datetime]
 
 
 @dataclass

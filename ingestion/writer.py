@@ -18,7 +18,8 @@ from psycopg import adapt, postgres, pq
 
 from ingestion.validation import ENFORCEMENT_COLUMNS, ROUTING_COLUMNS
 
-COMMON_TYPES = ("int8", "int8", "uuid", "timestamptz", "text", "text", "jsonb")
+# event_id travels as text (see ingestion.schema.event_uuid) and is cast to uuid on insert.
+COMMON_TYPES = ("int8", "int8", "text", "timestamptz", "text", "text", "jsonb")
 ROUTING_TYPES = (
     *COMMON_TYPES,
     "text", "text", "text", "text", "int4", "int4", "int4", "int4", "int4", "int4", "float8",
@@ -52,6 +53,10 @@ def _stage_name(table: str) -> str:
     return f"stage_{table}"
 
 
+def _column_list(columns: Sequence[str], **replacements: str) -> str:
+    return ", ".join(replacements.get(name, f'"{name}"') for name in columns)
+
+
 def _raw_connection() -> Any:
     """The psycopg connection under Django's, with staging tables and the jsonb dumper."""
     connection.ensure_connection()
@@ -60,10 +65,10 @@ def _raw_connection() -> Any:
         raw.adapters.register_dumper(JsonbBytes, JsonbBytesBinaryDumper)
         with raw.cursor() as cursor:
             for table, columns, _ in TABLES.values():
-                column_list = ", ".join(f'"{name}"' for name in columns)
                 cursor.execute(
                     f"CREATE TEMP TABLE IF NOT EXISTS {_stage_name(table)} ON COMMIT DELETE ROWS "
-                    f"AS SELECT {column_list} FROM {table} WITH NO DATA"
+                    f"AS SELECT {_column_list(columns, event_id='event_id::text AS event_id')} "
+                    f"FROM {table} WITH NO DATA"
                 )
         # Remembered once committed: a rolled-back CREATE leaves no table behind.
         transaction.on_commit(lambda: _staged_connections.add(raw))
@@ -76,14 +81,15 @@ def rows_insert(kind: str, rows: Sequence[tuple[Any, ...]]) -> int:
         return 0
     table, columns, types = TABLES[kind]
     stage = _stage_name(table)
-    column_list = ", ".join(f'"{name}"' for name in columns)
+    column_list = _column_list(columns)
     with _raw_connection().cursor() as cursor:
         _copy(cursor, stage, columns, types, rows)
         # Emptying the stage here, not only at commit, keeps a caller that inserts twice in one
         # transaction from offering the first batch again.
         cursor.execute(
             f"WITH staged AS (DELETE FROM {stage} RETURNING {column_list}) "
-            f"INSERT INTO {table} ({column_list}) SELECT {column_list} FROM staged "
+            f"INSERT INTO {table} ({column_list}) "
+            f"SELECT {_column_list(columns, event_id='event_id::uuid')} FROM staged "
             "ON CONFLICT DO NOTHING"
         )
         return cursor.rowcount
