@@ -389,7 +389,7 @@ def rows_build(tenant: Tenant, batches: list[list[dict[str, Any]]]) -> list[RowB
     event_id_position = TABLES["routing"][1].index("event_id")
 
     def jsonb(row: tuple[Any, ...]) -> tuple[Any, ...]:
-        # The bare COPY sends event_id as a real uuid (the ingest path casts text in SQL).
+        # A plain psycopg connection dumps uuid columns from uuid.UUID objects.
         row = (
             *row[:event_id_position],
             uuid.UUID(row[event_id_position]),

@@ -56,9 +56,7 @@ def events_ingest(*, api_key: ApiKey, events: list[Any], now: datetime) -> Inges
     enforcement_rows = list(batch.enforcement.values())
     partitions_ensure(batch.months())
     with transaction.atomic():
-        inserted = rows_insert("routing", routing_rows) + rows_insert(
-            "enforcement", enforcement_rows
-        )
+        inserted = rows_insert({"routing": routing_rows, "enforcement": enforcement_rows})
     valid = len(routing_rows) + len(enforcement_rows) + batch.in_batch_duplicates
     return IngestResult(
         accepted=inserted,

@@ -1,25 +1,27 @@
-"""Write validated rows to the raw tables: binary COPY into a staging table, then one
-`INSERT ... SELECT ... ON CONFLICT DO NOTHING`, so a replayed event is skipped, not duplicated.
+"""Write validated rows to the raw tables with binary COPY, never storing an event twice.
 
-COPY is the fastest way into PostgreSQL from psycopg 3; the staging step is what lets the dedup
-key decide. (Checking the keys first and copying straight into the table was tried and was
-slower: the lookup depends on fresh planner statistics for each project.) Staging tables are
-temporary, made once per connection; the insert empties them in the same statement.
+The common batch holds only new events, so it is COPYed straight into the partitioned tables,
+under a savepoint: COPY is the fastest way into PostgreSQL from psycopg 3. If any event of the
+batch is already stored (a client's retry, or a concurrent request), the dedup key stops that
+COPY, the savepoint is rolled back and the batch takes the path that sorts duplicates out: COPY
+into temporary staging tables, then `INSERT ... SELECT ... ON CONFLICT DO NOTHING`. Staging
+tables are made once per connection; the insert empties them in the same statement.
 """
 
 from __future__ import annotations
 
+import uuid
 import weakref
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.db import connection, transaction
 from psycopg import adapt, postgres, pq
+from psycopg.errors import UniqueViolation
 
 from ingestion.validation import ENFORCEMENT_COLUMNS, ROUTING_COLUMNS
 
-# event_id travels as text (see ingestion.schema.event_uuid) and is cast to uuid on insert.
-COMMON_TYPES = ("int8", "int8", "text", "timestamptz", "text", "text", "jsonb")
+COMMON_TYPES = ("int8", "int8", "uuid", "timestamptz", "text", "text", "jsonb")
 ROUTING_TYPES = (
     *COMMON_TYPES,
     "text", "text", "text", "text", "int4", "int4", "int4", "int4", "int4", "int4", "float8",
@@ -49,12 +51,32 @@ class JsonbBytesBinaryDumper(adapt.Dumper):
         return b"\x01" + obj  # jsonb binary format: version 1, then the text
 
 
+class UuidTextBinaryDumper(adapt.Dumper):
+    """Sends a UUID kept as canonical text (ingestion.schema.event_uuid) as a binary uuid.
+
+    COPY picks dumpers by column type, so registering this one makes every `uuid` column of a
+    binary COPY on the connection take text (or `uuid.UUID`) values.
+    """
+
+    format = pq.Format.BINARY
+    oid = postgres.types["uuid"].oid
+
+    def dump(self, obj: str | uuid.UUID) -> bytes:
+        if isinstance(obj, uuid.UUID):
+            return obj.bytes
+        return bytes.fromhex(obj.replace("-", ""))
+
+
+class _UuidText(str):
+    """Never built: the class under which the uuid dumper is registered."""
+
+
 def _stage_name(table: str) -> str:
     return f"stage_{table}"
 
 
-def _column_list(columns: Sequence[str], **replacements: str) -> str:
-    return ", ".join(replacements.get(name, f'"{name}"') for name in columns)
+def _column_list(columns: Sequence[str]) -> str:
+    return ", ".join(f'"{name}"' for name in columns)
 
 
 def _raw_connection() -> Any:
@@ -63,36 +85,49 @@ def _raw_connection() -> Any:
     raw = connection.connection
     if raw not in _staged_connections:
         raw.adapters.register_dumper(JsonbBytes, JsonbBytesBinaryDumper)
+        raw.adapters.register_dumper(_UuidText, UuidTextBinaryDumper)
         with raw.cursor() as cursor:
             for table, columns, _ in TABLES.values():
                 cursor.execute(
                     f"CREATE TEMP TABLE IF NOT EXISTS {_stage_name(table)} ON COMMIT DELETE ROWS "
-                    f"AS SELECT {_column_list(columns, event_id='event_id::text AS event_id')} "
-                    f"FROM {table} WITH NO DATA"
+                    f"AS SELECT {_column_list(columns)} FROM {table} WITH NO DATA"
                 )
         # Remembered once committed: a rolled-back CREATE leaves no table behind.
         transaction.on_commit(lambda: _staged_connections.add(raw))
     return raw
 
 
-def rows_insert(kind: str, rows: Sequence[tuple[Any, ...]]) -> int:
-    """Insert rows of one event type; return how many were new (not already stored)."""
-    if not rows:
-        return 0
+def rows_insert(batch: dict[str, Sequence[tuple[Any, ...]]]) -> int:
+    """Insert rows per event type (`routing`, `enforcement`); return how many were new.
+
+    Must run inside a transaction: the fast path needs a savepoint to fall back from.
+    """
+    raw = _raw_connection()
+    try:
+        with transaction.atomic(), raw.cursor() as cursor:
+            for kind, rows in batch.items():
+                table, columns, types = TABLES[kind]
+                if rows:
+                    _copy(cursor, table, columns, types, rows)
+        return sum(len(rows) for rows in batch.values())
+    except UniqueViolation:
+        with raw.cursor() as cursor:
+            return sum(_insert_staged(cursor, kind, rows) for kind, rows in batch.items() if rows)
+
+
+def _insert_staged(cursor: Any, kind: str, rows: Sequence[tuple[Any, ...]]) -> int:
     table, columns, types = TABLES[kind]
     stage = _stage_name(table)
     column_list = _column_list(columns)
-    with _raw_connection().cursor() as cursor:
-        _copy(cursor, stage, columns, types, rows)
-        # Emptying the stage here, not only at commit, keeps a caller that inserts twice in one
-        # transaction from offering the first batch again.
-        cursor.execute(
-            f"WITH staged AS (DELETE FROM {stage} RETURNING {column_list}) "
-            f"INSERT INTO {table} ({column_list}) "
-            f"SELECT {_column_list(columns, event_id='event_id::uuid')} FROM staged "
-            "ON CONFLICT DO NOTHING"
-        )
-        return cursor.rowcount
+    _copy(cursor, stage, columns, types, rows)
+    # Emptying the stage here, not only at commit, keeps a caller that inserts twice in one
+    # transaction from offering the first batch again.
+    cursor.execute(
+        f"WITH staged AS (DELETE FROM {stage} RETURNING {column_list}) "
+        f"INSERT INTO {table} ({column_list}) SELECT {column_list} FROM staged "
+        "ON CONFLICT DO NOTHING"
+    )
+    return cursor.rowcount
 
 
 def _copy(

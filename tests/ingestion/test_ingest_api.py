@@ -307,6 +307,14 @@ class TestTenantIsolation:
 
 
 class TestIdempotency:
+    def test_batch_with_one_known_event_stores_the_others(self, post_batch):
+        known = routing_event()
+        post_batch([known])
+        fresh = [routing_event(), enforcement_event()]
+        body = post_batch([fresh[0], known, fresh[1]]).json()
+        assert body == {"accepted": 2, "duplicates": 1, "rejected": 0, "errors": []}
+        assert stored_ids() == {known["event_id"], *(e["event_id"] for e in fresh)}
+
     def test_replayed_batch_changes_nothing(self, post_batch):
         events = [routing_event(), enforcement_event(), routing_event()]
         first = post_batch(events).json()
@@ -446,14 +454,14 @@ class TestRateLimitAndOutage:
     def test_database_lost_mid_ingest_answers_503_and_keeps_nothing(self, post_batch):
         from ingestion import writer
 
-        real_insert = writer.rows_insert
+        real_copy = writer._copy
 
-        def insert_then_lose_database(kind, rows):
-            if kind == "enforcement":
+        def copy_then_lose_database(cursor, table, *args):
+            if table == "ingestion_enforcementevent":
                 raise OperationalError("server closed the connection unexpectedly")
-            return real_insert(kind, rows)
+            return real_copy(cursor, table, *args)
 
-        with mock.patch("ingestion.services.rows_insert", side_effect=insert_then_lose_database):
+        with mock.patch("ingestion.writer._copy", side_effect=copy_then_lose_database):
             response = post_batch([routing_event(), enforcement_event()])
 
         assert response.status_code == 503
