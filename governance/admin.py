@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.contrib.auth.models import User
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -24,6 +25,7 @@ from governance.models import (
     Project,
     Service,
 )
+from governance.services import membership_role_apply
 
 
 def user_organization_id(request: HttpRequest) -> int | None:
@@ -47,16 +49,34 @@ class TenantScopedAdmin(admin.ModelAdmin):
         if request.user.is_superuser or field is None:
             return field
         organization_id = user_organization_id(request)
-        model = db_field.related_model
-        paths = {
-            Organization: "pk",
-            Project: "organization",
-            Service: "project__organization",
-            MatrixModel: "project__organization",
+        scopes = {
+            Organization: Q(pk=organization_id),
+            Project: Q(organization=organization_id),
+            Service: Q(project__organization=organization_id),
+            MatrixModel: Q(project__organization=organization_id),
+            # Users of this organization, and users not yet in any (to give them a membership).
+            User: Q(membership__organization=organization_id) | Q(membership__isnull=True),
         }
-        if model in paths:
-            field.queryset = field.queryset.filter(**{paths[model]: organization_id})
+        field.queryset = field.queryset.filter(scopes.get(db_field.related_model, Q(pk__in=[])))
         return field
+
+    def get_list_filter(self, request: HttpRequest) -> Any:
+        # Filters on a relation list only the values this user's rows use, never other tenants'.
+        return [
+            (name, admin.RelatedOnlyFieldListFilter) if self._is_relation(name) else name
+            for name in super().get_list_filter(request)
+        ]
+
+    def _is_relation(self, name: Any) -> bool:
+        if not isinstance(name, str):
+            return False
+        model = self.model
+        for part in name.split("__"):
+            field = model._meta.get_field(part)
+            if not field.is_relation:
+                return False
+            model = field.related_model
+        return True
 
 
 @admin.register(Organization)
@@ -64,6 +84,12 @@ class OrganizationAdmin(TenantScopedAdmin):
     organization_path = "pk"
     list_display = ["name", "created_at"]
     search_fields = ["name"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_superuser  # a tenant admin runs one organization, not many
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.is_superuser
 
 
 class ServiceInline(admin.TabularInline):
@@ -138,6 +164,10 @@ class MembershipAdmin(TenantScopedAdmin):
     list_filter = ["role", "organization"]
     search_fields = ["user__username"]
 
+    def save_model(self, request: HttpRequest, obj: Membership, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        membership_role_apply(membership=obj)  # groups and staff status follow the role
+
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(TenantScopedAdmin):
@@ -159,6 +189,19 @@ class ApiKeyAdmin(TenantScopedAdmin):
     readonly_fields = ["prefix", "created_at", "last_used_at", "revoked_at"]
     fields = ["project", "service", "scope", "name", "rate_limit_per_minute", *readonly_fields]
     actions = ["revoke"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> list[str]:
+        # An issued key keeps its project, service and scope: issue a new key instead.
+        issued = ["project", "service", "scope"] if obj is not None else []
+        return [*issued, *self.readonly_fields]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # revoke, so that the key's history stays
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
 
     def save_model(self, request: HttpRequest, obj: ApiKey, form: Any, change: bool) -> None:
         if not change:

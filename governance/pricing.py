@@ -56,10 +56,6 @@ class PriceBook:
     def entry(self, model: str) -> MatrixEntry | None:
         return self._entries.get(model)
 
-    def price_at(self, model: str, when: datetime) -> Price | None:
-        entry = self._entries.get(model)
-        return entry.price_at(when) if entry is not None else None
-
 
 def cost_usd(
     *,

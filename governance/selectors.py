@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from governance.keys import key_matches, key_prefix
-from governance.models import ApiKey, MatrixModel
+from governance.models import ApiKey, ComplexityBand, MatrixModel, Project
 from governance.pricing import MatrixEntry, Price, PriceBook
 
 
@@ -59,3 +59,35 @@ def price_book_for_project(*, project_id: int) -> PriceBook:
         MatrixEntry(name=name, provider=provider, prices=prices[name])
         for name, provider in providers.items()
     )
+
+
+def baseline_model_name(*, project_id: int) -> str | None:
+    """The project's baseline model: its setting, else the most expensive active model.
+
+    "Most expensive" compares the latest price's input + output price per 1,000 tokens.
+    """
+    project = Project.objects.only("baseline_model").get(pk=project_id)
+    if project.baseline_model:
+        return project.baseline_model
+    book = price_book_for_project(project_id=project_id)
+    active = set(
+        MatrixModel.objects.filter(project_id=project_id, is_active=True).values_list(
+            "name", flat=True
+        )
+    )
+    priced = [
+        (entry.prices[-1].input_per_1k + entry.prices[-1].output_per_1k, entry.name)
+        for name in active
+        if (entry := book.entry(name)) is not None and entry.prices
+    ]
+    return max(priced)[1] if priced else None
+
+
+def complexity_bands(*, project_id: int) -> list[tuple[float, float, str]]:
+    """The project's bands as (min, max, model), lowest first."""
+    return [
+        (float(low), float(high), model)
+        for low, high, model in ComplexityBand.objects.filter(project_id=project_id)
+        .order_by("min_score")
+        .values_list("min_score", "max_score", "model_name")
+    ]

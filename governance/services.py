@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.contrib.auth.models import Group, Permission, User
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from governance.keys import key_generate
@@ -27,30 +29,40 @@ class GovernanceError(ValueError):
 
 
 def organization_create(*, name: str) -> Organization:
+    """A new tenant; names are unique."""
     name = name.strip()
     if not name:
         raise GovernanceError("organization name must not be empty")
-    if Organization.objects.filter(name=name).exists():
-        raise GovernanceError(f"organization {name!r} already exists")
-    return Organization.objects.create(name=name)
+    with _unique(f"organization {name!r} already exists"):
+        return Organization.objects.create(name=name)
 
 
 def project_create(*, organization: Organization, name: str) -> Project:
+    """A new project of an organization, with the default cost settings."""
     name = name.strip()
     if not name:
         raise GovernanceError("project name must not be empty")
-    if Project.objects.filter(organization=organization, name=name).exists():
-        raise GovernanceError(f"project {name!r} already exists in {organization.name!r}")
-    return Project.objects.create(organization=organization, name=name)
+    with _unique(f"project {name!r} already exists in {organization.name!r}"):
+        return Project.objects.create(organization=organization, name=name)
 
 
 def service_create(*, project: Project, name: str) -> Service:
+    """A new service of a project (what ingest keys are bound to)."""
     name = name.strip()
     if not name:
         raise GovernanceError("service name must not be empty")
-    if Service.objects.filter(project=project, name=name).exists():
-        raise GovernanceError(f"service {name!r} already exists in {project}")
-    return Service.objects.create(project=project, name=name)
+    with _unique(f"service {name!r} already exists in {project}"):
+        return Service.objects.create(project=project, name=name)
+
+
+@contextmanager
+def _unique(message: str) -> Iterator[None]:
+    """Turn a unique-constraint violation into a GovernanceError (races included)."""
+    try:
+        with transaction.atomic():
+            yield
+    except IntegrityError:
+        raise GovernanceError(message) from None
 
 
 def role_groups_ensure() -> dict[str, Group]:
@@ -63,6 +75,7 @@ def role_groups_ensure() -> dict[str, Group]:
 
 @transaction.atomic
 def user_create(*, organization: Organization, username: str, role: str, password: str) -> User:
+    """A user of one organization with one role (ops, finance or admin)."""
     if role not in Role.values:
         raise GovernanceError(f"role must be one of {', '.join(Role.values)}, not {role!r}")
     if User.objects.filter(username=username).exists():
@@ -70,11 +83,20 @@ def user_create(*, organization: Organization, username: str, role: str, passwor
     if not password:
         raise GovernanceError("password must not be empty")
     user = User.objects.create_user(username=username, password=password)
-    user.is_staff = role == Role.ADMIN  # only admins reach Django admin
-    user.save(update_fields=["is_staff"])
-    user.groups.add(role_groups_ensure()[role])
-    Membership.objects.create(user=user, organization=organization, role=role)
+    membership = Membership.objects.create(user=user, organization=organization, role=role)
+    membership_role_apply(membership=membership)
     return user
+
+
+@transaction.atomic
+def membership_role_apply(*, membership: Membership) -> None:
+    """Make the user's groups and admin access match the membership's role."""
+    groups = role_groups_ensure()
+    user = membership.user
+    user.groups.remove(*(group for role, group in groups.items() if role != membership.role))
+    user.groups.add(groups[membership.role])
+    user.is_staff = membership.role == Role.ADMIN or user.is_superuser  # only admins reach admin
+    user.save(update_fields=["is_staff"])
 
 
 def api_key_create(

@@ -10,6 +10,8 @@ analytics can consume new events in commit-safe order.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.db import models
 
 
@@ -63,7 +65,7 @@ class RoutingEvent(RawEvent):
         return f"routing {self.event_id} {self.model} {self.status}"
 
     @property
-    def cost_usd(self):
+    def cost_usd(self) -> Decimal | None:
         """The reported cost when there is one, else the priced cost (None when unpriced)."""
         return (
             self.reported_cost_usd if self.reported_cost_usd is not None else self.priced_cost_usd

@@ -16,6 +16,8 @@ from typing import Any
 
 import orjson
 
+from governance.pricing import MONEY_QUANTUM
+
 EVENT_TYPES = ("routing", "enforcement")
 MODES = ("routing_first", "enforcement_first", "hybrid")
 USER_TIERS = ("standard", "advanced", "vip")
@@ -28,7 +30,6 @@ MAX_INT = 2**31 - 1  # the raw tables store token counts as integer
 MAX_NUMBER = 1e12
 MAX_MONEY = Decimal("1000000000")
 MAX_ATTRIBUTES_BYTES = 8 * 1024
-MONEY_QUANTUM = Decimal("0.00000001")
 
 
 class Invalid(ValueError):
@@ -87,11 +88,17 @@ def score(value: Any) -> float:
     return float(value)
 
 
+_DECIMAL = re.compile(r"\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
+
+
 def money(value: Any) -> Decimal:
     if type(value) not in (int, float, str):
         raise Invalid("must be a decimal number (string or number)")
+    text = str(value) if type(value) is not str else value.strip()
+    if _DECIMAL.fullmatch(text) is None:
+        raise Invalid('must be a non-negative decimal number, e.g. "0.0125"')
     try:
-        amount = Decimal(str(value) if type(value) is not str else value.strip())
+        amount = Decimal(text)
     except InvalidOperation:
         raise Invalid("must be a decimal number") from None
     if not amount.is_finite() or not 0 <= amount <= MAX_MONEY:
@@ -122,28 +129,46 @@ def event_uuid(value: Any) -> str:
     return canonical
 
 
+_RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})"
+)
+
+
 def rfc3339(value: Any) -> datetime:
-    if not isinstance(value, str) or len(value) < 20 or value[10] not in "Tt ":
-        raise Invalid("must be an RFC 3339 date-time with offset")
+    if type(value) is not str or _RFC3339.fullmatch(value) is None:
+        raise Invalid("must be an RFC 3339 date-time with offset, e.g. 2026-11-25T10:00:00Z")
+    if value[-1] == "z":
+        value = value[:-1] + "Z"
     try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise Invalid("must be an RFC 3339 date-time with offset") from None
-    if parsed.tzinfo is None:
-        raise Invalid("must carry a UTC offset (e.g. Z or +00:00)")
-    return parsed
+        return datetime.fromisoformat(value)
+    except ValueError:  # well-formed but impossible, e.g. month 13 or offset +25:00
+        raise Invalid("must be a valid date-time") from None
 
 
 def attributes(value: Any) -> bytes:
     """The attributes object serialized, ready for a jsonb column."""
     if not isinstance(value, dict):
         raise Invalid("must be an object")
-    encoded = orjson.dumps(value)
+    try:
+        encoded = orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        raise Invalid("is nested too deeply") from None
     if len(encoded) > MAX_ATTRIBUTES_BYTES:
         raise Invalid(f"must be at most {MAX_ATTRIBUTES_BYTES} bytes serialized")
-    if b"\\u0000" in encoded:
+    # PostgreSQL's jsonb cannot hold NUL; the cheap byte test only says where to look closely.
+    if b"\\u0000" in encoded and _holds_nul(value):
         raise Invalid("must not contain NUL characters")
     return encoded
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
 
 
 # (field, required, check, default). A null counts as absent. Shared by both event types:

@@ -11,7 +11,7 @@ from django.utils import timezone
 from governance.models import Project
 from ingestion.partitions import month_start, partitions_drop_before, partitions_ensure
 
-DEFAULT_RETENTION_DAYS = 90
+DEFAULT_RETENTION_DAYS = Project._meta.get_field("retention_days").default
 
 
 @shared_task(

@@ -122,7 +122,7 @@ def batch_validate(events: list[Any], context: IngestContext) -> ValidatedBatch:
         kind, row = outcome
         key = (row[EVENT_ID_INDEX], row[TIMESTAMP_INDEX])
         rows = batch.routing if kind == "routing" else batch.enforcement
-        if key in batch.routing or key in batch.enforcement:
+        if key in rows:
             batch.in_batch_duplicates += 1
         else:
             rows[key] = row

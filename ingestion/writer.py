@@ -19,7 +19,12 @@ from django.db import connection, transaction
 from psycopg import adapt, postgres, pq
 from psycopg.errors import UniqueViolation
 
-from ingestion.validation import ENFORCEMENT_COLUMNS, ROUTING_COLUMNS
+from ingestion.validation import (
+    ENFORCEMENT_COLUMNS,
+    EVENT_ID_INDEX,
+    ROUTING_COLUMNS,
+    TIMESTAMP_INDEX,
+)
 
 COMMON_TYPES = ("int8", "int8", "uuid", "timestamptz", "text", "text", "jsonb")
 ROUTING_TYPES = (
@@ -103,6 +108,9 @@ def rows_insert(batch: dict[str, Sequence[tuple[Any, ...]]]) -> int:
     Must run inside a transaction: the fast path needs a savepoint to fall back from.
     """
     raw = _raw_connection()
+    # One order for every writer, so two batches holding the same events lock the dedup key's
+    # entries in the same order and cannot deadlock.
+    batch = {kind: sorted(rows, key=_dedup_order) for kind, rows in batch.items()}
     try:
         with transaction.atomic(), raw.cursor() as cursor:
             for kind, rows in batch.items():
@@ -113,6 +121,10 @@ def rows_insert(batch: dict[str, Sequence[tuple[Any, ...]]]) -> int:
     except UniqueViolation:
         with raw.cursor() as cursor:
             return sum(_insert_staged(cursor, kind, rows) for kind, rows in batch.items() if rows)
+
+
+def _dedup_order(row: tuple[Any, ...]) -> tuple[Any, Any]:
+    return row[EVENT_ID_INDEX], row[TIMESTAMP_INDEX]
 
 
 def _insert_staged(cursor: Any, kind: str, rows: Sequence[tuple[Any, ...]]) -> int:
@@ -137,7 +149,7 @@ def _copy(
     types: Sequence[str],
     rows: Sequence[tuple[Any, ...]],
 ) -> None:
-    column_list = ", ".join(f'"{name}"' for name in columns)
+    column_list = _column_list(columns)
     with cursor.copy(f"COPY {table} ({column_list}) FROM STDIN (FORMAT BINARY)") as copy:
         copy.set_types(list(types))
         for row in _with_jsonb(rows, columns.index("attributes")):

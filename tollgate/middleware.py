@@ -5,13 +5,21 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+import psycopg
 from django.conf import settings
 from django.db.utils import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 logger = logging.getLogger(__name__)
 
-DATABASE_ERRORS = (OperationalError, InterfaceError)
+# Django's wrappers, and psycopg's own for the ingest path's raw COPY (a lost connection, a
+# shutdown, a deadlock: all psycopg.OperationalError).
+DATABASE_ERRORS = (
+    OperationalError,
+    InterfaceError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+)
 
 
 def service_unavailable_response() -> JsonResponse:

@@ -23,11 +23,14 @@ EMBEDDED = not env.str("DATABASE_URL", default="")
 DEBUG = env.bool("DEBUG", default=False)
 if EMBEDDED:
     SECRET_KEY = env.str("SECRET_KEY", default="embedded-mode-only-not-a-secret-" + "x" * 32)
+    ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 else:
     SECRET_KEY = env.str("SECRET_KEY", default="")
     if not SECRET_KEY:
         raise ImproperlyConfigured("SECRET_KEY must be set when DATABASE_URL is set (production).")
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+    if DEBUG:
+        raise ImproperlyConfigured("DEBUG must be off when DATABASE_URL is set (production).")
+    ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[])  # production names its hosts
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -122,7 +125,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 _strict = not EMBEDDED and not DEBUG
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=_strict)
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+if env.bool("TRUST_X_FORWARDED_PROTO", default=False):  # only behind a proxy that sets it
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=_strict)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=_strict)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if _strict else 0)
@@ -131,6 +135,8 @@ SECURE_HSTS_PRELOAD = _strict
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# Messages live in the session, not a cookie: the admin shows a new API key through them.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 
 # --- I18N, static -------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

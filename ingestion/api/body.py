@@ -26,7 +26,7 @@ class BadBody(exceptions.ParseError):
 
 def _read_limited(request: Request, limit: int) -> bytes:
     declared = request.META.get("CONTENT_LENGTH") or "0"
-    if declared.isdigit() and int(declared) > limit:
+    if declared.isascii() and declared.isdecimal() and int(declared) > limit:
         raise PayloadTooLarge(f"The request body exceeds {limit} bytes.")
     body = request.stream.read(limit + 1) if request.stream is not None else b""
     if len(body) > limit:
@@ -35,17 +35,25 @@ def _read_limited(request: Request, limit: int) -> bytes:
 
 
 def _gunzip_limited(body: bytes, limit: int) -> bytes:
-    """Decompress at most `limit` bytes: a small gzip body can expand without bound."""
-    decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    try:
-        data = decompressor.decompress(body, limit + 1)
-    except zlib.error:
-        raise BadBody("The body is not valid gzip.", code="invalid_gzip") from None
-    if len(data) > limit or decompressor.unconsumed_tail:
-        raise PayloadTooLarge(f"The decompressed body exceeds {limit} bytes.")
-    if not decompressor.eof:
-        raise BadBody("The gzip body is truncated.", code="invalid_gzip")
-    return data
+    """Decompress at most `limit` bytes (a small gzip body can expand without bound), member
+    after member as RFC 1952 allows; anything after the last member is an error."""
+    parts: list[bytes] = []
+    size = 0
+    remaining = body
+    while remaining:
+        decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            data = decompressor.decompress(remaining, limit - size + 1)
+        except zlib.error:
+            raise BadBody("The body is not valid gzip.", code="invalid_gzip") from None
+        size += len(data)
+        if size > limit or decompressor.unconsumed_tail:
+            raise PayloadTooLarge(f"The decompressed body exceeds {limit} bytes.")
+        if not decompressor.eof:
+            raise BadBody("The gzip body is truncated.", code="invalid_gzip")
+        parts.append(data)
+        remaining = decompressor.unused_data
+    return b"".join(parts)
 
 
 def json_body(request: Request, *, limit: int) -> Any:
@@ -62,7 +70,7 @@ def json_body(request: Request, *, limit: int) -> Any:
     if encoding == "gzip":
         body = _gunzip_limited(body, limit)
     if not body:
-        raise BadBody("The body is empty.", code="empty_body")
+        raise BadBody("The body is empty (a body needs a Content-Length).", code="empty_body")
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:

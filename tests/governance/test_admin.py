@@ -82,3 +82,70 @@ def test_non_staff_cannot_reach_admin(client, project):
     assert client.get("/admin/governance/project/").status_code == 302
     assert User.objects.get(username="olivia").is_staff is False
     assert Project.objects.count() == 1
+
+
+def test_list_filters_do_not_name_other_organizations(client, two_tenants):
+    admin, _other = two_tenants
+    client.force_login(admin)
+    for page in (
+        "project",
+        "service",
+        "matrixmodel",
+        "modelprice",
+        "complexityband",
+        "membership",
+        "apikey",
+    ):
+        response = client.get(f"/admin/governance/{page}/")
+        assert response.status_code == 200, page
+        assert b"globex" not in response.content and b"secret-project" not in response.content, page
+
+
+def test_membership_form_offers_only_own_or_unassigned_users(client, two_tenants):
+    admin, other = two_tenants
+    user_create(
+        organization=other.organization, username="globex-user", role="ops", password="pw-123-long"
+    )
+    User.objects.create_user(username="newcomer", password="pw-123-long")
+    client.force_login(admin)
+    page = client.get("/admin/governance/membership/add/").content.decode()
+    assert "newcomer" in page and "ada" in page
+    assert "globex-user" not in page
+
+
+def test_changing_a_role_moves_groups_and_admin_access(client, two_tenants, project):
+    admin, _other = two_tenants
+    user = user_create(
+        organization=project.organization, username="bea", role="admin", password="pw-123-long"
+    )
+    client.force_login(admin)
+    membership = user.membership
+    response = client.post(
+        f"/admin/governance/membership/{membership.pk}/change/",
+        {"user": user.pk, "organization": project.organization.pk, "role": "ops"},
+    )
+    assert response.status_code == 302
+    user.refresh_from_db()
+    assert not user.is_staff
+    assert list(user.groups.values_list("name", flat=True)) == ["ops"]
+
+
+def test_staff_cannot_create_organizations(client, two_tenants):
+    admin, _other = two_tenants
+    client.force_login(admin)
+    assert client.get("/admin/governance/organization/add/").status_code == 403
+
+
+def test_issued_key_keeps_scope_and_cannot_be_deleted(client, two_tenants, project, service):
+    from governance.services import api_key_create
+
+    admin, _other = two_tenants
+    api_key, _ = api_key_create(project=project, service=service, scope="ingest")
+    client.force_login(admin)
+    client.post(
+        f"/admin/governance/apikey/{api_key.pk}/change/",
+        {"scope": "read", "name": "renamed", "rate_limit_per_minute": 10},
+    )
+    api_key.refresh_from_db()
+    assert (api_key.scope, api_key.name) == ("ingest", "renamed")
+    assert client.get(f"/admin/governance/apikey/{api_key.pk}/delete/").status_code == 403
