@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+import numpy as np
+
 MONEY_QUANTUM = Decimal("0.00000001")
 TOKENS_PER_PRICE_UNIT = 1000
 TIER_POINTS = {"standard": 0.0, "advanced": 50.0, "vip": 100.0}
@@ -83,3 +85,42 @@ def complexity_score(
     token_part = min(input_tokens / token_scale, 1.0) * 100
     tool_part = min(tool_calls / tool_scale, 1.0) * 100
     return round(0.4 * token_part + 0.3 * tool_part + 0.3 * TIER_POINTS[user_tier], 4)
+
+
+MICRO_UNITS = 100_000_000  # numeric(20, 8): 1 unit is 1e-8 USD
+
+
+def cost_units_array(
+    *,
+    input_per_1k: np.ndarray,
+    output_per_1k: np.ndarray,
+    cache_read_per_1k: np.ndarray,
+    cache_write_per_1k: np.ndarray,
+    input_tokens: np.ndarray,
+    output_tokens: np.ndarray,
+    cache_read_tokens: np.ndarray,
+    cache_write_tokens: np.ndarray,
+) -> np.ndarray:
+    """`cost_usd` for many calls at once, in whole 1e-8 USD (int64), rounded half to even
+    like `cost_usd`. Prices are int64 arrays in 1e-8 USD per 1,000 tokens.
+
+    Exact: the products are checked to fit in int64; beyond that, Python integers are used.
+    """
+    prices = (input_per_1k, output_per_1k, cache_read_per_1k, cache_write_per_1k)
+    tokens = (input_tokens, output_tokens, cache_read_tokens, cache_write_tokens)
+    largest = max((int(array.max()) if array.size else 0) for array in prices) * max(
+        (int(array.max()) if array.size else 0) for array in tokens
+    )
+    dtype = np.int64 if largest * 4 < 2**62 else object
+    uncached = input_tokens.astype(dtype) - cache_read_tokens - cache_write_tokens
+    thousandths = (
+        uncached * input_per_1k.astype(dtype)
+        + cache_read_tokens.astype(dtype) * cache_read_per_1k
+        + cache_write_tokens.astype(dtype) * cache_write_per_1k
+        + output_tokens.astype(dtype) * output_per_1k
+    )
+    quotient, remainder = np.divmod(thousandths, TOKENS_PER_PRICE_UNIT)
+    round_up = (remainder * 2 > TOKENS_PER_PRICE_UNIT) | (
+        (remainder * 2 == TOKENS_PER_PRICE_UNIT) & (quotient % 2 == 1)
+    )
+    return (quotient + round_up).astype(np.int64)

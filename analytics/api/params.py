@@ -1,0 +1,115 @@
+"""Query parameters of the metrics API: parsed, checked, and turned into a MetricsQuery."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+from django.utils import timezone
+from rest_framework import exceptions
+
+from analytics.selectors import MetricsQuery
+from analytics.window import Window
+from governance.models import ApiKey, Project, Service
+
+DEFAULT_WINDOW = timedelta(hours=24)
+LONGEST_WINDOW = timedelta(days=400)
+MODES = ("routing_first", "enforcement_first", "hybrid")
+
+
+class BadParameter(exceptions.ParseError):
+    """A 400 naming the query parameter at fault."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}", code="invalid_parameter")
+        self.field = field
+
+
+def _moment(params: Mapping[str, str], name: str) -> datetime | None:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        moment = datetime.fromisoformat(raw.strip().replace("z", "Z"))
+    except ValueError:
+        raise BadParameter(
+            name, "must be an RFC 3339 date-time, e.g. 2026-11-25T10:00:00Z"
+        ) from None
+    if moment.tzinfo is None:
+        raise BadParameter(name, "must carry a UTC offset (e.g. Z)")
+    return moment
+
+
+def _text(params: Mapping[str, str], name: str) -> str | None:
+    value = params.get(name)
+    if value is None or value == "":
+        return None
+    if len(value) > 200 or "\x00" in value:
+        raise BadParameter(name, "is not a valid value")
+    return value
+
+
+def metrics_query(
+    params: Mapping[str, str], *, organization_id: int, api_key: ApiKey | None
+) -> MetricsQuery:
+    """The query a caller asked for, limited to what the caller may see.
+
+    A session sees every project of its organization; a read key sees its own project only.
+    """
+    end = _moment(params, "to") or timezone.now()
+    start = _moment(params, "from") or end - DEFAULT_WINDOW
+    if start >= end:
+        raise BadParameter("from", "must be before to")
+    if end - start > LONGEST_WINDOW:
+        raise BadParameter("from", f"the window may span at most {LONGEST_WINDOW.days} days")
+    projects = Project.objects.filter(organization_id=organization_id).order_by("name")
+    if api_key is not None:
+        projects = projects.filter(pk=api_key.project_id)
+    applied: dict[str, str] = {}
+    project_name = _text(params, "project")
+    if project_name is not None:
+        projects = projects.filter(name=project_name)
+        if not projects.exists():
+            raise BadParameter("project", f"no project {project_name!r} is visible to you")
+        applied["project"] = project_name
+    projects_in_scope = tuple(projects)
+
+    service_ids = None
+    service_name = _text(params, "service")
+    if service_name is not None:
+        service_ids = tuple(
+            Service.objects.filter(project__in=projects_in_scope, name=service_name).values_list(
+                "pk", flat=True
+            )
+        )
+        if not service_ids:
+            raise BadParameter("service", f"no service {service_name!r} is visible to you")
+        applied["service"] = service_name
+    mode = _text(params, "mode")
+    if mode is not None and mode not in MODES:
+        raise BadParameter("mode", f"must be one of {', '.join(MODES)}")
+    for name, value in (
+        ("model", _text(params, "model")),
+        ("mode", mode),
+        ("environment", _text(params, "environment")),
+    ):
+        if value is not None:
+            applied[name] = value
+    return MetricsQuery(
+        window=Window.of(start, end),
+        projects=projects_in_scope,
+        service_ids=service_ids,
+        model=applied.get("model"),
+        mode=applied.get("mode"),
+        environment=applied.get("environment"),
+        applied=applied,
+    )
+
+
+def choice(
+    params: Mapping[str, str], name: str, options: tuple[str, ...], default: str | None
+) -> str | None:
+    value = params.get(name) or default
+    if value is not None and value not in options:
+        raise BadParameter(name, f"must be one of {', '.join(options)}")
+    return value

@@ -1,0 +1,190 @@
+"""The metrics API (DESIGN.md "Metrics API (read)"): thin views over analytics.selectors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import permissions
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from analytics.api.params import BadParameter, choice, metrics_query
+from analytics.api.renderers import CsvRenderer
+from analytics.selectors import (
+    GROUPS,
+    SERIES_METRICS,
+    MetricsQuery,
+    UnsupportedGrouping,
+    metrics_drift,
+    metrics_layers,
+    metrics_models,
+    metrics_summary,
+    metrics_timeseries,
+    window_answer,
+)
+from governance.authentication import ApiKeyAuthentication
+from governance.models import ApiKey, ApiKeyScope, Membership
+from governance.throttling import ApiKeyRateThrottle
+from ingestion.api.serializers import ErrorSerializer
+
+
+class CanReadMetrics(permissions.BasePermission):
+    """A read-scoped API key, or a signed-in member of an organization."""
+
+    message = (
+        "Reading metrics needs a read-scoped API key or a signed-in member of an organization."
+    )
+
+    def has_permission(self, request: Request, view: object) -> bool:
+        if isinstance(request.auth, ApiKey):
+            return request.auth.scope == ApiKeyScope.READ
+        user = request.user
+        return bool(
+            user and user.is_authenticated and Membership.objects.filter(user=user).exists()
+        )
+
+
+FILTERS = [
+    OpenApiParameter(
+        "from",
+        OpenApiTypes.DATETIME,
+        description="Window start (RFC 3339), taken to the minute; default 24 h before `to`.",
+    ),
+    OpenApiParameter(
+        "to",
+        OpenApiTypes.DATETIME,
+        description="Window end, exclusive, taken to the minute; default now.",
+    ),
+    OpenApiParameter(
+        "project", OpenApiTypes.STR, description="Project name; default all projects you can see."
+    ),
+    OpenApiParameter("service", OpenApiTypes.STR, description="Service name."),
+    OpenApiParameter("model", OpenApiTypes.STR),
+    OpenApiParameter(
+        "mode", OpenApiTypes.STR, enum=["routing_first", "enforcement_first", "hybrid"]
+    ),
+    OpenApiParameter("environment", OpenApiTypes.STR),
+    OpenApiParameter(
+        "format", OpenApiTypes.STR, enum=["json", "csv"], description="csv for a spreadsheet."
+    ),
+]
+ERRORS = {
+    400: OpenApiResponse(
+        ErrorSerializer, description="A parameter is not valid; `field` names it."
+    ),
+    401: OpenApiResponse(ErrorSerializer, description="No credentials."),
+    403: OpenApiResponse(ErrorSerializer, description="Credentials that may not read metrics."),
+    429: OpenApiResponse(ErrorSerializer, description="The key's rate limit is exceeded."),
+}
+
+
+class MetricsView(APIView):
+    """Shared plumbing: who may read, which projects they see, JSON or CSV."""
+
+    authentication_classes = [ApiKeyAuthentication, SessionAuthentication]
+    permission_classes = [CanReadMetrics]
+    throttle_classes = [ApiKeyRateThrottle]
+    renderer_classes = [JSONRenderer, CsvRenderer]
+
+    def metrics_query(self, request: Request) -> MetricsQuery:
+        api_key = request.auth if isinstance(request.auth, ApiKey) else None
+        organization_id = (
+            api_key.project.organization_id
+            if api_key
+            else Membership.objects.get(user=request.user).organization_id
+        )
+        return metrics_query(request.query_params, organization_id=organization_id, api_key=api_key)
+
+    @staticmethod
+    def table(query: MetricsQuery, rows: list[dict[str, Any]]) -> Response:
+        return Response({"window": window_answer(query), "rows": rows})
+
+
+class SummaryView(MetricsView):
+    @extend_schema(
+        operation_id="metrics_summary",
+        parameters=FILTERS,
+        responses={200: OpenApiTypes.OBJECT, **ERRORS},
+    )
+    def get(self, request: Request) -> Response:
+        """Headline figures for the window: volume, reliability, latency, cost, enforcement, ROI."""
+        return Response(metrics_summary(self.metrics_query(request)))
+
+
+class ModelsView(MetricsView):
+    @extend_schema(
+        operation_id="metrics_models",
+        parameters=FILTERS,
+        responses={200: OpenApiTypes.OBJECT, **ERRORS},
+    )
+    def get(self, request: Request) -> Response:
+        """A row per model: attempts, share, cost, latency percentiles, error rate."""
+        query = self.metrics_query(request)
+        return self.table(query, metrics_models(query))
+
+
+class LayersView(MetricsView):
+    @extend_schema(
+        operation_id="metrics_layers",
+        parameters=FILTERS,
+        responses={200: OpenApiTypes.OBJECT, **ERRORS},
+    )
+    def get(self, request: Request) -> Response:
+        """A row per enforcement layer (model and mode filters do not apply to checks)."""
+        query = self.metrics_query(request)
+        return self.table(query, metrics_layers(query))
+
+
+class TimeseriesView(MetricsView):
+    @extend_schema(
+        operation_id="metrics_timeseries",
+        parameters=[
+            *FILTERS,
+            OpenApiParameter(
+                "metric", OpenApiTypes.STR, enum=sorted(SERIES_METRICS), required=True
+            ),
+            OpenApiParameter("interval", OpenApiTypes.STR, enum=["minute", "hour", "day"]),
+            OpenApiParameter("group_by", OpenApiTypes.STR, enum=sorted(GROUPS)),
+        ],
+        responses={200: OpenApiTypes.OBJECT, **ERRORS},
+    )
+    def get(self, request: Request) -> Response:
+        """One metric per interval, optionally one series per model, service or layer."""
+        query = self.metrics_query(request)
+        params = request.query_params
+        metric = choice(params, "metric", tuple(sorted(SERIES_METRICS)), None)
+        if metric is None:
+            raise BadParameter("metric", "is required")
+        interval = choice(params, "interval", ("minute", "hour", "day"), "hour")
+        group_by = choice(params, "group_by", tuple(sorted(GROUPS)), None)
+        points = (query.window.end - query.window.start) / {
+            "minute": 60,
+            "hour": 3600,
+            "day": 86400,
+        }[interval]
+        if points.total_seconds() > 5000:
+            raise BadParameter(
+                "interval", "gives more than 5,000 points for this window; use a coarser one"
+            )
+        try:
+            rows = metrics_timeseries(query, metric=metric, interval=interval, group_by=group_by)
+        except UnsupportedGrouping as exc:
+            raise BadParameter("group_by", str(exc)) from None
+        return self.table(query, rows)
+
+
+class DriftView(MetricsView):
+    @extend_schema(
+        operation_id="metrics_drift",
+        parameters=FILTERS,
+        responses={200: OpenApiTypes.OBJECT, **ERRORS},
+    )
+    def get(self, request: Request) -> Response:
+        """Per project: PSI of the model mix against the expected mix, and band conformance."""
+        query = self.metrics_query(request)
+        return self.table(query, metrics_drift(query))

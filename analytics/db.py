@@ -1,0 +1,77 @@
+"""Bulk database access for the rollup job: binary results into DataFrames, binary COPY out.
+
+Django's cursor binds parameters on the client and parses every value from text; for tens of
+thousands of rows a chunk that costs more than the aggregation itself. These helpers use a
+psycopg cursor with server-side binding and binary results on Django's own connection (so
+they share its transaction).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import pandas as pd
+import psycopg
+from django.db import connection
+
+
+@contextmanager
+def _cursor(sql: str) -> Iterator[psycopg.Cursor]:
+    """A server-binding cursor on Django's connection; the statement is logged like Django's
+    own when query logging is on, so query-count guards see these statements too."""
+    connection.ensure_connection()
+    started = time.perf_counter()
+    with psycopg.Cursor(connection.connection) as cursor:
+        yield cursor
+    if connection.queries_logged:
+        connection.queries_log.append({"sql": sql, "time": f"{time.perf_counter() - started:.3f}"})
+
+
+def frame_query(sql: str, params: Sequence[Any], columns: Sequence[str]) -> pd.DataFrame:
+    """Run a query and return its rows as a DataFrame with these column names."""
+    with _cursor(sql) as cursor:
+        cursor.execute(sql, params, binary=True)
+        return pd.DataFrame(cursor.fetchall(), columns=list(columns))
+
+
+def execute(sql: str, params: Sequence[Any] = ()) -> int:
+    with _cursor(sql) as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def copy_rows(
+    table: str,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    binary_types: Sequence[str] | None = None,
+) -> None:
+    """COPY Python-typed rows into a table: binary with `binary_types`, else text.
+
+    Text COPY picks each value's dumper by its Python type; binary picks it by column type,
+    where the ingest writer registers its own dumpers for uuid and jsonb on the connection.
+    So rows holding jsonb values go as text.
+    """
+    binary = binary_types is not None
+    statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN" + (
+        " (FORMAT BINARY)" if binary else ""
+    )
+    with _cursor(statement) as cursor, cursor.copy(statement) as copy:
+        if binary:
+            copy.set_types(list(binary_types))
+        for row in rows:
+            copy.write_row(row)
+
+
+def column_values(series: pd.Series) -> list[Any]:
+    """A column as plain Python values (None for missing), ready for psycopg."""
+    if isinstance(series.dtype, pd.DatetimeTZDtype):
+        return [None if pd.isna(moment) else moment.to_pydatetime() for moment in series]
+    return [
+        None if value is pd.NA or (isinstance(value, float) and value != value) else value
+        for value in series.tolist()
+    ]

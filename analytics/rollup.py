@@ -1,0 +1,436 @@
+"""The rollup job: new raw events become request facts and minute, hour and day rollups.
+
+Each chunk is one transaction that reads events past the stream's watermark (ordered by ingest
+transaction, then sequence, and only from transactions that can no longer commit: below the
+snapshot's xmin), updates request facts and rollups, and moves the watermark. A crash loses
+the whole chunk and the next run redoes it; an advisory lock keeps two workers (or beats) from
+working at once. Minute rollups of attempts and layers add the chunk's figures; request
+rollups are recomputed from request facts for every minute a touched request was or now is in,
+because a late enforcement event changes what its request counts as.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from django.db import connection, transaction
+
+from analytics.db import column_values, copy_rows, execute, frame_query
+from analytics.families import (
+    ATTEMPTS,
+    LAYERS,
+    REQUESTS,
+    bucket_floor,
+    buckets_fetch,
+    buckets_replace,
+    coarser_rebuild,
+    frame_aggregate,
+    ranges_of,
+)
+from analytics.models import Watermark
+from analytics.sketch import sketch_from_values
+from governance.pricing import MICRO_UNITS, cost_units_array
+from governance.selectors import baseline_model_name, complexity_bands, price_book_for_project
+
+ROLLUP_LOCK_KEY = 0x746F6C6C_726F6C6C  # any constant, shared by every rollup worker
+CHUNK_EVENTS = 50_000
+STREAMS = ("routing", "enforcement")
+
+ROUTING_SQL = """
+SELECT seq, ingest_xid::text::bigint AS xid, project_id, service_id, request_id, "timestamp",
+       environment, model, provider, mode, status, fallback_from, complexity_score,
+       input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
+       latency_ms, routing_latency_ms,
+       (COALESCE(reported_cost_usd, priced_cost_usd) * 100000000)::bigint AS cost_units
+FROM ingestion_routingevent
+WHERE (ingest_xid, seq) > (%s::text::xid8, %s) AND ingest_xid < %s::text::xid8
+ORDER BY ingest_xid, seq
+LIMIT %s
+"""
+ENFORCEMENT_SQL = """
+SELECT seq, ingest_xid::text::bigint AS xid, project_id, service_id, request_id, "timestamp",
+       environment, layer, verdict, violation, false_positive, check_latency_ms
+FROM ingestion_enforcementevent
+WHERE (ingest_xid, seq) > (%s::text::xid8, %s) AND ingest_xid < %s::text::xid8
+ORDER BY ingest_xid, seq
+LIMIT %s
+"""
+ROUTING_COLUMNS = (
+    "seq", "xid", "project_id", "service_id", "request_id", "timestamp", "environment", "model",
+    "provider", "mode", "status", "fallback_from", "complexity_score", "input_tokens",
+    "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "latency_ms",
+    "routing_latency_ms", "cost_units",
+)  # fmt: skip
+ENFORCEMENT_COLUMNS = (
+    "seq", "xid", "project_id", "service_id", "request_id", "timestamp", "environment", "layer",
+    "verdict", "violation", "false_positive", "check_latency_ms",
+)  # fmt: skip
+FACT_FLAGS = (
+    "intercepted", "blocked", "modified", "violation_detected", "caught", "escaped",
+    "false_positive",
+)  # fmt: skip
+
+
+@dataclass
+class RollupRun:
+    """What one run of the job did."""
+
+    events: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STREAMS, 0))
+    chunks: int = 0
+    skipped_locked: bool = False
+
+    @property
+    def total_events(self) -> int:
+        return sum(self.events.values())
+
+
+def rollups_advance(*, max_seconds: float = 50.0, chunk_events: int = CHUNK_EVENTS) -> RollupRun:
+    """Fold every event committed so far into the rollups, chunk by chunk, for at most about
+    `max_seconds` (the next run goes on from the watermark)."""
+    run = RollupRun()
+    deadline = time.monotonic() + max_seconds
+    while time.monotonic() < deadline:
+        progressed = False
+        for stream in STREAMS:
+            processed = chunk_process(stream=stream, chunk_events=chunk_events)
+            if processed is None:
+                run.skipped_locked = True
+                return run
+            if processed:
+                run.events[stream] += processed
+                run.chunks += 1
+                progressed = True
+        if not progressed:
+            break
+    return run
+
+
+def chunk_process(*, stream: str, chunk_events: int = CHUNK_EVENTS) -> int | None:
+    """Process one chunk of a stream in one transaction: the number of events, or None when
+    another worker holds the rollup lock."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [ROLLUP_LOCK_KEY])
+        if not cursor.fetchone()[0]:
+            return None
+        cursor.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+        (safe_xid,) = cursor.fetchone()
+        watermark, _ = Watermark.objects.select_for_update().get_or_create(stream=stream)
+        sql, columns = (
+            (ROUTING_SQL, ROUTING_COLUMNS)
+            if stream == "routing"
+            else (ENFORCEMENT_SQL, ENFORCEMENT_COLUMNS)
+        )
+        events = frame_query(
+            sql, [str(watermark.xid), watermark.seq, str(safe_xid), chunk_events], columns
+        )
+        if events.empty:
+            return 0
+        events["timestamp"] = pd.to_datetime(events["timestamp"], utc=True)
+        events["minute"] = bucket_floor(events["timestamp"], "m")
+        if stream == "routing":
+            _routing_apply(events)
+        else:
+            _enforcement_apply(events)
+        last = events.iloc[-1]
+        Watermark.objects.filter(stream=stream).update(
+            xid=int(last["xid"]),
+            seq=int(last["seq"]),
+            events_processed=watermark.events_processed + len(events),
+        )
+        return len(events)
+
+
+# --- Routing events ----------------------------------------------------------------------
+
+
+def _routing_apply(events: pd.DataFrame) -> None:
+    events["is_error"] = events["status"] != "ok"
+    events["is_ok"] = (~events["is_error"]).astype("int64")
+    events["is_fallback"] = events["fallback_from"] != ""
+    events["conforming"] = _conforming(events)
+    events["cost_units"] = events["cost_units"].astype("Int64")
+    events["priced"] = events["cost_units"].notna()
+    events["baseline_units"] = _baseline_units(events)
+    with_baseline = events["baseline_units"].notna()
+    cost = events["cost_units"].fillna(0).astype("int64")
+
+    deltas = pd.DataFrame(
+        {
+            "bucket": events["minute"],
+            **{name: events[name] for name in ATTEMPTS.dims},
+            "attempts": 1,
+            "errors": events["is_error"].astype("int64"),
+            "fallbacks": events["is_fallback"].astype("int64"),
+            "nonfallback_attempts": (~events["is_fallback"]).astype("int64"),
+            "conforming_attempts": events["conforming"].astype("int64"),
+            "unpriced_attempts": (~events["priced"]).astype("int64"),
+            "input_tokens": events["input_tokens"],
+            "output_tokens": events["output_tokens"],
+            "cache_read_tokens": events["cache_read_tokens"],
+            "cache_write_tokens": events["cache_write_tokens"],
+            "reasoning_tokens": events["reasoning_tokens"],
+            "routing_latency_count": events["routing_latency_ms"].notna().astype("int64"),
+            "latency_sum_ms": events["latency_ms"],
+            "routing_latency_sum_ms": events["routing_latency_ms"].fillna(0.0),
+            "cost_usd": cost,
+            "baseline_cost_usd": events["baseline_units"].fillna(0).astype("int64"),
+            "baseline_actual_cost_usd": cost.where(with_baseline, 0),
+            "latency_ms": events["latency_ms"],
+            "routing_latency_ms": events["routing_latency_ms"],
+        }
+    )
+    keys = ["bucket", *ATTEMPTS.dims]
+    grouped = deltas.groupby(keys, sort=False)
+    sums = grouped[list(ATTEMPTS.counts + ATTEMPTS.floats + ATTEMPTS.money)].sum()
+    sums["latency_sketch"] = grouped["latency_ms"].agg(sketch_from_values)
+    sums["routing_latency_sketch"] = grouped["routing_latency_ms"].agg(sketch_from_values)
+    _minutes_add(ATTEMPTS, sums.reset_index())
+
+    ordered = events.sort_values(["timestamp", "seq"], kind="stable")
+    per_request = ordered.groupby(["project_id", "request_id"], sort=False)
+    facts = per_request.agg(
+        first_seen=("timestamp", "first"),
+        service_id=("service_id", "first"),
+        environment=("environment", "first"),
+        model=("model", "first"),
+        mode=("mode", "first"),
+        attempts=("seq", "size"),
+        ok_attempts=("is_ok", "sum"),
+    ).reset_index()
+    facts["first_attempt_at"] = facts["first_seen"]
+    facts["checks"] = 0
+    facts["check_latency_ms"] = 0.0
+    for flag in FACT_FLAGS:
+        facts[flag] = False
+    _facts_upsert(facts)
+
+
+def _conforming(events: pd.DataFrame) -> pd.Series:
+    """Whether each non-fallback attempt went to the model its complexity band names."""
+    conforming = pd.Series(False, index=events.index)
+    for project_id, rows in events.groupby("project_id"):
+        bands = complexity_bands(project_id=int(project_id))
+        if not bands:
+            continue
+        lows = np.array([low for low, _, _ in bands])
+        highs = np.array([high for _, high, _ in bands])
+        models = np.array([model for _, _, model in bands], dtype=object)
+        scores = rows["complexity_score"].to_numpy(dtype=np.float64)
+        index = np.searchsorted(lows, scores, side="right") - 1
+        inside = index >= 0
+        safe = np.where(inside, index, 0)
+        last = safe == len(bands) - 1
+        inside &= (scores < highs[safe]) | (last & (scores <= highs[safe]))  # last band closed
+        expected = np.where(inside, models[safe], None)
+        matches = (rows["model"].to_numpy(dtype=object) == expected) & inside
+        conforming.loc[rows.index] = matches & ~rows["is_fallback"].to_numpy()
+    return conforming
+
+
+def _baseline_units(events: pd.DataFrame) -> pd.Series:
+    """What each priced attempt would have cost on its project's baseline model, in 1e-8 USD,
+    priced exactly as ingest prices; NA where the baseline has no price at that time."""
+    result = pd.Series(pd.NA, index=events.index, dtype="Int64")
+    for project_id, rows in events[events["priced"]].groupby("project_id"):
+        name = baseline_model_name(project_id=int(project_id))
+        entry = price_book_for_project(project_id=int(project_id)).entry(name) if name else None
+        if entry is None or not entry.prices:
+            continue
+        starts = (
+            pd.DatetimeIndex([price.effective_from for price in entry.prices]).as_unit("us").asi8
+        )
+        moments = rows["timestamp"].dt.as_unit("us").astype("int64").to_numpy()
+        positions = np.searchsorted(starts, moments, side="right") - 1
+        has_price = positions >= 0
+        safe = np.where(has_price, positions, 0)
+
+        def per_call(
+            attribute: str, positions: np.ndarray = safe, prices: tuple = entry.prices
+        ) -> np.ndarray:
+            units = [int(getattr(price, attribute) * MICRO_UNITS) for price in prices]
+            return np.array(units, dtype=np.int64)[positions]
+
+        units = cost_units_array(
+            input_per_1k=per_call("input_per_1k"),
+            output_per_1k=per_call("output_per_1k"),
+            cache_read_per_1k=per_call("cache_read_per_1k"),
+            cache_write_per_1k=per_call("cache_write_per_1k"),
+            **{name: rows[name].to_numpy(dtype=np.int64) for name in TOKEN_COLUMNS},
+        )
+        result.loc[rows.index[has_price]] = units[has_price]
+    return result
+
+
+TOKEN_COLUMNS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+
+
+# --- Enforcement events ------------------------------------------------------------------
+
+
+def _enforcement_apply(events: pd.DataFrame) -> None:
+    pre_delivery = events["layer"] != "review"
+    review = ~pre_delivery
+    block = events["verdict"] == "block"
+    modify = events["verdict"] == "modify"
+    violation = events["violation"].notna()
+    false_positive = events["false_positive"].astype(bool)
+    events["intercepted"] = pre_delivery & (block | modify)
+    events["blocked"] = pre_delivery & block
+    events["modified"] = pre_delivery & modify
+    events["violation_detected"] = violation
+    events["caught"] = events["intercepted"] & violation
+    events["escaped"] = review & violation & ~false_positive
+    events["false_positive"] = review & false_positive
+
+    deltas = pd.DataFrame(
+        {
+            "bucket": events["minute"],
+            **{name: events[name] for name in LAYERS.dims},
+            "checks": 1,
+            "blocks": block.astype("int64"),
+            "modifies": modify.astype("int64"),
+            "flags": (events["verdict"] == "flag").astype("int64"),
+            "violations": violation.astype("int64"),
+            "check_latency_ms": events["check_latency_ms"],
+        }
+    )
+    grouped = deltas.groupby(["bucket", *LAYERS.dims], sort=False)
+    sums = grouped[list(LAYERS.counts)].sum()
+    sums["check_latency_sketch"] = grouped["check_latency_ms"].agg(sketch_from_values)
+    _minutes_add(LAYERS, sums.reset_index())
+
+    ordered = events.sort_values(["timestamp", "seq"], kind="stable")
+    per_request = ordered.groupby(["project_id", "request_id"], sort=False)
+    facts = per_request.agg(
+        first_seen=("timestamp", "first"),
+        service_id=("service_id", "first"),
+        environment=("environment", "first"),
+        checks=("seq", "size"),
+        check_latency_ms=("check_latency_ms", "sum"),
+        **{flag: (flag, "any") for flag in FACT_FLAGS},
+    ).reset_index()
+    facts["first_attempt_at"] = pd.Series(pd.NaT, index=facts.index, dtype="datetime64[us, UTC]")
+    facts["model"] = ""
+    facts["mode"] = ""
+    facts["attempts"] = 0
+    facts["ok_attempts"] = 0
+    _facts_upsert(facts)
+
+
+# --- Shared steps ------------------------------------------------------------------------
+
+
+def _minutes_add(family, deltas: pd.DataFrame) -> None:
+    """Add a chunk's per-minute figures to the stored minute rows, then rebuild hours and days."""
+    ranges = ranges_of(deltas["project_id"], deltas["bucket"], "m")
+    stored = buckets_fetch(family, "m", ranges)
+    combined = (
+        pd.concat([stored, deltas[list(family.columns)]], ignore_index=True)
+        if not stored.empty
+        else deltas
+    )
+    buckets_replace(family, "m", ranges, frame_aggregate(family, combined))
+    coarser_rebuild(family, ranges)
+
+
+FACT_COLUMNS = (
+    "project_id", "request_id", "first_seen", "service_id", "environment", "first_attempt_at",
+    "model", "mode", "attempts", "ok_attempts", "checks", "check_latency_ms", *FACT_FLAGS,
+)  # fmt: skip
+FACT_TYPES = (
+    "int8", "text", "timestamptz", "int8", "text", "timestamptz", "text", "text", "int4", "int4",
+    "int4", "float8", *("bool",) * len(FACT_FLAGS),
+)  # fmt: skip
+FACT_UPSERT = f"""
+WITH staged AS {{source}}
+INSERT INTO analytics_requestfact AS f ({", ".join(FACT_COLUMNS)})
+SELECT {", ".join(FACT_COLUMNS)} FROM staged
+ON CONFLICT (project_id, request_id) DO UPDATE SET
+    first_seen = LEAST(f.first_seen, EXCLUDED.first_seen),
+    service_id = CASE WHEN EXCLUDED.first_seen < f.first_seen THEN EXCLUDED.service_id ELSE f.service_id END,
+    environment = CASE WHEN EXCLUDED.first_seen < f.first_seen THEN EXCLUDED.environment ELSE f.environment END,
+    model = CASE WHEN EXCLUDED.first_attempt_at < f.first_attempt_at OR f.first_attempt_at IS NULL
+                 THEN EXCLUDED.model ELSE f.model END,
+    mode = CASE WHEN EXCLUDED.first_attempt_at < f.first_attempt_at OR f.first_attempt_at IS NULL
+                THEN EXCLUDED.mode ELSE f.mode END,
+    first_attempt_at = LEAST(f.first_attempt_at, EXCLUDED.first_attempt_at),
+    attempts = f.attempts + EXCLUDED.attempts,
+    ok_attempts = f.ok_attempts + EXCLUDED.ok_attempts,
+    checks = f.checks + EXCLUDED.checks,
+    check_latency_ms = f.check_latency_ms + EXCLUDED.check_latency_ms,
+    {", ".join(f"{flag} = f.{flag} OR EXCLUDED.{flag}" for flag in FACT_FLAGS)}
+"""
+
+
+FACT_LIST = ", ".join(FACT_COLUMNS)
+FACT_STAGE = "stage_analytics_requestfact"
+
+
+def _facts_upsert(facts: pd.DataFrame) -> None:
+    """Fold per-request deltas into request facts, and move the request rollups by the
+    difference between each touched request's old and new contribution."""
+    execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS {FACT_STAGE} ON COMMIT DELETE ROWS "
+        f"AS SELECT {FACT_LIST} FROM analytics_requestfact WITH NO DATA"
+    )
+    copy_rows(
+        FACT_STAGE,
+        FACT_COLUMNS,
+        zip(*(_fact_values(facts, name) for name in FACT_COLUMNS), strict=True),
+        binary_types=FACT_TYPES,
+    )
+    before = frame_query(
+        f"SELECT {', '.join('f.' + name for name in FACT_COLUMNS)} FROM analytics_requestfact f "
+        f"JOIN {FACT_STAGE} s ON f.project_id = s.project_id AND f.request_id = s.request_id",
+        [],
+        FACT_COLUMNS,
+    )
+    after = frame_query(
+        FACT_UPSERT.format(source=f"(DELETE FROM {FACT_STAGE} RETURNING *)")
+        + f" RETURNING {FACT_LIST}",
+        [],
+        FACT_COLUMNS,
+    )
+    contributions = pd.concat(
+        [
+            frame
+            for frame in (_contribution(before, -1), _contribution(after, +1))
+            if not frame.empty
+        ],
+        ignore_index=True,
+    )
+    grouped = contributions.groupby(["bucket", *REQUESTS.dims], sort=False)
+    deltas = grouped[list(REQUESTS.counts)].sum()
+    deltas["overhead_sketch"] = grouped[["overhead_ms", "sign"]].apply(
+        lambda rows: sketch_from_values(rows["overhead_ms"], rows["sign"])
+    )
+    _minutes_add(REQUESTS, deltas.reset_index())
+
+
+def _fact_values(frame: pd.DataFrame, name: str) -> list:
+    if name in FACT_FLAGS:
+        return [bool(value) for value in frame[name]]
+    return column_values(frame[name])
+
+
+def _contribution(facts: pd.DataFrame, sign: int) -> pd.DataFrame:
+    """What these request facts add to the minute request rollups (sign -1 takes it away)."""
+    if facts.empty:
+        return facts
+    contribution = pd.DataFrame(
+        {
+            "bucket": bucket_floor(pd.to_datetime(facts["first_seen"], utc=True), "m"),
+            **{name: facts[name] for name in REQUESTS.dims},
+            "requests": sign,
+            "with_attempt": (facts["attempts"] > 0).astype("int64") * sign,
+            "served": (facts["ok_attempts"] > 0).astype("int64") * sign,
+            "with_checks": (facts["checks"] > 0).astype("int64") * sign,
+            **{flag: facts[flag].astype("int64") * sign for flag in FACT_FLAGS},
+            "overhead_ms": facts["check_latency_ms"].where(facts["checks"] > 0),
+            "sign": sign,
+        }
+    )
+    return contribution

@@ -1,0 +1,414 @@
+"""Reads of the metrics (DESIGN.md "Metric definitions"), from rollups only.
+
+Every figure is computed for a `MetricsQuery`: a window of whole minutes, the projects the
+caller may see, and optional filters. Rollup rows are read at the coarsest grain that tiles
+the window (days, hours, minutes at the edges), so the cost of a query depends on the window
+and the number of dimension combinations, not on the number of raw events.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import orjson
+import pandas as pd
+
+from analytics.db import frame_query
+from analytics.families import ATTEMPTS, LAYERS, REQUESTS, Family, frame_aggregate
+from analytics.sketch import sketch_summary
+from analytics.window import INTERVAL_GRAIN, Window
+from governance.models import Project, Service
+from governance.pricing import MICRO_UNITS
+from governance.selectors import complexity_bands
+
+LAYER_ORDER = ("preprocess", "routing", "execution", "verification", "review")
+MONEY_PLACES = Decimal("0.000001")
+PSI_FLOOR = 0.0001
+TRAILING_REFERENCE = timedelta(days=7)  # the reference mix when a project expects none
+
+
+@dataclass(frozen=True)
+class MetricsQuery:
+    """What to compute over: a window, the projects in scope, and optional filters."""
+
+    window: Window
+    projects: tuple[Project, ...]
+    service_ids: tuple[int, ...] | None = None
+    model: str | None = None
+    mode: str | None = None
+    environment: str | None = None
+    applied: dict[str, str] = field(default_factory=dict)  # echoed in answers
+
+    @property
+    def project_ids(self) -> list[int]:
+        return [project.pk for project in self.projects]
+
+
+# --- Reading rollups ----------------------------------------------------------------------
+
+
+def rollup_rows(
+    family: Family, query: MetricsQuery, *, window: Window | None = None, coarsest: str = "d"
+) -> pd.DataFrame:
+    """Rollup rows of a family covering the window exactly, filtered (money in 1e-8 USD)."""
+    window = window or query.window
+    pieces = window.pieces(coarsest)
+    if not pieces or not query.projects:
+        return _empty(family)
+    conditions = ["t.project_id = ANY(%s)"]
+    params: list[Any] = [query.project_ids]
+    spans = " OR ".join("(t.grain = %s AND t.bucket >= %s AND t.bucket < %s)" for _ in pieces)
+    conditions.append(f"({spans})")
+    params += [value for piece in pieces for value in piece]
+    if query.service_ids is not None:
+        conditions.append("t.service_id = ANY(%s)")
+        params.append(list(query.service_ids))
+    if query.environment is not None:
+        conditions.append("t.environment = %s")
+        params.append(query.environment)
+    for name in ("model", "mode"):  # checks have no model or mode: layer rows are not filtered
+        value = getattr(query, name)
+        if value is not None and name in family.dims:
+            conditions.append(f"t.{name} = %s")
+            params.append(value)
+    select = ["t.bucket", *(f"t.{name}" for name in family.dims)]
+    select += [f"t.{name}" for name in family.counts + family.floats]
+    select += [f"(t.{name} * {MICRO_UNITS})::bigint" for name in family.money]
+    select += [f"t.{name}::text" for name in family.sketches]
+    frame = frame_query(
+        f"SELECT {', '.join(select)} FROM {family.table} t WHERE {' AND '.join(conditions)}",
+        params,
+        family.columns,
+    )
+    for name in family.sketches:
+        frame[name] = [orjson.loads(value) for value in frame[name]]
+    if not frame.empty:
+        frame["bucket"] = pd.to_datetime(frame["bucket"], utc=True)
+    return frame
+
+
+def _empty(family: Family) -> pd.DataFrame:
+    return pd.DataFrame({name: pd.Series(dtype="object") for name in family.columns})
+
+
+def _totals(family: Family, rows: pd.DataFrame, by: list[str]) -> list[dict[str, Any]]:
+    """Sum rows per `by` columns (all rows when empty); sketches merged."""
+    if rows.empty:
+        return []
+    frame = rows.copy()
+    frame["bucket"] = pd.Timestamp(0, tz="UTC")
+    for name in family.dims:
+        if name not in by:
+            frame[name] = ""
+    grouped = frame_aggregate(family, frame)
+    return grouped.to_dict("records")
+
+
+def _one(family: Family, rows: pd.DataFrame) -> dict[str, Any]:
+    totals = _totals(family, rows, [])
+    if totals:
+        return totals[0]
+    return dict.fromkeys(family.counts + family.floats + family.money, 0) | dict.fromkeys(
+        family.sketches
+    )
+
+
+# --- Formatting ---------------------------------------------------------------------------
+
+
+def money(units: int | Decimal) -> str:
+    """Money as a decimal string with 6 places."""
+    value = units if isinstance(units, Decimal) else Decimal(int(units)).scaleb(-8)
+    return str(value.quantize(MONEY_PLACES))
+
+
+def rate(numerator: float, denominator: float) -> float | None:
+    return None if not denominator else round(numerator / denominator, 6)
+
+
+def latency(
+    sketch: Any, total_ms: float | None, count: int, names: tuple[str, ...]
+) -> dict[str, Any]:
+    summary = sketch_summary(sketch, names)
+    if total_ms is not None:
+        summary["mean"] = round(total_ms / count, 3) if count else None
+    return summary
+
+
+ALL_PERCENTILES = ("p50", "p75", "p90", "p95", "p99")
+
+
+# --- Summary ------------------------------------------------------------------------------
+
+
+def metrics_summary(query: MetricsQuery) -> dict[str, Any]:
+    """Every headline figure of DESIGN.md's summary for the query."""
+    attempts = _one(ATTEMPTS, rollup_rows(ATTEMPTS, query))
+    request_rows = rollup_rows(REQUESTS, query)
+    requests = _one(REQUESTS, request_rows)
+    per_project = {
+        row["project_id"]: row for row in _totals(REQUESTS, request_rows, ["project_id"])
+    }
+    settings = {project.pk: project for project in query.projects}
+
+    enforcement_cost = sum(
+        (
+            row["intercepted"] * settings[project_id].interception_cost_usd
+            + row["modified"] * settings[project_id].correction_cost_usd
+            for project_id, row in per_project.items()
+        ),
+        Decimal(0),
+    )
+    error_cost_savings = sum(
+        (
+            row["caught"] * settings[project_id].incident_cost_usd
+            for project_id, row in per_project.items()
+        ),
+        Decimal(0),
+    )
+    baseline = Decimal(int(attempts["baseline_cost_usd"])).scaleb(-8)
+    routing_savings = baseline - Decimal(int(attempts["baseline_actual_cost_usd"])).scaleb(-8)
+    gains = routing_savings + error_cost_savings
+    return {
+        "window": window_answer(query),
+        "requests": int(requests["requests"]),
+        "attempts": int(attempts["attempts"]),
+        "error_rate": rate(attempts["errors"], attempts["attempts"]),
+        "availability": rate(requests["served"], requests["with_attempt"]),
+        "latency_ms": latency(
+            attempts["latency_sketch"],
+            attempts["latency_sum_ms"],
+            attempts["attempts"],
+            ALL_PERCENTILES,
+        ),
+        "routing_latency_ms": latency(
+            attempts["routing_latency_sketch"],
+            attempts["routing_latency_sum_ms"],
+            attempts["routing_latency_count"],
+            ALL_PERCENTILES,
+        ),
+        "overhead_ms": latency(requests["overhead_sketch"], None, 0, ("p50", "p95", "p99")),
+        "cost_usd": money(attempts["cost_usd"]),
+        "cost_per_1k_requests_usd": money(
+            Decimal(int(attempts["cost_usd"])).scaleb(-8) * 1000 / requests["requests"]
+        )
+        if requests["requests"]
+        else None,
+        "unpriced_attempts": int(attempts["unpriced_attempts"]),
+        "tokens": {
+            "input": int(attempts["input_tokens"]),
+            "output": int(attempts["output_tokens"]),
+        },
+        "interception_rate": rate(requests["intercepted"], requests["requests"]),
+        "block_rate": rate(requests["blocked"], requests["requests"]),
+        "modify_rate": rate(requests["modified"], requests["requests"]),
+        "violation_rate": rate(requests["escaped"], requests["requests"]),
+        "detected_violation_rate": rate(requests["violation_detected"], requests["requests"]),
+        "catch_rate": rate(requests["caught"], requests["violation_detected"]),
+        "false_positive_rate": rate(requests["false_positive"], requests["intercepted"]),
+        "enforcement_cost_usd": money(enforcement_cost),
+        "baseline_cost_usd": money(baseline),
+        "routing_savings_usd": money(routing_savings),
+        "error_cost_savings_usd": money(error_cost_savings),
+        "roi": float(round((gains - enforcement_cost) / enforcement_cost, 6))
+        if enforcement_cost
+        else None,
+        "savings_multiple": float(round(gains / enforcement_cost, 6)) if enforcement_cost else None,
+    }
+
+
+def window_answer(query: MetricsQuery) -> dict[str, Any]:
+    return {
+        "from": query.window.start.isoformat(),
+        "to": query.window.end.isoformat(),
+        "filters": query.applied,
+    }
+
+
+# --- Models, layers -----------------------------------------------------------------------
+
+
+def metrics_models(query: MetricsQuery) -> list[dict[str, Any]]:
+    """A row per model: attempts, share, cost, latency percentiles, error rate."""
+    rows = _totals(ATTEMPTS, rollup_rows(ATTEMPTS, query), ["model", "provider"])
+    total = sum(row["attempts"] for row in rows)
+    return [
+        {
+            "model": row["model"],
+            "provider": row["provider"],
+            "attempts": int(row["attempts"]),
+            "share": rate(row["attempts"], total),
+            "cost_usd": money(row["cost_usd"]),
+            "unpriced_attempts": int(row["unpriced_attempts"]),
+            "latency_ms": latency(
+                row["latency_sketch"], row["latency_sum_ms"], row["attempts"], ALL_PERCENTILES
+            ),
+            "error_rate": rate(row["errors"], row["attempts"]),
+        }
+        for row in sorted(rows, key=lambda row: (-row["attempts"], row["model"]))
+    ]
+
+
+def metrics_layers(query: MetricsQuery) -> list[dict[str, Any]]:
+    """A row per enforcement layer, in the order requests meet them."""
+    rows = {row["layer"]: row for row in _totals(LAYERS, rollup_rows(LAYERS, query), ["layer"])}
+    answer = []
+    for layer in LAYER_ORDER:
+        row = rows.get(
+            layer, {"checks": 0, "blocks": 0, "modifies": 0, "check_latency_sketch": None}
+        )
+        answer.append(
+            {
+                "layer": layer,
+                "checks": int(row["checks"]),
+                "blocks": int(row["blocks"]),
+                "modifies": int(row["modifies"]),
+                "interception_rate": rate(row["blocks"] + row["modifies"], row["checks"]),
+                "check_latency_ms": sketch_summary(row["check_latency_sketch"], ("p50", "p95")),
+            }
+        )
+    return answer
+
+
+# --- Time series --------------------------------------------------------------------------
+
+SERIES_METRICS: dict[str, tuple[Family, Any]] = {
+    "attempts": (ATTEMPTS, lambda r: int(r["attempts"])),
+    "error_rate": (ATTEMPTS, lambda r: rate(r["errors"], r["attempts"])),
+    "cost_usd": (ATTEMPTS, lambda r: money(r["cost_usd"])),
+    "latency_p50_ms": (ATTEMPTS, lambda r: sketch_summary(r["latency_sketch"], ("p50",))["p50"]),
+    "latency_p95_ms": (ATTEMPTS, lambda r: sketch_summary(r["latency_sketch"], ("p95",))["p95"]),
+    "latency_p99_ms": (ATTEMPTS, lambda r: sketch_summary(r["latency_sketch"], ("p99",))["p99"]),
+    "requests": (REQUESTS, lambda r: int(r["requests"])),
+    "availability": (REQUESTS, lambda r: rate(r["served"], r["with_attempt"])),
+    "interception_rate": (REQUESTS, lambda r: rate(r["intercepted"], r["requests"])),
+    "violation_rate": (REQUESTS, lambda r: rate(r["escaped"], r["requests"])),
+    "checks": (LAYERS, lambda r: int(r["checks"])),
+    "layer_interception_rate": (LAYERS, lambda r: rate(r["blocks"] + r["modifies"], r["checks"])),
+}
+GROUPS = {"model": "model", "service": "service_id", "layer": "layer"}
+
+
+class UnsupportedGrouping(ValueError):
+    """A group_by the metric's rollups do not carry (e.g. layer for cost)."""
+
+
+def metrics_timeseries(
+    query: MetricsQuery, *, metric: str, interval: str, group_by: str | None
+) -> list[dict[str, Any]]:
+    """Points of one metric per interval (and group), oldest first."""
+    family, value_of = SERIES_METRICS[metric]
+    column = GROUPS.get(group_by) if group_by else None
+    if column is not None and column not in family.dims:
+        raise UnsupportedGrouping(f"{metric} cannot be grouped by {group_by}")
+    grain = INTERVAL_GRAIN[interval]
+    rows = rollup_rows(family, query, coarsest=grain)
+    if rows.empty:
+        return []
+    rows["bucket"] = rows["bucket"].dt.floor({"m": "min", "h": "h", "d": "D"}[grain])
+    for name in family.dims:
+        if name != column:
+            rows[name] = ""
+    grouped = frame_aggregate(family, rows).sort_values("bucket")
+    names = _service_names(query) if column == "service_id" else {}
+    return [
+        {
+            "time": row["bucket"].isoformat(),
+            **(
+                {
+                    "group": names.get(row[column], str(row[column]))
+                    if column == "service_id"
+                    else row[column]
+                }
+                if column
+                else {}
+            ),
+            "value": value_of(row),
+        }
+        for row in grouped.to_dict("records")
+    ]
+
+
+def _service_names(query: MetricsQuery) -> dict[int, str]:
+    return dict(Service.objects.filter(project__in=query.project_ids).values_list("pk", "name"))
+
+
+# --- Drift --------------------------------------------------------------------------------
+
+
+def psi(actual: dict[str, float], expected: dict[str, float]) -> float | None:
+    """Population stability index of two model mixes, each share floored at 0.0001."""
+    models = set(actual) | set(expected)
+    if not models:
+        return None
+    total = 0.0
+    for model in models:
+        a = max(actual.get(model, 0.0), PSI_FLOOR)
+        e = max(expected.get(model, 0.0), PSI_FLOOR)
+        total += (a - e) * math.log(a / e)
+    return round(total, 6)
+
+
+def psi_status(value: float | None) -> str | None:
+    if value is None:
+        return None
+    return "stable" if value < 0.1 else "moderate" if value <= 0.25 else "drifted"
+
+
+def _mix(rows: pd.DataFrame) -> dict[str, float]:
+    totals = {
+        row["model"]: row["nonfallback_attempts"] for row in _totals(ATTEMPTS, rows, ["model"])
+    }
+    count = sum(totals.values())
+    return {model: value / count for model, value in totals.items() if value} if count else {}
+
+
+def metrics_drift(query: MetricsQuery) -> list[dict[str, Any]]:
+    """Per project: PSI of the model mix against the expected one, and band conformance."""
+    answer = []
+    for project in query.projects:
+        scoped = MetricsQuery(
+            window=query.window,
+            projects=(project,),
+            service_ids=query.service_ids,
+            mode=query.mode,
+            environment=query.environment,
+        )
+        rows = rollup_rows(ATTEMPTS, scoped)
+        actual = _mix(rows)
+        if project.expected_shares:
+            expected, reference = dict(project.expected_shares), "expected_shares"
+        else:
+            trailing = Window(query.window.start - TRAILING_REFERENCE, query.window.start)
+            expected, reference = (
+                _mix(rollup_rows(ATTEMPTS, scoped, window=trailing)),
+                "trailing_7_days",
+            )
+        value = psi(actual, expected) if actual and expected else None
+        totals = _one(ATTEMPTS, rows)
+        banded = bool(complexity_bands(project_id=project.pk))
+        answer.append(
+            {
+                "project": project.name,
+                "psi": value,
+                "status": psi_status(value),
+                "reference": reference,
+                "conformance": rate(totals["conforming_attempts"], totals["nonfallback_attempts"])
+                if banded
+                else None,
+                "nonfallback_attempts": int(totals["nonfallback_attempts"]),
+                "mix": [
+                    {
+                        "model": model,
+                        "share": round(actual.get(model, 0.0), 6),
+                        "expected_share": round(expected.get(model, 0.0), 6),
+                    }
+                    for model in sorted(set(actual) | set(expected))
+                ],
+            }
+        )
+    return answer

@@ -1,0 +1,129 @@
+"""Exact metrics computed straight from the events a test posted, written independently of
+analytics (plain Python over dicts), to check the rollups against."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+Q8 = Decimal("0.00000001")
+PRE_DELIVERY = {"preprocess", "routing", "execution", "verification"}
+
+
+@dataclass
+class PriceRow:
+    model: str
+    since: datetime
+    input: Decimal
+    output: Decimal
+
+
+def price_for(prices: list[PriceRow], model: str, when: datetime) -> PriceRow | None:
+    rows = [row for row in prices if row.model == model and row.since <= when]
+    return max(rows, key=lambda row: row.since) if rows else None
+
+
+def priced(
+    prices: list[PriceRow], event: dict[str, Any], model: str | None = None
+) -> Decimal | None:
+    row = price_for(prices, model or event["model"], datetime.fromisoformat(event["timestamp"]))
+    if row is None:
+        return None
+    cache_read, cache_write = event.get("cache_read_tokens", 0), event.get("cache_write_tokens", 0)
+    uncached = event["input_tokens"] - cache_read - cache_write
+    dollars = (uncached + cache_read + cache_write) * row.input + event[
+        "output_tokens"
+    ] * row.output
+    return (dollars / 1000).quantize(Q8)
+
+
+def nearest_rank(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(1, math.ceil(q * len(ordered))) - 1]
+
+
+def exact_summary(
+    events: list[dict[str, Any]],
+    *,
+    start: datetime,
+    end: datetime,
+    prices: list[PriceRow],
+    baseline_model: str,
+    interception_cost: Decimal,
+    correction_cost: Decimal,
+) -> dict[str, Any]:
+    def when(event: dict[str, Any]) -> datetime:
+        return datetime.fromisoformat(event["timestamp"])
+
+    by_request: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for event in events:
+        by_request[event["request_id"]].append(event)
+    requests = {rid: evs for rid, evs in by_request.items() if start <= min(map(when, evs)) < end}
+    attempts = [e for e in events if e["type"] == "routing" and start <= when(e) < end]
+
+    def cost(event: dict[str, Any]) -> Decimal | None:
+        if event.get("cost_usd") is not None:
+            return Decimal(str(event["cost_usd"])).quantize(Q8)
+        return priced(prices, event)
+
+    costs = [cost(e) for e in attempts]
+    baseline = actual = Decimal(0)
+    for event, value in zip(attempts, costs, strict=True):
+        if value is None:
+            continue
+        base = priced(prices, event, baseline_model)
+        if base is not None:
+            baseline += base
+            actual += value
+
+    def flags(evs: list[dict[str, Any]]) -> dict[str, bool]:
+        checks = [e for e in evs if e["type"] == "enforcement"]
+        pre = [e for e in checks if e["layer"] in PRE_DELIVERY]
+        review = [e for e in checks if e["layer"] == "review"]
+        return {
+            "attempted": any(e["type"] == "routing" for e in evs),
+            "served": any(e["type"] == "routing" and e["status"] == "ok" for e in evs),
+            "intercepted": any(e["verdict"] in ("block", "modify") for e in pre),
+            "blocked": any(e["verdict"] == "block" for e in pre),
+            "modified": any(e["verdict"] == "modify" for e in pre),
+            "detected": any(e.get("violation") for e in checks),
+            "caught": any(e["verdict"] in ("block", "modify") and e.get("violation") for e in pre),
+            "escaped": any(e.get("violation") and not e.get("false_positive") for e in review),
+            "false_positive": any(e.get("false_positive") for e in review),
+            "overhead": sum(e["check_latency_ms"] for e in checks) if checks else None,
+        }
+
+    per_request = [flags(evs) for evs in requests.values()]
+    count = lambda key: sum(1 for f in per_request if f[key])  # noqa: E731
+    enforcement_cost = (
+        count("intercepted") * interception_cost + count("modified") * correction_cost
+    )
+    return {
+        "requests": len(requests),
+        "attempts": len(attempts),
+        "errors": sum(1 for e in attempts if e["status"] != "ok"),
+        "served": count("served"),
+        "attempted": count("attempted"),
+        "latencies": [e["latency_ms"] for e in attempts],
+        "overheads": [f["overhead"] for f in per_request if f["overhead"] is not None],
+        "cost": sum((c for c in costs if c is not None), Decimal(0)),
+        "unpriced": sum(1 for c in costs if c is None),
+        "input_tokens": sum(e["input_tokens"] for e in attempts),
+        "output_tokens": sum(e["output_tokens"] for e in attempts),
+        "intercepted": count("intercepted"),
+        "blocked": count("blocked"),
+        "modified": count("modified"),
+        "detected": count("detected"),
+        "caught": count("caught"),
+        "escaped": count("escaped"),
+        "false_positive": count("false_positive"),
+        "baseline": baseline,
+        "savings": baseline - actual,
+        "enforcement_cost": enforcement_cost,
+    }
