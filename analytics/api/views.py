@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import permissions
@@ -90,6 +91,12 @@ class MetricsView(APIView):
     permission_classes = [CanReadMetrics]
     throttle_classes = [ApiKeyRateThrottle]
     renderer_classes = [JSONRenderer, CsvRenderer]
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        try:
+            return super().perform_content_negotiation(request, force)
+        except Http404:  # DRF's answer to an unknown ?format=
+            raise BadParameter("format", "must be json or csv") from None
 
     def metrics_query(self, request: Request) -> MetricsQuery:
         api_key = request.auth if isinstance(request.auth, ApiKey) else None

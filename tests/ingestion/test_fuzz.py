@@ -88,7 +88,7 @@ def auth_headers(ingest_key) -> dict[str, str]:
 # this test runs in autocommit (transaction=True) like a served request does.
 @pytest.mark.django_db(transaction=True)
 @schema.parametrize()
-@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
 def test_api_honours_its_schema(case, auth_headers):
     case.call_and_validate(
         headers=auth_headers,

@@ -1,0 +1,231 @@
+"""The metrics API's contract: who may read what, parameters, CSV, and query counts."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from rest_framework.test import APIClient
+
+from analytics.rollup import rollups_advance
+from governance.services import (
+    api_key_create,
+    organization_create,
+    project_create,
+    service_create,
+    user_create,
+)
+from tests.conftest import enforcement_event, routing_event
+
+ENDPOINTS = [
+    "/api/v1/metrics/summary",
+    "/api/v1/metrics/models",
+    "/api/v1/metrics/layers",
+    "/api/v1/metrics/timeseries?metric=attempts",
+    "/api/v1/drift",
+]
+PARAMS = {"/api/v1/metrics/timeseries?metric=attempts": {"metric": "attempts"}}
+
+
+def client_with_key(raw_key: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
+    return client
+
+
+@pytest.fixture
+def read_key(project) -> str:
+    return api_key_create(project=project, scope="read")[1]
+
+
+@pytest.mark.django_db
+class TestAccess:
+    @pytest.mark.parametrize("url", ENDPOINTS)
+    def test_no_credentials_is_401(self, url):
+        assert APIClient().get(url).status_code == 401
+
+    @pytest.mark.parametrize("url", ENDPOINTS)
+    def test_ingest_key_is_403(self, url, ingest_key):
+        assert client_with_key(ingest_key).get(url).status_code == 403
+
+    @pytest.mark.parametrize("url", ENDPOINTS)
+    def test_read_key_is_200(self, url, read_key):
+        assert client_with_key(read_key).get(url).status_code == 200
+
+    def test_member_session_is_200_and_needs_csrf_only_for_writes(self, project):
+        user = user_create(
+            organization=project.organization, username="olivia", role="ops", password="pw-123-long"
+        )
+        client = APIClient(enforce_csrf_checks=True)
+        client.force_login(user)
+        assert client.get("/api/v1/metrics/summary").status_code == 200
+
+    def test_user_without_organization_is_403(self, django_user_model):
+        stranger = django_user_model.objects.create_user(
+            username="stranger", password="pw-123-long"
+        )
+        client = APIClient()
+        client.force_login(stranger)
+        assert client.get("/api/v1/metrics/summary").status_code == 403
+
+    def test_read_key_cannot_name_another_project(self, organization, read_key):
+        project_create(organization=organization, name="other")
+        response = client_with_key(read_key).get("/api/v1/metrics/summary", {"project": "other"})
+        assert response.status_code == 400
+        assert response.json()["field"] == "project"
+
+
+@pytest.mark.django_db
+class TestParameters:
+    @pytest.mark.parametrize(
+        ("params", "field"),
+        [
+            ({"from": "yesterday"}, "from"),
+            ({"to": "2026-11-25T10:00:00"}, "to"),
+            ({"from": "2026-11-25T10:00:00Z", "to": "2026-11-25T09:00:00Z"}, "from"),
+            ({"from": "2020-01-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"}, "from"),
+            ({"mode": "fastest"}, "mode"),
+            ({"project": "nope"}, "project"),
+            ({"service": "nope"}, "service"),
+        ],
+    )
+    def test_bad_parameter_is_400_naming_it(self, read_key, params, field):
+        response = client_with_key(read_key).get("/api/v1/metrics/summary", params)
+        assert response.status_code == 400
+        assert response.json()["field"] == field
+
+    @pytest.mark.parametrize(
+        ("params", "field"),
+        [
+            ({}, "metric"),
+            ({"metric": "happiness"}, "metric"),
+            ({"metric": "attempts", "interval": "week"}, "interval"),
+            ({"metric": "attempts", "group_by": "colour"}, "group_by"),
+            ({"metric": "cost_usd", "group_by": "layer"}, "group_by"),
+            (
+                {
+                    "metric": "attempts",
+                    "interval": "minute",
+                    "from": "2026-01-01T00:00:00Z",
+                    "to": "2026-03-01T00:00:00Z",
+                },
+                "interval",
+            ),
+        ],
+    )
+    def test_bad_timeseries_parameter(self, read_key, params, field):
+        response = client_with_key(read_key).get("/api/v1/metrics/timeseries", params)
+        assert response.status_code == 400
+        assert response.json()["field"] == field
+
+    def test_window_is_taken_to_the_minute_and_echoed(self, read_key):
+        body = (
+            client_with_key(read_key)
+            .get(
+                "/api/v1/metrics/summary",
+                {
+                    "from": "2026-11-25T10:00:42Z",
+                    "to": "2026-11-25T11:30:59.9Z",
+                    "model": "gpt-5.4",
+                },
+            )
+            .json()
+        )
+        assert body["window"] == {
+            "from": "2026-11-25T10:00:00+00:00",
+            "to": "2026-11-25T11:30:00+00:00",
+            "filters": {"model": "gpt-5.4"},
+        }
+
+
+@pytest.mark.django_db(transaction=True)
+class TestWithData:
+    @pytest.fixture
+    def loaded(self, post_batch, project, service, read_key):
+        now = datetime.now(UTC)
+        stamp = (now - timedelta(minutes=3)).isoformat()
+        events = [routing_event(timestamp=stamp, request_id=f"r{i}") for i in range(20)]
+        events += [
+            enforcement_event(timestamp=stamp, request_id=f"r{i}", verdict="block")
+            for i in range(5)
+        ]
+        assert post_batch(events).status_code == 200
+        other_org = organization_create(name="globex")
+        other_project = project_create(organization=other_org, name="rival")
+        other_key = api_key_create(
+            project=other_project,
+            service=service_create(project=other_project, name="r"),
+            scope="ingest",
+        )[1]
+        assert (
+            post_batch(
+                [routing_event(timestamp=stamp) for _ in range(7)], key=other_key
+            ).status_code
+            == 200
+        )
+        rollups_advance()
+        return {
+            "from": (now - timedelta(hours=1)).isoformat(),
+            "to": (now + timedelta(minutes=1)).isoformat(),
+        }
+
+    def test_figures_are_limited_to_the_callers_organization(self, loaded, read_key, organization):
+        summary = client_with_key(read_key).get("/api/v1/metrics/summary", loaded).json()
+        assert (summary["attempts"], summary["requests"]) == (20, 20)
+        assert summary["block_rate"] == 0.25
+        rival = user_create(
+            organization=organization_create(name="initech"),
+            username="eve",
+            role="ops",
+            password="pw-123-long",
+        )
+        client = APIClient()
+        client.force_login(rival)
+        assert client.get("/api/v1/metrics/summary", loaded).json()["attempts"] == 0
+
+    def test_csv_export_of_each_table(self, loaded, read_key):
+        client = client_with_key(read_key)
+        models = client.get("/api/v1/metrics/models", {**loaded, "format": "csv"})
+        assert models["Content-Type"].startswith("text/csv")
+        rows = list(csv.DictReader(io.StringIO(models.content.decode())))
+        assert rows[0]["model"] == "gpt-5.4" and rows[0]["attempts"] == "20"
+        assert "latency_ms.p95" in rows[0]
+        summary = list(
+            csv.DictReader(
+                io.StringIO(
+                    client.get(
+                        "/api/v1/metrics/summary", {**loaded, "format": "csv"}
+                    ).content.decode()
+                )
+            )
+        )
+        assert summary[0]["requests"] == "20" and summary[0]["cost_usd"]
+        for url, extra in (
+            ("/api/v1/metrics/layers", {}),
+            ("/api/v1/drift", {}),
+            ("/api/v1/metrics/timeseries", {"metric": "requests"}),
+        ):
+            response = client.get(url, {**loaded, **extra, "format": "csv"})
+            assert response.status_code == 200 and response.content.count(b"\n") >= 2, url
+
+    @pytest.mark.parametrize(
+        ("url", "most"),
+        [
+            (ENDPOINTS[0], 8),
+            (ENDPOINTS[1], 6),
+            (ENDPOINTS[2], 6),
+            (ENDPOINTS[3], 6),
+            (ENDPOINTS[4], 9),
+        ],
+    )
+    def test_query_counts_do_not_depend_on_data(self, loaded, read_key, url, most):
+        client = client_with_key(read_key)
+        params = {**loaded, **PARAMS.get(url, {})}
+        client.get(url, params)  # warm
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(url, params).status_code == 200
+        assert len(queries) <= most, [q["sql"][:80] for q in queries]
