@@ -1,0 +1,83 @@
+"""Latency sketches against exact nearest-rank percentiles, and window tiling."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from analytics.sketch import sketch_count, sketch_from_values, sketch_merge, sketch_quantile
+from analytics.window import Window
+
+latencies = st.lists(
+    st.one_of(st.just(0.0), st.floats(min_value=0.001, max_value=600_000, allow_nan=False)),
+    min_size=1,
+    max_size=400,
+)
+
+
+# hypothesis takes naive bounds for datetimes; the test makes them UTC.
+FIRST = datetime(2026, 1, 1)  # noqa: DTZ001
+LAST = datetime(2026, 12, 1)  # noqa: DTZ001
+
+
+def nearest_rank(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(1, math.ceil(q * len(ordered))) - 1]
+
+
+@given(
+    values=latencies,
+    cuts=st.lists(st.integers(0, 400), max_size=5),
+    q=st.sampled_from([0.5, 0.75, 0.9, 0.95, 0.99, 1.0]),
+)
+def test_merged_sketch_quantiles_are_within_one_percent(values, cuts, q):
+    bounds = sorted({0, len(values), *(min(c, len(values)) for c in cuts)})
+    parts = [values[a:b] for a, b in itertools.pairwise(bounds)]
+    sketch = sketch_merge(sketch_from_values(part) for part in parts)
+    assert sketch_count(sketch) == len(values)
+    exact = nearest_rank(values, q)
+    estimate = sketch_quantile(sketch, q)
+    if exact < 1e-9:
+        assert estimate == 0.0
+    else:
+        assert abs(estimate - exact) / exact <= 0.01
+
+
+@given(values=latencies, removed=st.integers(0, 400))
+def test_subtracting_values_gives_the_sketch_without_them(values, removed):
+    removed = min(removed, len(values))
+    whole = sketch_from_values(values)
+    gone = sketch_from_values(values[:removed], [-1] * removed)
+    assert sketch_merge([whole, gone]) == sketch_from_values(values[removed:])
+
+
+def test_empty_sketch_has_no_quantile():
+    assert sketch_quantile(sketch_from_values([]), 0.5) is None
+    assert sketch_quantile(None, 0.5) is None
+
+
+@given(
+    start=st.datetimes(min_value=FIRST, max_value=LAST),
+    minutes=st.integers(1, 60 * 24 * 40),
+)
+def test_window_pieces_tile_the_window_exactly(start, minutes):
+    window = Window.of(
+        start.replace(tzinfo=UTC), start.replace(tzinfo=UTC) + timedelta(minutes=minutes)
+    )
+    pieces = window.pieces()
+    assert pieces[0][1] == window.start and pieces[-1][2] == window.end
+    for (_, _, hi), (_, lo, _) in itertools.pairwise(pieces):
+        assert hi == lo
+    step = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1)}
+    for grain, lo, hi in pieces:
+        assert (hi - lo) % step[grain] == timedelta(0)
+        assert lo == Window.of(lo, lo).start  # whole minutes
+        if grain == "d":
+            assert lo.hour == lo.minute == 0
+        if grain == "h":
+            assert lo.minute == 0
+    assert len(pieces) <= 5  # minutes, hours, days, hours, minutes
