@@ -115,8 +115,7 @@ def chunk_process(*, stream: str, chunk_events: int = CHUNK_EVENTS) -> int | Non
         cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [ROLLUP_LOCK_KEY])
         if not cursor.fetchone()[0]:
             return None
-        cursor.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
-        (safe_xid,) = cursor.fetchone()
+        safe_xid = _unfinished_xid_floor(cursor)
         watermark, _ = Watermark.objects.select_for_update().get_or_create(stream=stream)
         sql, columns = (
             (ROUTING_SQL, ROUTING_COLUMNS)
@@ -141,6 +140,25 @@ def chunk_process(*, stream: str, chunk_events: int = CHUNK_EVENTS) -> int | Non
             events_processed=watermark.events_processed + len(events),
         )
         return len(events)
+
+
+def _unfinished_xid_floor(cursor) -> int:
+    """The lowest transaction id that may still add events to this database.
+
+    Every event of a transaction below it is committed (or rolled back for good), so reading up
+    to it never skips a row that commits later. Only this database's sessions count: a long
+    transaction elsewhere on the cluster must not stall the rollups (pg_snapshot_xmin would).
+    """
+    cursor.execute(
+        "SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint, "
+        "ARRAY(SELECT backend_xid::text::bigint FROM pg_stat_activity "
+        "      WHERE datname = current_database() AND backend_xid IS NOT NULL)"
+    )
+    next_xid, running = cursor.fetchone()
+    epoch, low = next_xid >> 32, next_xid & 0xFFFFFFFF
+    # pg_stat_activity shows 32-bit ids: widen them with the epoch (one behind if they wrapped).
+    widened = [((epoch - (xid > low)) << 32) | xid for xid in running]
+    return min([next_xid, *widened])
 
 
 # --- Routing events ----------------------------------------------------------------------

@@ -111,6 +111,9 @@ def exact_summary(
         "served": count("served"),
         "attempted": count("attempted"),
         "latencies": [e["latency_ms"] for e in attempts],
+        "routing_latencies": [
+            e["routing_latency_ms"] for e in attempts if e.get("routing_latency_ms") is not None
+        ],
         "overheads": [f["overhead"] for f in per_request if f["overhead"] is not None],
         "cost": sum((c for c in costs if c is not None), Decimal(0)),
         "unpriced": sum(1 for c in costs if c is None),

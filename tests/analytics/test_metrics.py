@@ -98,6 +98,11 @@ def check_summary(summary: dict, exact: dict) -> None:
     assert summary["availability"] == pytest.approx(exact["served"] / exact["attempted"], abs=1e-6)
     assert Decimal(summary["cost_usd"]) == exact["cost"].quantize(Decimal("0.000001"))
     assert summary["tokens"] == {"input": exact["input_tokens"], "output": exact["output_tokens"]}
+    per_1k = exact["cost"] * 1000 / exact["requests"]
+    assert Decimal(summary["cost_per_1k_requests_usd"]) == per_1k.quantize(Decimal("0.000001"))
+    assert summary["routing_latency_ms"]["p95"] == pytest.approx(
+        nearest_rank(exact["routing_latencies"], 0.95), rel=0.01
+    )
     requests = exact["requests"]
     for key, name in [
         ("interception_rate", "intercepted"),
