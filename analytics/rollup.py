@@ -24,19 +24,16 @@ from analytics.families import (
     LAYERS,
     REQUESTS,
     bucket_floor,
-    buckets_fetch,
-    buckets_replace,
+    buckets_merge,
     coarser_rebuild,
-    frame_aggregate,
-    ranges_of,
 )
 from analytics.models import Watermark
-from analytics.sketch import sketch_from_values
+from analytics.sketch import sketches_for_groups
 from governance.pricing import MICRO_UNITS, cost_units_array
 from governance.selectors import baseline_model_name, complexity_bands, price_book_for_project
 
 ROLLUP_LOCK_KEY = 0x746F6C6C_726F6C6C  # any constant, shared by every rollup worker
-CHUNK_EVENTS = 50_000
+CHUNK_EVENTS = 200_000  # a chunk's frames stay well under 500 MiB; larger chunks rewrite less
 STREAMS = ("routing", "enforcement")
 
 ROUTING_SQL = """
@@ -200,11 +197,13 @@ def _routing_apply(events: pd.DataFrame) -> None:
             "routing_latency_ms": events["routing_latency_ms"],
         }
     )
-    keys = ["bucket", *ATTEMPTS.dims]
-    grouped = deltas.groupby(keys, sort=False)
+    grouped = deltas.groupby(["bucket", *ATTEMPTS.dims], sort=False)
     sums = grouped[list(ATTEMPTS.counts + ATTEMPTS.floats + ATTEMPTS.money)].sum()
-    sums["latency_sketch"] = grouped["latency_ms"].agg(sketch_from_values)
-    sums["routing_latency_sketch"] = grouped["routing_latency_ms"].agg(sketch_from_values)
+    codes, ones = grouped.ngroup().to_numpy(), np.ones(len(deltas), dtype=np.int64)
+    sums["latency_sketch"] = sketches_for_groups(codes, deltas["latency_ms"], ones, len(sums))
+    sums["routing_latency_sketch"] = sketches_for_groups(
+        codes, deltas["routing_latency_ms"], ones, len(sums)
+    )
     _minutes_add(ATTEMPTS, sums.reset_index())
 
     ordered = events.sort_values(["timestamp", "seq"], kind="stable")
@@ -317,7 +316,10 @@ def _enforcement_apply(events: pd.DataFrame) -> None:
     )
     grouped = deltas.groupby(["bucket", *LAYERS.dims], sort=False)
     sums = grouped[list(LAYERS.counts)].sum()
-    sums["check_latency_sketch"] = grouped["check_latency_ms"].agg(sketch_from_values)
+    ones = np.ones(len(deltas), dtype=np.int64)
+    sums["check_latency_sketch"] = sketches_for_groups(
+        grouped.ngroup().to_numpy(), deltas["check_latency_ms"], ones, len(sums)
+    )
     _minutes_add(LAYERS, sums.reset_index())
 
     ordered = events.sort_values(["timestamp", "seq"], kind="stable")
@@ -343,15 +345,7 @@ def _enforcement_apply(events: pd.DataFrame) -> None:
 
 def _minutes_add(family, deltas: pd.DataFrame) -> None:
     """Add a chunk's per-minute figures to the stored minute rows, then rebuild hours and days."""
-    ranges = ranges_of(deltas["project_id"], deltas["bucket"], "m")
-    stored = buckets_fetch(family, "m", ranges)
-    combined = (
-        pd.concat([stored, deltas[list(family.columns)]], ignore_index=True)
-        if not stored.empty
-        else deltas
-    )
-    buckets_replace(family, "m", ranges, frame_aggregate(family, combined))
-    coarser_rebuild(family, ranges)
+    coarser_rebuild(family, buckets_merge(family, "m", deltas))
 
 
 FACT_COLUMNS = (
@@ -400,6 +394,7 @@ def _facts_upsert(facts: pd.DataFrame) -> None:
         zip(*(_fact_values(facts, name) for name in FACT_COLUMNS), strict=True),
         binary_types=FACT_TYPES,
     )
+    execute(f"ANALYZE {FACT_STAGE}")  # a fresh temp table has no statistics: plan the joins well
     before = frame_query(
         f"SELECT {', '.join('f.' + name for name in FACT_COLUMNS)} FROM analytics_requestfact f "
         f"JOIN {FACT_STAGE} s ON f.project_id = s.project_id AND f.request_id = s.request_id",
@@ -422,8 +417,11 @@ def _facts_upsert(facts: pd.DataFrame) -> None:
     )
     grouped = contributions.groupby(["bucket", *REQUESTS.dims], sort=False)
     deltas = grouped[list(REQUESTS.counts)].sum()
-    deltas["overhead_sketch"] = grouped[["overhead_ms", "sign"]].apply(
-        lambda rows: sketch_from_values(rows["overhead_ms"], rows["sign"])
+    deltas["overhead_sketch"] = sketches_for_groups(
+        grouped.ngroup().to_numpy(),
+        contributions["overhead_ms"],
+        contributions["sign"],
+        len(deltas),
     )
     _minutes_add(REQUESTS, deltas.reset_index())
 

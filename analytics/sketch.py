@@ -104,3 +104,59 @@ def sketch_summary(
         value = sketch_quantile(sketch, PERCENTILES[name])
         summary[name] = None if value is None else round(value, 3)
     return summary
+
+
+def sketches_for_groups(codes: Any, values: Any, weights: Any, groups: int) -> list[Sketch]:
+    """One sketch per group code 0..groups-1 of weighted values, all groups in one numpy pass."""
+    codes = np.asarray(codes, dtype=np.int64)
+    values = np.asarray(values, dtype=np.float64)
+    weights = np.asarray(weights, dtype=np.int64)
+    known = ~np.isnan(values)
+    codes, values, weights = codes[known], values[known], weights[known]
+    positive = values >= MIN_POSITIVE
+    zeros = np.bincount(codes[~positive], weights=weights[~positive], minlength=groups)
+    indexes = np.ceil(np.log(values[positive]) / LOG_GAMMA).astype(np.int64)
+    return _per_group(zeros, codes[positive], indexes, weights[positive], groups)
+
+
+def sketches_merge_for_groups(
+    codes: Any, sketches: list[Mapping[str, Any] | None], groups: int
+) -> list[Sketch]:
+    """Merge sketches that share a group code, all groups in one numpy pass."""
+    codes = np.asarray(codes, dtype=np.int64)
+    present = [sketch or EMPTY for sketch in sketches]
+    zeros = np.bincount(codes, weights=[int(s.get("z", 0)) for s in present], minlength=groups)
+    lengths = np.fromiter(
+        (len(s.get("i", ())) for s in present), dtype=np.int64, count=len(present)
+    )
+    total = int(lengths.sum())
+    indexes = np.fromiter((i for s in present for i in s.get("i", ())), dtype=np.int64, count=total)
+    counts = np.fromiter((c for s in present for c in s.get("c", ())), dtype=np.int64, count=total)
+    return _per_group(zeros, np.repeat(codes, lengths), indexes, counts, groups)
+
+
+def _per_group(
+    zeros: np.ndarray, codes: np.ndarray, indexes: np.ndarray, counts: np.ndarray, groups: int
+) -> list[Sketch]:
+    zero_counts = np.rint(zeros).astype(np.int64).tolist()
+    if codes.size == 0:
+        return [{"z": zero_counts[g], "i": [], "c": []} for g in range(groups)]
+    order = np.lexsort((indexes, codes))
+    codes, indexes, counts = codes[order], indexes[order], counts[order]
+    boundary = np.ones(codes.size, dtype=bool)
+    boundary[1:] = (codes[1:] != codes[:-1]) | (indexes[1:] != indexes[:-1])
+    starts = np.flatnonzero(boundary)
+    summed = np.add.reduceat(counts, starts)
+    codes, indexes = codes[starts], indexes[starts]
+    keep = summed != 0
+    codes, indexes, summed = codes[keep], indexes[keep], summed[keep]
+    edges = np.searchsorted(codes, np.arange(groups + 1)).tolist()
+    index_list, count_list = indexes.tolist(), summed.tolist()
+    return [
+        {
+            "z": zero_counts[g],
+            "i": index_list[edges[g] : edges[g + 1]],
+            "c": count_list[edges[g] : edges[g + 1]],
+        }
+        for g in range(groups)
+    ]
