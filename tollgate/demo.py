@@ -2,8 +2,9 @@
 
 Migrates the embedded database, sets up the demo organization (a project per demo scenario with
 a `router` service, the reference model matrix, the users ops / finance / admin and an ingest key
-per project), starts gunicorn, posts a day of generated traffic through the real ingest API on
-the first run, then prints the URLs and logins and serves until Ctrl-C.
+per project), starts gunicorn and a Celery worker and beat (the rollups run every 30 s), posts a
+day of generated traffic through the real ingest API on the first run, rolls it up at once,
+prints a summary of the metrics, the URLs and logins, and serves until Ctrl-C.
 
 Passwords and keys are kept in `.data/demo-credentials.json` (mode 0600), so later runs reuse
 them and start in seconds without posting traffic again.
@@ -24,6 +25,7 @@ import time
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -44,6 +46,10 @@ USERS = ("ops", "finance", "admin")  # each user's role is its name
 REQUESTS_PER_SCENARIO = 2000
 TRAFFIC_HOURS = 24
 STARTUP_TIMEOUT_S = 60
+STOP_TIMEOUT_S = 30
+LOG_DIR = DATA_DIR / "logs"  # the Celery processes' output, rewritten on each run
+BEAT_SCHEDULE_FILE = DATA_DIR / "celerybeat-schedule"
+ROLLUP_RETRY_S = 1.0  # how long to wait when the worker holds the rollup lock
 
 
 @dataclass
@@ -85,7 +91,7 @@ class Stop(Exception):
 def main() -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with it ignored
     signal.signal(signal.SIGTERM, _raise_stop)
-    server: subprocess.Popen[bytes] | None = None
+    processes: dict[str, subprocess.Popen[bytes]] = {}  # what to stop on the way out
     try:
         print(f"Tollgate demo: data in {DATA_DIR}")
         port = int(os.environ.get("TOLLGATE_PORT", "8000"))
@@ -97,12 +103,17 @@ def main() -> int:
         _demo_data_ensure(state)
         state.save()
         base_url = f"http://127.0.0.1:{port}"
-        server = _server_start(port)
+        server = processes["web server"] = _server_start(port)
         if not _server_wait(server, base_url):
             print("The web server did not start; see its output above.")
             return 1
+        _celery_start(processes)
         if not state.traffic_posted:
             _traffic_post(state, base_url)
+        _rollups_catch_up()
+        _metrics_print(state)
+        if not _celery_wait(processes):
+            return 1
         _instructions_print(state, base_url)
         code = server.wait()
         print(f"The web server stopped (exit code {code}).")
@@ -114,8 +125,7 @@ def main() -> int:
         print(f"\nThe demo failed: {exc}")
         return 1
     finally:
-        if server is not None:
-            _server_stop(server)
+        _processes_stop(processes)
 
 
 def _raise_stop(signum: int, frame: FrameType | None) -> None:
@@ -208,14 +218,19 @@ def _user_ensure(organization: Organization, username: str, state: DemoState) ->
         user.save(update_fields=["password"])
 
 
-def _server_start(port: int) -> subprocess.Popen[bytes]:
+def _child_env() -> dict[str, str]:
+    """The environment of the web server and Celery: this one (embedded defaults), importable."""
     pythonpath = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONPATH": pythonpath}
+
+
+def _server_start(port: int) -> subprocess.Popen[bytes]:
     gunicorn = Path(sys.executable).with_name("gunicorn")
     command = [str(gunicorn), "tollgate.wsgi:application", "--workers", "2"]
     command += ["--bind", f"127.0.0.1:{port}"]
     print(f"Starting the web server on port {port}...")
     return subprocess.Popen(  # noqa: S603 (a fixed command line, no shell)
-        command, cwd=PROJECT_ROOT, env={**os.environ, "PYTHONPATH": pythonpath}
+        command, cwd=PROJECT_ROOT, env=_child_env()
     )
 
 
@@ -234,16 +249,90 @@ def _server_wait(server: subprocess.Popen[bytes], base_url: str) -> bool:
     return False
 
 
-def _server_stop(server: subprocess.Popen[bytes]) -> None:
-    """SIGTERM (a graceful stop), then SIGKILL if gunicorn is still there after 30 s."""
+def _celery_start(processes: dict[str, subprocess.Popen[bytes]]) -> None:
+    """Add a Celery worker (one pool process) and beat, each writing to its own log file."""
+    celery = [str(Path(sys.executable).with_name("celery")), "-A", "tollgate"]
+    commands = {
+        "Celery worker": [
+            *celery,
+            "worker",
+            "--loglevel=INFO",
+            "--concurrency=1",
+            "--hostname=tollgate-demo@%h",
+        ],
+        "Celery beat": [
+            *celery,
+            "beat",
+            "--loglevel=INFO",
+            "--schedule",
+            str(BEAT_SCHEDULE_FILE),
+        ],
+    }
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    print(f"Starting the Celery worker and beat (logs in {LOG_DIR})...")
+    # In a session of their own, stopped by the demo alone (SIGTERM, a warm shutdown): Ctrl-C
+    # in the terminal would also hit the worker's pool process behind the worker's back.
+    for name, command in commands.items():
+        with _log_file(name).open("wb") as log:  # the child keeps its own descriptor
+            processes[name] = subprocess.Popen(  # noqa: S603 (a fixed command line, no shell)
+                command,
+                cwd=PROJECT_ROOT,
+                env=_child_env(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+
+def _log_file(name: str) -> Path:
+    return LOG_DIR / (name.lower().replace(" ", "-") + ".log")
+
+
+def _celery_wait(processes: dict[str, subprocess.Popen[bytes]]) -> bool:
+    """Wait until the worker consumes tasks; False (and why) if worker or beat exits first."""
+    worker, log = processes["Celery worker"], _log_file("Celery worker")
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        for name in ("Celery worker", "Celery beat"):
+            code = processes[name].poll()
+            if code is not None:
+                print(f"The {name} exited (code {code}); see {_log_file(name)}.")
+                return False
+        if " ready." in log.read_text(errors="replace"):
+            print(
+                f"Celery worker and beat are running: new events reach the metrics within "
+                f"{_rollup_period_s():.0f} s."
+            )
+            return True
+        time.sleep(0.3)
+    print(f"The Celery worker did not get ready (pid {worker.pid}); see {log}.")
+    return False
+
+
+def _rollup_period_s() -> float:
+    from django.conf import settings
+
+    return float(settings.CELERY_BEAT_SCHEDULE["rollup-advance"]["schedule"])
+
+
+def _processes_stop(processes: dict[str, subprocess.Popen[bytes]]) -> None:
+    """SIGTERM to all (a graceful stop), then SIGKILL to any still there after 30 s."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut this short
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    server.terminate()
-    try:
-        server.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait()
+    for process in processes.values():
+        if process.poll() is None:
+            process.terminate()
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    for name, process in processes.items():
+        try:
+            process.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            print(f"The {name} did not stop in {STOP_TIMEOUT_S} s; killing it.")
+            process.kill()
+            process.wait()
+    if processes:
+        print(f"Stopped: {', '.join(processes)}.")
 
 
 def _traffic_post(state: DemoState, base_url: str) -> None:
@@ -282,6 +371,47 @@ def _traffic_post(state: DemoState, base_url: str) -> None:
     print(
         f"Traffic posted: {totals['accepted']:,} accepted, {totals['duplicates']:,} duplicates, "
         f"{totals['rejected']:,} rejected."
+    )
+
+
+def _rollups_catch_up() -> None:
+    """Fold every event posted so far into the rollups now, not at the worker's next run; when
+    the worker holds the rollup lock, wait and go on after it."""
+    from django.db import connections
+
+    from analytics.rollup import rollups_advance
+
+    print("Rolling up the events...")
+    events = 0
+    while True:
+        run = rollups_advance(max_seconds=float("inf"))
+        events += run.total_events
+        if not run.skipped_locked:
+            break
+        time.sleep(ROLLUP_RETRY_S)
+    connections.close_all()
+    print(f"Rollups up to date ({events:,} events folded in now).")
+
+
+def _metrics_print(state: DemoState) -> None:
+    """One line of headline figures over every demo project, since the demo traffic began."""
+    from django.db import connections
+    from django.utils import timezone
+
+    from analytics.selectors import MetricsQuery, metrics_summary
+    from analytics.window import Window
+    from governance.models import Project
+
+    end = timezone.now()
+    traffic_end = datetime.fromisoformat(state.traffic_end) if state.traffic_end else end
+    start = traffic_end - timedelta(hours=TRAFFIC_HOURS)
+    projects = tuple(Project.objects.filter(organization__name=ORGANIZATION).order_by("name"))
+    summary = metrics_summary(MetricsQuery(window=Window.of(start, end), projects=projects))
+    connections.close_all()
+    print(
+        f"Metrics since {start:%Y-%m-%d %H:%M} UTC, {len(projects)} projects: "
+        f"{summary['requests']:,} requests, {summary['attempts']:,} attempts, "
+        f"cost ${Decimal(summary['cost_usd']):,.2f}."
     )
 
 

@@ -84,13 +84,15 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True  # a restarted database is sim
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Celery -------------------------------------------------------------------------------
-BROKER_DIR = DATA_DIR / "broker"
+# The filesystem transport's folder; tests give each run its own.
+BROKER_DIR = Path(env.str("CELERY_FILESYSTEM_FOLDER", default=str(DATA_DIR / "broker")))
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    BROKER_DIR.mkdir(parents=True, exist_ok=True)
+    (BROKER_DIR / "control").mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR),
         "data_folder_out": str(BROKER_DIR),
+        "control_folder": str(BROKER_DIR / "control"),  # else kombu writes ./control
         "store_processed": False,
     }
 CELERY_TASK_SERIALIZER = "json"

@@ -1,0 +1,464 @@
+"""Rollup throughput benchmark: how many raw events per second the rollup job folds into rollups.
+
+What it measures, on whatever database the settings resolve to (the embedded pgserver when
+DATABASE_URL is unset):
+
+1. Any backlog already in the raw tables (other projects' events the job has not seen yet) is
+   rolled up first, untimed, so the measured run covers exactly this run's events.
+2. N events (default 300,000) of the five demo scenarios (`tollgate.traffic.scenario_events`,
+   interleaved by time as if five products posted at once) over the last few days are built
+   into rows by `batch_validate`, exactly as the ingest path builds them, and loaded with the
+   writer's binary COPY (`rows_insert`), one transaction per 10,000 events. Loading is timed
+   too, for information only.
+3. The timed part: one `rollups_advance(max_seconds=inf)`, chunk by chunk as the Celery task
+   and `manage.py run_analytics` run it: request facts, minute rollups with their latency
+   sketches, then hour and day rollups, in one transaction per chunk with the watermark.
+   The bench holds the job's advisory lock from before the load to the end of this run, so a
+   Celery worker running at the same time (e.g. `make demo`) neither takes the bench's events
+   nor skews the figure; it skips its runs meanwhile and catches up afterwards.
+
+Printed: events/s of the rollup job and its chunks, the peak RSS of the process
+(`ru_maxrss`) and the RSS growth during the rollup (sampled every 20 ms from /proc), and the
+ratio of the rollup rate to the ingest rate (`--ingest-rate`, default the figure
+`bench/ingest.py` printed on this machine); the target is a ratio of at least 1. A check that
+the rollups hold every loaded event guards the figure. `--profile` runs the rollup under
+cProfile and prints the top 15 functions (the rate is then not representative).
+
+Run: `PYTHONPATH=. .venv/bin/python bench/rollup.py [--events N] [--days D]`. Each run creates
+its own organization, project and service (names carry a timestamp). Unless `--keep` is given,
+the run's raw events, request facts, rollup rows and tenant are deleted at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import gc
+import heapq
+import io
+import itertools
+import json
+import math
+import os
+import pstats
+import random
+import resource
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from governance.models import Organization, Project, Service
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+MATRIX_PATH = PROJECT_ROOT / "tollgate" / "demo_data" / "reference_matrix.json"
+LOAD_BATCH = 10_000
+DEFAULT_EVENTS = 300_000
+DEFAULT_DAYS = 3.0
+DEFAULT_INGEST_RATE = 25_000.0  # events/s, what bench/ingest.py printed on this machine
+PILOT_REQUESTS = 2_000  # per scenario, to learn how many events a request makes
+RSS_SAMPLE_S = 0.02
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+MIB = 1024 * 1024
+
+
+# --- Setup ---------------------------------------------------------------------------------
+
+
+def django_setup() -> None:
+    """Configure Django from tollgate.settings and bring the schema up to date."""
+    if str(PROJECT_ROOT) not in sys.path:
+        sys.path.insert(0, str(PROJECT_ROOT))
+    os.environ["DJANGO_SETTINGS_MODULE"] = "tollgate.settings"
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0, interactive=False)
+
+
+@dataclass(frozen=True)
+class Tenant:
+    organization: Organization
+    project: Project
+    service: Service
+
+
+def tenant_create(matrix: dict[str, Any]) -> Tenant:
+    """A fresh tenant per run (timestamped names), with the reference matrix loaded."""
+    from governance.matrix import matrix_load
+    from governance.services import organization_create, project_create, service_create
+
+    suffix = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    organization = organization_create(name=f"bench-rollup-org-{suffix}")
+    project = project_create(organization=organization, name=f"bench-rollup-project-{suffix}")
+    service = service_create(project=project, name=f"bench-rollup-service-{suffix}")
+    matrix_load(project=project, document=matrix)
+    project.refresh_from_db()  # the matrix settings (token and tool scales) land on the project
+    return Tenant(organization, project, service)
+
+
+# --- Events --------------------------------------------------------------------------------
+
+
+def events_per_request(seed: int) -> dict[str, float]:
+    """The mean number of events a request of each scenario makes (a small untimed pilot)."""
+    from tollgate.traffic import SCENARIOS, scenario_events
+
+    rng = random.Random(seed)
+    end = datetime.now(UTC)
+    start = end - timedelta(hours=1)
+    return {
+        name: sum(
+            1
+            for _ in scenario_events(
+                scenario, start=start, end=end, requests=PILOT_REQUESTS, rng=rng
+            )
+        )
+        / PILOT_REQUESTS
+        for name, scenario in SCENARIOS.items()
+    }
+
+
+def events_stream(
+    count: int, start: datetime, end: datetime, seed: int
+) -> Iterator[dict[str, Any]]:
+    """Exactly `count` events of the five scenarios over [start, end), merged by time.
+
+    Each scenario gets a fifth of the events; a few percent more requests are drawn than the
+    pilot says are needed and the stream stops at `count`, so the latest minutes of the window
+    may stay empty.
+    """
+    from tollgate.traffic import SCENARIOS, scenario_events
+
+    rates = events_per_request(seed + 1)
+    streams = []
+    for offset, (name, scenario) in enumerate(SCENARIOS.items()):
+        share = count / len(SCENARIOS)
+        requests = math.ceil(share / rates[name] * 1.05) + 50
+        rng = random.Random(seed * 100 + offset)
+        streams.append(scenario_events(scenario, start=start, end=end, requests=requests, rng=rng))
+    merged = heapq.merge(*streams, key=lambda event: event["timestamp"])
+    produced = 0
+    for event in itertools.islice(merged, count):
+        produced += 1
+        yield event
+    if produced < count:
+        raise RuntimeError(f"the scenarios made only {produced} of {count} events")
+
+
+def events_load(tenant: Tenant, events: Iterator[dict[str, Any]]) -> tuple[int, int, float]:
+    """Validate and COPY the events in batches, one transaction each, the way ingest does;
+    return (routing rows, enforcement rows, seconds)."""
+    from django.conf import settings
+    from django.db import transaction
+    from django.utils import timezone
+
+    from governance.selectors import price_book_for_project
+    from ingestion.partitions import partitions_ensure
+    from ingestion.validation import IngestContext, batch_validate
+    from ingestion.writer import rows_insert
+
+    project = tenant.project
+    context = IngestContext(
+        project_id=project.pk,
+        service_id=tenant.service.pk,
+        now=timezone.now(),
+        retention_days=project.retention_days,
+        future_skew_s=settings.TOLLGATE_INGEST_FUTURE_SKEW_S,
+        token_scale=project.token_scale,
+        tool_scale=project.tool_scale,
+        price_book=price_book_for_project(project_id=project.pk),
+    )
+    routing = enforcement = 0
+    started = time.perf_counter()
+    while batch := list(itertools.islice(events, LOAD_BATCH)):
+        validated = batch_validate(batch, context)
+        if validated.rejected or validated.in_batch_duplicates:
+            raise RuntimeError(f"generated events were refused: {validated.errors[:3]}")
+        partitions_ensure(validated.months())
+        with transaction.atomic():
+            stored = rows_insert(
+                {
+                    "routing": list(validated.routing.values()),
+                    "enforcement": list(validated.enforcement.values()),
+                }
+            )
+        if stored != len(batch):
+            raise RuntimeError(f"{len(batch) - stored} events of a batch were not stored")
+        routing += len(validated.routing)
+        enforcement += len(validated.enforcement)
+    return routing, enforcement, time.perf_counter() - started
+
+
+# --- Memory --------------------------------------------------------------------------------
+
+
+def rss_now() -> int:
+    """The resident set size of this process, in bytes."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * PAGE_SIZE
+
+
+def rss_peak() -> int:
+    """The high-water mark of the RSS over the whole process life (Linux: KiB), in bytes."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+class RssSampler:
+    """Samples the RSS in a thread; `peak` is the largest value seen while it ran."""
+
+    def __init__(self) -> None:
+        self.peak = rss_now()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(RSS_SAMPLE_S):
+            self.peak = max(self.peak, rss_now())
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, rss_now())
+
+
+# --- Checks and cleanup --------------------------------------------------------------------
+
+
+def rolled_up_counts(project_id: int) -> dict[str, int]:
+    """What the minute rollups and request facts hold for the project."""
+    from django.db import connection
+
+    queries = {
+        "attempts": "SELECT COALESCE(sum(attempts), 0) FROM analytics_attemptrollup "
+        "WHERE project_id = %s AND grain = 'm'",
+        "checks": "SELECT COALESCE(sum(checks), 0) FROM analytics_layerrollup "
+        "WHERE project_id = %s AND grain = 'm'",
+        "requests": "SELECT COALESCE(sum(requests), 0) FROM analytics_requestrollup "
+        "WHERE project_id = %s AND grain = 'm'",
+        "request_facts": "SELECT count(*) FROM analytics_requestfact WHERE project_id = %s",
+        "distinct_requests": "SELECT count(*) FROM ("
+        "SELECT request_id FROM ingestion_routingevent WHERE project_id = %s UNION "
+        "SELECT request_id FROM ingestion_enforcementevent WHERE project_id = %s) r",
+    }
+    counts = {}
+    with connection.cursor() as cursor:
+        for name, sql in queries.items():
+            cursor.execute(sql, [project_id] * sql.count("%s"))
+            counts[name] = int(cursor.fetchone()[0])
+    return counts
+
+
+CLEANUP_TABLES = (
+    "ingestion_routingevent",
+    "ingestion_enforcementevent",
+    "analytics_requestfact",
+    "analytics_attemptrollup",
+    "analytics_requestrollup",
+    "analytics_layerrollup",
+)
+
+
+def rollup_lock(take: bool) -> None:
+    """Hold (or release) the rollup job's advisory lock on this process's connection.
+
+    The job's own transaction-level try-lock succeeds in the session that holds it and fails
+    in every other worker (e.g. the Celery beat of `make demo`), which then skips its run: no
+    other worker takes the bench's events.
+    """
+    from django.db import connection
+
+    from analytics.rollup import ROLLUP_LOCK_KEY
+
+    with connection.cursor() as cursor:
+        if take:
+            cursor.execute("SELECT pg_advisory_lock(%s)", [ROLLUP_LOCK_KEY])
+        else:
+            cursor.execute("SELECT pg_advisory_unlock_all()")
+
+
+def tenant_delete(tenant: Tenant) -> float:
+    """Delete the run's raw events, request facts, rollup rows and tenant; return the time."""
+    from django.db import connection, transaction
+
+    started = time.perf_counter()
+    with transaction.atomic(), connection.cursor() as cursor:
+        for table in CLEANUP_TABLES:
+            cursor.execute(f"DELETE FROM {table} WHERE project_id = %s", [tenant.project.pk])
+        tenant.organization.delete()
+    return time.perf_counter() - started
+
+
+def profile_report(profiler: cProfile.Profile, limit: int = 15) -> str:
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    stats.strip_dirs().sort_stats("cumulative").print_stats(limit)
+    stats.sort_stats("tottime").print_stats(limit)
+    return out.getvalue()
+
+
+# --- Main ----------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
+    parser.add_argument(
+        "--events", type=int, default=DEFAULT_EVENTS, help="events to load (default 300,000)"
+    )
+    parser.add_argument(
+        "--days",
+        type=float,
+        default=DEFAULT_DAYS,
+        help="the events span the last D days (default 3; at most 89)",
+    )
+    parser.add_argument(
+        "--ingest-rate",
+        type=float,
+        default=DEFAULT_INGEST_RATE,
+        help="ingest events/s to compare with (default 25,000, bench/ingest.py on this machine)",
+    )
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--profile", action="store_true", help="run the rollup under cProfile, print the top 15"
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the run's events, rollups and tenant"
+    )
+    arguments = parser.parse_args(argv)
+    if arguments.events < 1:
+        parser.error("--events must be at least 1")
+    if not 0 < arguments.days < 89:
+        parser.error("--days must be above 0 and below 89 (the retention window is 90 days)")
+    if arguments.ingest_rate <= 0:
+        parser.error("--ingest-rate must be positive")
+
+    django_setup()
+    from django.conf import settings
+
+    from analytics.rollup import rollups_advance
+
+    database = settings.DATABASES["default"]
+    print(f"database: {database['NAME']} on {database['HOST'] or 'localhost'}", flush=True)
+
+    started = time.perf_counter()
+    backlog = rollups_advance(max_seconds=float("inf"))
+    if backlog.skipped_locked:
+        print("another worker holds the rollup lock: stop it and run again", file=sys.stderr)
+        return 1
+    print(
+        f"backlog rolled up first (not counted): {backlog.total_events} events in "
+        f"{time.perf_counter() - started:.2f} s",
+        flush=True,
+    )
+
+    matrix = json.loads(MATRIX_PATH.read_text())
+    tenant = tenant_create(matrix)
+    try:
+        return _measure(arguments, tenant)
+    finally:
+        if arguments.keep:
+            print(f"kept project {tenant.project.pk} ({tenant.project.name})")
+        else:
+            print(f"deleted the run's events, rollups and tenant in {tenant_delete(tenant):.2f} s")
+
+
+def _measure(arguments: argparse.Namespace, tenant: Tenant) -> int:
+    """Load the events, time the rollup over them, print the figures; the exit status.
+
+    The rollup lock is held from before the load to the end of the timed run.
+    """
+    rollup_lock(take=True)
+    try:
+        return _load_and_roll_up(arguments, tenant)
+    finally:
+        rollup_lock(take=False)
+
+
+def _load_and_roll_up(arguments: argparse.Namespace, tenant: Tenant) -> int:
+    from analytics.rollup import CHUNK_EVENTS, rollups_advance
+
+    end = datetime.now(UTC)
+    start = end - timedelta(days=arguments.days)
+    events = events_stream(arguments.events, start, end, arguments.seed)
+    routing, enforcement, load_seconds = events_load(tenant, events)
+    loaded = routing + enforcement
+    print(
+        f"loaded {loaded} events ({routing} routing + {enforcement} enforcement) over the last "
+        f"{arguments.days:g} days for project {tenant.project.pk}: generated, validated and "
+        f"COPYed in {load_seconds:.2f} s = {loaded / load_seconds:,.0f} events/s",
+        flush=True,
+    )
+
+    del events
+    gc.collect()
+    rss_before = rss_now()
+    peak_before = rss_peak()
+    profiler = cProfile.Profile() if arguments.profile else None
+    with RssSampler() as sampler:
+        started = time.perf_counter()
+        if profiler is not None:
+            profiler.enable()
+        run = rollups_advance(max_seconds=float("inf"))
+        if profiler is not None:
+            profiler.disable()
+        seconds = time.perf_counter() - started
+    peak_after = rss_peak()
+
+    if run.skipped_locked:
+        print("the rollup job could not take its lock: figures void", file=sys.stderr)
+        return 1
+    rate = run.total_events / seconds
+    label = " (under cProfile: slower than real)" if profiler is not None else ""
+    print(
+        f"rollup{label}: {run.total_events} events ({run.events['routing']} routing + "
+        f"{run.events['enforcement']} enforcement) in {run.chunks} chunks of up to "
+        f"{CHUNK_EVENTS:,} in {seconds:.2f} s = {rate:,.0f} events/s"
+    )
+    print(
+        f"memory: RSS {rss_before / MIB:.0f} MiB before the rollup, peak {sampler.peak / MIB:.0f} "
+        f"MiB during it (sampled), growth {(sampler.peak - rss_before) / MIB:+.0f} MiB; "
+        f"peak RSS of the process (ru_maxrss) {peak_after / MIB:.0f} MiB "
+        f"({peak_before / MIB:.0f} MiB before the rollup, target < 500 MiB)"
+    )
+    print(
+        f"rollup / ingest: {rate:,.0f} / {arguments.ingest_rate:,.0f} events/s = "
+        f"{rate / arguments.ingest_rate:.2f} (target >= 1)"
+    )
+    if profiler is not None:
+        print(profile_report(profiler))
+
+    counts = rolled_up_counts(tenant.project.pk)
+    complete = (
+        run.total_events == loaded
+        and counts["attempts"] == routing
+        and counts["checks"] == enforcement
+        and counts["requests"] == counts["request_facts"] == counts["distinct_requests"]
+    )
+    print(
+        f"check: rollups hold {counts['attempts']} attempts, {counts['checks']} checks, "
+        f"{counts['requests']} requests ({counts['request_facts']} request facts, "
+        f"{counts['distinct_requests']} distinct request ids loaded): "
+        + ("complete" if complete else "MISMATCH")
+    )
+    if run.total_events != loaded:
+        print(
+            f"the rollup processed {run.total_events} events but {loaded} were loaded "
+            "(did another client ingest during the run?)",
+            file=sys.stderr,
+        )
+    return 0 if complete else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
