@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import urllib.parse
 from decimal import Decimal
 from pathlib import Path
 
@@ -12,6 +14,7 @@ import pytest
 import yaml
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
 
 from governance.keys import key_matches
 from governance.models import (
@@ -197,6 +200,16 @@ def test_unreadable_matrix_file(tenant, tmp_path):
         run("load_matrix", "acme", "support", str(broken))
 
 
+def _test_database_url() -> str:
+    database = connection.settings_dict
+    user = urllib.parse.quote(database["USER"])
+    password = f":{urllib.parse.quote(database['PASSWORD'])}" if database["PASSWORD"] else ""
+    host = str(database["HOST"] or "127.0.0.1")
+    if host.startswith("/"):  # the embedded server listens on a socket folder
+        return f"postgresql://{user}{password}@/{database['NAME']}?host={urllib.parse.quote(host)}"
+    return f"postgresql://{user}{password}@{host}:{database['PORT'] or 5432}/{database['NAME']}"
+
+
 @pytest.mark.parametrize(
     "argv",
     [
@@ -207,8 +220,15 @@ def test_unreadable_matrix_file(tenant, tmp_path):
     ],
 )
 def test_bad_arguments_fail_with_one_line_and_non_zero_exit(argv):
+    # The command runs against this test's database, never the developer's own.
+    environment = {
+        **os.environ,
+        "DATABASE_URL": _test_database_url(),
+        "SECRET_KEY": "command-test-" + "k" * 40,
+    }
     completed = subprocess.run(  # noqa: S603
         [sys.executable, str(ROOT / "manage.py"), *argv],
+        env=environment,
         capture_output=True,
         text=True,
         cwd=ROOT,
