@@ -43,11 +43,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from benchkit import PROJECT_ROOT, django_setup
 
 if TYPE_CHECKING:
     from governance.models import ApiKey, Project, Service
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MATRIX_PATH = PROJECT_ROOT / "tollgate" / "demo_data" / "reference_matrix.json"
 INGEST_PATH = "/api/v1/ingest"
 READY_PATH = "/api/schema/"
@@ -78,19 +78,6 @@ REGIONS = ("eu-west-1", "us-east-1", "ap-south-1")
 
 
 # --- Setup ---------------------------------------------------------------------------------
-
-
-def django_setup() -> None:
-    """Configure Django from tollgate.settings and bring the schema up to date."""
-    if str(PROJECT_ROOT) not in sys.path:
-        sys.path.insert(0, str(PROJECT_ROOT))
-    os.environ["DJANGO_SETTINGS_MODULE"] = "tollgate.settings"
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0, interactive=False)
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,6 @@ import bisect
 import gc
 import json
 import math
-import os
 import random
 import signal
 import sys
@@ -54,7 +53,6 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from itertools import accumulate
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -62,11 +60,12 @@ if TYPE_CHECKING:
     from governance.pricing import PriceBook
     from tollgate.traffic import Scenario
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from benchkit import PROJECT_ROOT, django_setup
+
 if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
-from tollgate import traffic  # noqa: E402  (plain module, no Django)
+from tollgate import traffic
 
 MATRIX_PATH = PROJECT_ROOT / "tollgate" / "demo_data" / "reference_matrix.json"
 DEFAULT_EVENTS = 10_000_000
@@ -103,19 +102,6 @@ CLEANUP_TABLES = (
 
 
 # --- Setup ---------------------------------------------------------------------------------
-
-
-def django_setup() -> None:
-    """Configure Django from tollgate.settings and bring the schema up to date."""
-    if str(PROJECT_ROOT) not in sys.path:
-        sys.path.insert(0, str(PROJECT_ROOT))
-    os.environ["DJANGO_SETTINGS_MODULE"] = "tollgate.settings"
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0, interactive=False)
 
 
 @dataclass(frozen=True)

@@ -49,13 +49,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from benchkit import PROJECT_ROOT, django_setup
 
 if TYPE_CHECKING:
     from governance.models import Organization, Project, Service
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MATRIX_PATH = PROJECT_ROOT / "tollgate" / "demo_data" / "reference_matrix.json"
 LOAD_BATCH = 10_000
 DEFAULT_EVENTS = 300_000
@@ -68,19 +68,6 @@ MIB = 1024 * 1024
 
 
 # --- Setup ---------------------------------------------------------------------------------
-
-
-def django_setup() -> None:
-    """Configure Django from tollgate.settings and bring the schema up to date."""
-    if str(PROJECT_ROOT) not in sys.path:
-        sys.path.insert(0, str(PROJECT_ROOT))
-    os.environ["DJANGO_SETTINGS_MODULE"] = "tollgate.settings"
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0, interactive=False)
 
 
 @dataclass(frozen=True)
