@@ -789,12 +789,12 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     database = settings.DATABASES["default"]
     print(f"database: {database['NAME']} on {database['HOST'] or 'localhost'}", flush=True)
+    rollup_lock(take=True)  # waits for a worker that is mid-run; released after the first size
     started = time.perf_counter()
     backlog = rollups_advance(max_seconds=float("inf"))
     print(
         f"backlog rolled up first (not counted): {backlog.total_events} events in "
-        f"{time.perf_counter() - started:.2f} s"
-        + (" (another worker held the lock)" if backlog.skipped_locked else ""),
+        f"{time.perf_counter() - started:.2f} s",
         flush=True,
     )
 

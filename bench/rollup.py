@@ -13,9 +13,10 @@ DATABASE_URL is unset):
 3. The timed part: one `rollups_advance(max_seconds=inf)`, chunk by chunk as the Celery task
    and `manage.py run_analytics` run it: request facts, minute rollups with their latency
    sketches, then hour and day rollups, in one transaction per chunk with the watermark.
-   The bench holds the job's advisory lock from before the load to the end of this run, so a
-   Celery worker running at the same time (e.g. `make demo`) neither takes the bench's events
-   nor skews the figure; it skips its runs meanwhile and catches up afterwards.
+   The bench holds the job's advisory lock from its start to its end (waiting first for a
+   worker that is mid-run), so a Celery worker running at the same time (e.g. `make demo`)
+   neither takes the bench's events nor skews the figure; it skips its runs meanwhile and
+   catches up afterwards.
 
 Printed: events/s of the rollup job and its chunks, the peak RSS of the process
 (`ru_maxrss`) and the RSS growth during the rollup (sampled every 20 ms from /proc), and the
@@ -338,41 +339,32 @@ def main(argv: list[str] | None = None) -> int:
     database = settings.DATABASES["default"]
     print(f"database: {database['NAME']} on {database['HOST'] or 'localhost'}", flush=True)
 
-    started = time.perf_counter()
-    backlog = rollups_advance(max_seconds=float("inf"))
-    if backlog.skipped_locked:
-        print("another worker holds the rollup lock: stop it and run again", file=sys.stderr)
-        return 1
-    print(
-        f"backlog rolled up first (not counted): {backlog.total_events} events in "
-        f"{time.perf_counter() - started:.2f} s",
-        flush=True,
-    )
-
-    matrix = json.loads(MATRIX_PATH.read_text())
-    tenant = tenant_create(matrix)
-    try:
-        return _measure(arguments, tenant)
-    finally:
-        if arguments.keep:
-            print(f"kept project {tenant.project.pk} ({tenant.project.name})")
-        else:
-            print(f"deleted the run's events, rollups and tenant in {tenant_delete(tenant):.2f} s")
-
-
-def _measure(arguments: argparse.Namespace, tenant: Tenant) -> int:
-    """Load the events, time the rollup over them, print the figures; the exit status.
-
-    The rollup lock is held from before the load to the end of the timed run.
-    """
+    # Taken before anything else (waiting for a worker that is mid-run) and held to the end:
+    # no other worker rolls up the backlog, the bench's events, or events being deleted.
     rollup_lock(take=True)
     try:
-        return _load_and_roll_up(arguments, tenant)
+        started = time.perf_counter()
+        backlog = rollups_advance(max_seconds=float("inf"))
+        print(
+            f"backlog rolled up first (not counted): {backlog.total_events} events in "
+            f"{time.perf_counter() - started:.2f} s",
+            flush=True,
+        )
+        tenant = tenant_create(json.loads(MATRIX_PATH.read_text()))
+        try:
+            return _load_and_roll_up(arguments, tenant)
+        finally:
+            if arguments.keep:
+                print(f"kept project {tenant.project.pk} ({tenant.project.name})")
+            else:
+                seconds = tenant_delete(tenant)
+                print(f"deleted the run's events, rollups and tenant in {seconds:.2f} s")
     finally:
         rollup_lock(take=False)
 
 
 def _load_and_roll_up(arguments: argparse.Namespace, tenant: Tenant) -> int:
+    """Load the events, time the rollup over them, print the figures; the exit status."""
     from analytics.rollup import CHUNK_EVENTS, rollups_advance
 
     end = datetime.now(UTC)
