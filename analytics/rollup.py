@@ -33,7 +33,8 @@ from governance.pricing import MICRO_UNITS, cost_units_array
 from governance.selectors import baseline_model_name, complexity_bands, price_book_for_project
 
 ROLLUP_LOCK_KEY = 0x746F6C6C_726F6C6C  # any constant, shared by every rollup worker
-CHUNK_EVENTS = 100_000  # keeps a worker under 500 MiB (peak 516 MiB at 200,000); larger rewrites less
+# Keeps a worker under 500 MiB (peak 516 MiB at 200,000); larger chunks rewrite less.
+CHUNK_EVENTS = 100_000
 STREAMS = ("routing", "enforcement")
 
 ROUTING_SQL = """
