@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from django.db import connection, transaction
+from django.utils import timezone
 
 from analytics.db import column_values, copy_rows, execute, frame_query
 from analytics.families import (
@@ -136,6 +137,7 @@ def chunk_process(*, stream: str, chunk_events: int = CHUNK_EVENTS) -> int | Non
             xid=int(last["xid"]),
             seq=int(last["seq"]),
             events_processed=watermark.events_processed + len(events),
+            updated_at=timezone.now(),  # update() skips auto_now
         )
         return len(events)
 
