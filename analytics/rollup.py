@@ -209,22 +209,14 @@ def _routing_apply(events: pd.DataFrame) -> None:
     )
     _minutes_add(ATTEMPTS, sums.reset_index())
 
-    ordered = events.sort_values(["timestamp", "seq"], kind="stable")
-    per_request = ordered.groupby(["project_id", "request_id"], sort=False)
-    facts = per_request.agg(
-        first_seen=("timestamp", "first"),
-        service_id=("service_id", "first"),
-        environment=("environment", "first"),
+    facts = _request_deltas(
+        events,
         model=("model", "first"),
         mode=("mode", "first"),
         attempts=("seq", "size"),
         ok_attempts=("is_ok", "sum"),
-    ).reset_index()
+    )
     facts["first_attempt_at"] = facts["first_seen"]
-    facts["checks"] = 0
-    facts["check_latency_ms"] = 0.0
-    for flag in FACT_FLAGS:
-        facts[flag] = False
     _facts_upsert(facts)
 
 
@@ -325,25 +317,46 @@ def _enforcement_apply(events: pd.DataFrame) -> None:
     )
     _minutes_add(LAYERS, sums.reset_index())
 
-    ordered = events.sort_values(["timestamp", "seq"], kind="stable")
-    per_request = ordered.groupby(["project_id", "request_id"], sort=False)
-    facts = per_request.agg(
-        first_seen=("timestamp", "first"),
-        service_id=("service_id", "first"),
-        environment=("environment", "first"),
+    facts = _request_deltas(
+        events,
         checks=("seq", "size"),
         check_latency_ms=("check_latency_ms", "sum"),
         **{flag: (flag, "any") for flag in FACT_FLAGS},
-    ).reset_index()
-    facts["first_attempt_at"] = pd.Series(pd.NaT, index=facts.index, dtype="datetime64[us, UTC]")
-    facts["model"] = ""
-    facts["mode"] = ""
-    facts["attempts"] = 0
-    facts["ok_attempts"] = 0
+    )
     _facts_upsert(facts)
 
 
 # --- Shared steps ------------------------------------------------------------------------
+
+FACT_DEFAULTS = {
+    "model": "",
+    "mode": "",
+    "attempts": 0,
+    "ok_attempts": 0,
+    "checks": 0,
+    "check_latency_ms": 0.0,
+}
+
+
+def _request_deltas(events: pd.DataFrame, **aggregations: tuple[str, str]) -> pd.DataFrame:
+    """Per request of a chunk: the dimensions of its earliest event, the given aggregates,
+    and neutral values for whatever this stream does not know (folded by FACT_UPSERT)."""
+    ordered = events.sort_values(["timestamp", "seq"], kind="stable")
+    facts = (
+        ordered.groupby(["project_id", "request_id"], sort=False)
+        .agg(
+            first_seen=("timestamp", "first"),
+            service_id=("service_id", "first"),
+            environment=("environment", "first"),
+            **aggregations,
+        )
+        .reset_index()
+    )
+    for column, default in {**FACT_DEFAULTS, **dict.fromkeys(FACT_FLAGS, False)}.items():
+        if column not in facts:
+            facts[column] = default
+    facts["first_attempt_at"] = pd.Series(pd.NaT, index=facts.index, dtype="datetime64[us, UTC]")
+    return facts
 
 
 def _minutes_add(family, deltas: pd.DataFrame) -> None:
