@@ -31,6 +31,10 @@ class Family:
     sketches: tuple[str, ...]
 
     @property
+    def summed(self) -> tuple[str, ...]:
+        return self.counts + self.floats + self.money
+
+    @property
     def measures(self) -> tuple[str, ...]:
         return self.counts + self.floats + self.money + self.sketches
 

@@ -15,6 +15,12 @@ from django.db import models
 MONEY = {"max_digits": 20, "decimal_places": 8, "default": 0}
 
 
+def SketchField() -> models.TextField:
+    """A latency sketch as JSON text (analytics.sketch), not jsonb: metric reads concatenate
+    thousands of sketches, and jsonb would be re-serialised to text for every one."""
+    return models.TextField(default='{"z": 0, "i": [], "c": []}')
+
+
 class Grain(models.TextChoices):
     MINUTE = "m", "minute"
     HOUR = "h", "hour"
@@ -103,8 +109,8 @@ class AttemptRollup(Rollup):
     latency_sum_ms = models.FloatField(default=0)
     routing_latency_count = models.BigIntegerField(default=0)
     routing_latency_sum_ms = models.FloatField(default=0)
-    latency_sketch = models.JSONField(default=dict)
-    routing_latency_sketch = models.JSONField(default=dict)
+    latency_sketch = SketchField()
+    routing_latency_sketch = SketchField()
 
     class Meta:
         constraints = [
@@ -146,7 +152,7 @@ class RequestRollup(Rollup):
     escaped = models.BigIntegerField(default=0)
     false_positive = models.BigIntegerField(default=0)
     with_checks = models.BigIntegerField(default=0)
-    overhead_sketch = models.JSONField(default=dict)
+    overhead_sketch = SketchField()
 
     class Meta:
         constraints = [
@@ -180,7 +186,7 @@ class LayerRollup(Rollup):
     modifies = models.BigIntegerField(default=0)
     flags = models.BigIntegerField(default=0)
     violations = models.BigIntegerField(default=0)
-    check_latency_sketch = models.JSONField(default=dict)
+    check_latency_sketch = SketchField()
 
     class Meta:
         constraints = [

@@ -9,17 +9,19 @@ and the number of dimension combinations, not on the number of raw events.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, timedelta
 from decimal import Decimal
+from itertools import chain
 from typing import Any
 
+import numpy as np
 import orjson
-import pandas as pd
+from django.db import connection
 
-from analytics.db import frame_query
-from analytics.families import ATTEMPTS, LAYERS, REQUESTS, Family, frame_aggregate
-from analytics.sketch import sketch_summary
+from analytics.families import ATTEMPTS, LAYERS, REQUESTS, Family
+from analytics.sketch import sketch_merge, sketch_summary, sketches_merge_for_groups
 from analytics.window import INTERVAL_GRAIN, Window
 from governance.models import Project, Service
 from governance.pricing import MICRO_UNITS
@@ -50,15 +52,32 @@ class MetricsQuery:
 
 # --- Reading rollups ----------------------------------------------------------------------
 
+Totals = dict[str, Any]
 
-def rollup_rows(
-    family: Family, query: MetricsQuery, *, window: Window | None = None, coarsest: str = "d"
-) -> pd.DataFrame:
-    """Rollup rows of a family covering the window exactly, filtered (money in 1e-8 USD)."""
+
+def rollup_totals(
+    family: Family,
+    query: MetricsQuery,
+    by: tuple[str, ...] = (),
+    *,
+    window: Window | None = None,
+    interval: str | None = None,
+    sketches: tuple[str, ...] | None = None,
+) -> list[Totals]:
+    """The family's measures summed per `by` dimensions (and per `interval` bucket, as "time"),
+    over rollup rows that tile the window exactly; money in 1e-8 USD, sketches merged.
+
+    PostgreSQL sums the counts and money and concatenates each group's sketches (JSON text),
+    so a 30-day window returns a row per group, not thousands of rollup rows; numpy merges
+    the sketches of every group at once. Only the `sketches` named are read (default all).
+    Groups whose population sums to zero (requests that moved minute) are left out.
+    """
     window = window or query.window
-    pieces = window.pieces(coarsest)
+    sketches = family.sketches if sketches is None else sketches
+    grain = INTERVAL_GRAIN[interval] if interval else "d"
+    pieces = window.pieces(grain)
     if not pieces or not query.projects:
-        return _empty(family)
+        return []
     conditions = ["t.project_id = ANY(%s)"]
     params: list[Any] = [query.project_ids]
     spans = " OR ".join("(t.grain = %s AND t.bucket >= %s AND t.bucket < %s)" for _ in pieces)
@@ -75,46 +94,48 @@ def rollup_rows(
         if value is not None and name in family.dims:
             conditions.append(f"t.{name} = %s")
             params.append(value)
-    select = ["t.bucket", *(f"t.{name}" for name in family.dims)]
-    select += [f"t.{name}" for name in family.counts + family.floats]
-    select += [f"(t.{name} * {MICRO_UNITS})::bigint" for name in family.money]
-    select += [f"t.{name}::text" for name in family.sketches]
-    frame = frame_query(
-        f"SELECT {', '.join(select)} FROM {family.table} t WHERE {' AND '.join(conditions)}",
-        params,
-        family.columns,
-    )
+    keys = [f"t.{name}" for name in by]
+    if interval:
+        keys.insert(0, f"date_trunc('{interval}', t.bucket, 'UTC')")
+    select = [
+        *keys,
+        *(f"sum(t.{name})::bigint" for name in family.counts),
+        *(f"sum(t.{name})" for name in family.floats),
+        *(f"(sum(t.{name}) * {MICRO_UNITS})::bigint" for name in family.money),
+        *(f"string_agg(t.{name}, ',')" for name in sketches),
+    ]
+    group = f" GROUP BY {', '.join(keys)}" if keys else ""
+    names = [*(("time",) if interval else ()), *by, *family.counts, *family.floats]
+    names += [*family.money, *sketches]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {', '.join(select)} FROM {family.table} t "
+            f"WHERE {' AND '.join(conditions)}{group} HAVING count(*) > 0",
+            params,
+        )
+        rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    rows = [row for row in rows if row[family.population]]
+    for name in sketches:
+        groups = [orjson.loads(f"[{row[name]}]") for row in rows]
+        codes = np.repeat(np.arange(len(groups)), [len(group) for group in groups])
+        merged = sketches_merge_for_groups(codes, list(chain.from_iterable(groups)), len(rows))
+        for row, sketch in zip(rows, merged, strict=True):
+            row[name] = sketch
+    return rows
+
+
+def _one(family: Family, query: MetricsQuery) -> Totals:
+    """The family's totals over the whole window (zeros and empty sketches when none)."""
+    return _sum_of(family, rollup_totals(family, query))
+
+
+def _sum_of(family: Family, rows: Iterable[Totals]) -> Totals:
+    """Several groups' totals added together (zeros and an empty sketch when none)."""
+    rows = list(rows)
+    total: Totals = {name: sum(row[name] for row in rows) for name in family.summed}
     for name in family.sketches:
-        frame[name] = [orjson.loads(value) for value in frame[name]]
-    if not frame.empty:
-        frame["bucket"] = pd.to_datetime(frame["bucket"], utc=True)
-    return frame
-
-
-def _empty(family: Family) -> pd.DataFrame:
-    return pd.DataFrame({name: pd.Series(dtype="object") for name in family.columns})
-
-
-def _totals(family: Family, rows: pd.DataFrame, by: list[str]) -> list[dict[str, Any]]:
-    """Sum rows per `by` columns (all rows when empty); sketches merged."""
-    if rows.empty:
-        return []
-    frame = rows.copy()
-    frame["bucket"] = pd.Timestamp(0, tz="UTC")
-    for name in family.dims:
-        if name not in by:
-            frame[name] = ""
-    grouped = frame_aggregate(family, frame)
-    return grouped.to_dict("records")
-
-
-def _one(family: Family, rows: pd.DataFrame) -> dict[str, Any]:
-    totals = _totals(family, rows, [])
-    if totals:
-        return totals[0]
-    return dict.fromkeys(family.counts + family.floats + family.money, 0) | dict.fromkeys(
-        family.sketches
-    )
+        total[name] = sketch_merge(row.get(name) for row in rows)
+    return total
 
 
 # --- Formatting ---------------------------------------------------------------------------
@@ -147,12 +168,11 @@ ALL_PERCENTILES = ("p50", "p75", "p90", "p95", "p99")
 
 def metrics_summary(query: MetricsQuery) -> dict[str, Any]:
     """Every headline figure of DESIGN.md's summary for the query."""
-    attempts = _one(ATTEMPTS, rollup_rows(ATTEMPTS, query))
-    request_rows = rollup_rows(REQUESTS, query)
-    requests = _one(REQUESTS, request_rows)
+    attempts = _one(ATTEMPTS, query)
     per_project = {
-        row["project_id"]: row for row in _totals(REQUESTS, request_rows, ["project_id"])
+        row["project_id"]: row for row in rollup_totals(REQUESTS, query, ("project_id",))
     }
+    requests = _sum_of(REQUESTS, per_project.values())
     settings = {project.pk: project for project in query.projects}
 
     enforcement_cost = sum(
@@ -234,7 +254,7 @@ def window_answer(query: MetricsQuery) -> dict[str, Any]:
 
 def metrics_models(query: MetricsQuery) -> list[dict[str, Any]]:
     """A row per model: attempts, share, cost, latency percentiles, error rate."""
-    rows = _totals(ATTEMPTS, rollup_rows(ATTEMPTS, query), ["model", "provider"])
+    rows = rollup_totals(ATTEMPTS, query, ("model", "provider"), sketches=("latency_sketch",))
     total = sum(row["attempts"] for row in rows)
     return [
         {
@@ -255,7 +275,7 @@ def metrics_models(query: MetricsQuery) -> list[dict[str, Any]]:
 
 def metrics_layers(query: MetricsQuery) -> list[dict[str, Any]]:
     """A row per enforcement layer, in the order requests meet them."""
-    rows = {row["layer"]: row for row in _totals(LAYERS, rollup_rows(LAYERS, query), ["layer"])}
+    rows = {row["layer"]: row for row in rollup_totals(LAYERS, query, ("layer",))}
     answer = []
     for layer in LAYER_ORDER:
         row = rows.get(
@@ -305,32 +325,21 @@ def metrics_timeseries(
     column = GROUPS.get(group_by) if group_by else None
     if column is not None and column not in family.dims:
         raise UnsupportedGrouping(f"{metric} cannot be grouped by {group_by}")
-    grain = INTERVAL_GRAIN[interval]
-    rows = rollup_rows(family, query, coarsest=grain)
-    if rows.empty:
-        return []
-    rows["bucket"] = rows["bucket"].dt.floor({"m": "min", "h": "h", "d": "D"}[grain])
-    for name in family.dims:
-        if name != column:
-            rows[name] = ""
-    grouped = frame_aggregate(family, rows).sort_values("bucket")
+    sketches = ("latency_sketch",) if metric.startswith("latency_") else ()
+    rows = rollup_totals(
+        family, query, (column,) if column else (), interval=interval, sketches=sketches
+    )
     names = _service_names(query) if column == "service_id" else {}
-    return [
-        {
-            "time": row["bucket"].isoformat(),
-            **(
-                {
-                    "group": names.get(row[column], str(row[column]))
-                    if column == "service_id"
-                    else row[column]
-                }
-                if column
-                else {}
-            ),
-            "value": value_of(row),
-        }
-        for row in grouped.to_dict("records")
-    ]
+    points = []
+    for row in rows:
+        point: dict[str, Any] = {"time": row["time"].astimezone(UTC).isoformat()}
+        if column == "service_id":
+            point["group"] = names.get(row[column], str(row[column]))
+        elif column:
+            point["group"] = row[column]
+        point["value"] = value_of(row)
+        points.append(point)
+    return sorted(points, key=lambda point: (point["time"], str(point.get("group", ""))))
 
 
 def _service_names(query: MetricsQuery) -> dict[int, str]:
@@ -359,10 +368,10 @@ def psi_status(value: float | None) -> str | None:
     return "stable" if value < 0.1 else "moderate" if value <= 0.25 else "drifted"
 
 
-def _mix(rows: pd.DataFrame) -> dict[str, float]:
-    totals = {
-        row["model"]: row["nonfallback_attempts"] for row in _totals(ATTEMPTS, rows, ["model"])
-    }
+def _mix(rows: list[Totals]) -> dict[str, float]:
+    totals: dict[str, int] = {}
+    for row in rows:
+        totals[row["model"]] = totals.get(row["model"], 0) + row["nonfallback_attempts"]
     count = sum(totals.values())
     return {model: value / count for model, value in totals.items() if value} if count else {}
 
@@ -378,18 +387,18 @@ def metrics_drift(query: MetricsQuery) -> list[dict[str, Any]]:
             mode=query.mode,
             environment=query.environment,
         )
-        rows = rollup_rows(ATTEMPTS, scoped)
+        rows = rollup_totals(ATTEMPTS, scoped, ("model",), sketches=())
         actual = _mix(rows)
         if project.expected_shares:
             expected, reference = dict(project.expected_shares), "expected_shares"
         else:
             trailing = Window(query.window.start - TRAILING_REFERENCE, query.window.start)
             expected, reference = (
-                _mix(rollup_rows(ATTEMPTS, scoped, window=trailing)),
+                _mix(rollup_totals(ATTEMPTS, scoped, ("model",), window=trailing, sketches=())),
                 "trailing_7_days",
             )
         value = psi(actual, expected) if actual and expected else None
-        totals = _one(ATTEMPTS, rows)
+        totals = _sum_of(ATTEMPTS, rows)
         banded = bool(complexity_bands(project_id=project.pk))
         answer.append(
             {

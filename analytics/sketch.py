@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -48,19 +49,13 @@ def sketch_from_values(values: Any, weights: Any = None) -> Sketch:
 
 def sketch_merge(sketches: Iterable[Mapping[str, Any] | None]) -> Sketch:
     """Add sketches together; None and empty ones are skipped."""
-    zeros = 0
-    index_parts: list[np.ndarray] = []
-    count_parts: list[np.ndarray] = []
-    for sketch in sketches:
-        if not sketch:
-            continue
-        zeros += int(sketch.get("z", 0))
-        if sketch.get("i"):
-            index_parts.append(np.asarray(sketch["i"], dtype=np.int64))
-            count_parts.append(np.asarray(sketch["c"], dtype=np.int64))
-    if not index_parts:
+    present = [sketch for sketch in sketches if sketch]
+    zeros = sum(int(sketch.get("z", 0)) for sketch in present)
+    indexes = list(chain.from_iterable(sketch.get("i", ()) for sketch in present))
+    if not indexes:
         return {"z": zeros, "i": [], "c": []}
-    return _compact(zeros, np.concatenate(index_parts), np.concatenate(count_parts))
+    counts = list(chain.from_iterable(sketch.get("c", ()) for sketch in present))
+    return _compact(zeros, np.array(indexes, dtype=np.int64), np.array(counts, dtype=np.int64))
 
 
 def _compact(zeros: int, indexes: np.ndarray, counts: np.ndarray) -> Sketch:
@@ -129,9 +124,8 @@ def sketches_merge_for_groups(
     lengths = np.fromiter(
         (len(s.get("i", ())) for s in present), dtype=np.int64, count=len(present)
     )
-    total = int(lengths.sum())
-    indexes = np.fromiter((i for s in present for i in s.get("i", ())), dtype=np.int64, count=total)
-    counts = np.fromiter((c for s in present for c in s.get("c", ())), dtype=np.int64, count=total)
+    indexes = np.array(list(chain.from_iterable(s.get("i", ()) for s in present)), dtype=np.int64)
+    counts = np.array(list(chain.from_iterable(s.get("c", ()) for s in present)), dtype=np.int64)
     return _per_group(zeros, np.repeat(codes, lengths), indexes, counts, groups)
 
 
