@@ -10,7 +10,9 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
+from django.db.models import Q
 
 MONEY = {"max_digits": 20, "decimal_places": 8, "default": 0}
 
@@ -201,3 +203,143 @@ class LayerRollup(Rollup):
 
     def __str__(self) -> str:
         return f"{self.grain} {self.bucket:%Y-%m-%d %H:%M} {self.layer}: {self.checks}"
+
+
+# --- Alerts and notifications --------------------------------------------------------------
+
+
+class AlertState(models.TextChoices):
+    PENDING = "pending", "pending"
+    FIRING = "firing", "firing"
+    RESOLVED = "resolved", "resolved"
+
+
+class Alert(models.Model):
+    """One alert per rule (or budget) and scope, cycling pending -> firing -> resolved."""
+
+    project = models.ForeignKey(
+        "governance.Project", on_delete=models.CASCADE, null=True, related_name="+"
+    )
+    organization = models.ForeignKey(
+        "governance.Organization", on_delete=models.CASCADE, related_name="+"
+    )
+    rule = models.ForeignKey(
+        "governance.AlertRule", on_delete=models.CASCADE, null=True, related_name="alerts"
+    )
+    budget = models.ForeignKey(
+        "governance.Budget", on_delete=models.CASCADE, null=True, related_name="alerts"
+    )
+    kind = models.CharField(max_length=32)
+    scope = models.CharField(max_length=200)  # e.g. "project", "model:gpt-5.4"
+    severity = models.CharField(max_length=16)
+    state = models.CharField(max_length=16, choices=AlertState.choices)
+    value = models.FloatField(null=True)
+    threshold = models.FloatField(null=True)
+    summary = models.CharField(max_length=300)
+    details = models.JSONField(default=dict)
+    pending_since = models.DateTimeField(null=True)
+    firing_since = models.DateTimeField(null=True)
+    resolved_at = models.DateTimeField(null=True)
+    last_notified_at = models.DateTimeField(null=True)
+    acknowledged_at = models.DateTimeField(null=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    silenced_until = models.DateTimeField(null=True)
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-updated_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["rule", "scope"], condition=Q(rule__isnull=False), name="alert_rule_scope"
+            ),
+            models.UniqueConstraint(
+                fields=["budget", "scope"],
+                condition=Q(budget__isnull=False),
+                name="alert_budget_scope",
+            ),
+        ]
+        indexes = [models.Index(fields=["organization", "state"], name="alert_org_state")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.scope}: {self.state}"
+
+
+class AlertEvaluation(models.Model):
+    """Every judgement of an alert's condition, kept for audit."""
+
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="evaluations")
+    evaluated_at = models.DateTimeField()
+    value = models.FloatField(null=True)
+    breached = models.BooleanField()
+    state_before = models.CharField(max_length=16, blank=True)
+    state_after = models.CharField(max_length=16)
+    note = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-evaluated_at"]
+        indexes = [models.Index(fields=["alert", "evaluated_at"], name="alert_eval_time")]
+
+    def __str__(self) -> str:
+        return f"{self.evaluated_at:%Y-%m-%d %H:%M} {self.state_before} -> {self.state_after}"
+
+
+class BudgetNotice(models.Model):
+    """A budget threshold (a percent, or "forecast") that fired in one period: at most once."""
+
+    budget = models.ForeignKey("governance.Budget", on_delete=models.CASCADE, related_name="+")
+    period_start = models.DateField()
+    threshold = models.CharField(max_length=16)
+    fired_at = models.DateTimeField()
+    spent_usd = models.DecimalField(max_digits=20, decimal_places=8)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["budget", "period_start", "threshold"], name="budget_notice_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.threshold} of budget {self.budget_id} in period from {self.period_start}"
+
+
+class NotificationState(models.TextChoices):
+    PENDING = "pending", "pending"
+    SENDING = "sending", "sending"
+    SENT = "sent", "sent"
+
+
+class Notification(models.Model):
+    """Outbox: an email written with the state change that caused it, sent by a task."""
+
+    organization = models.ForeignKey(
+        "governance.Organization", on_delete=models.CASCADE, related_name="+"
+    )
+    alert = models.ForeignKey(Alert, on_delete=models.SET_NULL, null=True, related_name="+")
+    dedup_key = models.CharField(max_length=300, unique=True)
+    recipient = models.EmailField()
+    subject = models.CharField(max_length=300)
+    body_text = models.TextField()
+    body_html = models.TextField()
+    state = models.CharField(
+        max_length=16, choices=NotificationState.choices, default=NotificationState.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    claimed_until = models.DateTimeField(null=True)  # a sender's lease while it sends
+    sent_at = models.DateTimeField(null=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["state", "next_attempt_at"], name="notification_due")]
+
+    def __str__(self) -> str:
+        return f"{self.subject} -> {self.recipient} ({self.state})"
+
+    @property
+    def message_id(self) -> str:
+        """Stable per notification: a re-send after a crash is recognisably the same mail."""
+        return f"<tollgate-{self.pk}@{self.dedup_key.split(':', 1)[0]}.tollgate>"

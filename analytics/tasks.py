@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.db.utils import InterfaceError, OperationalError
 
+from analytics import evaluation, notifications
 from analytics.rollup import rollups_advance
 
 ROLLUP_BUDGET_S = 50.0  # under the beat period, so runs rarely queue behind each other
@@ -25,3 +26,44 @@ def rollup_advance() -> dict[str, object]:
     """Fold new events into the rollups; a run that finds the lock taken does nothing."""
     run = rollups_advance(max_seconds=ROLLUP_BUDGET_S)
     return {"events": run.events, "chunks": run.chunks, "skipped_locked": run.skipped_locked}
+
+
+@shared_task(
+    name="analytics.alerts_evaluate",
+    acks_late=True,
+    time_limit=120,
+    soft_time_limit=100,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=5,
+    retry_backoff_max=60,
+    retry_jitter=True,
+    max_retries=3,
+)
+def alerts_evaluate() -> dict[str, object]:
+    """Judge every rule and budget; queued mail goes out right after."""
+    run = evaluation.alerts_evaluate()
+    if run.notifications:
+        notifications_send.delay()
+    return {
+        "evaluated": run.evaluated,
+        "transitions": run.transitions,
+        "notifications": run.notifications,
+        "skipped_locked": run.skipped_locked,
+    }
+
+
+@shared_task(
+    name="analytics.notifications_send",
+    acks_late=True,
+    time_limit=300,
+    soft_time_limit=270,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=5,
+    retry_backoff_max=60,
+    retry_jitter=True,
+    max_retries=3,
+)
+def notifications_send() -> dict[str, int]:
+    """Send due outbox rows; SMTP failures are rescheduled row by row, not retried here."""
+    run = notifications.notifications_send()
+    return {"sent": run.sent, "failed": run.failed}

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from analytics.api import views
+from analytics.api import alerts, views
 
 urlpatterns = [
     path("metrics/summary", views.SummaryView.as_view(), name="metrics-summary"),
@@ -8,4 +8,12 @@ urlpatterns = [
     path("metrics/layers", views.LayersView.as_view(), name="metrics-layers"),
     path("metrics/timeseries", views.TimeseriesView.as_view(), name="metrics-timeseries"),
     path("drift", views.DriftView.as_view(), name="drift"),
+    path("budgets", alerts.BudgetsView.as_view(), name="budgets"),
+    path("alerts", alerts.AlertsView.as_view(), name="alerts"),
+    path(
+        "alerts/<int:alert_id>/acknowledge",
+        alerts.AlertAcknowledgeView.as_view(),
+        name="alert-acknowledge",
+    ),
+    path("alerts/<int:alert_id>/silence", alerts.AlertSilenceView.as_view(), name="alert-silence"),
 ]

@@ -13,10 +13,13 @@ from django.contrib.auth.models import User
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
+from simple_history.admin import SimpleHistoryAdmin
 
 from governance.keys import key_generate
 from governance.models import (
+    AlertRule,
     ApiKey,
+    Budget,
     ComplexityBand,
     MatrixModel,
     Membership,
@@ -79,6 +82,10 @@ class TenantScopedAdmin(admin.ModelAdmin):
         return True
 
 
+class AuditedAdmin(SimpleHistoryAdmin, TenantScopedAdmin):
+    """Every change is kept with who made it and when; "History" shows before and after."""
+
+
 @admin.register(Organization)
 class OrganizationAdmin(TenantScopedAdmin):
     organization_path = "pk"
@@ -98,7 +105,7 @@ class ServiceInline(admin.TabularInline):
 
 
 @admin.register(Project)
-class ProjectAdmin(TenantScopedAdmin):
+class ProjectAdmin(AuditedAdmin):
     list_display = [
         "name",
         "organization",
@@ -127,7 +134,7 @@ class ModelPriceInline(admin.TabularInline):
 
 
 @admin.register(MatrixModel)
-class MatrixModelAdmin(TenantScopedAdmin):
+class MatrixModelAdmin(AuditedAdmin):
     organization_path = "project__organization"
     list_display = ["name", "provider", "tier", "project", "is_active"]
     list_filter = ["is_active", "provider", "project"]
@@ -136,7 +143,7 @@ class MatrixModelAdmin(TenantScopedAdmin):
 
 
 @admin.register(ModelPrice)
-class ModelPriceAdmin(TenantScopedAdmin):
+class ModelPriceAdmin(AuditedAdmin):
     organization_path = "model__project__organization"
     list_display = [
         "model",
@@ -152,7 +159,7 @@ class ModelPriceAdmin(TenantScopedAdmin):
 
 
 @admin.register(ComplexityBand)
-class ComplexityBandAdmin(TenantScopedAdmin):
+class ComplexityBandAdmin(AuditedAdmin):
     organization_path = "project__organization"
     list_display = ["project", "min_score", "max_score", "model_name"]
     list_filter = ["project"]
@@ -214,3 +221,39 @@ class ApiKeyAdmin(TenantScopedAdmin):
     def revoke(self, request: HttpRequest, queryset: QuerySet) -> None:
         revoked = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
         messages.info(request, f"Revoked {revoked} key(s).")
+
+
+@admin.register(Budget)
+class BudgetAdmin(AuditedAdmin):
+    list_display = [
+        "name",
+        "organization",
+        "project",
+        "scope_kind",
+        "scope_name",
+        "period",
+        "amount_usd",
+        "thresholds",
+        "is_active",
+    ]
+    list_filter = ["organization", "project", "period", "scope_kind", "is_active"]
+    search_fields = ["name", "scope_name", "project__name"]
+
+
+@admin.register(AlertRule)
+class AlertRuleAdmin(AuditedAdmin):
+    organization_path = "project__organization"
+    list_display = [
+        "name",
+        "project",
+        "kind",
+        "scope_kind",
+        "scope_name",
+        "threshold",
+        "window_minutes",
+        "for_minutes",
+        "severity",
+        "is_active",
+    ]
+    list_filter = ["project", "kind", "severity", "is_active"]
+    search_fields = ["name", "scope_name", "project__name"]

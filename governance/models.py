@@ -1,4 +1,6 @@
-"""Governance data: organizations, projects, services, API keys, the model matrix and prices."""
+"""Governance data: organizations, projects, services, API keys, the model matrix and prices,
+budgets and alert rules. Prices, bands, budgets and rules (and project settings) keep an audit
+history of every change (django-simple-history: who, when, before and after)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from simple_history.models import HistoricalRecords
 
 MONEY = {"max_digits": 20, "decimal_places": 8}
 
@@ -51,6 +54,7 @@ class Project(models.Model):
         default=90, validators=[MinValueValidator(1), MaxValueValidator(3650)]
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["organization__name", "name"]
@@ -172,6 +176,7 @@ class MatrixModel(models.Model):
     provider = models.CharField(max_length=100)
     tier = models.CharField(max_length=50, blank=True)
     is_active = models.BooleanField(default=True)
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["project__name", "name"]
@@ -204,6 +209,7 @@ class ModelPrice(models.Model):
         validators=[MinValueValidator(0)],
         help_text="Blank means the input price.",
     )
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["model__name", "effective_from"]
@@ -226,6 +232,7 @@ class ComplexityBand(models.Model):
     min_score = models.DecimalField(max_digits=6, decimal_places=2)
     max_score = models.DecimalField(max_digits=6, decimal_places=2)
     model_name = models.CharField(max_length=100)
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["project__name", "min_score"]
@@ -240,3 +247,153 @@ class ComplexityBand(models.Model):
 
     def __str__(self) -> str:
         return f"{self.min_score}-{self.max_score}: {self.model_name}"
+
+
+# --- Budgets and alert rules -----------------------------------------------------------------
+
+
+class ScopeKind(models.TextChoices):
+    ORGANIZATION = "organization", "organization"
+    PROJECT = "project", "project"
+    SERVICE = "service", "service"
+    MODEL = "model", "model"
+
+
+class BudgetPeriod(models.TextChoices):
+    DAY = "day", "day"
+    WEEK = "week", "ISO week"
+    MONTH = "month", "month"
+    QUARTER = "quarter", "quarter"
+
+
+def default_thresholds() -> list[int]:
+    return [50, 80, 100]
+
+
+class Budget(models.Model):
+    """Money a scope may spend per UTC calendar period; each threshold notifies once a period."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    project = models.ForeignKey(
+        Project,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="budgets",
+        help_text="Blank for an organization-wide budget.",
+    )
+    name = models.CharField(max_length=100)
+    scope_kind = models.CharField(
+        max_length=16, choices=ScopeKind.choices, default=ScopeKind.PROJECT
+    )
+    scope_name = models.CharField(
+        max_length=100, blank=True, help_text="The service or model name for those scopes."
+    )
+    period = models.CharField(max_length=16, choices=BudgetPeriod.choices)
+    amount_usd = models.DecimalField(**MONEY, validators=[MinValueValidator(Decimal("0.01"))])
+    thresholds = models.JSONField(
+        default=default_thresholds, help_text="Percent of the amount, e.g. [50, 80, 100]."
+    )
+    notify_forecast = models.BooleanField(
+        default=True, help_text="Also notify once when the forecast exceeds the amount."
+    )
+    recipients = models.JSONField(default=list, blank=True)
+    is_active = models.BooleanField(default=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["organization__name", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "project", "name"],
+                name="budget_unique_name",
+                nulls_distinct=False,
+            ),
+            models.CheckConstraint(condition=Q(amount_usd__gt=0), name="budget_amount_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.amount_usd} USD per {self.period})"
+
+    def clean(self) -> None:
+        if self.project_id is None and self.scope_kind != ScopeKind.ORGANIZATION:
+            raise ValidationError({"project": "Only an organization budget has no project."})
+        if self.scope_kind in (ScopeKind.SERVICE, ScopeKind.MODEL) and not self.scope_name:
+            raise ValidationError({"scope_name": "Name the service or model."})
+        if not isinstance(self.thresholds, list) or not all(
+            isinstance(value, int) and 0 < value <= 1000 for value in self.thresholds
+        ):
+            raise ValidationError({"thresholds": "A list of whole percents, e.g. [50, 80, 100]."})
+
+
+class AlertKind(models.TextChoices):
+    OVER_INTERCEPTION = "over_interception", "over-interception"
+    COST_OVERRUN = "cost_overrun", "cost overrun"
+    ROUTING_DRIFT = "routing_drift", "routing drift"
+    LATENCY_SLO = "latency_slo", "latency SLO"
+    ERROR_RATE = "error_rate", "error rate"
+    MODEL_FAILURE = "model_failure", "model failure"
+
+
+# What a rule judges when its threshold is left blank.
+DEFAULT_THRESHOLDS = {
+    AlertKind.OVER_INTERCEPTION: 0.01,  # interception rate
+    AlertKind.COST_OVERRUN: 100.0,  # USD spent within the window
+    AlertKind.ROUTING_DRIFT: 0.25,  # PSI
+    AlertKind.LATENCY_SLO: 1000.0,  # P95 latency, ms
+    AlertKind.ERROR_RATE: 0.05,
+    AlertKind.MODEL_FAILURE: 0.5,  # a model's error rate
+}
+DEFAULT_CONFORMANCE_MIN = 0.8
+
+
+class Severity(models.TextChoices):
+    INFO = "info", "info"
+    WARNING = "warning", "warning"
+    CRITICAL = "critical", "critical"
+
+
+class AlertRule(models.Model):
+    """A condition on live figures; alerts follow it pending -> firing -> resolved."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="alert_rules")
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=32, choices=AlertKind.choices)
+    scope_kind = models.CharField(
+        max_length=16,
+        choices=[c for c in ScopeKind.choices if c[0] != ScopeKind.ORGANIZATION],
+        default=ScopeKind.PROJECT,
+    )
+    scope_name = models.CharField(max_length=100, blank=True)
+    threshold = models.FloatField(
+        null=True, blank=True, help_text="Blank: the kind's default (e.g. 1% interception)."
+    )
+    conformance_min = models.FloatField(
+        null=True, blank=True, help_text="routing_drift only: fire when conformance is below."
+    )
+    window_minutes = models.PositiveIntegerField(default=15, validators=[MinValueValidator(1)])
+    for_minutes = models.PositiveIntegerField(default=0)
+    min_requests = models.PositiveIntegerField(default=100)
+    severity = models.CharField(max_length=16, choices=Severity.choices, default="warning")
+    repeat_minutes = models.PositiveIntegerField(default=240, validators=[MinValueValidator(1)])
+    send_resolved = models.BooleanField(default=True)
+    recipients = models.JSONField(default=list, blank=True)
+    is_active = models.BooleanField(default=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["project__name", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "name"], name="alert_rule_unique_name"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.kind})"
+
+    @property
+    def effective_threshold(self) -> float:
+        return self.threshold if self.threshold is not None else DEFAULT_THRESHOLDS[self.kind]
+
+    def clean(self) -> None:
+        if self.scope_kind in (ScopeKind.SERVICE, ScopeKind.MODEL) and not self.scope_name:
+            raise ValidationError({"scope_name": "Name the service or model."})

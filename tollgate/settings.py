@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI served from the installed package, not a CDN
+    "simple_history",
     "governance",
     "ingestion",
     "analytics",
@@ -55,6 +56,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "simple_history.middleware.HistoryRequestMiddleware",  # audit rows record who
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -110,6 +112,9 @@ CELERY_BEAT_SCHEDULE = {
     "rollup-advance": {"task": "analytics.rollup_advance", "schedule": 30.0},
     "partitions-maintain": {"task": "ingestion.partitions_maintain", "schedule": 6 * 3600},
     "rate-windows-prune": {"task": "governance.rate_windows_prune", "schedule": 15 * 60},
+    "alerts-evaluate": {"task": "analytics.alerts_evaluate", "schedule": 60.0},
+    # Retries of failed mail come due on their own backoff; this picks them up.
+    "notifications-send": {"task": "analytics.notifications_send", "schedule": 30.0},
 }
 
 # --- Email --------------------------------------------------------------------------------
@@ -119,6 +124,7 @@ else:
     EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
     EMAIL_FILE_PATH = str(DATA_DIR / "mail")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="tollgate@localhost")
+EMAIL_TIMEOUT = 10  # seconds; a hung SMTP server must not hold a sender past its lease
 
 # --- Auth and security --------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -184,6 +190,7 @@ TOLLGATE_INGEST_MAX_EVENTS = 1000
 TOLLGATE_INGEST_MAX_BYTES = 5 * 1024 * 1024  # decompressed; the compressed body is capped too
 TOLLGATE_INGEST_FUTURE_SKEW_S = 300
 TOLLGATE_RETRY_AFTER_S = 5  # what a 503 tells clients to wait
+TOLLGATE_BASE_URL = env.str("TOLLGATE_BASE_URL", default="http://127.0.0.1:8000")  # links in emails
 
 LOGGING = {
     "version": 1,

@@ -25,7 +25,7 @@ class BadParameter(exceptions.ParseError):
         self.field = field
 
 
-def _moment(params: Mapping[str, str], name: str) -> datetime | None:
+def moment_param(params: Mapping[str, str], name: str) -> datetime | None:
     raw = params.get(name)
     if raw is None or raw == "":
         return None
@@ -56,8 +56,8 @@ def metrics_query(
 
     A session sees every project of its organization; a read key sees its own project only.
     """
-    end = _moment(params, "to") or timezone.now()
-    start = _moment(params, "from") or end - DEFAULT_WINDOW
+    end = moment_param(params, "to") or timezone.now()
+    start = moment_param(params, "from") or end - DEFAULT_WINDOW
     if start >= end:
         raise BadParameter("from", "must be before to")
     if end - start > LONGEST_WINDOW:

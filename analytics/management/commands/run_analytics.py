@@ -1,11 +1,13 @@
 from typing import Any
 
+from analytics.evaluation import alerts_evaluate
+from analytics.notifications import notifications_send
 from analytics.rollup import rollups_advance
 from governance.management.base import TollgateCommand
 
 
 class Command(TollgateCommand):
-    help = "Run the analytics jobs now, synchronously: fold every committed event into the rollups."
+    help = "Run the analytics jobs now, synchronously: rollups, alert evaluation, pending notifications."
 
     def handle(self, *args: Any, **options: Any) -> None:
         run = rollups_advance(max_seconds=float("inf"))
@@ -15,3 +17,14 @@ class Command(TollgateCommand):
             f"rollups: {run.events['routing']} routing and {run.events['enforcement']} enforcement "
             f"events in {run.chunks} chunks"
         )
+        evaluation = alerts_evaluate()
+        if evaluation.skipped_locked:
+            self.stdout.write("another worker is evaluating alerts now")
+        self.stdout.write(
+            f"alerts: {evaluation.evaluated} evaluated, {len(evaluation.transitions)} changes, "
+            f"{evaluation.notifications} notifications queued"
+        )
+        for transition in evaluation.transitions:
+            self.stdout.write(f"  {transition}")
+        sent = notifications_send()
+        self.stdout.write(f"notifications: {sent.sent} sent, {sent.failed} failed (retried later)")

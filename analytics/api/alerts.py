@@ -1,0 +1,145 @@
+"""Budgets and alerts over the API: read with a session or read key; acknowledge and silence
+as a signed-in ops or admin member (keys never change anything here)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import permissions
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from analytics.api.params import BadParameter, choice, moment_param
+from analytics.api.views import ERRORS, MetricsView
+from analytics.models import AlertState
+from analytics.selectors_alerts import (
+    alert_acknowledge,
+    alert_answer,
+    alert_silence,
+    alerts_for,
+    budgets_for,
+)
+from governance.models import AlertKind, ApiKey, Membership, Role, Severity
+
+
+def caller_scope(request: Request) -> tuple[int, tuple[int, ...] | None]:
+    """The caller's organization, and the projects a key is limited to (None: all)."""
+    if isinstance(request.auth, ApiKey):
+        return request.auth.project.organization_id, (request.auth.project_id,)
+    return Membership.objects.get(user=request.user).organization_id, None
+
+
+class BudgetsView(MetricsView):
+    @extend_schema(operation_id="budgets_list", responses={200: OpenApiTypes.OBJECT, **ERRORS})
+    def get(self, request: Request) -> Response:
+        """Every active budget with spent, run rate, forecast, percent and status."""
+        organization_id, project_ids = caller_scope(request)
+        rows = budgets_for(
+            organization_id=organization_id, project_ids=project_ids, now=timezone.now()
+        )
+        return Response({"rows": rows})
+
+
+class AlertsView(MetricsView):
+    @extend_schema(
+        operation_id="alerts_list",
+        parameters=[
+            OpenApiParameter("state", OpenApiTypes.STR, enum=AlertState.values),
+            OpenApiParameter("kind", OpenApiTypes.STR, enum=AlertKind.values),
+            OpenApiParameter("severity", OpenApiTypes.STR, enum=Severity.values),
+            OpenApiParameter("project", OpenApiTypes.STR),
+        ],
+        responses={200: OpenApiTypes.OBJECT, **ERRORS},
+    )
+    def get(self, request: Request) -> Response:
+        """Alerts of your organization, newest change first (at most 500)."""
+        organization_id, project_ids = caller_scope(request)
+        params = request.query_params
+        filters = {
+            name: value
+            for name, value in (
+                ("state", choice(params, "state", tuple(AlertState.values), None)),
+                ("kind", choice(params, "kind", tuple(AlertKind.values), None)),
+                ("severity", choice(params, "severity", tuple(Severity.values), None)),
+                ("project", params.get("project") or None),
+            )
+            if value is not None
+        }
+        alerts = alerts_for(
+            organization_id=organization_id, project_ids=project_ids, filters=filters
+        )
+        return Response({"rows": [alert_answer(alert) for alert in alerts[:500]]})
+
+
+class CanActOnAlerts(permissions.BasePermission):
+    message = "Acknowledging and silencing alerts is for signed-in ops and admin members."
+
+    def has_permission(self, request: Request, view: object) -> bool:
+        user = request.user
+        return bool(
+            user
+            and user.is_authenticated
+            and Membership.objects.filter(user=user, role__in=(Role.OPS, Role.ADMIN)).exists()
+        )
+
+
+class AlertActionView(APIView):
+    authentication_classes = [SessionAuthentication]  # CSRF-checked
+    permission_classes = [CanActOnAlerts]
+
+    def alert(self, request: Request, alert_id: int) -> Any:
+        organization_id = Membership.objects.get(user=request.user).organization_id
+        return get_object_or_404(
+            alerts_for(organization_id=organization_id, project_ids=None, filters={}),
+            pk=alert_id,
+        )
+
+
+class AlertAcknowledgeView(AlertActionView):
+    @extend_schema(
+        operation_id="alerts_acknowledge",
+        request=None,
+        responses={200: OpenApiTypes.OBJECT, **ERRORS},
+    )
+    def post(self, request: Request, alert_id: int) -> Response:
+        """Acknowledge a pending or firing alert: reminders stop until it resolves."""
+        try:
+            alert = alert_acknowledge(
+                self.alert(request, alert_id), user=request.user, now=timezone.now()
+            )
+        except ValueError as exc:
+            raise BadParameter("state", str(exc)) from None
+        return Response(alert_answer(alert))
+
+
+class AlertSilenceView(AlertActionView):
+    @extend_schema(
+        operation_id="alerts_silence",
+        request={
+            "application/json": {
+                "type": "object",
+                "properties": {"until": {"type": "string", "format": "date-time"}},
+                "required": ["until"],
+            }
+        },
+        responses={200: OpenApiTypes.OBJECT, **ERRORS},
+    )
+    def post(self, request: Request, alert_id: int) -> Response:
+        """Silence an alert's notifications until `until` (RFC 3339)."""
+        data = request.data if isinstance(request.data, dict) else {}
+        until = moment_param(
+            {"until": data.get("until")} if isinstance(data.get("until"), str) else {}, "until"
+        )
+        if until is None:
+            raise BadParameter("until", "is required, as an RFC 3339 time")
+        try:
+            alert = alert_silence(self.alert(request, alert_id), until=until, now=timezone.now())
+        except ValueError as exc:
+            raise BadParameter("until", str(exc)) from None
+        return Response(alert_answer(alert))

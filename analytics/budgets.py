@@ -1,0 +1,112 @@
+"""Budget status (DESIGN.md "budget"): spent this UTC calendar period, run rate, forecast."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+from analytics.families import ATTEMPTS
+from analytics.selectors import MetricsQuery, rollup_totals
+from analytics.window import Window
+from governance.models import Budget, BudgetPeriod, Project, ScopeKind, Service
+
+RUN_RATE_DAYS = 7
+DAY_SECONDS = 86_400
+
+
+def period_bounds(period: str, now: datetime) -> tuple[datetime, datetime]:
+    """The UTC calendar period holding `now`: [start, end)."""
+    today = now.astimezone(UTC).date()
+    if period == BudgetPeriod.DAY:
+        start = today
+        end = start + timedelta(days=1)
+    elif period == BudgetPeriod.WEEK:
+        start = today - timedelta(days=today.weekday())  # ISO weeks start on Monday
+        end = start + timedelta(days=7)
+    elif period == BudgetPeriod.MONTH:
+        start = today.replace(day=1)
+        end = _month_start(start.year, start.month + 1)
+    else:
+        first_month = (today.month - 1) // 3 * 3 + 1
+        start = today.replace(month=first_month, day=1)
+        end = _month_start(start.year, first_month + 3)
+    return _midnight(start), _midnight(end)
+
+
+def _month_start(year: int, month: int) -> date:
+    return date(year + (month - 1) // 12, (month - 1) % 12 + 1, 1)
+
+
+def _midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class BudgetStatus:
+    budget: Budget
+    period_start: datetime
+    period_end: datetime
+    spent: Decimal
+    run_rate_per_day: Decimal
+    forecast: Decimal
+    percent: float  # spent as a percent of the amount
+
+    @property
+    def status(self) -> str:
+        if self.spent >= self.budget.amount_usd:
+            return "exceeded"
+        if self.forecast > self.budget.amount_usd:
+            return "forecast_to_exceed"
+        return "ok"
+
+    @property
+    def crossed(self) -> list[int]:
+        """The thresholds (percents) the spend has reached this period."""
+        return [value for value in sorted(self.budget.thresholds) if self.percent >= value]
+
+
+def budget_query(budget: Budget, window: Window) -> MetricsQuery:
+    """The metrics query for a budget's scope over a window."""
+    if budget.scope_kind == ScopeKind.ORGANIZATION:
+        projects = tuple(Project.objects.filter(organization_id=budget.organization_id))
+    else:
+        projects = (budget.project,)
+    service_ids = None
+    if budget.scope_kind == ScopeKind.SERVICE:
+        service_ids = tuple(
+            Service.objects.filter(project=budget.project, name=budget.scope_name).values_list(
+                "pk", flat=True
+            )
+        )
+    model = budget.scope_name if budget.scope_kind == ScopeKind.MODEL else None
+    return MetricsQuery(window=window, projects=projects, service_ids=service_ids, model=model)
+
+
+def spend(budget: Budget, start: datetime, end: datetime) -> Decimal:
+    rows = rollup_totals(ATTEMPTS, budget_query(budget, Window.of(start, end)), sketches=())
+    units = sum(row["cost_usd"] for row in rows)
+    return Decimal(int(units)).scaleb(-8)
+
+
+def budget_status(budget: Budget, now: datetime) -> BudgetStatus:
+    start, end = period_bounds(budget.period, now)
+    spent = spend(budget, start, now)
+    elapsed_days = (now - start).total_seconds() / DAY_SECONDS
+    trailing_days = min(RUN_RATE_DAYS, elapsed_days)
+    if trailing_days > 0:
+        trailing = spend(budget, now - timedelta(days=trailing_days), now)
+        run_rate = trailing / Decimal(str(trailing_days))
+    else:
+        run_rate = Decimal(0)
+    days_left = Decimal(str((end - now).total_seconds() / DAY_SECONDS))
+    forecast = spent + run_rate * days_left
+    return BudgetStatus(
+        budget=budget,
+        period_start=start,
+        period_end=end,
+        spent=spent,
+        run_rate_per_day=run_rate,
+        forecast=forecast,
+        percent=float(spent / budget.amount_usd * 100),
+    )

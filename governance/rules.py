@@ -1,0 +1,210 @@
+"""Loading budgets and alert rules from a file (DESIGN.md `load_rules`), idempotent by name.
+
+A rule or budget already present under the same name is updated to what the file says; one
+missing from the file is left alone (files describe what they name, nothing else). Every
+change goes through the model's history, so the audit trail shows rule files too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from governance.models import (
+    AlertKind,
+    AlertRule,
+    Budget,
+    BudgetPeriod,
+    Project,
+    ScopeKind,
+    Severity,
+)
+from governance.services import GovernanceError
+
+RULE_INTEGERS = {
+    "window_minutes": 15,
+    "for_minutes": 0,
+    "min_requests": 100,
+    "repeat_minutes": 240,
+}
+
+
+@dataclass
+class RulesLoadResult:
+    budgets_created: int = 0
+    budgets_updated: int = 0
+    rules_created: int = 0
+    rules_updated: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return any(vars(self).values())
+
+
+def scope_parse(value: Any, where: str, *, organization_allowed: bool) -> tuple[str, str]:
+    """`project`, `service:NAME`, `model:NAME` (and `organization` for budgets)."""
+    if not isinstance(value, str) or not value:
+        raise GovernanceError(f"{where}: expected project, service:NAME or model:NAME")
+    kind, _, name = value.partition(":")
+    allowed = {ScopeKind.PROJECT, ScopeKind.SERVICE, ScopeKind.MODEL}
+    if organization_allowed:
+        allowed.add(ScopeKind.ORGANIZATION)
+    if kind not in allowed:
+        raise GovernanceError(f"{where}: unknown scope {value!r}")
+    if kind in (ScopeKind.SERVICE, ScopeKind.MODEL) and not name:
+        raise GovernanceError(f"{where}: {kind} scope needs a name, e.g. {kind}:NAME")
+    if kind in (ScopeKind.PROJECT, ScopeKind.ORGANIZATION) and name:
+        raise GovernanceError(f"{where}: {kind} scope takes no name")
+    return kind, name
+
+
+def _recipients(value: Any, where: str) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(
+        isinstance(item, str) and "@" in item for item in value
+    ):
+        raise GovernanceError(f"{where}: expected a list of email addresses")
+    return value
+
+
+def _choice(value: Any, choices: type, where: str) -> str:
+    if value not in choices.values:
+        raise GovernanceError(f"{where}: expected one of {', '.join(choices.values)}")
+    return value
+
+
+def _number(value: Any, where: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise GovernanceError(f"{where}: expected a number")
+    try:
+        return float(Decimal(str(value)))
+    except InvalidOperation:
+        raise GovernanceError(f"{where}: {value!r} is not a number") from None
+
+
+def _integer(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise GovernanceError(f"{where}: expected a whole number >= 0")
+    return value
+
+
+def _budget_fields(item: dict[str, Any], where: str) -> dict[str, Any]:
+    scope_kind, scope_name = scope_parse(
+        item.get("scope", "project"), f"{where}.scope", organization_allowed=True
+    )
+    try:
+        amount = Decimal(str(item.get("amount_usd")))
+    except InvalidOperation:
+        raise GovernanceError(f"{where}.amount_usd: expected a decimal string") from None
+    if not amount.is_finite() or amount <= 0:
+        raise GovernanceError(f"{where}.amount_usd: must be above 0")
+    thresholds = item.get("thresholds", [50, 80, 100])
+    if not isinstance(thresholds, list) or not all(
+        isinstance(value, int) and not isinstance(value, bool) and 0 < value <= 1000
+        for value in thresholds
+    ):
+        raise GovernanceError(f"{where}.thresholds: expected whole percents, e.g. [50, 80, 100]")
+    return {
+        "scope_kind": scope_kind,
+        "scope_name": scope_name,
+        "period": _choice(item.get("period"), BudgetPeriod, f"{where}.period"),
+        "amount_usd": amount,
+        "thresholds": sorted(set(thresholds)),
+        "notify_forecast": bool(item.get("notify_forecast", True)),
+        "recipients": _recipients(item.get("recipients"), f"{where}.recipients"),
+    }
+
+
+def _rule_fields(item: dict[str, Any], where: str) -> dict[str, Any]:
+    scope_kind, scope_name = scope_parse(
+        item.get("scope", "project"), f"{where}.scope", organization_allowed=False
+    )
+    fields = {
+        "kind": _choice(item.get("kind"), AlertKind, f"{where}.kind"),
+        "scope_kind": scope_kind,
+        "scope_name": scope_name,
+        "threshold": _number(item.get("threshold"), f"{where}.threshold"),
+        "conformance_min": _number(item.get("conformance_min"), f"{where}.conformance_min"),
+        "severity": _choice(item.get("severity", "warning"), Severity, f"{where}.severity"),
+        "send_resolved": bool(item.get("send_resolved", True)),
+        "recipients": _recipients(item.get("recipients"), f"{where}.recipients"),
+    }
+    for name, default in RULE_INTEGERS.items():
+        fields[name] = _integer(item.get(name, default), f"{where}.{name}")
+    if fields["window_minutes"] < 1 or fields["repeat_minutes"] < 1:
+        raise GovernanceError(f"{where}: window_minutes and repeat_minutes must be at least 1")
+    return fields
+
+
+def _named_items(document: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    items = document.get(key, [])
+    if not isinstance(items, list):
+        raise GovernanceError(f"{key}: expected a list")
+    names: set[str] = set()
+    for index, item in enumerate(items):
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"]:
+            raise GovernanceError(f"{key}[{index}].name: expected a non-empty string")
+        if item["name"] in names:
+            raise GovernanceError(f"{key}[{index}].name: {item['name']!r} is listed twice")
+        names.add(item["name"])
+    return items
+
+
+@transaction.atomic
+def rules_load(*, project: Project, document: Any) -> RulesLoadResult:
+    """Create or update the budgets and alert rules a document names, all or nothing."""
+    if not isinstance(document, dict):
+        raise GovernanceError("the file must hold an object with budgets and/or alert_rules")
+    unknown = set(document) - {"budgets", "alert_rules"}
+    if unknown:
+        raise GovernanceError(f"unknown keys: {', '.join(sorted(unknown))}")
+    result = RulesLoadResult()
+    organization = project.organization
+    for index, item in enumerate(_named_items(document, "budgets")):
+        fields = _budget_fields(item, f"budgets[{index}]")
+        in_project = fields["scope_kind"] != ScopeKind.ORGANIZATION
+        budget = Budget.objects.filter(
+            organization=organization, project=project if in_project else None, name=item["name"]
+        ).first()
+        if budget is None:
+            budget = Budget(
+                organization=organization,
+                project=project if in_project else None,
+                name=item["name"],
+            )
+            result.budgets_created += 1
+        elif all(getattr(budget, name) == value for name, value in fields.items()):
+            continue
+        else:
+            result.budgets_updated += 1
+        _save(budget, fields, f"budgets[{index}]")
+    for index, item in enumerate(_named_items(document, "alert_rules")):
+        fields = _rule_fields(item, f"alert_rules[{index}]")
+        rule = AlertRule.objects.filter(project=project, name=item["name"]).first()
+        if rule is None:
+            rule = AlertRule(project=project, name=item["name"])
+            result.rules_created += 1
+        elif all(getattr(rule, name) == value for name, value in fields.items()):
+            continue
+        else:
+            result.rules_updated += 1
+        _save(rule, fields, f"alert_rules[{index}]")
+    return result
+
+
+def _save(instance: Budget | AlertRule, fields: dict[str, Any], where: str) -> None:
+    for name, value in fields.items():
+        setattr(instance, name, value)
+    try:
+        instance.full_clean()
+    except ValidationError as exc:
+        field, messages = next(iter(exc.message_dict.items()))
+        raise GovernanceError(f"{where}.{field}: {messages[0]}") from None
+    instance.save()
