@@ -132,7 +132,10 @@ def rule_measurements(rule: AlertRule, now: datetime) -> Iterator[Measurement]:
     else:  # cost_overrun: spend within the window against a ceiling in USD
         value, count = float(summary["cost_usd"]), max(requests, attempts)
         text = f"spend ${value:,.2f} over {window} (ceiling ${threshold:,.2f})"
-    judged = count >= rule.min_requests and value is not None
+    # Spend is judged whatever the traffic: no requests is a spend of $0, not a lack of data.
+    judged = value is not None and (
+        rule.kind == AlertKind.COST_OVERRUN or count >= rule.min_requests
+    )
     yield Measurement(
         scope=scope,
         value=value,
@@ -241,6 +244,8 @@ def _advance(rule: AlertRule, seen: Measurement, now: datetime, run: EvaluationR
         alert.updated_at = now
         alert.save()
     AlertEvaluation.objects.create(
+        rule=rule,
+        scope=seen.scope,
         alert=alert,
         evaluated_at=now,
         value=seen.value,
@@ -388,6 +393,8 @@ def _budget_evaluate(budget: Budget, now: datetime, run: EvaluationRun) -> None:
         alert.updated_at = now
         alert.save()
         AlertEvaluation.objects.create(
+            budget=budget,
+            scope=scope,
             alert=alert,
             evaluated_at=now,
             value=status.percent,

@@ -269,7 +269,16 @@ class Alert(models.Model):
 class AlertEvaluation(models.Model):
     """Every judgement of an alert's condition, kept for audit."""
 
-    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="evaluations")
+    rule = models.ForeignKey(
+        "governance.AlertRule", on_delete=models.CASCADE, null=True, related_name="+"
+    )
+    budget = models.ForeignKey(
+        "governance.Budget", on_delete=models.CASCADE, null=True, related_name="+"
+    )
+    scope = models.CharField(max_length=200)
+    alert = models.ForeignKey(
+        Alert, on_delete=models.CASCADE, null=True, related_name="evaluations"
+    )  # none while the condition has never held
     evaluated_at = models.DateTimeField()
     value = models.FloatField(null=True)
     breached = models.BooleanField()
@@ -279,7 +288,10 @@ class AlertEvaluation(models.Model):
 
     class Meta:
         ordering = ["-evaluated_at"]
-        indexes = [models.Index(fields=["alert", "evaluated_at"], name="alert_eval_time")]
+        indexes = [
+            models.Index(fields=["alert", "evaluated_at"], name="alert_eval_time"),
+            models.Index(fields=["rule", "scope", "evaluated_at"], name="alert_eval_rule"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.evaluated_at:%Y-%m-%d %H:%M} {self.state_before} -> {self.state_after}"
