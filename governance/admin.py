@@ -11,7 +11,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.contrib.auth.models import User
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest
 from django.utils import timezone
 from simple_history.admin import SimpleHistoryAdmin
 
@@ -84,6 +84,17 @@ class TenantScopedAdmin(admin.ModelAdmin):
 
 class AuditedAdmin(SimpleHistoryAdmin, TenantScopedAdmin):
     """Every change is kept with who made it and when; "History" shows before and after."""
+
+    def history_view(self, request: HttpRequest, object_id: str, extra_context: Any = None):
+        # simple_history looks the object up without the tenant-scoped queryset.
+        if not self.get_queryset(request).filter(pk=object_id).exists():
+            raise Http404
+        return super().history_view(request, object_id, extra_context)
+
+    def history_form_view(self, request: HttpRequest, object_id: str, version_id: str, **kwargs):
+        if not self.get_queryset(request).filter(pk=object_id).exists():
+            raise Http404
+        return super().history_form_view(request, object_id, version_id, **kwargs)
 
 
 @admin.register(Organization)

@@ -1,0 +1,158 @@
+"""Admin edits of prices, bands, budgets and rules leave an audit row (who, when, before,
+after); staff of one organization cannot reach another's budgets or rules; load_rules."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from governance.models import AlertRule, Budget, ComplexityBand, MatrixModel, ModelPrice
+from governance.services import organization_create, project_create, user_create
+
+pytestmark = pytest.mark.django_db
+
+RULES = {
+    "budgets": [
+        {
+            "name": "monthly",
+            "scope": "project",
+            "period": "month",
+            "amount_usd": "100.00",
+            "thresholds": [50, 80, 100],
+            "recipients": ["finance@example.com"],
+        }
+    ],
+    "alert_rules": [
+        {
+            "name": "too many blocks",
+            "kind": "over_interception",
+            "scope": "service:router",
+            "threshold": 0.01,
+            "window_minutes": 15,
+            "for_minutes": 5,
+            "min_requests": 100,
+            "severity": "critical",
+            "repeat_minutes": 60,
+            "send_resolved": True,
+            "recipients": ["ops@example.com"],
+        }
+    ],
+}
+
+
+@pytest.fixture
+def admin_user(project):
+    return user_create(
+        organization=project.organization, username="ada", role="admin", password="pw-123-long"
+    )
+
+
+def _form(instance, **changes) -> dict:
+    data = {}
+    for field in instance._meta.concrete_fields:
+        if not field.editable or field.primary_key:
+            continue
+        value = getattr(instance, field.attname)
+        if field.get_internal_type() == "DateTimeField" and value is not None:
+            data[f"{field.name}_0"], data[f"{field.name}_1"] = value.date(), value.time()
+        else:
+            data[field.name] = value
+    data = {
+        name: ("" if value is None else json.dumps(value) if isinstance(value, list) else value)
+        for name, value in data.items()
+    }
+    data = {name: value for name, value in data.items() if value is not False}
+    data.update(changes)
+    return data
+
+
+def test_load_rules_is_idempotent_by_name(project, tmp_path):
+    path = tmp_path / "rules.json"
+    path.write_text(json.dumps(RULES))
+    call_command("load_rules", project.organization.name, project.name, str(path))
+    call_command("load_rules", project.organization.name, project.name, str(path))
+    budget = Budget.objects.get()
+    rule = AlertRule.objects.get()
+    assert (budget.amount_usd, budget.thresholds) == (Decimal("100.00"), [50, 80, 100])
+    assert (rule.scope_kind, rule.scope_name, rule.severity) == ("service", "router", "critical")
+    assert budget.history.count() == 1 and rule.history.count() == 1  # the second load: no-op
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"budgets": [{**RULES["budgets"][0], "period": "fortnight"}]}, "budgets[0].period"),
+        ({"alert_rules": [{**RULES["alert_rules"][0], "kind": "bogus"}]}, "alert_rules[0].kind"),
+        ({"alert_rules": [{**RULES["alert_rules"][0], "scope": "team:x"}]}, "alert_rules[0].scope"),
+        ({"budgets": [{**RULES["budgets"][0], "amount_usd": "-1"}]}, "budgets[0].amount_usd"),
+    ],
+)
+def test_load_rules_names_the_bad_field(project, tmp_path, change, field):
+    path = tmp_path / "rules.json"
+    path.write_text(json.dumps(change))
+    with pytest.raises(CommandError, match=field.replace("[", r"\[").replace("]", r"\]")):
+        call_command("load_rules", project.organization.name, project.name, str(path))
+    assert not Budget.objects.exists() and not AlertRule.objects.exists()
+
+
+def test_each_kind_of_admin_edit_is_audited(client, admin_user, project):
+    client.force_login(admin_user)
+    model = MatrixModel.objects.get(project=project, name="gpt-5.4")
+    price = ModelPrice.objects.filter(model=model).first()
+    band = ComplexityBand.objects.filter(project=project).first()
+    budget = Budget.objects.create(
+        organization=project.organization,
+        project=project,
+        name="b",
+        period="month",
+        amount_usd=Decimal("10"),
+    )
+    rule = AlertRule.objects.create(project=project, name="r", kind="error_rate")
+    edits = [
+        (price, "modelprice", {"input_per_1k": "0.009"}),
+        (band, "complexityband", {"model_name": "claude-opus-4.6"}),
+        (budget, "budget", {"amount_usd": "25.00"}),
+        (rule, "alertrule", {"threshold": "0.2"}),
+    ]
+    for instance, name, changes in edits:
+        before = instance.history.count()
+        response = client.post(
+            f"/admin/governance/{name}/{instance.pk}/change/", _form(instance, **changes)
+        )
+        assert response.status_code == 302, response.content[:2000]
+        latest = instance.history.first()
+        assert instance.history.count() == before + 1
+        assert latest.history_user == admin_user and latest.history_type == "~"
+        for field, value in changes.items():
+            assert str(getattr(latest, field)).rstrip("0") == value.rstrip("0"), (name, field)
+        if latest.prev_record is not None:  # rows bulk-loaded by load_matrix have no "+" row
+            delta = latest.diff_against(latest.prev_record)
+            assert set(changes) <= {change.field for change in delta.changes}, name
+        history = client.get(f"/admin/governance/{name}/{instance.pk}/history/")
+        assert history.status_code == 200 and b"ada" in history.content
+
+
+def test_staff_cannot_reach_another_organizations_budgets_or_rules(client, admin_user):
+    other = project_create(organization=organization_create(name="globex"), name="secret")
+    budget = Budget.objects.create(
+        organization=other.organization,
+        project=other,
+        name="secret-budget",
+        period="day",
+        amount_usd=Decimal("5"),
+    )
+    rule = AlertRule.objects.create(project=other, name="secret-rule", kind="error_rate")
+    client.force_login(admin_user)
+    for name, instance in (("budget", budget), ("alertrule", rule)):
+        listing = client.get(f"/admin/governance/{name}/")
+        assert listing.status_code == 200 and b"secret-" not in listing.content
+        for suffix in ("change/", "history/", "history/1/"):
+            page = client.get(f"/admin/governance/{name}/{instance.pk}/{suffix}")
+            assert page.status_code in (302, 404)
+        client.post(f"/admin/governance/{name}/{instance.pk}/change/", {"name": "pwned"})
+        instance.refresh_from_db()
+        assert instance.name.startswith("secret-")
