@@ -11,9 +11,9 @@ urlpatterns = [
     path("budgets", alerts.BudgetsView.as_view(), name="budgets"),
     path("alerts", alerts.AlertsView.as_view(), name="alerts"),
     path(
-        "alerts/<int:alert_id>/acknowledge",
+        "alerts/<str:alert_id>/acknowledge",
         alerts.AlertAcknowledgeView.as_view(),
         name="alert-acknowledge",
     ),
-    path("alerts/<int:alert_id>/silence", alerts.AlertSilenceView.as_view(), name="alert-silence"),
+    path("alerts/<str:alert_id>/silence", alerts.AlertSilenceView.as_view(), name="alert-silence"),
 ]

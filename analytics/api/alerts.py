@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import permissions
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.request import Request
@@ -26,6 +27,7 @@ from analytics.selectors_alerts import (
     budgets_for,
 )
 from governance.models import AlertKind, ApiKey, Membership, Role, Severity
+from ingestion.api.serializers import ErrorSerializer
 
 
 def caller_scope(request: Request) -> tuple[int, tuple[int, ...] | None]:
@@ -89,11 +91,20 @@ class CanActOnAlerts(permissions.BasePermission):
         )
 
 
+ACTION_ERRORS = {
+    **ERRORS,
+    404: OpenApiResponse(ErrorSerializer, description="No such alert in your organization."),
+}
+
+
 class AlertActionView(APIView):
     authentication_classes = [SessionAuthentication]  # CSRF-checked
     permission_classes = [CanActOnAlerts]
 
-    def alert(self, request: Request, alert_id: int) -> Any:
+    def alert(self, request: Request, alert_id: str) -> Any:
+        # The path takes any segment so a malformed id is a JSON 404 from DRF, not Django's page.
+        if not alert_id.isdigit() or len(alert_id) > 18:
+            raise Http404
         organization_id = Membership.objects.get(user=request.user).organization_id
         return get_object_or_404(
             alerts_for(organization_id=organization_id, project_ids=None, filters={}),
@@ -105,9 +116,9 @@ class AlertAcknowledgeView(AlertActionView):
     @extend_schema(
         operation_id="alerts_acknowledge",
         request=None,
-        responses={200: OpenApiTypes.OBJECT, **ERRORS},
+        responses={200: OpenApiTypes.OBJECT, **ACTION_ERRORS},
     )
-    def post(self, request: Request, alert_id: int) -> Response:
+    def post(self, request: Request, alert_id: str) -> Response:
         """Acknowledge a pending or firing alert: reminders stop until it resolves."""
         try:
             alert = alert_acknowledge(
@@ -128,9 +139,9 @@ class AlertSilenceView(AlertActionView):
                 "required": ["until"],
             }
         },
-        responses={200: OpenApiTypes.OBJECT, **ERRORS},
+        responses={200: OpenApiTypes.OBJECT, **ACTION_ERRORS},
     )
-    def post(self, request: Request, alert_id: int) -> Response:
+    def post(self, request: Request, alert_id: str) -> Response:
         """Silence an alert's notifications until `until` (RFC 3339)."""
         data = request.data if isinstance(request.data, dict) else {}
         until = moment_param(
