@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import json
 import os
 import queue
 import random
@@ -43,12 +42,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from benchkit import PROJECT_ROOT, django_setup
+from benchkit import PROJECT_ROOT, Tenant, django_setup, reference_matrix, tenant_create
 
 if TYPE_CHECKING:
-    from governance.models import ApiKey, Project, Service
+    pass
 
-MATRIX_PATH = PROJECT_ROOT / "tollgate" / "demo_data" / "reference_matrix.json"
 INGEST_PATH = "/api/v1/ingest"
 READY_PATH = "/api/schema/"
 BATCH_SIZE = 1000
@@ -80,41 +78,9 @@ REGIONS = ("eu-west-1", "us-east-1", "ap-south-1")
 # --- Setup ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Tenant:
-    """The organization, project, service and ingest key this run posts with."""
-
-    project: Project
-    service: Service
-    api_key: ApiKey
-    raw_key: str
-    models: dict[str, str]  # model name -> provider, from the matrix
-
-
-def tenant_create(matrix: dict[str, Any]) -> Tenant:
-    """A fresh tenant per run (timestamped names), with the reference matrix loaded."""
-    from governance.matrix import matrix_load
-    from governance.models import ApiKeyScope
-    from governance.services import (
-        api_key_create,
-        organization_create,
-        project_create,
-        service_create,
-    )
-
-    suffix = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
-    organization = organization_create(name=f"bench-org-{suffix}")
-    project = project_create(organization=organization, name=f"bench-project-{suffix}")
-    service = service_create(project=project, name=f"bench-service-{suffix}")
-    api_key, raw_key = api_key_create(
-        project=project, scope=ApiKeyScope.INGEST, service=service, name="bench"
-    )
-    api_key.rate_limit_per_minute = 10**6
-    api_key.save(update_fields=["rate_limit_per_minute"])
-    matrix_load(project=project, document=matrix)
-    project.refresh_from_db()  # the matrix settings (token and tool scales) land on the project
-    models = {item["name"]: item["provider"] for item in matrix["models"]}
-    return Tenant(project, service, api_key, raw_key, models)
+def models_of(matrix: dict[str, Any]) -> dict[str, str]:
+    """Model name -> provider, from the matrix."""
+    return {item["name"]: item["provider"] for item in matrix["models"]}
 
 
 # --- Events --------------------------------------------------------------------------------
@@ -540,9 +506,8 @@ def main(argv: list[str] | None = None) -> int:
     database = settings.DATABASES["default"]
     print(f"database: {database['NAME']} on {database['HOST'] or 'localhost'}", flush=True)
 
-    matrix = json.loads(MATRIX_PATH.read_text())
-    tenant = tenant_create(matrix)
-    events = events_generate(arguments.events, tenant.models)
+    tenant = tenant_create("ingest", scope="ingest")
+    events = events_generate(arguments.events, models_of(reference_matrix()))
     batches = batches_split(events, BATCH_SIZE)
     bodies = [orjson.dumps({"batch": batch}) for batch in batches]
     sizes = [len(batch) for batch in batches]

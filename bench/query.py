@@ -44,7 +44,6 @@ from __future__ import annotations
 import argparse
 import bisect
 import gc
-import json
 import math
 import random
 import signal
@@ -56,18 +55,24 @@ from itertools import accumulate
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from governance.models import Organization, Project
+    from governance.models import Service
     from governance.pricing import PriceBook
     from tollgate.traffic import Scenario
 
-from benchkit import PROJECT_ROOT, django_setup
+from benchkit import (
+    PROJECT_ROOT,
+    Tenant,
+    django_setup,
+    rollup_lock,
+    tenant_create,
+    tenant_delete,
+)
 
 if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
 from tollgate import traffic
 
-MATRIX_PATH = PROJECT_ROOT / "tollgate" / "demo_data" / "reference_matrix.json"
 DEFAULT_EVENTS = 10_000_000
 DEFAULT_SMALL_FRACTION = 0.1
 WINDOW = timedelta(days=30)
@@ -91,52 +96,7 @@ ENDPOINTS = (
     ),
     ("drift", "/api/v1/drift", {}),
 )
-CLEANUP_TABLES = (
-    "ingestion_routingevent",
-    "ingestion_enforcementevent",
-    "analytics_requestfact",
-    "analytics_attemptrollup",
-    "analytics_requestrollup",
-    "analytics_layerrollup",
-)
-
-
 # --- Setup ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Tenant:
-    organization: Organization
-    project: Project
-    service_ids: dict[str, int]  # scenario name -> service id
-    raw_key: str  # a read-scoped key
-
-
-def tenant_create(matrix: dict[str, Any]) -> Tenant:
-    """A fresh tenant per run: one service per scenario, the reference matrix, a read key."""
-    from governance.matrix import matrix_load
-    from governance.models import ApiKeyScope
-    from governance.services import (
-        api_key_create,
-        organization_create,
-        project_create,
-        service_create,
-    )
-    from tollgate.traffic import SCENARIOS
-
-    suffix = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
-    organization = organization_create(name=f"bench-query-org-{suffix}")
-    project = project_create(organization=organization, name=f"bench-query-project-{suffix}")
-    service_ids = {
-        name: service_create(project=project, name=scenario.project).pk
-        for name, scenario in SCENARIOS.items()
-    }
-    matrix_load(project=project, document=matrix)
-    project.refresh_from_db()
-    api_key, raw_key = api_key_create(project=project, scope=ApiKeyScope.READ, name="bench")
-    api_key.rate_limit_per_minute = 10**6
-    api_key.save(update_fields=["rate_limit_per_minute"])
-    return Tenant(organization, project, service_ids, raw_key)
 
 
 # --- Rows ----------------------------------------------------------------------------------
@@ -158,19 +118,20 @@ class Plan:
     tier_cumulative: tuple[float, ...]
 
 
-def plans_build(service_ids: dict[str, int]) -> list[Plan]:
+def plans_build(services: dict[str, Service]) -> list[Plan]:
+    """One plan per scenario; `services` are named after the scenarios' projects."""
     import orjson
 
     from tollgate.traffic import POST_MODEL_LAYERS, PRE_MODEL_LAYERS, REVIEW, SCENARIOS
 
     plans = []
-    for name, scenario in SCENARIOS.items():
+    for scenario in SCENARIOS.values():
         pre = tuple(layer for layer in PRE_MODEL_LAYERS if layer in scenario.layers)
         post = tuple(layer for layer in POST_MODEL_LAYERS if layer in scenario.layers)
         plans.append(
             Plan(
                 scenario=scenario,
-                service_id=service_ids[name],
+                service_id=services[scenario.project].pk,
                 attributes=orjson.dumps({"scenario": scenario.project}),
                 pre_layers=pre,
                 post_layers=post,
@@ -493,23 +454,6 @@ def events_load(
 # --- Rollup --------------------------------------------------------------------------------
 
 
-def rollup_lock(take: bool) -> None:
-    """Hold (or release) the rollup job's advisory lock on this process's connection.
-
-    The job's own transaction-level try-lock succeeds in the session that holds it, and fails
-    in every other worker, which then skips its run.
-    """
-    from django.db import connection
-
-    from analytics.rollup import ROLLUP_LOCK_KEY
-
-    with connection.cursor() as cursor:
-        if take:
-            cursor.execute("SELECT pg_advisory_lock(%s)", [ROLLUP_LOCK_KEY])
-        else:
-            cursor.execute("SELECT pg_advisory_unlock_all()")
-
-
 @dataclass
 class RollupOutcome:
     events: int
@@ -720,20 +664,13 @@ def table_print(small: Size, large: Size | None, calls: int) -> None:
 # --- Cleanup -------------------------------------------------------------------------------
 
 
-def tenant_delete(tenant: Tenant) -> float:
-    """Delete the run's raw events, request facts, rollup rows and tenant; return the time."""
-    from django.db import connection, transaction
-
-    started = time.perf_counter()
-    rollup_lock(take=True)  # no worker rolls up events that are being deleted
+def tenant_cleanup(tenant: Tenant) -> float:
+    """Delete the run's data under the rollup lock; return the time."""
+    rollup_lock(take=True)
     try:
-        with transaction.atomic(), connection.cursor() as cursor:
-            for table in CLEANUP_TABLES:
-                cursor.execute(f"DELETE FROM {table} WHERE project_id = %s", [tenant.project.pk])
-            tenant.organization.delete()
+        return tenant_delete(tenant)
     finally:
         rollup_lock(take=False)
-    return time.perf_counter() - started
 
 
 def _terminate(signum: int, frame: object) -> None:
@@ -798,14 +735,16 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
 
-    tenant = tenant_create(json.loads(MATRIX_PATH.read_text()))
+    tenant = tenant_create(
+        "query", scope="read", service_names=[s.project for s in traffic.SCENARIOS.values()]
+    )
     try:
         end = datetime.now(UTC).replace(second=0, microsecond=0)
         window = (end - WINDOW, end)
         partitions_ensure(months_between(*window))
         maker = RowMaker(
             tenant.project.pk,
-            plans_build(tenant.service_ids),
+            plans_build(tenant.services),
             price_book_for_project(project_id=tenant.project.pk),
             arguments.seed,
         )
@@ -837,7 +776,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"kept project {tenant.project.pk} ({tenant.project.name})")
         else:
             print(
-                f"deleted the run's events, rollups and tenant in {tenant_delete(tenant):.1f} s",
+                f"deleted the run's events, rollups and tenant in {tenant_cleanup(tenant):.1f} s",
                 flush=True,
             )
     return 0 if complete else 1

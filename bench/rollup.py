@@ -38,7 +38,6 @@ import gc
 import heapq
 import io
 import itertools
-import json
 import math
 import os
 import pstats
@@ -49,12 +48,11 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from benchkit import PROJECT_ROOT, django_setup
+from benchkit import Tenant, django_setup, rollup_lock, tenant_create, tenant_delete
 from ingest import (
     BATCH_SIZE,
     CLIENTS,
@@ -67,9 +65,8 @@ from ingest import (
 )
 
 if TYPE_CHECKING:
-    from governance.models import Organization, Project, Service
+    pass
 
-MATRIX_PATH = PROJECT_ROOT / "tollgate" / "demo_data" / "reference_matrix.json"
 DEFAULT_EVENTS = 300_000
 DEFAULT_DAYS = 3.0
 PILOT_REQUESTS = 2_000  # per scenario, to learn how many events a request makes
@@ -79,39 +76,6 @@ MIB = 1024 * 1024
 
 
 # --- Setup ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Tenant:
-    organization: Organization
-    project: Project
-    service: Service
-    raw_key: str  # an ingest key of the service
-
-
-def tenant_create(matrix: dict[str, Any]) -> Tenant:
-    """A fresh tenant per run (timestamped names), with the reference matrix loaded."""
-    from governance.matrix import matrix_load
-    from governance.models import ApiKeyScope
-    from governance.services import (
-        api_key_create,
-        organization_create,
-        project_create,
-        service_create,
-    )
-
-    suffix = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
-    organization = organization_create(name=f"bench-rollup-org-{suffix}")
-    project = project_create(organization=organization, name=f"bench-rollup-project-{suffix}")
-    service = service_create(project=project, name=f"bench-rollup-service-{suffix}")
-    api_key, raw_key = api_key_create(
-        project=project, scope=ApiKeyScope.INGEST, service=service, name="bench"
-    )
-    api_key.rate_limit_per_minute = 10**6  # the bench posts far faster than any real client
-    api_key.save(update_fields=["rate_limit_per_minute"])
-    matrix_load(project=project, document=matrix)
-    project.refresh_from_db()  # the matrix settings (token and tool scales) land on the project
-    return Tenant(organization, project, service, raw_key)
 
 
 # --- Events --------------------------------------------------------------------------------
@@ -281,46 +245,6 @@ def rolled_up_counts(project_id: int) -> dict[str, int]:
     return counts
 
 
-CLEANUP_TABLES = (
-    "ingestion_routingevent",
-    "ingestion_enforcementevent",
-    "analytics_requestfact",
-    "analytics_attemptrollup",
-    "analytics_requestrollup",
-    "analytics_layerrollup",
-)
-
-
-def rollup_lock(take: bool) -> None:
-    """Hold (or release) the rollup job's advisory lock on this process's connection.
-
-    The job's own transaction-level try-lock succeeds in the session that holds it and fails
-    in every other worker (e.g. the Celery beat of `make demo`), which then skips its run: no
-    other worker takes the bench's events.
-    """
-    from django.db import connection
-
-    from analytics.rollup import ROLLUP_LOCK_KEY
-
-    with connection.cursor() as cursor:
-        if take:
-            cursor.execute("SELECT pg_advisory_lock(%s)", [ROLLUP_LOCK_KEY])
-        else:
-            cursor.execute("SELECT pg_advisory_unlock_all()")
-
-
-def tenant_delete(tenant: Tenant) -> float:
-    """Delete the run's raw events, request facts, rollup rows and tenant; return the time."""
-    from django.db import connection, transaction
-
-    started = time.perf_counter()
-    with transaction.atomic(), connection.cursor() as cursor:
-        for table in CLEANUP_TABLES:
-            cursor.execute(f"DELETE FROM {table} WHERE project_id = %s", [tenant.project.pk])
-        tenant.organization.delete()
-    return time.perf_counter() - started
-
-
 def profile_report(profiler: cProfile.Profile, limit: int = 15) -> str:
     out = io.StringIO()
     stats = pstats.Stats(profiler, stream=out)
@@ -375,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{time.perf_counter() - started:.2f} s",
             flush=True,
         )
-        tenant = tenant_create(json.loads(MATRIX_PATH.read_text()))
+        tenant = tenant_create("rollup", scope="ingest")
         try:
             return _load_and_roll_up(arguments, tenant)
         finally:
