@@ -1,0 +1,135 @@
+"""The alerts API: listing with filters and tenant isolation; acknowledge and silence for
+signed-in ops and admin members only, with CSRF; bad input named."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from analytics.models import Alert, AlertState
+from governance.models import AlertRule
+from governance.services import (
+    api_key_create,
+    organization_create,
+    project_create,
+    user_create,
+)
+
+pytestmark = pytest.mark.django_db
+CSRF_SECRET = "Tollgate0csrf0secret0for0tests00"  # 32 letters and digits, as Django makes
+
+
+def _alert(project, name: str, state: str = AlertState.FIRING) -> Alert:
+    rule = AlertRule.objects.create(project=project, name=name, kind="error_rate")
+    now = timezone.now()
+    return Alert.objects.create(
+        rule=rule,
+        project=project,
+        organization=project.organization,
+        kind=rule.kind,
+        scope="project",
+        severity="warning",
+        state=state,
+        summary=f"{name} summary",
+        firing_since=now,
+        pending_since=now,
+        updated_at=now,
+    )
+
+
+@pytest.fixture
+def alerts(project):
+    other = project_create(organization=organization_create(name="globex"), name="secret")
+    return {
+        "firing": _alert(project, "errors"),
+        "resolved": _alert(project, "old", AlertState.RESOLVED),
+        "foreign": _alert(other, "secret-rule"),
+    }
+
+
+def _member(project, role: str) -> APIClient:
+    user = user_create(
+        organization=project.organization, username=role, role=role, password="pw-123-long"
+    )
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(user)
+    return client
+
+
+def test_list_is_scoped_to_the_organization_and_filters(project, alerts):
+    _, raw = api_key_create(project=project, scope="read")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    names = {row["name"] for row in client.get("/api/v1/alerts").json()["rows"]}
+    assert names == {"errors", "old"}
+    firing = client.get("/api/v1/alerts", {"state": "firing"}).json()["rows"]
+    assert [row["name"] for row in firing] == ["errors"]
+    bad = client.get("/api/v1/alerts", {"state": "burning"})
+    assert bad.status_code == 400 and bad.json()["field"] == "state"
+
+
+def test_ops_acknowledges_and_silences(project, alerts):
+    client = _member(project, "ops")
+    alert = alerts["firing"]
+    assert client.post(f"/api/v1/alerts/{alert.pk}/acknowledge").status_code == 403  # no CSRF
+    client.cookies["csrftoken"] = CSRF_SECRET
+    headers = {"HTTP_X_CSRFTOKEN": CSRF_SECRET}
+
+    answer = client.post(f"/api/v1/alerts/{alert.pk}/acknowledge", **headers)
+    assert answer.status_code == 200, answer.content
+    assert answer.json()["acknowledged_by"] == "ops"
+    until = timezone.now() + timedelta(hours=2)
+    silenced = client.post(
+        f"/api/v1/alerts/{alert.pk}/silence", {"until": until.isoformat()}, format="json", **headers
+    )
+    assert silenced.status_code == 200
+    alert.refresh_from_db()
+    assert alert.acknowledged_at is not None and alert.silenced_until == until
+
+
+def test_bad_silence_and_resolved_acknowledge_are_named(project, alerts):
+    client = APIClient()
+    client.force_login(
+        user_create(
+            organization=project.organization, username="a", role="admin", password="pw-123-long"
+        )
+    )
+    past = client.post(
+        f"/api/v1/alerts/{alerts['firing'].pk}/silence",
+        {"until": (timezone.now() - timedelta(minutes=1)).isoformat()},
+        format="json",
+    )
+    assert past.status_code == 400 and past.json()["field"] == "until"
+    missing = client.post(f"/api/v1/alerts/{alerts['firing'].pk}/silence", {}, format="json")
+    assert missing.status_code == 400 and missing.json()["field"] == "until"
+    resolved = client.post(f"/api/v1/alerts/{alerts['resolved'].pk}/acknowledge")
+    assert resolved.status_code == 400 and resolved.json()["field"] == "state"
+
+
+def test_finance_keys_and_other_organizations_cannot_act(project, alerts):
+    finance = APIClient()
+    finance.force_login(
+        user_create(
+            organization=project.organization, username="f", role="finance", password="pw-123-long"
+        )
+    )
+    assert finance.post(f"/api/v1/alerts/{alerts['firing'].pk}/acknowledge").status_code == 403
+    _, raw = api_key_create(project=project, scope="read")
+    keyed = APIClient()
+    keyed.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert keyed.post(f"/api/v1/alerts/{alerts['firing'].pk}/acknowledge").status_code in (
+        401,
+        403,
+    )
+    ops = APIClient()
+    ops.force_login(
+        user_create(
+            organization=project.organization, username="o", role="ops", password="pw-123-long"
+        )
+    )
+    assert ops.post(f"/api/v1/alerts/{alerts['foreign'].pk}/acknowledge").status_code == 404
+    alerts["foreign"].refresh_from_db()
+    assert alerts["foreign"].acknowledged_at is None
