@@ -94,11 +94,16 @@ def budget_status(budget: Budget, now: datetime) -> BudgetStatus:
     spent = spend(budget, start, now)
     elapsed_days = (now - start).total_seconds() / DAY_SECONDS
     trailing_days = min(RUN_RATE_DAYS, elapsed_days)
-    if trailing_days > 0:
-        trailing = spend(budget, now - timedelta(days=trailing_days), now)
-        run_rate = trailing / Decimal(str(trailing_days))
-    else:
+    if trailing_days <= 0:
         run_rate = Decimal(0)
+    else:
+        # Early in a period the trailing days are the period so far: its spend is known.
+        trailing = (
+            spent
+            if trailing_days == elapsed_days
+            else spend(budget, now - timedelta(days=trailing_days), now)
+        )
+        run_rate = trailing / Decimal(str(trailing_days))
     days_left = Decimal(str((end - now).total_seconds() / DAY_SECONDS))
     forecast = spent + run_rate * days_left
     return BudgetStatus(

@@ -99,18 +99,10 @@ def _query(rule: AlertRule, now: datetime, *, model: str | None = None) -> Metri
     )
 
 
-def _scope_label(rule: AlertRule) -> str:
-    return (
-        rule.scope_kind
-        if rule.scope_kind == ScopeKind.PROJECT
-        else (f"{rule.scope_kind}:{rule.scope_name}")
-    )
-
-
 def rule_measurements(rule: AlertRule, now: datetime) -> Iterator[Measurement]:
     """What the rule sees now, per scope."""
     threshold = rule.effective_threshold
-    scope = _scope_label(rule)
+    scope = rule.scope_label
     window = f"the last {rule.window_minutes} min"
     if rule.kind == AlertKind.MODEL_FAILURE:
         yield from _model_failures(rule, now, threshold)
@@ -218,10 +210,7 @@ def _advance(rule: AlertRule, seen: Measurement, now: datetime, run: EvaluationR
                 organization=rule.project.organization,
                 kind=rule.kind,
             )
-            alert.state, alert.pending_since, alert.firing_since = AlertState.PENDING, now, None
-            alert.resolved_at = alert.acknowledged_at = alert.acknowledged_by = None
-            alert.last_notified_at = None
-            alert.details = {}
+            _incident_open(alert, AlertState.PENDING, now)
         if alert.state == AlertState.PENDING and now - alert.pending_since >= timedelta(
             minutes=rule.for_minutes
         ):
@@ -235,29 +224,72 @@ def _advance(rule: AlertRule, seen: Measurement, now: datetime, run: EvaluationR
             event = "resolved"
         if was_firing and rule.kind == AlertKind.MODEL_FAILURE:
             alert.details = {**alert.details, **_migration(alert, rule, now)}
+    notifying = event is not None and not _silenced(alert, now)
     if alert is not None:
         alert.severity, alert.threshold = rule.severity, rule.effective_threshold
         alert.summary = seen.summary[:300]
         if seen.value is not None or not seen.judged:
             alert.value = seen.value
         alert.details = {**alert.details, **seen.details}
+        if notifying:
+            alert.last_notified_at = now
         alert.updated_at = now
         alert.save()
-    AlertEvaluation.objects.create(
+    _record(
+        run,
+        alert,
+        before,
+        now,
+        seen.value,
+        seen.breached,
+        seen.summary,
         rule=rule,
         scope=seen.scope,
+        label=f"{rule.name} {seen.scope}",
+    )
+    if notifying:
+        run.notifications += _alert_notify(alert, rule, event, now)
+
+
+def _incident_open(alert: Alert, state: str, now: datetime) -> None:
+    """Start a new incident on an alert record: the marks of its last one are cleared."""
+    alert.state, alert.pending_since = state, now
+    alert.firing_since = now if state == AlertState.FIRING else None
+    alert.resolved_at = alert.last_notified_at = None
+    alert.acknowledged_at = alert.acknowledged_by = None
+    alert.details = {}
+
+
+def _record(
+    run: EvaluationRun,
+    alert: Alert | None,
+    before: str,
+    now: datetime,
+    value: float | None,
+    breached: bool,
+    note: str,
+    *,
+    scope: str,
+    label: str,
+    rule: AlertRule | None = None,
+    budget: Budget | None = None,
+) -> None:
+    """Keep the judgement for audit, and report a change of state."""
+    after = alert.state if alert else ""
+    AlertEvaluation.objects.create(
+        rule=rule,
+        budget=budget,
+        scope=scope,
         alert=alert,
         evaluated_at=now,
-        value=seen.value,
-        breached=seen.breached,
+        value=value,
+        breached=breached,
         state_before=before,
-        state_after=alert.state if alert else "",
-        note=seen.summary[:300],
+        state_after=after,
+        note=note[:300],
     )
-    if before != (alert.state if alert else ""):
-        run.transitions.append(f"{rule.name} {seen.scope}: {before or 'none'} -> {alert.state}")
-    if event and not _silenced(alert, now):
-        run.notifications += _alert_notify(alert, rule, event, now)
+    if before != after:
+        run.transitions.append(f"{label}: {before or 'none'} -> {after}")
 
 
 def _repeat_due(alert: Alert, rule: AlertRule, now: datetime) -> bool:
@@ -315,12 +347,10 @@ def _migration(alert: Alert, rule: AlertRule, now: datetime) -> dict[str, Any]:
 
 
 def _alert_notify(alert: Alert, rule: AlertRule, event: str, now: datetime) -> int:
-    recipients = recipients_for(alert.organization, rule.recipients, OPS_ROLES)
-    count = 0 if event != "repeat" else alert.evaluations.filter(state_after="firing").count()
-    queued = notify(
+    return notify(
         organization=alert.organization,
-        recipients=recipients,
-        dedup_key=f"alert:{alert.pk}:{event}:{(alert.firing_since or now).isoformat()}:{count}",
+        recipients=recipients_for(alert.organization, rule.recipients, OPS_ROLES),
+        dedup_key=f"alert:{alert.pk}:{event}:{now.isoformat()}",  # one evaluation, one mail
         template="alert",
         context={
             "alert": alert,
@@ -334,9 +364,6 @@ def _alert_notify(alert: Alert, rule: AlertRule, event: str, now: datetime) -> i
         alert=alert,
         now=now,
     )
-    Alert.objects.filter(pk=alert.pk).update(last_notified_at=now)
-    alert.last_notified_at = now
-    return queued
 
 
 # --- Budgets ------------------------------------------------------------------------------
@@ -359,9 +386,7 @@ def _budget_evaluate(budget: Budget, now: datetime, run: EvaluationRun) -> None:
             "threshold", flat=True
         )
     )
-    scope = (
-        budget.scope_kind if not budget.scope_name else f"{budget.scope_kind}:{budget.scope_name}"
-    )
+    scope = budget.scope_label
     alert = Alert.objects.select_for_update().filter(budget=budget, scope=scope).first()
     before = alert.state if alert else ""
     active = bool(crossing)
@@ -373,17 +398,17 @@ def _budget_evaluate(budget: Budget, now: datetime, run: EvaluationRun) -> None:
             organization=budget.organization,
             kind=AlertKind.COST_OVERRUN,
         )
-        alert.state, alert.firing_since, alert.pending_since = AlertState.FIRING, now, now
-        alert.resolved_at = alert.acknowledged_at = alert.acknowledged_by = None
+        _incident_open(alert, AlertState.FIRING, now)
     elif not active and alert is not None and alert.state != AlertState.RESOLVED:
         alert.state, alert.resolved_at = AlertState.RESOLVED, now  # a new period starts clean
+    summary = (
+        f"{budget.name}: ${status.spent:,.2f} of ${budget.amount_usd:,.2f} "
+        f"({status.percent:.1f}%), forecast ${status.forecast:,.2f}"
+    )
     if alert is not None:
         alert.severity = "critical" if status.spent >= budget.amount_usd else "warning"
         alert.value, alert.threshold = status.percent, float(min(budget.thresholds, default=100))
-        alert.summary = (
-            f"{budget.name}: ${status.spent:,.2f} of ${budget.amount_usd:,.2f} "
-            f"({status.percent:.1f}%), forecast ${status.forecast:,.2f}"
-        )[:300]
+        alert.summary = summary[:300]
         alert.details = {
             "spent_usd": f"{status.spent:.2f}",
             "forecast_usd": f"{status.forecast:.2f}",
@@ -392,17 +417,18 @@ def _budget_evaluate(budget: Budget, now: datetime, run: EvaluationRun) -> None:
         }
         alert.updated_at = now
         alert.save()
-        AlertEvaluation.objects.create(
-            budget=budget,
-            scope=scope,
-            alert=alert,
-            evaluated_at=now,
-            value=status.percent,
-            breached=active,
-            state_before=before,
-            state_after=alert.state,
-            note=alert.summary,
-        )
+    _record(
+        run,
+        alert,
+        before,
+        now,
+        status.percent,
+        active,
+        summary,
+        budget=budget,
+        scope=scope,
+        label=f"budget {budget.name}",
+    )
     for threshold in crossing:
         if threshold in already:
             continue

@@ -354,4 +354,4 @@ class Notification(models.Model):
     @property
     def message_id(self) -> str:
         """Stable per notification: a re-send after a crash is recognisably the same mail."""
-        return f"<tollgate-{self.pk}@{self.dedup_key.split(':', 1)[0]}.tollgate>"
+        return f"<notification-{self.pk}@tollgate>"

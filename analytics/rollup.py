@@ -120,8 +120,9 @@ def chunk_process(*, chunk_events: int = CHUNK_EVENTS) -> dict[str, int] | None:
         if not cursor.fetchone()[0]:
             return None
         safe_xid = _unfinished_xid_floor(cursor)
-        for stream in STREAMS:
-            Watermark.objects.get_or_create(stream=stream)
+        Watermark.objects.bulk_create(
+            [Watermark(stream=stream) for stream in STREAMS], ignore_conflicts=True
+        )
         watermarks = {w.stream: w for w in Watermark.objects.select_for_update()}
         limit = max(1, chunk_events // len(STREAMS))
         # Row comparisons defeat the planner's estimates: it would sort a whole partition

@@ -9,17 +9,22 @@ from analytics import evaluation, notifications
 from analytics.rollup import rollups_advance
 
 ROLLUP_BUDGET_S = 50.0  # under the beat period, so runs rarely queue behind each other
+# Every task here is idempotent: acknowledged late, retried with backoff only when the
+# database is away (a transient error), never on a bug.
+RETRIED_ON_DATABASE_ERRORS = {
+    "acks_late": True,
+    "autoretry_for": (OperationalError, InterfaceError),
+    "retry_backoff": 5,
+    "retry_backoff_max": 60,
+    "retry_jitter": True,
+}
 
 
 @shared_task(
     name="analytics.rollup_advance",
-    acks_late=True,
     time_limit=180,
     soft_time_limit=150,
-    autoretry_for=(OperationalError, InterfaceError),
-    retry_backoff=5,
-    retry_backoff_max=60,
-    retry_jitter=True,
+    **RETRIED_ON_DATABASE_ERRORS,
     max_retries=5,
 )
 def rollup_advance() -> dict[str, object]:
@@ -30,13 +35,9 @@ def rollup_advance() -> dict[str, object]:
 
 @shared_task(
     name="analytics.alerts_evaluate",
-    acks_late=True,
     time_limit=120,
     soft_time_limit=100,
-    autoretry_for=(OperationalError, InterfaceError),
-    retry_backoff=5,
-    retry_backoff_max=60,
-    retry_jitter=True,
+    **RETRIED_ON_DATABASE_ERRORS,
     max_retries=3,
 )
 def alerts_evaluate() -> dict[str, object]:
@@ -54,13 +55,9 @@ def alerts_evaluate() -> dict[str, object]:
 
 @shared_task(
     name="analytics.notifications_send",
-    acks_late=True,
     time_limit=300,
     soft_time_limit=270,
-    autoretry_for=(OperationalError, InterfaceError),
-    retry_backoff=5,
-    retry_backoff_max=60,
-    retry_jitter=True,
+    **RETRIED_ON_DATABASE_ERRORS,
     max_retries=3,
 )
 def notifications_send() -> dict[str, int]:

@@ -259,6 +259,11 @@ class ScopeKind(models.TextChoices):
     MODEL = "model", "model"
 
 
+def scope_label(kind: str, name: str) -> str:
+    """How a scope is written in rule files, alerts and the API: `project`, `model:NAME`."""
+    return f"{kind}:{name}" if name else kind
+
+
 class BudgetPeriod(models.TextChoices):
     DAY = "day", "day"
     WEEK = "week", "ISO week"
@@ -314,6 +319,10 @@ class Budget(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.amount_usd} USD per {self.period})"
+
+    @property
+    def scope_label(self) -> str:
+        return scope_label(self.scope_kind, self.scope_name)
 
     def clean(self) -> None:
         if self.project_id is None and self.scope_kind != ScopeKind.ORGANIZATION:
@@ -389,6 +398,10 @@ class AlertRule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.kind})"
+
+    @property
+    def scope_label(self) -> str:
+        return scope_label(self.scope_kind, self.scope_name)
 
     @property
     def effective_threshold(self) -> float:

@@ -170,33 +170,34 @@ def rules_load(*, project: Project, document: Any) -> RulesLoadResult:
     for index, item in enumerate(_named_items(document, "budgets")):
         fields = _budget_fields(item, f"budgets[{index}]")
         in_project = fields["scope_kind"] != ScopeKind.ORGANIZATION
-        budget = Budget.objects.filter(
-            organization=organization, project=project if in_project else None, name=item["name"]
-        ).first()
-        if budget is None:
-            budget = Budget(
-                organization=organization,
-                project=project if in_project else None,
-                name=item["name"],
-            )
-            result.budgets_created += 1
-        elif all(getattr(budget, name) == value for name, value in fields.items()):
-            continue
-        else:
-            result.budgets_updated += 1
-        _save(budget, fields, f"budgets[{index}]")
+        identity = {
+            "organization": organization,
+            "project": project if in_project else None,
+            "name": item["name"],
+        }
+        outcome = _upsert(Budget, identity, fields, f"budgets[{index}]")
+        result.budgets_created += outcome == "created"
+        result.budgets_updated += outcome == "updated"
     for index, item in enumerate(_named_items(document, "alert_rules")):
         fields = _rule_fields(item, f"alert_rules[{index}]")
-        rule = AlertRule.objects.filter(project=project, name=item["name"]).first()
-        if rule is None:
-            rule = AlertRule(project=project, name=item["name"])
-            result.rules_created += 1
-        elif all(getattr(rule, name) == value for name, value in fields.items()):
-            continue
-        else:
-            result.rules_updated += 1
-        _save(rule, fields, f"alert_rules[{index}]")
+        identity = {"project": project, "name": item["name"]}
+        outcome = _upsert(AlertRule, identity, fields, f"alert_rules[{index}]")
+        result.rules_created += outcome == "created"
+        result.rules_updated += outcome == "updated"
     return result
+
+
+def _upsert(
+    model: type[Budget | AlertRule], identity: dict[str, Any], fields: dict[str, Any], where: str
+) -> str:
+    """Create or update the row named by `identity`: "created", "updated" or "unchanged"
+    (an unchanged row is not saved, so it gains no audit row)."""
+    instance = model.objects.filter(**identity).first()
+    if instance is not None and all(getattr(instance, k) == v for k, v in fields.items()):
+        return "unchanged"
+    outcome = "created" if instance is None else "updated"
+    _save(instance or model(**identity), fields, where)
+    return outcome
 
 
 def _save(instance: Budget | AlertRule, fields: dict[str, Any], where: str) -> None:

@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from analytics.api.params import BadParameter, choice, moment_param
-from analytics.api.views import ERRORS, MetricsView
+from analytics.api.views import ERRORS, MetricsView, caller_scope
 from analytics.models import AlertState
 from analytics.selectors_alerts import (
     alert_acknowledge,
@@ -26,15 +26,8 @@ from analytics.selectors_alerts import (
     alerts_for,
     budgets_for,
 )
-from governance.models import AlertKind, ApiKey, Membership, Role, Severity
+from governance.models import AlertKind, Membership, Role, Severity
 from ingestion.api.serializers import ErrorSerializer
-
-
-def caller_scope(request: Request) -> tuple[int, tuple[int, ...] | None]:
-    """The caller's organization, and the projects a key is limited to (None: all)."""
-    if isinstance(request.auth, ApiKey):
-        return request.auth.project.organization_id, (request.auth.project_id,)
-    return Membership.objects.get(user=request.user).organization_id, None
 
 
 class BudgetsView(MetricsView):
@@ -105,7 +98,7 @@ class AlertActionView(APIView):
         # The path takes any segment so a malformed id is a JSON 404 from DRF, not Django's page.
         if not alert_id.isdigit() or len(alert_id) > 18:
             raise Http404
-        organization_id = Membership.objects.get(user=request.user).organization_id
+        organization_id, _ = caller_scope(request)
         return get_object_or_404(
             alerts_for(organization_id=organization_id, project_ids=None, filters={}),
             pk=alert_id,
@@ -143,10 +136,8 @@ class AlertSilenceView(AlertActionView):
     )
     def post(self, request: Request, alert_id: str) -> Response:
         """Silence an alert's notifications until `until` (RFC 3339)."""
-        data = request.data if isinstance(request.data, dict) else {}
-        until = moment_param(
-            {"until": data.get("until")} if isinstance(data.get("until"), str) else {}, "until"
-        )
+        raw = request.data.get("until") if isinstance(request.data, dict) else None
+        until = moment_param({"until": raw}, "until") if isinstance(raw, str) else None
         if until is None:
             raise BadParameter("until", "is required, as an RFC 3339 time")
         try:

@@ -34,6 +34,13 @@ from governance.throttling import ApiKeyRateThrottle
 from ingestion.api.serializers import ErrorSerializer
 
 
+def caller_scope(request: Request) -> tuple[int, tuple[int, ...] | None]:
+    """The caller's organization, and the projects a read key is limited to (None: all)."""
+    if isinstance(request.auth, ApiKey):
+        return request.auth.project.organization_id, (request.auth.project_id,)
+    return Membership.objects.get(user=request.user).organization_id, None
+
+
 class CanReadMetrics(permissions.BasePermission):
     """A read-scoped API key, or a signed-in member of an organization."""
 
@@ -99,12 +106,8 @@ class MetricsView(APIView):
             raise BadParameter("format", "must be json or csv") from None
 
     def metrics_query(self, request: Request) -> MetricsQuery:
+        organization_id, _ = caller_scope(request)
         api_key = request.auth if isinstance(request.auth, ApiKey) else None
-        organization_id = (
-            api_key.project.organization_id
-            if api_key
-            else Membership.objects.get(user=request.user).organization_id
-        )
         return metrics_query(request.query_params, organization_id=organization_id, api_key=api_key)
 
     @staticmethod

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import sys
+from argparse import ArgumentParser
+from pathlib import Path
 from typing import Any, NoReturn
 
+import yaml
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.utils import InterfaceError, OperationalError
 
@@ -62,3 +66,35 @@ def service_named(project: Project, service_name: str) -> Service:
         return Service.objects.get(project=project, name=service_name)
     except Service.DoesNotExist:
         raise CommandError(f"service {service_name!r} does not exist in {project}") from None
+
+
+def read_document(path: str) -> Any:
+    """A JSON or YAML file (YAML is a superset of JSON, the suffix only picks the message)."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CommandError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        if file.suffix.lower() == ".json":
+            return json.loads(text)
+        return yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CommandError(f"{path} is not valid JSON or YAML: {first_line}") from None
+
+
+class ProjectFileCommand(TollgateCommand):
+    """`ORG PROJECT FILE`: load a JSON or YAML document into a project."""
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument("org")
+        parser.add_argument("project")
+        parser.add_argument("file")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        project = project_named(options["org"], options["project"])
+        self.load(project, read_document(options["file"]))
+
+    def load(self, project: Project, document: Any) -> None:
+        raise NotImplementedError

@@ -1,42 +1,15 @@
-import json
-from argparse import ArgumentParser
-from pathlib import Path
 from typing import Any
 
-import yaml
-from django.core.management.base import CommandError
-
-from governance.management.base import TollgateCommand, project_named
+from governance.management.base import ProjectFileCommand
 from governance.matrix import matrix_load
+from governance.models import Project
 
 
-def read_document(path: str) -> Any:
-    """A JSON or YAML file (YAML is a superset of JSON, the suffix only picks the message)."""
-    file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise CommandError(f"cannot read {path}: {exc.strerror}") from None
-    try:
-        if file.suffix.lower() == ".json":
-            return json.loads(text)
-        return yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise CommandError(f"{path} is not valid JSON or YAML: {first_line}") from None
-
-
-class Command(TollgateCommand):
+class Command(ProjectFileCommand):
     help = "Load a model matrix file (JSON or YAML) into a project; loading twice changes nothing."
 
-    def add_arguments(self, parser: ArgumentParser) -> None:
-        parser.add_argument("org")
-        parser.add_argument("project")
-        parser.add_argument("file")
-
-    def handle(self, *args: Any, **options: Any) -> None:
-        project = project_named(options["org"], options["project"])
-        result = matrix_load(project=project, document=read_document(options["file"]))
+    def load(self, project: Project, document: Any) -> None:
+        result = matrix_load(project=project, document=document)
         if not result.changed:
             self.stdout.write(f"matrix of {project} unchanged")
             return
