@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from analytics.models import Alert, Notification
+from analytics.models import Alert, Notification, Repricing
 from governance.admin import TenantScopedAdmin
 
 
@@ -36,3 +36,21 @@ class NotificationAdmin(ReadOnlyAdmin):
     list_display = ["subject", "recipient", "state", "attempts", "next_attempt_at", "sent_at"]
     list_filter = ["state"]
     search_fields = ["subject", "recipient"]
+
+
+@admin.register(Repricing)
+class RepricingAdmin(ReadOnlyAdmin):
+    """Jobs that a price change queued: how far each got (the page shows it as it runs)."""
+
+    organization_path = "project__organization"
+
+    list_display = [
+        "project", "reason", "state", "progress_shown", "events_repriced", "since", "until",
+        "created_at", "finished_at",
+    ]  # fmt: skip
+    list_filter = ["state", "project"]
+    search_fields = ["reason"]
+
+    @admin.display(description="progress")
+    def progress_shown(self, job: Repricing) -> str:
+        return f"{job.progress:.0%} ({job.hours_done} of {job.hours_total} hours)"

@@ -6,3 +6,6 @@ class AnalyticsConfig(AppConfig):
 
     name = "analytics"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from analytics import receivers  # noqa: F401  (connects the repricing receivers)

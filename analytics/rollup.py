@@ -30,7 +30,7 @@ from analytics.families import (
 )
 from analytics.models import Watermark
 from analytics.sketch import sketches_for_groups
-from governance.pricing import MICRO_UNITS, cost_units_array
+from governance.pricing import calls_price
 from governance.selectors import baseline_model_name, complexity_bands, price_book_for_project
 
 ROLLUP_LOCK_KEY = 0x746F6C6C_726F6C6C  # any constant, shared by every rollup worker
@@ -210,8 +210,22 @@ def _unfinished_xid_floor(cursor) -> int:
 
 def _routing_apply(events: pd.DataFrame) -> pd.DataFrame:
     """Add a chunk of routing events to the attempt rollups; return their request rows."""
+    _minutes_add(ATTEMPTS, attempt_minute_rows(events))
+    return _request_rows(
+        events,
+        model=events["model"],
+        mode=events["mode"],
+        first_attempt_at=events["timestamp"],
+        attempts=1,
+        ok_attempts=(events["status"] == "ok").astype("int64"),
+    )
+
+
+def attempt_minute_rows(events: pd.DataFrame) -> pd.DataFrame:
+    """The attempt rollup rows of `minute` grain these routing events make (one per minute and
+    dimensions), with `cost_units` as each attempt's cost (NA when unpriced)."""
+    events = events.copy()
     events["is_error"] = events["status"] != "ok"
-    events["is_ok"] = (~events["is_error"]).astype("int64")
     events["is_fallback"] = events["fallback_from"] != ""
     events["conforming"] = _conforming(events)
     events["cost_units"] = events["cost_units"].astype("Int64")
@@ -252,15 +266,7 @@ def _routing_apply(events: pd.DataFrame) -> pd.DataFrame:
     sums["routing_latency_sketch"] = sketches_for_groups(
         codes, deltas["routing_latency_ms"], ones, len(sums)
     )
-    _minutes_add(ATTEMPTS, sums.reset_index())
-    return _request_rows(
-        events,
-        model=events["model"],
-        mode=events["mode"],
-        first_attempt_at=events["timestamp"],
-        attempts=1,
-        ok_attempts=events["is_ok"],
-    )
+    return sums.reset_index()
 
 
 def _conforming(events: pd.DataFrame) -> pd.Series:
@@ -292,31 +298,19 @@ def _baseline_units(events: pd.DataFrame) -> pd.Series:
     for project_id, rows in events[events["priced"]].groupby("project_id"):
         name = baseline_model_name(project_id=int(project_id))
         entry = price_book_for_project(project_id=int(project_id)).entry(name) if name else None
-        if entry is None or not entry.prices:
+        if entry is None:
             continue
-        starts = (
-            pd.DatetimeIndex([price.effective_from for price in entry.prices]).as_unit("us").asi8
-        )
-        moments = rows["timestamp"].dt.as_unit("us").astype("int64").to_numpy()
-        positions = np.searchsorted(starts, moments, side="right") - 1
-        has_price = positions >= 0
-        safe = np.where(has_price, positions, 0)
-
-        def per_call(
-            attribute: str, positions: np.ndarray = safe, prices: tuple = entry.prices
-        ) -> np.ndarray:
-            units = [int(getattr(price, attribute) * MICRO_UNITS) for price in prices]
-            return np.array(units, dtype=np.int64)[positions]
-
-        units = cost_units_array(
-            input_per_1k=per_call("input_per_1k"),
-            output_per_1k=per_call("output_per_1k"),
-            cache_read_per_1k=per_call("cache_read_per_1k"),
-            cache_write_per_1k=per_call("cache_write_per_1k"),
-            **{name: rows[name].to_numpy(dtype=np.int64) for name in TOKEN_COLUMNS},
-        )
-        result.loc[rows.index[has_price]] = units[has_price]
+        priced = calls_price(entry, **calls_of(rows))
+        result.loc[rows.index[priced.has_price]] = priced.units[priced.has_price]
     return result
+
+
+def calls_of(rows: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The arguments of `calls_price` for these routing events."""
+    return {
+        "moments_us": rows["timestamp"].dt.as_unit("us").astype("int64").to_numpy(),
+        **{name: rows[name].to_numpy(dtype=np.int64) for name in TOKEN_COLUMNS},
+    }
 
 
 TOKEN_COLUMNS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")

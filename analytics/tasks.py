@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.db.utils import InterfaceError, OperationalError
 
-from analytics import evaluation, notifications
+from analytics import evaluation, notifications, repricing
 from analytics.rollup import rollups_advance
 
 ROLLUP_BUDGET_S = 50.0  # under the beat period, so runs rarely queue behind each other
@@ -64,3 +64,35 @@ def notifications_send() -> dict[str, int]:
     """Send due outbox rows; SMTP failures are rescheduled row by row, not retried here."""
     run = notifications.notifications_send()
     return {"sent": run.sent, "failed": run.failed}
+
+
+@shared_task(
+    name="analytics.repricing_run",
+    time_limit=3600,
+    soft_time_limit=3500,
+    **RETRIED_ON_DATABASE_ERRORS,
+    max_retries=5,
+)
+def repricing_run(repricing_id: int) -> dict[str, object]:
+    """Reprice one job's span (resuming where a killed run stopped), then judge the alerts
+    again: a cost alert must see the new figures."""
+    job = repricing.repricing_run(repricing_id)
+    if job is None:
+        return {"repricing": repricing_id, "skipped": True}
+    alerts_evaluate.delay()
+    return {"repricing": job.pk, "state": job.state, "events_repriced": job.events_repriced}
+
+
+@shared_task(
+    name="analytics.repricings_run",
+    time_limit=3600,
+    soft_time_limit=3500,
+    **RETRIED_ON_DATABASE_ERRORS,
+    max_retries=3,
+)
+def repricings_run() -> dict[str, int]:
+    """The sweep: run jobs whose own task was lost (a broker outage) or killed."""
+    finished = repricing.repricings_run()
+    if finished:
+        alerts_evaluate.delay()
+    return {"finished": finished}

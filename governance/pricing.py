@@ -10,7 +10,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import numpy as np
@@ -88,6 +88,8 @@ def complexity_score(
 
 
 MICRO_UNITS = 100_000_000  # numeric(20, 8): 1 unit is 1e-8 USD
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
 
 
 def cost_units_array(
@@ -124,3 +126,54 @@ def cost_units_array(
         (remainder * 2 == TOKENS_PER_PRICE_UNIT) & (quotient % 2 == 1)
     )
     return (quotient + round_up).astype(np.int64)
+
+
+@dataclass(frozen=True, slots=True)
+class PricedCalls:
+    """Many calls of one model priced at once: cost in 1e-8 USD, the price row used, and
+    whether a price was in force at all (where not, the other two are meaningless)."""
+
+    units: np.ndarray
+    price_ids: np.ndarray
+    has_price: np.ndarray
+
+
+def calls_price(
+    entry: MatrixEntry,
+    *,
+    moments_us: np.ndarray,
+    input_tokens: np.ndarray,
+    output_tokens: np.ndarray,
+    cache_read_tokens: np.ndarray,
+    cache_write_tokens: np.ndarray,
+) -> PricedCalls:
+    """Price calls of `entry`'s model made at `moments_us` (epoch microseconds, UTC) with the
+    price in force at each moment, exactly as `cost_usd` prices one call."""
+    count = len(moments_us)
+    if not entry.prices:
+        empty = np.zeros(count, dtype=np.int64)
+        return PricedCalls(empty, empty, np.zeros(count, dtype=bool))
+    starts = np.array(
+        [(price.effective_from - EPOCH) // MICROSECOND for price in entry.prices],
+        dtype=np.int64,
+    )
+    positions = np.searchsorted(starts, moments_us, side="right") - 1
+    has_price = positions >= 0
+    safe = np.where(has_price, positions, 0)
+
+    def per_call(attribute: str) -> np.ndarray:
+        units = [int(getattr(price, attribute) * MICRO_UNITS) for price in entry.prices]
+        return np.array(units, dtype=np.int64)[safe]
+
+    units = cost_units_array(
+        input_per_1k=per_call("input_per_1k"),
+        output_per_1k=per_call("output_per_1k"),
+        cache_read_per_1k=per_call("cache_read_per_1k"),
+        cache_write_per_1k=per_call("cache_write_per_1k"),
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cache_read_tokens=cache_read_tokens,
+        cache_write_tokens=cache_write_tokens,
+    )
+    price_ids = np.array([price.id for price in entry.prices], dtype=np.int64)[safe]
+    return PricedCalls(units, price_ids, has_price)

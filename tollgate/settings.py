@@ -115,6 +115,8 @@ CELERY_BEAT_SCHEDULE = {
     "alerts-evaluate": {"task": "analytics.alerts_evaluate", "schedule": 60.0},
     # Retries of failed mail come due on their own backoff; this picks them up.
     "notifications-send": {"task": "analytics.notifications_send", "schedule": 30.0},
+    # Each price change queues its own repricing; this finishes any whose task was lost.
+    "repricings-run": {"task": "analytics.repricings_run", "schedule": 60.0},
 }
 
 # --- Email --------------------------------------------------------------------------------
@@ -191,6 +193,8 @@ TOLLGATE_INGEST_MAX_BYTES = 5 * 1024 * 1024  # decompressed; the compressed body
 TOLLGATE_INGEST_FUTURE_SKEW_S = 300
 TOLLGATE_RETRY_AFTER_S = 5  # what a 503 tells clients to wait
 TOLLGATE_BASE_URL = env.str("TOLLGATE_BASE_URL", default="http://127.0.0.1:8000")  # links in emails
+# Bearer token Prometheus sends to GET /metrics; unset, only loopback clients are answered.
+TOLLGATE_METRICS_TOKEN = env.str("TOLLGATE_METRICS_TOKEN", default="")
 
 LOGGING = {
     "version": 1,

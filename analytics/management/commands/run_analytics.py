@@ -2,12 +2,13 @@ from typing import Any
 
 from analytics.evaluation import alerts_evaluate
 from analytics.notifications import notifications_send
+from analytics.repricing import repricings_run
 from analytics.rollup import rollups_advance
 from governance.management.base import TollgateCommand
 
 
 class Command(TollgateCommand):
-    help = "Run the analytics jobs now, synchronously: rollups, alert evaluation, pending notifications."
+    help = "Run the analytics jobs now, synchronously: rollups, repricings, alert evaluation, pending notifications."
 
     def handle(self, *args: Any, **options: Any) -> None:
         run = rollups_advance(max_seconds=float("inf"))
@@ -17,6 +18,8 @@ class Command(TollgateCommand):
             f"rollups: {run.events['routing']} routing and {run.events['enforcement']} enforcement "
             f"events in {run.chunks} chunks"
         )
+        repriced = repricings_run()
+        self.stdout.write(f"repricings: {repriced} finished")
         evaluation = alerts_evaluate()
         if evaluation.skipped_locked:
             self.stdout.write("another worker is evaluating alerts now")

@@ -1,0 +1,237 @@
+"""Repricing: when a price is corrected or back-dated, the events it covers take the new price.
+
+A `Repricing` job covers one project's span of time. It walks the span an hour at a time; each
+hour is one transaction that holds the rollup lock (so the rollup job never sees half of it),
+prices every routing event of the hour with the matrix as it is now, writes the priced cost of
+those whose price changed, and rebuilds the hour's attempt rollups from the raw events the
+rollup job has already folded in (those past the watermark are still to come, and will be read
+with their new price). Reported costs stay as reported: they win over the priced cost in every
+figure, before and after. Request and layer rollups hold no money, so they are left alone.
+
+Pricing every event of the span, not only the changed model's, keeps one code path for every
+kind of change (a corrected price, a back-dated one, a deleted one, a new baseline model): an
+event whose price did not change is recomputed to the same figure and left untouched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from analytics.db import copy_rows, execute, frame_query
+from analytics.families import (
+    ATTEMPTS,
+    bucket_floor,
+    buckets_replace,
+    coarser_rebuild,
+    frame_aggregate,
+)
+from analytics.models import Repricing, RepricingState, Watermark
+from analytics.rollup import ROLLUP_LOCK_KEY, attempt_minute_rows, calls_of
+from governance.pricing import calls_price
+from governance.selectors import price_book_for_project
+
+HOUR = timedelta(hours=1)
+# A batch priced with the old matrix just before the change commits well within this; a job
+# starts after it, so it sees (and reprices) that batch too.
+START_GRACE = timedelta(seconds=10)
+
+HOUR_EVENTS_SQL = """
+SELECT event_id, seq, ingest_xid::text::bigint AS xid, project_id, service_id, "timestamp",
+       environment, model, provider, mode, status, fallback_from, complexity_score,
+       input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
+       latency_ms, routing_latency_ms,
+       (reported_cost_usd * 100000000)::bigint AS reported_units,
+       (priced_cost_usd * 100000000)::bigint AS priced_units, price_id
+FROM ingestion_routingevent
+WHERE project_id = %s AND "timestamp" >= %s AND "timestamp" < %s
+"""
+HOUR_EVENT_COLUMNS = (
+    "event_id", "seq", "xid", "project_id", "service_id", "timestamp", "environment", "model",
+    "provider", "mode", "status", "fallback_from", "complexity_score", "input_tokens",
+    "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "latency_ms",
+    "routing_latency_ms", "reported_units", "priced_units", "price_id",
+)  # fmt: skip
+PRICE_STAGE = "stage_repriced_events"
+
+
+@dataclass(frozen=True)
+class HourRepriced:
+    events: int  # routing events in the hour
+    repriced: int  # of which the priced cost (or the price row) changed
+
+
+def repricing_request(
+    *, project_id: int, since: datetime | None, until: datetime | None, reason: str
+) -> Repricing:
+    """Queue a job for the span; `since` None means from the first event, `until` None up
+    to now. The caller enqueues `repricing_run` once its transaction commits."""
+    return Repricing.objects.create(
+        project_id=project_id, since=since, until=until, reason=reason[:300]
+    )
+
+
+def repricings_run(*, now: datetime | None = None) -> int:
+    """Run every unfinished job to its end, oldest first (queued ones once their start grace
+    is over); return how many finished."""
+    now = now or timezone.now()
+    finished = 0
+    pending = Repricing.objects.filter(
+        Q(state=RepricingState.RUNNING)
+        | Q(state=RepricingState.QUEUED, created_at__lte=now - START_GRACE)
+    )
+    for repricing_id in pending.order_by("created_at").values_list("pk", flat=True):
+        job = repricing_run(repricing_id, now=now)
+        finished += job is not None and job.state == RepricingState.DONE
+    return finished
+
+
+def repricing_run(repricing_id: int, *, now: datetime | None = None) -> Repricing | None:
+    """Work through the job hour by hour until it is done. None when another worker is on
+    it (it holds the row) or it is already finished."""
+    job: Repricing | None = None
+    while True:
+        with transaction.atomic():
+            job = (
+                Repricing.objects.select_for_update(skip_locked=True)
+                .filter(pk=repricing_id, state__in=[RepricingState.QUEUED, RepricingState.RUNNING])
+                .first()
+            )
+            if job is None:
+                return None
+            if job.state == RepricingState.QUEUED:
+                _job_start(job, now=now or timezone.now())
+            if job.done_until >= job.until:
+                job.state = RepricingState.DONE
+                job.finished_at = timezone.now()
+                job.save(update_fields=["state", "finished_at"])
+                return job
+            hour_end = min(job.done_until + HOUR, job.until)
+            result = hour_reprice(project_id=job.project_id, start=job.done_until, end=hour_end)
+            job.done_until = hour_end
+            job.hours_done += 1
+            job.events_repriced += result.repriced
+            job.save(update_fields=["done_until", "hours_done", "events_repriced"])
+
+
+def _job_start(job: Repricing, *, now: datetime) -> None:
+    """Fix the job's span to whole hours: from its start (or the project's first event) to its
+    end (or the latest moment an event may carry: now plus the allowed clock skew)."""
+    since = job.since or _first_event_at(job.project_id) or now
+    until = job.until or now + timedelta(seconds=settings.TOLLGATE_INGEST_FUTURE_SKEW_S)
+    start = since.replace(minute=0, second=0, microsecond=0)
+    end = until.replace(minute=0, second=0, microsecond=0)
+    end += HOUR if end < until else timedelta(0)
+    job.since, job.until, job.done_until = start, max(end, start), start
+    job.hours_total = int((job.until - start) / HOUR)
+    job.state = RepricingState.RUNNING
+    job.started_at = now
+    job.save()
+
+
+def _first_event_at(project_id: int) -> datetime | None:
+    frame = frame_query(
+        'SELECT min("timestamp") FROM ingestion_routingevent WHERE project_id = %s',
+        [project_id],
+        ["first"],
+    )
+    first = frame["first"].iloc[0]
+    return None if pd.isna(first) else first
+
+
+def hour_reprice(*, project_id: int, start: datetime, end: datetime) -> HourRepriced:
+    """Reprice one project's routing events in `[start, end)` (at most an hour) and rebuild
+    that span's attempt rollups. Runs inside the caller's transaction."""
+    execute("SELECT pg_advisory_xact_lock(%s)", [ROLLUP_LOCK_KEY])
+    events = frame_query(HOUR_EVENTS_SQL, [project_id, start, end], HOUR_EVENT_COLUMNS)
+    if events.empty:
+        return HourRepriced(events=0, repriced=0)
+    events["timestamp"] = pd.to_datetime(events["timestamp"], utc=True)
+    priced_units, price_ids = _prices_now(project_id, events)
+    changed = _differs(events["priced_units"], priced_units) | _differs(
+        events["price_id"], price_ids
+    )
+    _priced_costs_write(project_id, events[changed], priced_units[changed], price_ids[changed])
+
+    events["cost_units"] = events["reported_units"].astype("Int64").fillna(priced_units)
+    events["minute"] = bucket_floor(events["timestamp"], "m")
+    folded = events[_folded_in(events)]
+    span = [(project_id, pd.Timestamp(start), pd.Timestamp(end))]
+    minutes = attempt_minute_rows(folded) if not folded.empty else folded
+    buckets_replace(ATTEMPTS, "m", span, frame_aggregate(ATTEMPTS, minutes))
+    coarser_rebuild(ATTEMPTS, span)
+    return HourRepriced(events=len(events), repriced=int(changed.sum()))
+
+
+def _prices_now(project_id: int, events: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """Each event's priced cost (1e-8 USD) and price row under the matrix as it is now; NA
+    where its model has no price at its time."""
+    units = pd.Series(pd.NA, index=events.index, dtype="Int64")
+    price_ids = pd.Series(pd.NA, index=events.index, dtype="Int64")
+    book = price_book_for_project(project_id=project_id)
+    for model, rows in events.groupby("model"):
+        entry = book.entry(str(model))
+        if entry is None:
+            continue
+        priced = calls_price(entry, **calls_of(rows))
+        with_price = rows.index[priced.has_price]
+        units.loc[with_price] = priced.units[priced.has_price]
+        price_ids.loc[with_price] = priced.price_ids[priced.has_price]
+    return units, price_ids
+
+
+def _differs(stored: pd.Series, computed: pd.Series) -> pd.Series:
+    """Element-wise "not the same value", where two NAs are the same."""
+    stored = stored.astype("Int64")
+    return ((stored != computed) | (stored.isna() != computed.isna())).fillna(True).astype(bool)
+
+
+def _priced_costs_write(
+    project_id: int, events: pd.DataFrame, units: pd.Series, price_ids: pd.Series
+) -> None:
+    """Set `priced_cost_usd` and `price_id` of these events (staged, then one UPDATE)."""
+    if events.empty:
+        return
+    execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS {PRICE_STAGE} "
+        '(event_id uuid, "timestamp" timestamptz, priced_units bigint, price_id bigint) '
+        "ON COMMIT DELETE ROWS"
+    )
+    copy_rows(
+        PRICE_STAGE,
+        ("event_id", "timestamp", "priced_units", "price_id"),
+        zip(
+            events["event_id"].tolist(),
+            [moment.to_pydatetime() for moment in events["timestamp"]],
+            [None if pd.isna(value) else int(value) for value in units],
+            [None if pd.isna(value) else int(value) for value in price_ids],
+            strict=True,
+        ),
+        binary_types=("uuid", "timestamptz", "int8", "int8"),
+    )
+    execute(
+        f"WITH staged AS (DELETE FROM {PRICE_STAGE} RETURNING *) "
+        "UPDATE ingestion_routingevent e "
+        "SET priced_cost_usd = s.priced_units / 100000000.0, price_id = s.price_id "
+        "FROM staged s "
+        'WHERE e.project_id = %s AND e.event_id = s.event_id AND e."timestamp" = s."timestamp"',
+        [project_id],
+    )
+
+
+def _folded_in(events: pd.DataFrame) -> np.ndarray:
+    """Which events the rollup job has already added to the rollups (at or before its
+    routing watermark in ingest order)."""
+    mark = Watermark.objects.filter(stream="routing").values_list("xid", "seq").first()
+    if mark is None:
+        return np.zeros(len(events), dtype=bool)
+    xid, seq = mark
+    xids, seqs = events["xid"].to_numpy(), events["seq"].to_numpy()
+    return (xids < xid) | ((xids == xid) & (seqs <= seq))

@@ -1,0 +1,259 @@
+"""A back-dated price change reprices exactly the events it covers; every money figure then
+matches an exact recomputation; a cost alert re-evaluates on the new figures; a killed job
+resumes; the admin shows the job's progress."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.utils import timezone
+
+from analytics import repricing as repricing_module
+from analytics.evaluation import alerts_evaluate
+from analytics.models import Alert, AlertState, Repricing, RepricingState
+from analytics.repricing import START_GRACE, repricings_run
+from analytics.rollup import rollups_advance
+from analytics.selectors import MetricsQuery, metrics_models, metrics_summary
+from analytics.window import Window
+from governance.models import AlertRule, MatrixModel, Membership, ModelPrice, Role
+from governance.pricing import cost_usd
+from governance.selectors import baseline_model_name, price_book_for_project
+from governance.services import organization_create
+from ingestion.models import RoutingEvent
+from tests.conftest import routing_event
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+NOW = timezone.now().replace(minute=0, second=0, microsecond=0)
+CHANGE_AT = NOW - timedelta(days=1)  # the back-dated price starts a day ago
+
+
+def _traffic(post_batch) -> None:
+    """Attempts two days, 25 hours and an hour ago, on two models; some report their cost."""
+    events = []
+    for hours_ago in (48, 25, 23, 1):
+        for index in range(6):
+            events.append(
+                routing_event(
+                    timestamp=(NOW - timedelta(hours=hours_ago, minutes=index)).isoformat(),
+                    model="gpt-5.4" if index % 3 else "claude-opus-4.6",
+                    input_tokens=1000 + 137 * index,
+                    output_tokens=251 * index,
+                    **({"cost_usd": "0.5"} if index == 4 else {}),
+                )
+            )
+    assert post_batch(events).json()["accepted"] == len(events)
+
+
+def _new_gpt_price(project, **prices: str) -> ModelPrice:
+    return ModelPrice.objects.create(
+        model=MatrixModel.objects.get(project=project, name="gpt-5.4"),
+        effective_from=CHANGE_AT,
+        input_per_1k=Decimal(prices.get("input", "0.010")),
+        output_per_1k=Decimal(prices.get("output", "0.030")),
+    )
+
+
+def _exact_costs(project) -> tuple[Decimal, Decimal, dict[str, Decimal]]:
+    """Total cost, baseline cost and cost per model, straight from the raw events and the
+    matrix as it is now, one Decimal at a time (no rollups, no numpy)."""
+    book = price_book_for_project(project_id=project.pk)
+    baseline = book.entry(baseline_model_name(project_id=project.pk))
+    total, baseline_total, by_model = Decimal(0), Decimal(0), {}
+    for event in RoutingEvent.objects.filter(project_id=project.pk):
+        tokens = {
+            "input_tokens": event.input_tokens,
+            "output_tokens": event.output_tokens,
+            "cache_read_tokens": event.cache_read_tokens,
+            "cache_write_tokens": event.cache_write_tokens,
+        }
+        price = book.entry(event.model).price_at(event.timestamp)
+        cost = event.reported_cost_usd or cost_usd(price=price, **tokens)
+        total += cost
+        by_model[event.model] = by_model.get(event.model, Decimal(0)) + cost
+        baseline_total += cost_usd(price=baseline.price_at(event.timestamp), **tokens)
+    return total, baseline_total, by_model
+
+
+def _query(project) -> MetricsQuery:
+    return MetricsQuery(
+        window=Window.of(NOW - timedelta(days=3), NOW + timedelta(hours=1)), projects=(project,)
+    )
+
+
+def _run_jobs() -> None:
+    repricings_run(now=timezone.now() + START_GRACE)
+
+
+def test_back_dated_price_reprices_exactly_the_events_it_covers(post_batch, project):
+    _traffic(post_batch)
+    rollups_advance(max_seconds=float("inf"))
+    before = {
+        event.event_id: (event.priced_cost_usd, event.price_id, event.reported_cost_usd)
+        for event in RoutingEvent.objects.filter(project_id=project.pk)
+    }
+    old_total = Decimal(metrics_summary(_query(project))["cost_usd"])
+
+    price = _new_gpt_price(project)
+    job = Repricing.objects.get()
+    assert job.since == CHANGE_AT and job.until is None
+    assert "gpt-5.4" in job.reason
+    _run_jobs()
+
+    job.refresh_from_db()
+    assert job.state == RepricingState.DONE and job.progress == 1.0
+    covered = 0
+    for event in RoutingEvent.objects.filter(project_id=project.pk):
+        old_priced, old_price_id, old_reported = before[event.event_id]
+        assert event.reported_cost_usd == old_reported  # reported costs stay as reported
+        if event.model == "gpt-5.4" and event.timestamp >= CHANGE_AT:
+            covered += 1
+            assert event.price_id == price.pk
+            assert event.priced_cost_usd == cost_usd(
+                price=price_book_for_project(project_id=project.pk)
+                .entry("gpt-5.4")
+                .price_at(event.timestamp),
+                input_tokens=event.input_tokens,
+                output_tokens=event.output_tokens,
+            )
+            assert event.priced_cost_usd != old_priced
+        else:
+            assert (event.priced_cost_usd, event.price_id) == (old_priced, old_price_id)
+    assert covered == job.events_repriced == 8
+
+    total, baseline_total, by_model = _exact_costs(project)
+    summary = metrics_summary(_query(project))
+    assert Decimal(summary["cost_usd"]) == total != old_total
+    assert Decimal(summary["baseline_cost_usd"]) == baseline_total
+    assert summary["unpriced_attempts"] == 0
+    assert {row["model"]: Decimal(row["cost_usd"]) for row in metrics_models(_query(project))} == (
+        by_model
+    )
+
+
+def test_a_new_baseline_price_moves_the_savings_of_every_model(post_batch, project):
+    _traffic(post_batch)
+    rollups_advance(max_seconds=float("inf"))
+    ModelPrice.objects.create(
+        model=MatrixModel.objects.get(project=project, name="claude-opus-4.6"),
+        effective_from=CHANGE_AT,
+        input_per_1k=Decimal("0.020"),
+        output_per_1k=Decimal("0.060"),
+    )
+    _run_jobs()
+    total, baseline_total, _ = _exact_costs(project)
+    summary = metrics_summary(_query(project))
+    assert Decimal(summary["cost_usd"]) == total
+    assert Decimal(summary["baseline_cost_usd"]) == baseline_total
+    assert Decimal(summary["routing_savings_usd"]) == baseline_total - total
+
+
+def test_events_not_yet_rolled_up_are_counted_once_at_the_new_price(post_batch, project):
+    _traffic(post_batch)  # not rolled up before the price changes
+    _new_gpt_price(project)
+    _run_jobs()
+    rollups_advance(max_seconds=float("inf"))
+    total, _, _ = _exact_costs(project)
+    assert Decimal(metrics_summary(_query(project))["cost_usd"]) == total
+    assert metrics_summary(_query(project))["attempts"] == 24
+
+
+def test_a_killed_job_resumes_where_it_stopped(post_batch, project, monkeypatch):
+    _traffic(post_batch)
+    rollups_advance(max_seconds=float("inf"))
+    _new_gpt_price(project)
+    real_hour_reprice = repricing_module.hour_reprice
+    calls = []
+
+    def dies_on_the_third_hour(**kwargs):
+        calls.append(kwargs)
+        if len(calls) == 3:
+            raise SystemExit("worker killed")
+        return real_hour_reprice(**kwargs)
+
+    monkeypatch.setattr(repricing_module, "hour_reprice", dies_on_the_third_hour)
+    with pytest.raises(SystemExit):
+        _run_jobs()
+    job = Repricing.objects.get()
+    assert job.state == RepricingState.RUNNING and job.hours_done == 2
+    assert 0 < job.progress < 1
+
+    monkeypatch.setattr(repricing_module, "hour_reprice", real_hour_reprice)
+    _run_jobs()
+    job.refresh_from_db()
+    assert job.state == RepricingState.DONE
+    total, _, _ = _exact_costs(project)
+    assert Decimal(metrics_summary(_query(project))["cost_usd"]) == total
+
+
+def test_a_cost_alert_re_evaluates_on_the_new_figures(post_batch, project):
+    _traffic(post_batch)
+    rollups_advance(max_seconds=float("inf"))
+    recent_spend = Decimal(
+        metrics_summary(
+            MetricsQuery(window=Window.of(NOW - timedelta(hours=2), NOW), projects=(project,))
+        )["cost_usd"]
+    )
+    AlertRule.objects.create(
+        project=project,
+        name="hourly spend",
+        kind="cost_overrun",
+        threshold=float(recent_spend) + 0.05,  # quiet at the old prices
+        window_minutes=120,
+        for_minutes=0,
+        min_requests=1,
+        recipients=["finance@example.com"],
+    )
+    alerts_evaluate(now=NOW)
+    assert not Alert.objects.filter(state=AlertState.FIRING).exists()
+
+    _new_gpt_price(project, input="0.070", output="0.070")  # ten times dearer, a day back
+    _run_jobs()
+    alerts_evaluate(now=NOW + timedelta(minutes=1))
+    alert = Alert.objects.get(state=AlertState.FIRING)
+    assert Decimal(str(alert.value)) > recent_spend + Decimal("0.05")
+
+
+def test_changes_that_cover_no_event_queue_nothing(post_batch, project):
+    _new_gpt_price(project)  # no traffic yet: nothing to reprice
+    assert not Repricing.objects.exists()
+
+
+def test_a_deleted_price_reprices_its_span_back_to_the_old_price(post_batch, project):
+    _traffic(post_batch)
+    rollups_advance(max_seconds=float("inf"))
+    original_total, _, _ = _exact_costs(project)
+    price = _new_gpt_price(project)
+    _run_jobs()
+    price.delete()
+    assert Repricing.objects.filter(reason__startswith="price deleted").exists()
+    _run_jobs()
+    assert Decimal(metrics_summary(_query(project))["cost_usd"]) == original_total
+
+
+def test_admin_shows_progress_to_the_projects_organization_only(
+    post_batch, project, organization, client
+):
+    _traffic(post_batch)
+    _new_gpt_price(project)
+    _run_jobs()
+    staff = User.objects.create_user("ada", password="pw-long-enough-1", is_staff=True)
+    Membership.objects.create(user=staff, organization=organization, role=Role.ADMIN)
+    staff.user_permissions.add(Permission.objects.get(codename="view_repricing"))
+    client.force_login(staff)
+    page = client.get("/admin/analytics/repricing/")
+    assert page.status_code == 200
+    assert "100% (" in page.content.decode() and "price added: gpt-5.4" in page.content.decode()
+
+    other = User.objects.create_user("bob", password="pw-long-enough-2", is_staff=True)
+    Membership.objects.create(
+        user=other, organization=organization_create(name="globex"), role=Role.ADMIN
+    )
+    other.user_permissions.add(Permission.objects.get(codename="view_repricing"))
+    client.force_login(other)
+    assert "price added" not in client.get("/admin/analytics/repricing/").content.decode()
+    job = Repricing.objects.get()
+    assert client.get(f"/admin/analytics/repricing/{job.pk}/change/").status_code in (302, 404)
