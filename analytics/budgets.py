@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from analytics.families import ATTEMPTS
 from analytics.selectors import MetricsQuery, rollup_totals
@@ -89,9 +92,60 @@ def spend(budget: Budget, start: datetime, end: datetime) -> Decimal:
     return Decimal(int(units)).scaleb(-8)
 
 
-def budget_status(budget: Budget, now: datetime) -> BudgetStatus:
+SpendOf = Callable[[Budget, datetime, datetime], Decimal]  # (budget, start, end) -> USD
+
+
+class SpendLedger:
+    """Spends of many budgets from one grouped rollup read per distinct window.
+
+    Budgets share few windows (their periods so far, the trailing run-rate days), so reading
+    each window once for every project, service and model keeps the number of queries flat
+    however many budgets there are. Each budget's rows are picked as `budget_query` scopes them.
+    """
+
+    def __init__(self, projects: Iterable[Project]) -> None:
+        self._projects = tuple(projects)
+        self._organization_projects: dict[int, set[int]] = defaultdict(set)
+        for project in self._projects:
+            self._organization_projects[project.organization_id].add(project.pk)
+        self._reads: dict[Window, list[dict[str, Any]]] = {}
+        self._service_ids: dict[tuple[int, str], set[int]] | None = None
+
+    def __call__(self, budget: Budget, start: datetime, end: datetime) -> Decimal:
+        window = Window.of(start, end)
+        if window not in self._reads:
+            query = MetricsQuery(window=window, projects=self._projects)
+            by = ("project_id", "service_id", "model")
+            self._reads[window] = rollup_totals(ATTEMPTS, query, by, sketches=())
+        units = sum(row["cost_usd"] for row in self._reads[window] if self._covers(budget, row))
+        return Decimal(int(units)).scaleb(-8)
+
+    def _covers(self, budget: Budget, row: dict[str, Any]) -> bool:
+        if budget.scope_kind == ScopeKind.ORGANIZATION:
+            return row["project_id"] in self._organization_projects[budget.organization_id]
+        if row["project_id"] != budget.project_id:
+            return False
+        if budget.scope_kind == ScopeKind.SERVICE:
+            return row["service_id"] in self._services(budget.project_id, budget.scope_name)
+        if budget.scope_kind == ScopeKind.MODEL:
+            return row["model"] == budget.scope_name
+        return True
+
+    def _services(self, project_id: int, name: str) -> set[int]:
+        if self._service_ids is None:  # read once, and only when a service budget asks
+            self._service_ids = defaultdict(set)
+            for pk, owner, service in Service.objects.values_list("pk", "project_id", "name"):
+                self._service_ids[(owner, service)].add(pk)
+        return self._service_ids.get((project_id, name), set())
+
+
+def budget_status(budget: Budget, now: datetime, *, spend_of: SpendOf = spend) -> BudgetStatus:
+    """Spent, run rate and forecast of the budget's current period.
+
+    `spend_of` lets a caller that reads many budgets answer spends from shared reads.
+    """
     start, end = period_bounds(budget.period, now)
-    spent = spend(budget, start, now)
+    spent = spend_of(budget, start, now)
     elapsed_days = (now - start).total_seconds() / DAY_SECONDS
     trailing_days = min(RUN_RATE_DAYS, elapsed_days)
     if trailing_days <= 0:
@@ -101,7 +155,7 @@ def budget_status(budget: Budget, now: datetime) -> BudgetStatus:
         trailing = (
             spent
             if trailing_days == elapsed_days
-            else spend(budget, now - timedelta(days=trailing_days), now)
+            else spend_of(budget, now - timedelta(days=trailing_days), now)
         )
         run_rate = trailing / Decimal(str(trailing_days))
     days_left = Decimal(str((end - now).total_seconds() / DAY_SECONDS))

@@ -87,6 +87,22 @@ def sketch_quantile(sketch: Mapping[str, Any] | None, q: float) -> float | None:
     return 2 * GAMMA ** int(sketch["i"][position]) / (GAMMA + 1)
 
 
+def sketch_counts_at_most(sketch: Mapping[str, Any] | None, bounds: Iterable[float]) -> list[int]:
+    """How many values are at most each bound: cumulative counts for histogram buckets.
+
+    A bucket counts as at most a bound when its representative value (the one quantiles
+    answer) is, so a histogram built from these agrees with `sketch_quantile`.
+    """
+    limits = np.asarray(list(bounds), dtype=np.float64)
+    zeros = int(sketch.get("z", 0)) if sketch else 0
+    if not sketch or not sketch.get("i"):
+        return [zeros] * limits.size
+    representatives = 2 * GAMMA ** np.asarray(sketch["i"], dtype=np.float64) / (GAMMA + 1)
+    cumulative = np.concatenate(([0], np.cumsum(np.asarray(sketch["c"], dtype=np.int64))))
+    positions = np.searchsorted(representatives, limits, side="right")
+    return (zeros + cumulative[positions]).tolist()
+
+
 PERCENTILES = {"p50": 0.50, "p75": 0.75, "p90": 0.90, "p95": 0.95, "p99": 0.99}
 
 

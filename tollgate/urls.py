@@ -1,8 +1,11 @@
-"""Top-level URLs: the admin, the versioned API and its OpenAPI schema and docs."""
+"""Top-level URLs: the admin, the versioned API and its OpenAPI schema and docs, and the
+Prometheus endpoint."""
 
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from analytics.api.prometheus import metrics_view
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -10,4 +13,5 @@ urlpatterns = [
     path("api/v1/", include("analytics.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("metrics", metrics_view, name="prometheus-metrics"),
 ]
