@@ -23,7 +23,7 @@ from django.db import connection
 from analytics.families import ATTEMPTS, LAYERS, REQUESTS, Family
 from analytics.sketch import sketch_merge, sketch_summary, sketches_merge_for_groups
 from analytics.window import INTERVAL_GRAIN, Window
-from governance.models import Project, Service
+from governance.models import ComplexityBand, Project, Service
 from governance.pricing import MICRO_UNITS
 from governance.selectors import complexity_bands
 
@@ -147,6 +147,11 @@ def money(units: int | Decimal) -> str:
     return str(value.quantize(MONEY_PLACES))
 
 
+def cost_per_1k(units: int, requests: int) -> str | None:
+    """Cost (in 1e-8 USD units) per 1,000 requests as money; None without requests."""
+    return money(Decimal(int(units)).scaleb(-8) * 1000 / requests) if requests else None
+
+
 def rate(numerator: float, denominator: float) -> float | None:
     return None if not denominator else round(numerator / denominator, 6)
 
@@ -213,11 +218,7 @@ def metrics_summary(query: MetricsQuery) -> dict[str, Any]:
         ),
         "overhead_ms": latency(requests["overhead_sketch"], None, 0, ("p50", "p95", "p99")),
         "cost_usd": money(attempts["cost_usd"]),
-        "cost_per_1k_requests_usd": money(
-            Decimal(int(attempts["cost_usd"])).scaleb(-8) * 1000 / requests["requests"]
-        )
-        if requests["requests"]
-        else None,
+        "cost_per_1k_requests_usd": cost_per_1k(attempts["cost_usd"], requests["requests"]),
         "unpriced_attempts": int(attempts["unpriced_attempts"]),
         "tokens": {
             "input": int(attempts["input_tokens"]),
@@ -273,6 +274,55 @@ def metrics_models(query: MetricsQuery) -> list[dict[str, Any]]:
     ]
 
 
+SPEND_GROUPS = {"project": "project_id", "service": "service_id", "model": "model"}
+NO_ATTEMPTS: Totals = {"attempts": 0, "cost_usd": 0, "unpriced_attempts": 0}
+
+
+def _spend_labels(query: MetricsQuery, by: str) -> Any:
+    """How a group's key is shown: project and service names (services of the same name in
+    several projects are one row, as the `service` filter takes them), models as they are."""
+    if by == "project":
+        return {project.pk: project.name for project in query.projects}.__getitem__
+    if by == "service":
+        names = _service_names(query)
+        return lambda pk: names.get(pk, str(pk))
+    return str
+
+
+def metrics_spend(query: MetricsQuery, *, by: str) -> list[dict[str, Any]]:
+    """Spend per project, service or model, most expensive first; each row holds the summary's
+    attempts, requests, cost, cost per 1,000 requests and unpriced attempts for the query
+    filtered to that project, service or model (a request counts for the model of its first
+    attempt)."""
+    column = SPEND_GROUPS[by]
+    label = _spend_labels(query, by)
+    attempts: dict[str, Totals] = {}
+    for row in rollup_totals(ATTEMPTS, query, (column,), sketches=()):
+        totals = attempts.setdefault(label(row[column]), dict(NO_ATTEMPTS))
+        for name in NO_ATTEMPTS:
+            totals[name] += int(row[name])
+    requests: dict[str, int] = {}
+    for row in rollup_totals(REQUESTS, query, (column,), sketches=()):
+        key = label(row[column])
+        requests[key] = requests.get(key, 0) + int(row["requests"])
+    keys = (attempts.keys() | requests.keys()) - {""}  # a request stopped before any attempt
+    ordered = sorted(keys, key=lambda key: (-attempts.get(key, NO_ATTEMPTS)["cost_usd"], key))
+    answer = []
+    for key in ordered:
+        totals = attempts.get(key, NO_ATTEMPTS)
+        answer.append(
+            {
+                by: key,
+                "attempts": totals["attempts"],
+                "requests": requests.get(key, 0),
+                "cost_usd": money(totals["cost_usd"]),
+                "cost_per_1k_requests_usd": cost_per_1k(totals["cost_usd"], requests.get(key, 0)),
+                "unpriced_attempts": totals["unpriced_attempts"],
+            }
+        )
+    return answer
+
+
 def metrics_layers(query: MetricsQuery) -> list[dict[str, Any]]:
     """A row per enforcement layer, in the order requests meet them."""
     rows = {row["layer"]: row for row in rollup_totals(LAYERS, query, ("layer",))}
@@ -298,6 +348,7 @@ def metrics_layers(query: MetricsQuery) -> list[dict[str, Any]]:
 
 SERIES_METRICS: dict[str, tuple[Family, Any]] = {
     "attempts": (ATTEMPTS, lambda r: int(r["attempts"])),
+    "fallbacks": (ATTEMPTS, lambda r: int(r["fallbacks"])),
     "error_rate": (ATTEMPTS, lambda r: rate(r["errors"], r["attempts"])),
     "cost_usd": (ATTEMPTS, lambda r: money(r["cost_usd"])),
     "latency_p50_ms": (ATTEMPTS, lambda r: sketch_summary(r["latency_sketch"], ("p50",))["p50"]),
@@ -421,3 +472,68 @@ def metrics_drift(query: MetricsQuery) -> list[dict[str, Any]]:
             }
         )
     return answer
+
+
+def metrics_drift_timeseries(query: MetricsQuery, *, interval: str) -> list[dict[str, Any]]:
+    """Per project and interval: PSI of that interval's model mix against the reference mix
+    `metrics_drift` uses for the window, and band conformance (None without bands); oldest
+    first. Three reads whatever the number of projects or intervals."""
+    scoped = MetricsQuery(  # as in metrics_drift: a mix filtered to one model says nothing
+        window=query.window,
+        projects=query.projects,
+        service_ids=query.service_ids,
+        mode=query.mode,
+        environment=query.environment,
+    )
+    by = ("project_id", "model")
+    rows = rollup_totals(ATTEMPTS, scoped, by, interval=interval, sketches=())
+    references = {
+        project.pk: dict(project.expected_shares)
+        for project in query.projects
+        if project.expected_shares
+    }
+    unexpected = tuple(project for project in query.projects if not project.expected_shares)
+    if unexpected:
+        trailing = Window(query.window.start - TRAILING_REFERENCE, query.window.start)
+        trailing_rows = rollup_totals(
+            ATTEMPTS,
+            MetricsQuery(
+                window=trailing,
+                projects=unexpected,
+                service_ids=query.service_ids,
+                mode=query.mode,
+                environment=query.environment,
+            ),
+            by,
+            sketches=(),
+        )
+        for project in unexpected:
+            references[project.pk] = _mix(
+                [row for row in trailing_rows if row["project_id"] == project.pk]
+            )
+    banded = set(
+        ComplexityBand.objects.filter(project_id__in=query.project_ids).values_list(
+            "project_id", flat=True
+        )
+    )
+    buckets: dict[tuple[Any, int], list[Totals]] = {}
+    for row in rows:
+        buckets.setdefault((row["time"], row["project_id"]), []).append(row)
+    names = {project.pk: project.name for project in query.projects}
+    points = []
+    for (moment, project_id), group in sorted(buckets.items(), key=lambda item: item[0]):
+        actual, expected = _mix(group), references[project_id]
+        nonfallback = sum(row["nonfallback_attempts"] for row in group)
+        conforming = sum(row["conforming_attempts"] for row in group)
+        value = psi(actual, expected) if actual and expected else None
+        points.append(
+            {
+                "time": moment.astimezone(UTC).isoformat(),
+                "project": names[project_id],
+                "psi": value,
+                "status": psi_status(value),
+                "conformance": rate(conforming, nonfallback) if project_id in banded else None,
+                "nonfallback_attempts": int(nonfallback),
+            }
+        )
+    return points

@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.db.utils import InterfaceError, OperationalError
 
-from analytics import evaluation, notifications, repricing
+from analytics import digest, evaluation, notifications, repricing
 from analytics.rollup import rollups_advance
 
 ROLLUP_BUDGET_S = 50.0  # under the beat period, so runs rarely queue behind each other
@@ -96,3 +96,24 @@ def repricings_run() -> dict[str, int]:
     if finished:
         alerts_evaluate.delay()
     return {"finished": finished}
+
+
+@shared_task(
+    name="analytics.finance_digest",
+    time_limit=600,
+    soft_time_limit=540,
+    **RETRIED_ON_DATABASE_ERRORS,
+    max_retries=3,
+)
+def finance_digest() -> dict[str, object]:
+    """Queue yesterday's finance digest for every organization; the mail goes out right after."""
+    run = digest.finance_digest_send()
+    if run.queued:
+        notifications_send.delay()
+    return {
+        "day": run.day.isoformat(),
+        "organizations": run.organizations,
+        "queued": run.queued,
+        "skipped_no_recipients": run.skipped_no_recipients,
+        "skipped_locked": run.skipped_locked,
+    }

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from tollgate.embedded import DATA_DIR, embedded_database
@@ -115,6 +116,8 @@ CELERY_BEAT_SCHEDULE = {
     "alerts-evaluate": {"task": "analytics.alerts_evaluate", "schedule": 60.0},
     # Retries of failed mail come due on their own backoff; this picks them up.
     "notifications-send": {"task": "analytics.notifications_send", "schedule": 30.0},
+    # Yesterday's figures are final by then (UTC), and land before finance's working day.
+    "finance-digest": {"task": "analytics.finance_digest", "schedule": crontab(hour=6, minute=0)},
     # Each price change queues its own repricing; this finishes any whose task was lost.
     "repricings-run": {"task": "analytics.repricings_run", "schedule": 60.0},
 }
@@ -137,6 +140,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 _strict = not EMBEDDED and not DEBUG
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=_strict)
+# Prometheus scrapes the app port directly (loopback, or with its bearer token).
+SECURE_REDIRECT_EXEMPT = [r"^metrics$"]
 if env.bool("TRUST_X_FORWARDED_PROTO", default=False):  # only behind a proxy that sets it
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=_strict)
