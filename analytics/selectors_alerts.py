@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from analytics.budgets import budget_status
+from analytics.budgets import SpendLedger, budget_status
 from analytics.models import Alert, AlertState
 from governance.models import Budget, Project
 
@@ -88,11 +88,14 @@ def budgets_for(
     budgets = Budget.objects.filter(organization_id=organization_id, is_active=True)
     if project_ids is not None:
         budgets = budgets.filter(project_id__in=project_ids)
+    # One grouped read per distinct window serves every budget (no query per budget).
+    ledger = SpendLedger(visible_projects(organization_id, project_ids))
     answer = []
     for budget in budgets.select_related("project", "organization").order_by("name"):
-        status = budget_status(budget, now)
+        status = budget_status(budget, now, spend_of=ledger)
         answer.append(
             {
+                "id": budget.pk,
                 "name": budget.name,
                 "project": budget.project.name if budget.project else None,
                 "scope": budget.scope_kind + (f":{budget.scope_name}" if budget.scope_name else ""),

@@ -16,6 +16,7 @@ from django.utils import timezone
 from simple_history.admin import SimpleHistoryAdmin
 
 from governance.keys import key_generate
+from governance.login import ThrottledAdminAuthenticationForm
 from governance.models import (
     AlertRule,
     ApiKey,
@@ -29,6 +30,9 @@ from governance.models import (
     Service,
 )
 from governance.services import membership_role_apply
+
+# The admin's sign-in is throttled like the dashboard's: same users, same limit.
+admin.site.login_form = ThrottledAdminAuthenticationForm
 
 
 def user_organization_id(request: HttpRequest) -> int | None:

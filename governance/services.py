@@ -1,7 +1,8 @@
-"""Writes to governance data: tenants, users, API keys, rate windows."""
+"""Writes to governance data: tenants, users, API keys, rate windows, sign-in attempts."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from governance.keys import key_generate
 from governance.models import (
     ApiKey,
     ApiKeyScope,
+    LoginAttemptWindow,
     Membership,
     Organization,
     Project,
@@ -165,4 +167,59 @@ def api_key_touch(*, api_key: ApiKey, now: datetime) -> None:
 def rate_windows_prune(*, now: datetime) -> int:
     """Drop counting windows older than an hour."""
     deleted, _ = RateLimitWindow.objects.filter(window_start__lt=now - timedelta(hours=1)).delete()
+    return deleted
+
+
+# --- Sign-in throttling ---------------------------------------------------------------------
+
+LOGIN_ATTEMPTS_ALLOWED = 5  # failed sign-ins per username and client address ...
+LOGIN_ATTEMPTS_PERIOD = timedelta(minutes=15)  # ... within this sliding period
+
+
+def _login_key(username: str, client_ip: str) -> str:
+    # A digest, so the table holds no usernames or addresses in clear.
+    return hashlib.sha256(f"{username.strip().lower()}\x00{client_ip}".encode()).hexdigest()
+
+
+def login_attempt_register(*, username: str, client_ip: str, now: datetime) -> RateDecision:
+    """Count a sign-in attempt before the password is checked; refused past the limit.
+
+    Every attempt counts and a success clears the count, so what remains are failures. The
+    increment is one atomic upsert returning the total of the period, so concurrent attempts
+    cannot slip past the limit the way a read-then-write check would let them.
+    """
+    window_start = now.replace(second=0, microsecond=0)
+    since = window_start - LOGIN_ATTEMPTS_PERIOD + timedelta(minutes=1)
+    table = LoginAttemptWindow._meta.db_table
+    key = _login_key(username, client_ip)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH bumped AS ("
+            f" INSERT INTO {table} (key_digest, window_start, count) VALUES (%s, %s, 1)"
+            f" ON CONFLICT (key_digest, window_start) DO UPDATE SET count = {table}.count + 1"
+            f" RETURNING count) "
+            f"SELECT (SELECT count FROM bumped) + COALESCE((SELECT sum(count) FROM {table}"
+            f" WHERE key_digest = %s AND window_start >= %s AND window_start < %s), 0), "
+            f"(SELECT min(window_start) FROM {table}"
+            f" WHERE key_digest = %s AND window_start >= %s AND window_start < %s)",
+            [key, window_start, key, since, window_start, key, since, window_start],
+        )
+        total, oldest = cursor.fetchone()
+    if total <= LOGIN_ATTEMPTS_ALLOWED:
+        return RateDecision(allowed=True, retry_after_s=0)
+    # The period frees up as its oldest minute leaves it.
+    frees_at = (oldest or window_start) + LOGIN_ATTEMPTS_PERIOD
+    return RateDecision(allowed=False, retry_after_s=max(1, int((frees_at - now).total_seconds())))
+
+
+def login_attempts_clear(*, username: str, client_ip: str) -> None:
+    """A successful sign-in: the attempts before it no longer count."""
+    LoginAttemptWindow.objects.filter(key_digest=_login_key(username, client_ip)).delete()
+
+
+def login_attempts_prune(*, now: datetime) -> int:
+    """Drop sign-in counters older than the throttling period."""
+    deleted, _ = LoginAttemptWindow.objects.filter(
+        window_start__lt=now - LOGIN_ATTEMPTS_PERIOD
+    ).delete()
     return deleted

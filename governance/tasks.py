@@ -5,12 +5,13 @@ from __future__ import annotations
 from celery import shared_task
 from django.utils import timezone
 
-from governance.services import rate_windows_prune
+from governance.services import login_attempts_prune, rate_windows_prune
 
 
 @shared_task(
     name="governance.rate_windows_prune", time_limit=120, soft_time_limit=100, acks_late=True
 )
 def rate_windows_prune_task() -> int:
-    """Delete per-minute rate counters older than an hour."""
-    return rate_windows_prune(now=timezone.now())
+    """Delete per-minute rate counters older than an hour and stale sign-in counters."""
+    now = timezone.now()
+    return rate_windows_prune(now=now) + login_attempts_prune(now=now)

@@ -152,6 +152,9 @@ SECURE_HSTS_PRELOAD = _strict
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/dashboard/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
 # Messages live in the session, not a cookie: the admin shows a new API key through them.
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 

@@ -1,0 +1,166 @@
+"""Numbers for people, always with their unit, and how a figure moved against the window
+before. Raw values stay in the pages' `data-value` attributes; these are only what is read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+NA = "—"  # a figure that has no value in the window (e.g. a rate without requests)
+
+
+def count(value: int | float | None, unit: str = "") -> str:
+    """`1,234 requests`."""
+    if value is None:
+        return NA
+    text = f"{int(value):,}"
+    if unit and int(value) == 1 and unit.endswith("s"):
+        unit = unit[:-1]  # "1 request", not "1 requests"
+    return f"{text} {unit}" if unit else text
+
+
+def amount(value: float) -> str:
+    """A chart tick of a count: whole numbers plainly, halves with their decimal."""
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+
+
+def percent(fraction: float | None) -> str:
+    """A rate 0..1 as a percent, with enough places to show small rates (0.05%)."""
+    if fraction is None:
+        return NA
+    value = fraction * 100
+    places = 1 if abs(value) >= 10 else 2 if abs(value) >= 0.01 or value == 0 else 3
+    return f"{value:,.{places}f}%"
+
+
+def ms(value: float | None) -> str:
+    """A duration in milliseconds: `140.5 ms`, `1,234 ms`."""
+    if value is None:
+        return NA
+    return f"{value:,.0f} ms" if abs(value) >= 1000 else f"{value:,.1f} ms"
+
+
+def seconds(value: float | None) -> str:
+    """A duration in seconds: `95 s`, `4 min 10 s`."""
+    if value is None:
+        return NA
+    whole = round(value)
+    if whole < 60:
+        return f"{whole} s"
+    return f"{whole // 60} min {whole % 60} s"
+
+
+def usd(amount: Decimal | str | float | None) -> str:
+    """Money: cents from a dollar up (`$1,234.56`), four places below (`$0.0070`)."""
+    if amount is None:
+        return NA
+    value = Decimal(str(amount))
+    places = 2 if abs(value) >= 1 or not value else 4
+    rounded = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    return f"{'-' if rounded < 0 else ''}${abs(rounded):,.{places}f}"
+
+
+def multiple(value: float | None) -> str:
+    """A ratio of money to money: `4.00x`."""
+    return NA if value is None else f"{value:,.2f}x"
+
+
+def ratio_percent(value: float | None) -> str:
+    """ROI, a ratio, as a percent: 3.0 is `300%`."""
+    return NA if value is None else f"{value * 100:,.0f}%"
+
+
+FORMATS = {
+    "count": count,
+    "rate": percent,
+    "ms": ms,
+    "money": usd,
+    "multiple": multiple,
+    "roi": ratio_percent,
+}
+
+
+def show(kind: str, value: Any, unit: str = "") -> str:
+    return count(value, unit) if kind == "count" else FORMATS[kind](value)
+
+
+def raw(value: Any) -> str:
+    """What `data-value` holds: the API's value as text (money stays its decimal string)."""
+    return "" if value is None else str(value)
+
+
+@dataclass(frozen=True)
+class Change:
+    text: str
+    tone: str  # "good", "bad" or "neutral", for colour
+    compared: bool = True  # False: there was nothing to compare with
+
+
+def change(kind: str, current: Any, previous: Any, *, better: str | None) -> Change:
+    """How `current` moved from `previous`: absolute (percentage points for rates) and, for
+    amounts, relative. `better` is "higher", "lower" or None (no judgement)."""
+    if current is None or previous is None:
+        return Change("nothing to compare with in the previous window", "neutral", False)
+    now, before = Decimal(str(current)), Decimal(str(previous))
+    delta = now - before
+    if not delta:
+        return Change("no change", "neutral")
+    sign = "+" if delta > 0 else "-"
+    size = abs(delta)
+    if kind == "rate":
+        text = f"{sign}{size * 100:,.2f} pp"
+    elif kind in ("multiple", "roi"):
+        text = f"{sign}{show(kind, float(size))}"
+    else:
+        text = f"{sign}{show(kind, size if kind == 'money' else float(size))}"
+        text += f" ({sign}{size / abs(before) * 100:,.1f}%)" if before else " (none before)"
+    tone = "neutral"
+    if better is not None:
+        tone = "good" if (delta > 0) == (better == "higher") else "bad"
+    return Change(text, tone)
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A headline number: `data-metric` name, label, raw and shown value, and its change."""
+
+    metric: str
+    label: str
+    value: Any
+    display: str
+    previous: Any = None
+    change: Change | None = None
+    note: str = ""
+
+    @property
+    def data_value(self) -> str:
+        return raw(self.value)
+
+    @property
+    def data_previous(self) -> str:
+        return raw(self.previous)
+
+
+def figure(
+    metric: str,
+    label: str,
+    kind: str,
+    value: Any,
+    *,
+    unit: str = "",
+    note: str = "",
+    previous: Any = None,
+    compare: bool = False,
+    better: str | None = None,
+) -> Figure:
+    """A Figure, with its change when `compare` (the previous window's value is `previous`)."""
+    return Figure(
+        metric=metric,
+        label=label,
+        value=value,
+        display=show(kind, value, unit),
+        previous=previous if compare else None,
+        change=change(kind, value, previous, better=better) if compare else None,
+        note=note,
+    )

@@ -1,0 +1,238 @@
+"""Cost and budgets (finance): spend by model, service and project, cost per 1,000 requests,
+budget burn with its forecast, savings, enforcement cost, ROI and the savings multiple."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from analytics.budgets import budget_query
+from analytics.dashboard import charts
+from analytics.dashboard.filters import Selection
+from analytics.dashboard.formatting import Figure, count, figure, usd
+from analytics.dashboard.series import stacked
+from analytics.selectors import metrics_spend, metrics_summary, metrics_timeseries
+from analytics.selectors_alerts import budgets_for
+from analytics.window import Window, floor_to
+from governance.models import Budget, BudgetPeriod
+
+SPEND_GROUPS = ("model", "service", "project")
+BURN_CHARTS = 6  # the budgets closest to their amount; the table lists them all
+STATUS_LABELS = {
+    "ok": "on track",
+    "forecast_to_exceed": "forecast to exceed",
+    "exceeded": "exceeded",
+}
+CSV_COLUMNS = (
+    "group",
+    "name",
+    "attempts",
+    "requests",
+    "cost_usd",
+    "cost_per_1k_requests_usd",
+    "unpriced_attempts",
+)
+
+
+def cost_figures(summary: dict[str, Any]) -> list[Figure]:
+    tokens = summary["tokens"]
+    return [
+        figure("cost_usd", "Spend", "money", summary["cost_usd"]),
+        figure(
+            "cost_per_1k_requests_usd",
+            "Cost per 1,000 requests",
+            "money",
+            summary["cost_per_1k_requests_usd"],
+        ),
+        figure("requests", "Requests", "count", summary["requests"], unit="requests"),
+        figure(
+            "unpriced_attempts",
+            "Unpriced attempts",
+            "count",
+            summary["unpriced_attempts"],
+            unit="attempts",
+            note="models without a price: not in any money figure",
+        ),
+        figure("input_tokens", "Input tokens", "count", tokens["input"], unit="tokens"),
+        figure("output_tokens", "Output tokens", "count", tokens["output"], unit="tokens"),
+        figure(
+            "baseline_cost_usd",
+            "Baseline cost",
+            "money",
+            summary["baseline_cost_usd"],
+            note="the same tokens on each project's baseline model",
+        ),
+        figure(
+            "routing_savings_usd",
+            "Routing savings",
+            "money",
+            summary["routing_savings_usd"],
+            note="baseline cost - actual cost",
+        ),
+        figure(
+            "error_cost_savings_usd",
+            "Error-cost savings",
+            "money",
+            summary["error_cost_savings_usd"],
+            note="violations caught before delivery x incident cost",
+        ),
+        figure(
+            "enforcement_cost_usd",
+            "Enforcement cost",
+            "money",
+            summary["enforcement_cost_usd"],
+            note="interceptions and corrections",
+        ),
+        figure(
+            "roi",
+            "ROI",
+            "roi",
+            summary["roi"],
+            note="(routing + error-cost savings - enforcement cost) ÷ enforcement cost",
+        ),
+        figure(
+            "savings_multiple",
+            "Savings multiple",
+            "multiple",
+            summary["savings_multiple"],
+            note="(routing + error-cost savings) ÷ enforcement cost",
+        ),
+    ]
+
+
+def spend_tables(selection: Selection) -> dict[str, list[dict[str, Any]]]:
+    """The metrics API's spend rows per model, service and project."""
+    return {by: metrics_spend(selection.query, by=by) for by in SPEND_GROUPS}
+
+
+def spend_csv(tables: dict[str, list[dict[str, Any]]]) -> str:
+    """The spend tables as one CSV: a `group` column says which table a row belongs to."""
+    output = io.StringIO()
+    writer = csv.writer(output)
+    writer.writerow(CSV_COLUMNS)
+    for by in SPEND_GROUPS:
+        for row in tables[by]:
+            writer.writerow(
+                [
+                    by,
+                    row[by],
+                    row["attempts"],
+                    row["requests"],
+                    row["cost_usd"],
+                    row["cost_per_1k_requests_usd"] or "",
+                    row["unpriced_attempts"],
+                ]
+            )
+    return output.getvalue()
+
+
+# --- Budgets ------------------------------------------------------------------------------
+
+
+def budget_rows(
+    selection: Selection, *, organization_id: int, now: datetime
+) -> list[dict[str, Any]]:
+    """The budgets API's rows (only the filtered project's when a project is picked), the
+    closest to their amount with a burn chart."""
+    query = selection.query
+    project_ids = tuple(query.project_ids) if "project" in query.applied else None
+    rows = budgets_for(organization_id=organization_id, project_ids=project_ids, now=now)
+    for row in rows:
+        row["status_label"] = STATUS_LABELS.get(row["status"], row["status"])
+    charted = sorted(rows, key=lambda row: -row["percent"])[:BURN_CHARTS]
+    budgets = Budget.objects.select_related("project", "organization").in_bulk(
+        [row["id"] for row in charted]
+    )
+    for row in charted:
+        row["chart"] = burn_chart(budgets[row["id"]], row, now)
+    return rows
+
+
+def burn_chart(budget: Budget, row: dict[str, Any], now: datetime) -> Any:
+    """Cumulative spend of the period so far, the forecast to its end, and the amount."""
+    start = datetime.fromisoformat(row["period_start"])
+    end = datetime.fromisoformat(row["period_end"])
+    interval, step = ("hour", timedelta(hours=1))
+    if budget.period != BudgetPeriod.DAY:
+        interval, step = ("day", timedelta(days=1))
+    spent_by_time = {
+        datetime.fromisoformat(point["time"]): Decimal(point["value"])
+        for point in metrics_timeseries(
+            budget_query(budget, Window.of(start, now)),
+            metric="cost_usd",
+            interval=interval,
+            group_by=None,
+        )
+    }
+    total, points = Decimal(0), [(start, 0.0)]
+    moment = start
+    last = floor_to(now, "m")
+    while moment < last:
+        total += spent_by_time.get(moment, Decimal(0))
+        moment = min(moment + step, last)
+        points.append((moment, float(total)))
+    spent, forecast = float(Decimal(row["spent_usd"])), float(Decimal(row["forecast_usd"]))
+    return charts.line_chart(
+        [
+            charts.Series("Spent so far", points),
+            charts.Series("Forecast", [(last, spent), (end, forecast)], dashed=True),
+        ],
+        title=f"Budget {row['name']}: spend this {budget.period} against {usd(row['amount_usd'])}",
+        y_label="spend (USD)",
+        fmt=usd,
+        start=start,
+        end=end,
+        thresholds=[charts.Threshold(float(Decimal(row["amount_usd"])), "Budget amount")],
+    )
+
+
+# --- The page -----------------------------------------------------------------------------
+
+
+def cost_context(selection: Selection, *, organization_id: int, now: datetime) -> dict[str, Any]:
+    summary = metrics_summary(selection.query)
+    tables = spend_tables(selection)
+    budgets = budget_rows(selection, organization_id=organization_id, now=now)
+    empty = not summary["attempts"] and not summary["requests"]
+    spend_charts = {
+        by: charts.hbar_chart(
+            [(row[by], float(Decimal(row["cost_usd"]))) for row in rows],
+            title=f"Spend by {by}",
+            x_label="spend (USD)",
+            fmt=usd,
+        )
+        for by, rows in tables.items()
+    }
+    context: dict[str, Any] = {
+        "empty": empty,
+        "figures": cost_figures(summary),
+        "tables": [
+            {"by": by, "rows": rows, "chart": spend_charts[by]} for by, rows in tables.items()
+        ],
+        "budgets": budgets,
+        "charts": [],
+    }
+    if not empty:
+        times, bars = stacked(selection, "cost_usd", group_by="model")
+        context["charts"] = [
+            charts.stacked_time_bars(
+                times,
+                bars,
+                title="Spend per interval by model",
+                y_label="spend (USD)",
+                fmt=usd,
+                start=times[0],
+                end=selection.window.end,
+                step=selection.step,
+            )
+        ]
+    context["unpriced_note"] = (
+        f"{count(summary['unpriced_attempts'])} attempts on models without a price are counted "
+        "but left out of every money figure."
+        if summary["unpriced_attempts"]
+        else ""
+    )
+    return context

@@ -1,0 +1,145 @@
+"""Overview: the morning's headline figures, each against the previous window of the same
+length, the firing alerts, and traffic and spend over time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Count, Q
+
+from analytics.dashboard import charts
+from analytics.dashboard.filters import Selection
+from analytics.dashboard.formatting import Change, Figure, amount, count, figure, usd
+from analytics.dashboard.series import compared_with_previous
+from analytics.models import AlertState
+from analytics.selectors import metrics_summary
+from analytics.selectors_alerts import alerts_for
+from analytics.window import Window
+
+FIRING_SHOWN = 10
+
+
+def headline(summary: dict[str, Any], before: dict[str, Any]) -> list[Figure]:
+    """The overview's figures from two summaries (this window and the previous one)."""
+
+    def compared(metric: str, label: str, kind: str, key: Any, **options: Any) -> Figure:
+        value_of = key if callable(key) else (lambda s: s[key])
+        return figure(
+            metric,
+            label,
+            kind,
+            value_of(summary),
+            previous=value_of(before),
+            compare=True,
+            **options,
+        )
+
+    return [
+        compared("requests", "Requests", "count", "requests", unit="requests"),
+        compared("availability", "Availability", "rate", "availability", better="higher"),
+        compared(
+            "latency_p95_ms",
+            "P95 latency",
+            "ms",
+            lambda s: s["latency_ms"]["p95"],
+            better="lower",
+        ),
+        compared(
+            "cost_usd",
+            "Spend",
+            "money",
+            "cost_usd",
+            note=f"{count(summary['unpriced_attempts'])} unpriced attempts not included"
+            if summary["unpriced_attempts"]
+            else "",
+        ),
+        compared("interception_rate", "Interception rate", "rate", "interception_rate"),
+        compared(
+            "violation_rate",
+            "Escaped violation rate",
+            "rate",
+            "violation_rate",
+            better="lower",
+            note="requests with a violation found at review",
+        ),
+        compared(
+            "roi",
+            "ROI",
+            "roi",
+            "roi",
+            better="higher",
+            note="(routing + error-cost savings - enforcement cost) ÷ enforcement cost",
+        ),
+        compared(
+            "savings_multiple",
+            "Savings multiple",
+            "multiple",
+            "savings_multiple",
+            better="higher",
+            note="(routing + error-cost savings) ÷ enforcement cost",
+        ),
+    ]
+
+
+def firing_figure(counts: dict[str, int]) -> Figure:
+    """Alerts firing now, and how many started firing in this window and the one before."""
+    started, before = counts["started"], counts["started_before"]
+    tone = "neutral" if started == before else "bad" if started > before else "good"
+    return Figure(
+        metric="firing_alerts",
+        label="Firing alerts",
+        value=counts["firing"],
+        display=count(counts["firing"], "firing"),
+        previous=None,
+        change=Change(f"{started} started firing in this window, {before} in the previous", tone),
+    )
+
+
+def overview_context(selection: Selection, *, organization_id: int) -> dict[str, Any]:
+    query = selection.query
+    summary = metrics_summary(query)
+    before = metrics_summary(selection.previous)
+    project = query.applied.get("project")
+    alerts = alerts_for(
+        organization_id=organization_id,
+        project_ids=None,
+        filters={"project": project} if project else {},
+    )
+    window, previous = selection.window, selection.previous.window
+    counts = alerts.aggregate(
+        firing=Count("pk", filter=Q(state=AlertState.FIRING)),
+        started=Count("pk", filter=_started_in(window)),
+        started_before=Count("pk", filter=_started_in(previous)),
+    )
+    empty = not summary["requests"] and not summary["attempts"]
+    return {
+        "figures": [*headline(summary, before), firing_figure(counts)],
+        "firing": list(alerts.filter(state=AlertState.FIRING)[:FIRING_SHOWN]),
+        "firing_count": counts["firing"],
+        "empty": empty,
+        "charts": []
+        if empty
+        else [
+            charts.line_chart(
+                compared_with_previous(selection, "requests", label="Requests"),
+                title="Requests per interval, this window and the previous",
+                y_label="requests",
+                fmt=amount,
+                whole=True,
+                start=selection.buckets()[0],
+                end=window.end,
+            ),
+            charts.line_chart(
+                compared_with_previous(selection, "cost_usd", label="Spend"),
+                title="Spend per interval, this window and the previous",
+                y_label="spend (USD)",
+                fmt=usd,
+                start=selection.buckets()[0],
+                end=window.end,
+            ),
+        ],
+    }
+
+
+def _started_in(window: Window) -> Q:
+    return Q(firing_since__gte=window.start, firing_since__lt=window.end)

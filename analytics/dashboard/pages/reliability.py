@@ -1,0 +1,142 @@
+"""Reliability (ops): latency percentiles per model over time, error rate, availability,
+fallbacks, and how long traffic took to migrate off a failing model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Q
+
+from analytics.dashboard import charts
+from analytics.dashboard.filters import Selection
+from analytics.dashboard.formatting import Figure, amount, figure, ms, percent
+from analytics.dashboard.series import lines
+from analytics.dashboard.thresholds import active_rules, rule_thresholds
+from analytics.models import Alert
+from analytics.selectors import metrics_models, metrics_summary
+from analytics.selectors_alerts import alerts_for
+from governance.models import AlertKind
+
+PERCENTILE_CHARTS = (("p50", "P50"), ("p95", "P95"), ("p99", "P99"))
+INCIDENTS_SHOWN = 50
+
+
+def reliability_figures(summary: dict[str, Any], fallbacks: int) -> list[Figure]:
+    latency = summary["latency_ms"]
+    return [
+        figure("attempts", "Attempts (model calls)", "count", summary["attempts"], unit="attempts"),
+        figure("requests", "Requests", "count", summary["requests"], unit="requests"),
+        figure("error_rate", "Error rate", "rate", summary["error_rate"], note="of attempts"),
+        figure(
+            "availability",
+            "Availability",
+            "rate",
+            summary["availability"],
+            note="requests with an ok attempt",
+        ),
+        figure("latency_p50_ms", "P50 latency", "ms", latency["p50"]),
+        figure("latency_p95_ms", "P95 latency", "ms", latency["p95"]),
+        figure("latency_p99_ms", "P99 latency", "ms", latency["p99"]),
+        figure("latency_mean_ms", "Mean latency", "ms", latency["mean"]),
+        figure(
+            "fallbacks",
+            "Fallback attempts",
+            "count",
+            fallbacks,
+            unit="attempts",
+            note="calls that migrated away from another model",
+        ),
+    ]
+
+
+def model_incidents(selection: Selection, *, organization_id: int) -> list[dict[str, Any]]:
+    """Model-failure alerts open at any time in the window, with their migration time."""
+    query, window = selection.query, selection.window
+    filters = {"kind": AlertKind.MODEL_FAILURE}
+    if "project" in query.applied:
+        filters["project"] = query.applied["project"]
+    alerts = alerts_for(organization_id=organization_id, project_ids=None, filters=filters)
+    alerts = alerts.filter(
+        Q(pending_since__lt=window.end) | Q(firing_since__lt=window.end),
+        Q(resolved_at__isnull=True) | Q(resolved_at__gte=window.start),
+    )
+    if query.model:
+        alerts = alerts.filter(scope=f"model:{query.model}")
+    return [_incident(alert) for alert in alerts[:INCIDENTS_SHOWN]]
+
+
+def _incident(alert: Alert) -> dict[str, Any]:
+    return {
+        "alert": alert,
+        "model": alert.scope.removeprefix("model:"),
+        "first_failure_at": alert.details.get("first_failure_at"),
+        "migration_seconds": alert.details.get("migration_seconds"),
+    }
+
+
+def reliability_context(selection: Selection, *, organization_id: int) -> dict[str, Any]:
+    query = selection.query
+    summary = metrics_summary(query)
+    empty = not summary["attempts"] and not summary["requests"]
+    incidents = model_incidents(selection, organization_id=organization_id)
+    if empty:
+        return {
+            "empty": True,
+            "figures": reliability_figures(summary, 0),
+            "models": [],
+            "incidents": incidents,
+            "charts": [],
+        }
+    rules = active_rules(query)
+    start, end = selection.buckets()[0], selection.window.end
+    fallback_lines = lines(selection, "fallbacks", group_by="model", zero_when_missing=True)
+    fallbacks = int(sum(value or 0 for line in fallback_lines for _, value in line.points))
+    latency_charts = [
+        charts.line_chart(
+            lines(selection, f"latency_{name}_ms", group_by="model"),
+            title=f"{label} latency per model",
+            y_label="latency (ms)",
+            fmt=ms,
+            start=start,
+            end=end,
+            thresholds=rule_thresholds(rules, AlertKind.LATENCY_SLO) if name == "p95" else (),
+        )
+        for name, label in PERCENTILE_CHARTS
+    ]
+    return {
+        "empty": False,
+        "figures": reliability_figures(summary, fallbacks),
+        "models": metrics_models(query),
+        "incidents": incidents,
+        "charts": [
+            *latency_charts,
+            charts.line_chart(
+                lines(selection, "error_rate", group_by="model"),
+                title="Error rate per model",
+                y_label="error rate",
+                fmt=percent,
+                start=start,
+                end=end,
+                thresholds=rule_thresholds(rules, AlertKind.MODEL_FAILURE)
+                + rule_thresholds(rules, AlertKind.ERROR_RATE),
+            ),
+            charts.line_chart(
+                lines(selection, "availability", name="Availability"),
+                title="Availability (requests with an ok attempt)",
+                y_label="availability",
+                fmt=percent,
+                start=start,
+                end=end,
+            ),
+            charts.line_chart(
+                fallback_lines,
+                title="Fallback attempts per model they fell back to",
+                y_label="attempts",
+                fmt=amount,
+                whole=True,
+                start=start,
+                end=end,
+                empty="No fallbacks in this window",
+            ),
+        ],
+    }

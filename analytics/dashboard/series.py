@@ -1,0 +1,77 @@
+"""Chart series from the metrics API's time series selector, one per group, over every
+interval of the window (counts are zero where nothing happened; rates leave a gap)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from analytics.dashboard.charts import Bars, Series
+from analytics.dashboard.filters import Selection
+from analytics.selectors import MetricsQuery, metrics_timeseries
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None else float(value)  # money comes as a decimal string
+
+
+def grouped_points(
+    selection: Selection, metric: str, group_by: str | None, *, query: MetricsQuery | None = None
+) -> dict[str, dict[datetime, float | None]]:
+    """{group: {interval start: value}} as `metrics_timeseries` answers it."""
+    rows = metrics_timeseries(
+        query or selection.query, metric=metric, interval=selection.interval, group_by=group_by
+    )
+    groups: dict[str, dict[datetime, float | None]] = {}
+    for row in rows:
+        name = str(row.get("group", "all"))
+        groups.setdefault(name, {})[datetime.fromisoformat(row["time"])] = _number(row["value"])
+    return groups
+
+
+def lines(
+    selection: Selection,
+    metric: str,
+    *,
+    group_by: str | None = None,
+    zero_when_missing: bool = False,
+    name: str | None = None,
+) -> list[Series]:
+    """One line per group (or a single line named `name`), ordered by group name."""
+    groups = grouped_points(selection, metric, group_by)
+    missing = 0.0 if zero_when_missing else None
+    return [
+        Series(
+            name=name if name and group_by is None else group,
+            points=[(moment, values.get(moment, missing)) for moment in selection.buckets()],
+        )
+        for group, values in sorted(groups.items())
+    ]
+
+
+def compared_with_previous(selection: Selection, metric: str, *, label: str) -> list[Series]:
+    """The window's line and the previous window's, shifted onto the same times (dashed)."""
+    length: timedelta = selection.window.end - selection.window.start
+    now = grouped_points(selection, metric, None).get("all", {})
+    before = grouped_points(selection, metric, None, query=selection.previous).get("all", {})
+    buckets = selection.buckets()
+    return [
+        Series(label, [(moment, now.get(moment, 0.0)) for moment in buckets]),
+        Series(
+            f"{label}, previous {selection.length_label}",
+            [(moment, before.get(moment - length, 0.0)) for moment in buckets],
+            dashed=True,
+        ),
+    ]
+
+
+def stacked(
+    selection: Selection, metric: str, *, group_by: str
+) -> tuple[list[datetime], list[Bars]]:
+    """Interval starts and one bar series per group, for stacked bars."""
+    groups = grouped_points(selection, metric, group_by)
+    buckets = selection.buckets()
+    return buckets, [
+        Bars(group, [values.get(moment) or 0.0 for moment in buckets])
+        for group, values in sorted(groups.items())
+    ]

@@ -1,0 +1,53 @@
+"""Template filters for the dashboard's tables: every number with its unit
+(`{{ row.cost_usd|usd }}`, `{{ row.share|pct }}`), and raw values for `data-value`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from django import template
+
+from analytics.dashboard import formatting
+
+register = template.Library()
+
+
+@register.filter
+def usd(value: Any) -> str:
+    return formatting.usd(value)
+
+
+@register.filter
+def pct(value: float | None) -> str:
+    return formatting.percent(value)
+
+
+@register.filter
+def ms(value: float | None) -> str:
+    return formatting.ms(value)
+
+
+@register.filter
+def secs(value: float | None) -> str:
+    return formatting.seconds(value)
+
+
+@register.filter
+def num(value: int | None, unit: str = "") -> str:
+    return formatting.count(value, unit)
+
+
+@register.filter
+def raw(value: Any) -> str:
+    """The value as the API gives it, for `data-value` (empty for null)."""
+    return formatting.raw(value)
+
+
+@register.filter
+def utc(value: Any) -> str:
+    """A datetime (or ISO string) as `2026-11-25 10:00 UTC`."""
+    if not value:
+        return formatting.NA
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
