@@ -360,10 +360,43 @@ def _alert_notify(alert: Alert, rule: AlertRule, event: str, now: datetime) -> i
             "since": alert.firing_since or alert.pending_since,
             "now": now,
             "url": dashboard_url(f"/dashboard/alerts/?alert={alert.pk}"),
+            **crossing_shown(alert.kind, alert.value, alert.threshold),
         },
         alert=alert,
         now=now,
     )
+
+
+RATE_KINDS = {AlertKind.OVER_INTERCEPTION, AlertKind.ERROR_RATE, AlertKind.MODEL_FAILURE}
+
+
+def crossing_shown(kind: str, value: float | None, threshold: float | None) -> dict[str, str]:
+    """The value, the line it is judged against and how far past it, with units, for mail."""
+
+    def shown(number: float) -> str:
+        if kind in RATE_KINDS:
+            return f"{number:.2%}"
+        if kind == AlertKind.LATENCY_SLO:
+            return f"{number:,.1f} ms"
+        if kind == AlertKind.COST_OVERRUN:
+            return f"${number:,.2f}"
+        return f"{number:.3f}"  # routing drift: a PSI
+
+    if value is None or threshold is None:
+        return {"value_shown": "n/a", "threshold_shown": "n/a", "excess_shown": ""}
+    difference = value - threshold
+    if kind in RATE_KINDS:
+        excess = f"{difference * 100:+.2f} points"
+    else:
+        excess = shown(abs(difference))
+        excess = ("+" if difference >= 0 else "-") + excess
+    if threshold:
+        excess += f", {value / threshold:.1f}x the threshold"
+    return {
+        "value_shown": shown(value),
+        "threshold_shown": shown(threshold),
+        "excess_shown": excess,
+    }
 
 
 # --- Budgets ------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from analytics.evaluation import alerts_evaluate
+from analytics.evaluation import alerts_evaluate, crossing_shown
 from analytics.models import Alert, AlertEvaluation, AlertState, Notification
 from analytics.rollup import rollups_advance
 from governance.models import AlertRule
@@ -202,3 +202,34 @@ def test_routing_drift_fires_on_a_shifted_mix(post_batch, project):
     alert = Alert.objects.get(rule=rule)
     assert alert.state == AlertState.FIRING
     assert alert.value > 0.25
+
+
+def test_alert_email_says_what_crossed_which_line_by_how_much_since_when(post_batch, project):
+    rule = _rule(project, kind="over_interception", severity="critical")
+    _post(post_batch, _requests(40, blocked=4))
+    alerts_evaluate(now=NOW)
+    alert = Alert.objects.get(rule=rule)
+    mail = Notification.objects.get(alert=alert)
+    assert mail.subject.startswith("[Tollgate CRITICAL] FIRING: over_interception")
+    for body in (mail.body_text, mail.body_html):
+        assert "interception rate 10.00% over the last 10 min (threshold 1.00%)" in body
+        assert "10.00%" in body and "1.00%" in body
+        assert "+9.00 points, 10.0x the threshold" in body
+        assert f"{alert.firing_since:%Y-%m-%d %H:%M} UTC" in body
+        assert f"/dashboard/alerts/?alert={alert.pk}" in body
+    assert "Value:      10.00% against a threshold of 1.00%" in mail.body_text
+
+
+@pytest.mark.parametrize(
+    ("kind", "value", "threshold", "expected"),
+    [
+        ("error_rate", 0.25, 0.1, ("25.00%", "10.00%", "+15.00 points, 2.5x the threshold")),
+        ("latency_slo", 900.0, 500.0, ("900.0 ms", "500.0 ms", "+400.0 ms, 1.8x the threshold")),
+        ("cost_overrun", 12.5, 10.0, ("$12.50", "$10.00", "+$2.50, 1.2x the threshold")),
+        ("routing_drift", 0.4, 0.25, ("0.400", "0.250", "+0.150, 1.6x the threshold")),
+        ("model_failure", None, 0.5, ("n/a", "n/a", "")),
+    ],
+)
+def test_alert_figures_are_shown_with_their_units(kind, value, threshold, expected):
+    shown = crossing_shown(kind, value, threshold)
+    assert (shown["value_shown"], shown["threshold_shown"], shown["excess_shown"]) == expected
