@@ -26,7 +26,6 @@ from analytics.families import (
     REQUESTS,
     bucket_floor,
     buckets_merge,
-    coarser_rebuild,
 )
 from analytics.models import Watermark
 from analytics.sketch import sketches_for_groups
@@ -411,8 +410,15 @@ def _request_deltas(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def _minutes_add(family, deltas: pd.DataFrame) -> None:
-    """Add a chunk's per-minute figures to the stored minute rows, then rebuild hours and days."""
-    coarser_rebuild(family, buckets_merge(family, "m", deltas))
+    """Add a chunk's per-minute figures to the stored minute, hour and day rows.
+
+    The same deltas go to every grain (each floored to its buckets): sums and sketches add up
+    exactly, and a chunk then reads one stored hour and day row per group instead of every
+    minute of the hours it touched.
+    """
+    buckets_merge(family, "m", deltas)
+    for grain in ("h", "d"):
+        buckets_merge(family, grain, deltas.assign(bucket=bucket_floor(deltas["bucket"], grain)))
 
 
 FACT_COLUMNS = (
