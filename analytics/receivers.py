@@ -4,7 +4,9 @@ Prices are governance data and governance must not know about analytics, so anal
 to the model signals: whoever makes the change (the admin, `load_matrix`, a shell), the events
 it covers are repriced. A changed price covers its model's events from the earlier of its old
 and new start to the model's next price; a change of the project's baseline model (set, or the
-most expensive active model) moves the baseline cost of every event, so it covers all of them.
+most expensive active model) moves the baseline cost of every event, and a renamed model
+changes which events have a price, so those cover all of them. Changes that take the project
+away (deleting it or its organization) reprice nothing.
 """
 
 from __future__ import annotations
@@ -13,38 +15,39 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
-from django.db.models.signals import post_delete, post_save, pre_save
+from django.db.models.signals import post_delete, post_save, pre_delete, pre_save
 from django.dispatch import receiver
 
 from analytics.db import frame_query
-from analytics.repricing import START_GRACE, repricing_request
-from analytics.tasks import repricing_run
-from governance.models import MatrixModel, ModelPrice, Project
+from analytics.models import Repricing, RepricingState
+from analytics.repricing import repricing_request
+from governance.models import MatrixModel, ModelPrice, Organization, Project
 from governance.selectors import baseline_model_name
 
-
-def _project_of(instance: Any) -> int:
-    if isinstance(instance, ModelPrice):
-        return MatrixModel.objects.values_list("project_id", flat=True).get(pk=instance.model_id)
-    if isinstance(instance, MatrixModel):
-        return instance.project_id
-    return instance.pk
+PRICE_FIELDS = (
+    "effective_from", "input_per_1k", "output_per_1k", "cache_read_per_1k", "cache_write_per_1k",
+)  # fmt: skip
+# Deletions that start from these take the events' project with them: nothing to reprice.
+OWNER_MODELS = (Project, Organization)
 
 
 @receiver(pre_save, sender=ModelPrice)
 @receiver(pre_save, sender=MatrixModel)
 @receiver(pre_save, sender=Project)
+@receiver(pre_delete, sender=ModelPrice)
 def _remember_before(sender: type, instance: Any, **kwargs: Any) -> None:
-    """Keep what the change may move: the price's old start and the baseline model."""
+    """Keep what the change may move: the row as stored and the project's baseline model."""
     if kwargs.get("raw") or (instance.pk is None and not isinstance(instance, ModelPrice)):
         return  # a new project or model has no events yet; a new price may move the baseline
+    if _from_owner_deletion(kwargs.get("origin")):
+        return
     instance._baseline_before = baseline_model_name(project_id=_project_of(instance))
-    if isinstance(instance, ModelPrice):
-        instance._effective_from_before = (
-            ModelPrice.objects.filter(pk=instance.pk)
-            .values_list("effective_from", flat=True)
-            .first()
-        )
+    fields = PRICE_FIELDS if isinstance(instance, ModelPrice) else ("name",)
+    instance._stored_before = (
+        type(instance).objects.filter(pk=instance.pk).values(*fields).first()
+        if instance.pk is not None
+        else None
+    )
 
 
 @receiver(post_save, sender=ModelPrice)
@@ -52,10 +55,13 @@ def _price_saved(sender: type, instance: ModelPrice, created: bool, **kwargs: An
     if kwargs.get("raw"):
         return
     project_id = _project_of(instance)
-    old_start = getattr(instance, "_effective_from_before", None) or instance.effective_from
+    before = getattr(instance, "_stored_before", None)
     if _baseline_moved(instance, project_id):
         _reprice(project_id, None, None, f"baseline model changed with price {instance}")
         return
+    if before is not None and all(before[name] == getattr(instance, name) for name in PRICE_FIELDS):
+        return  # saved unchanged
+    old_start = before["effective_from"] if before else instance.effective_from
     since = min(old_start, instance.effective_from)
     until = _next_price_start(instance, after=max(old_start, instance.effective_from))
     verb = "added" if created else "changed"
@@ -64,24 +70,42 @@ def _price_saved(sender: type, instance: ModelPrice, created: bool, **kwargs: An
 
 @receiver(post_delete, sender=ModelPrice)
 def _price_deleted(sender: type, instance: ModelPrice, **kwargs: Any) -> None:
-    project_id = MatrixModel.objects.filter(pk=instance.model_id).values_list(
-        "project_id", flat=True
-    )
-    if not project_id:  # the whole model (or project) is being deleted
+    if _from_owner_deletion(kwargs.get("origin")):
+        return
+    project_id = _project_of(instance)
+    if _baseline_moved(instance, project_id):
+        _reprice(project_id, None, None, f"baseline model changed: price deleted: {instance}")
         return
     since = instance.effective_from
     until = _next_price_start(instance, after=since)
-    _reprice(project_id[0], since, until, f"price deleted: {instance}")
+    _reprice(project_id, since, until, f"price deleted: {instance}")
 
 
 @receiver(post_save, sender=MatrixModel)
 @receiver(post_save, sender=Project)
-def _baseline_maybe_moved(sender: type, instance: Any, **kwargs: Any) -> None:
+def _baseline_or_name_moved(sender: type, instance: Any, **kwargs: Any) -> None:
     if kwargs.get("raw") or not hasattr(instance, "_baseline_before"):
         return
     project_id = _project_of(instance)
-    if _baseline_moved(instance, project_id):
+    before = getattr(instance, "_stored_before", None) or {}
+    if isinstance(instance, MatrixModel) and before.get("name", instance.name) != instance.name:
+        # Events name models: the old name's events lose their prices, the new name's gain.
+        _reprice(project_id, None, None, f"model renamed: {before['name']} to {instance.name}")
+    elif _baseline_moved(instance, project_id):
         _reprice(project_id, None, None, f"baseline model changed with {instance}")
+
+
+def _from_owner_deletion(origin: Any) -> bool:
+    model = getattr(origin, "model", type(origin))  # a queryset's model, or an instance's
+    return isinstance(model, type) and issubclass(model, OWNER_MODELS)
+
+
+def _project_of(instance: Any) -> int:
+    if isinstance(instance, ModelPrice):
+        return MatrixModel.objects.values_list("project_id", flat=True).get(pk=instance.model_id)
+    if isinstance(instance, MatrixModel):
+        return instance.project_id
+    return instance.pk
 
 
 def _baseline_moved(instance: Any, project_id: int) -> bool:
@@ -101,16 +125,30 @@ def _next_price_start(price: ModelPrice, *, after: datetime) -> datetime | None:
 
 
 def _reprice(project_id: int, since: datetime | None, until: datetime | None, reason: str) -> None:
-    """Queue a job, unless the span holds no event yet (a matrix loaded before any traffic)."""
+    """Queue a job, unless the span holds no event yet (a matrix loaded before any traffic).
+    A job not started yet is widened instead, so loading a matrix queues one job, not one per
+    price."""
     if not _has_events(project_id, since, until):
         return
-    job = repricing_request(project_id=project_id, since=since, until=until, reason=reason)
+    with transaction.atomic():
+        _job_queue_or_widen(project_id, since, until, reason)
 
-    def enqueue() -> None:
-        repricing_run.apply_async(args=[job.pk], countdown=START_GRACE.total_seconds())
 
-    # robust: a broker outage must not fail the admin's save; the beat sweep picks the job up.
-    transaction.on_commit(enqueue, robust=True)
+def _job_queue_or_widen(
+    project_id: int, since: datetime | None, until: datetime | None, reason: str
+) -> None:
+    queued = (
+        Repricing.objects.select_for_update()
+        .filter(project_id=project_id, state=RepricingState.QUEUED)
+        .first()
+    )
+    if queued is None:
+        repricing_request(project_id=project_id, since=since, until=until, reason=reason)
+        return
+    queued.since = None if None in (since, queued.since) else min(since, queued.since)
+    queued.until = None if None in (until, queued.until) else max(until, queued.until)
+    queued.reason = f"{queued.reason}; {reason}"[:300]
+    queued.save(update_fields=["since", "until", "reason"])
 
 
 def _has_events(project_id: int, since: datetime | None, until: datetime | None) -> bool:

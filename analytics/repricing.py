@@ -1,9 +1,10 @@
 """Repricing: when a price is corrected or back-dated, the events it covers take the new price.
 
-A `Repricing` job covers one project's span of time. It walks the span an hour at a time; each
-hour is one transaction that holds the rollup lock (so the rollup job never sees half of it),
-prices every routing event of the hour with the matrix as it is now, writes the priced cost of
-those whose price changed, and rebuilds the hour's attempt rollups from the raw events the
+A `Repricing` job covers one project's span of time. The rollup task walks it an hour at a time
+once it has caught up with new events; each hour is one transaction that holds the rollup lock
+(so the rollup job never sees half of it, nor waits longer than an hour's work). The hour
+prices every routing event with the matrix as it is now, writes the priced cost of those
+whose price changed, and rebuilds the hour's attempt rollups from the raw events the
 rollup job has already folded in (those past the watermark are still to come, and will be read
 with their new price). Reported costs stay as reported: they win over the priced cost in every
 figure, before and after. Request and layer rollups hold no money, so they are left alone.
@@ -15,6 +16,7 @@ event whose price did not change is recomputed to the same figure and left untou
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -23,6 +25,7 @@ import pandas as pd
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
+from django.db.utils import InterfaceError, OperationalError
 from django.utils import timezone
 
 from analytics.db import copy_rows, execute, frame_query
@@ -72,53 +75,100 @@ def repricing_request(
     *, project_id: int, since: datetime | None, until: datetime | None, reason: str
 ) -> Repricing:
     """Queue a job for the span; `since` None means from the first event, `until` None up
-    to now. The caller enqueues `repricing_run` once its transaction commits."""
+    to now. The rollup task picks it up once it has caught up with new events."""
     return Repricing.objects.create(
         project_id=project_id, since=since, until=until, reason=reason[:300]
     )
 
 
+@dataclass
+class RepricingRun:
+    """What one call of `repricings_advance` did."""
+
+    hours: int = 0
+    finished: int = 0
+    failed: int = 0
+
+
+def repricings_advance(*, max_seconds: float, now: datetime | None = None) -> RepricingRun:
+    """Work on unfinished jobs, an hour of events at a time and oldest job first, for about
+    `max_seconds` or until none is left (or another worker holds the rollup lock)."""
+    run = RepricingRun()
+    deadline = time.monotonic() + max_seconds
+    while time.monotonic() < deadline:
+        outcome = repricing_step(now=now)
+        if outcome is None:
+            break
+        run.hours += outcome != RepricingState.DONE
+        run.finished += outcome == RepricingState.DONE
+        run.failed += outcome == RepricingState.FAILED
+    return run
+
+
 def repricings_run(*, now: datetime | None = None) -> int:
-    """Run every unfinished job to its end, oldest first (queued ones once their start grace
-    is over); return how many finished."""
+    """Run every due job to its end now (`manage.py run_analytics`); return how many finished."""
+    return repricings_advance(max_seconds=float("inf"), now=now).finished
+
+
+def repricing_step(*, now: datetime | None = None) -> str | None:
+    """One step of the oldest due job, in one transaction under the rollup lock: start it,
+    reprice its next hour, or finish it. Returns the job's state after the step, or None when
+    there is nothing to do or the rollup job holds the lock (it comes first: new events must
+    reach the dashboard within a minute, whatever is being repriced).
+
+    A job whose step fails on anything but a lost database is marked failed with the error,
+    so the others go on and nobody retries a bug forever.
+    """
     now = now or timezone.now()
-    finished = 0
-    pending = Repricing.objects.filter(
-        Q(state=RepricingState.RUNNING)
-        | Q(state=RepricingState.QUEUED, created_at__lte=now - START_GRACE)
-    )
-    for repricing_id in pending.order_by("created_at").values_list("pk", flat=True):
-        job = repricing_run(repricing_id, now=now)
-        finished += job is not None and job.state == RepricingState.DONE
-    return finished
-
-
-def repricing_run(repricing_id: int, *, now: datetime | None = None) -> Repricing | None:
-    """Work through the job hour by hour until it is done. None when another worker is on
-    it (it holds the row) or it is already finished."""
-    job: Repricing | None = None
-    while True:
+    job_id = None
+    try:
         with transaction.atomic():
+            if not _rollup_lock_try():
+                return None
             job = (
                 Repricing.objects.select_for_update(skip_locked=True)
-                .filter(pk=repricing_id, state__in=[RepricingState.QUEUED, RepricingState.RUNNING])
+                .filter(
+                    Q(state=RepricingState.RUNNING)
+                    | Q(state=RepricingState.QUEUED, created_at__lte=now - START_GRACE)
+                )
+                .order_by("created_at")
                 .first()
             )
             if job is None:
                 return None
-            if job.state == RepricingState.QUEUED:
-                _job_start(job, now=now or timezone.now())
-            if job.done_until >= job.until:
-                job.state = RepricingState.DONE
-                job.finished_at = timezone.now()
-                job.save(update_fields=["state", "finished_at"])
-                return job
-            hour_end = min(job.done_until + HOUR, job.until)
-            result = hour_reprice(project_id=job.project_id, start=job.done_until, end=hour_end)
-            job.done_until = hour_end
-            job.hours_done += 1
-            job.events_repriced += result.repriced
-            job.save(update_fields=["done_until", "hours_done", "events_repriced"])
+            job_id = job.pk
+            return _job_step(job, now=now)
+    except (OperationalError, InterfaceError):
+        raise
+    except Exception as error:
+        if job_id is None:
+            raise
+        Repricing.objects.filter(pk=job_id).update(
+            state=RepricingState.FAILED, last_error=repr(error)[:500], finished_at=timezone.now()
+        )
+        return RepricingState.FAILED
+
+
+def _rollup_lock_try() -> bool:
+    frame = frame_query("SELECT pg_try_advisory_xact_lock(%s)", [ROLLUP_LOCK_KEY], ["taken"])
+    return bool(frame["taken"].iloc[0])
+
+
+def _job_step(job: Repricing, *, now: datetime) -> str:
+    if job.state == RepricingState.QUEUED:
+        _job_start(job, now=now)
+    if job.done_until >= job.until:
+        job.state = RepricingState.DONE
+        job.finished_at = timezone.now()
+        job.save(update_fields=["state", "finished_at"])
+        return job.state
+    hour_end = min(job.done_until + HOUR, job.until)
+    result = hour_reprice(project_id=job.project_id, start=job.done_until, end=hour_end)
+    job.done_until = hour_end
+    job.hours_done += 1
+    job.events_repriced += result.repriced
+    job.save(update_fields=["done_until", "hours_done", "events_repriced"])
+    return job.state
 
 
 def _job_start(job: Repricing, *, now: datetime) -> None:
@@ -148,8 +198,8 @@ def _first_event_at(project_id: int) -> datetime | None:
 
 def hour_reprice(*, project_id: int, start: datetime, end: datetime) -> HourRepriced:
     """Reprice one project's routing events in `[start, end)` (at most an hour) and rebuild
-    that span's attempt rollups. Runs inside the caller's transaction."""
-    execute("SELECT pg_advisory_xact_lock(%s)", [ROLLUP_LOCK_KEY])
+    that span's attempt rollups. Runs inside the caller's transaction, which holds the rollup
+    lock."""
     events = frame_query(HOUR_EVENTS_SQL, [project_id, start, end], HOUR_EVENT_COLUMNS)
     if events.empty:
         return HourRepriced(events=0, repriced=0)

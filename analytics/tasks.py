@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from celery import shared_task
 from django.db.utils import InterfaceError, OperationalError
 
@@ -28,9 +30,21 @@ RETRIED_ON_DATABASE_ERRORS = {
     max_retries=5,
 )
 def rollup_advance() -> dict[str, object]:
-    """Fold new events into the rollups; a run that finds the lock taken does nothing."""
+    """Fold new events into the rollups, then spend what is left of the run's budget on
+    repricing jobs; a run that finds the lock taken does nothing."""
+    started = time.monotonic()
     run = rollups_advance(max_seconds=ROLLUP_BUDGET_S)
-    return {"events": run.events, "chunks": run.chunks, "skipped_locked": run.skipped_locked}
+    repriced = repricing.RepricingRun()
+    if not run.skipped_locked:
+        left = ROLLUP_BUDGET_S - (time.monotonic() - started)
+        repriced = repricing.repricings_advance(max_seconds=max(left, 0.0))
+    return {
+        "events": run.events,
+        "chunks": run.chunks,
+        "skipped_locked": run.skipped_locked,
+        "repriced_hours": repriced.hours,
+        "repricings_finished": repriced.finished,
+    }
 
 
 @shared_task(
@@ -64,38 +78,6 @@ def notifications_send() -> dict[str, int]:
     """Send due outbox rows; SMTP failures are rescheduled row by row, not retried here."""
     run = notifications.notifications_send()
     return {"sent": run.sent, "failed": run.failed}
-
-
-@shared_task(
-    name="analytics.repricing_run",
-    time_limit=3600,
-    soft_time_limit=3500,
-    **RETRIED_ON_DATABASE_ERRORS,
-    max_retries=5,
-)
-def repricing_run(repricing_id: int) -> dict[str, object]:
-    """Reprice one job's span (resuming where a killed run stopped), then judge the alerts
-    again: a cost alert must see the new figures."""
-    job = repricing.repricing_run(repricing_id)
-    if job is None:
-        return {"repricing": repricing_id, "skipped": True}
-    alerts_evaluate.delay()
-    return {"repricing": job.pk, "state": job.state, "events_repriced": job.events_repriced}
-
-
-@shared_task(
-    name="analytics.repricings_run",
-    time_limit=3600,
-    soft_time_limit=3500,
-    **RETRIED_ON_DATABASE_ERRORS,
-    max_retries=3,
-)
-def repricings_run() -> dict[str, int]:
-    """The sweep: run jobs whose own task was lost (a broker outage) or killed."""
-    finished = repricing.repricings_run()
-    if finished:
-        alerts_evaluate.delay()
-    return {"finished": finished}
 
 
 @shared_task(

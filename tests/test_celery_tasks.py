@@ -6,13 +6,16 @@ from __future__ import annotations
 import pytest
 from django.conf import settings
 
-from analytics.tasks import rollup_advance
+from analytics.tasks import alerts_evaluate, finance_digest, notifications_send, rollup_advance
 from governance.tasks import rate_windows_prune_task
 from ingestion.tasks import partitions_maintain
 from tollgate import celery_app
 
 PINNED = {
     "analytics.rollup_advance": rollup_advance,
+    "analytics.alerts_evaluate": alerts_evaluate,
+    "analytics.notifications_send": notifications_send,
+    "analytics.finance_digest": finance_digest,
     "ingestion.partitions_maintain": partitions_maintain,
     "governance.rate_windows_prune": rate_windows_prune_task,
 }

@@ -118,8 +118,6 @@ CELERY_BEAT_SCHEDULE = {
     "notifications-send": {"task": "analytics.notifications_send", "schedule": 30.0},
     # Yesterday's figures are final by then (UTC), and land before finance's working day.
     "finance-digest": {"task": "analytics.finance_digest", "schedule": crontab(hour=6, minute=0)},
-    # Each price change queues its own repricing; this finishes any whose task was lost.
-    "repricings-run": {"task": "analytics.repricings_run", "schedule": 60.0},
 }
 
 # --- Email --------------------------------------------------------------------------------
@@ -203,6 +201,8 @@ TOLLGATE_RETRY_AFTER_S = 5  # what a 503 tells clients to wait
 TOLLGATE_BASE_URL = env.str("TOLLGATE_BASE_URL", default="http://127.0.0.1:8000")  # links in emails
 # Bearer token Prometheus sends to GET /metrics; unset, only loopback clients are answered.
 TOLLGATE_METRICS_TOKEN = env.str("TOLLGATE_METRICS_TOKEN", default="")
+# Without a token, loopback clients may scrape: on by default only in the embedded mode.
+TOLLGATE_METRICS_LOOPBACK = env.bool("TOLLGATE_METRICS_LOOPBACK", default=EMBEDDED)
 
 LOGGING = {
     "version": 1,

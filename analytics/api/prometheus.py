@@ -1,8 +1,10 @@
 """GET /metrics: the live figures in the Prometheus text format, for operators.
 
 With `TOLLGATE_METRICS_TOKEN` set, a scraper must send `Authorization: Bearer <token>`. Without
-it, only a direct loopback client is served: a request that carries forwarding headers came
-through a proxy, so its loopback address says nothing about who sent it.
+it, only a direct loopback client is served, and only where `TOLLGATE_METRICS_LOOPBACK` allows
+it (the embedded default does; production needs the token unless told otherwise, since a proxy
+on the same host makes every client look like loopback). A request that carries forwarding
+headers came through a proxy, so its loopback address says nothing about who sent it.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ def scrape_refusal(request: HttpRequest) -> HttpResponse | None:
         if not hmac.compare_digest(presented.strip().encode(), token.encode()):
             return _refuse(401, "The metrics token is not valid.")
         return None
+    if not settings.TOLLGATE_METRICS_LOOPBACK:
+        return _refuse(403, "/metrics needs TOLLGATE_METRICS_TOKEN to be set on the server.")
     if not _direct_loopback(request):
         return _refuse(
             403,

@@ -17,6 +17,7 @@ from analytics.models import Alert, AlertState, Repricing, RepricingState
 from analytics.repricing import START_GRACE, repricings_run
 from analytics.rollup import rollups_advance
 from analytics.selectors import MetricsQuery, metrics_models, metrics_summary
+from analytics.tasks import rollup_advance
 from analytics.window import Window
 from governance.models import AlertRule, MatrixModel, Membership, ModelPrice, Role
 from governance.pricing import cost_usd
@@ -70,8 +71,14 @@ def _exact_costs(project) -> tuple[Decimal, Decimal, dict[str, Decimal]]:
             "cache_read_tokens": event.cache_read_tokens,
             "cache_write_tokens": event.cache_write_tokens,
         }
-        price = book.entry(event.model).price_at(event.timestamp)
-        cost = event.reported_cost_usd or cost_usd(price=price, **tokens)
+        entry = book.entry(event.model)
+        price = entry.price_at(event.timestamp) if entry else None
+        if event.reported_cost_usd is not None:
+            cost = event.reported_cost_usd
+        elif price is not None:
+            cost = cost_usd(price=price, **tokens)
+        else:
+            continue  # unpriced: in no money figure
         total += cost
         by_model[event.model] = by_model.get(event.model, Decimal(0)) + cost
         baseline_total += cost_usd(price=baseline.price_at(event.timestamp), **tokens)
@@ -257,3 +264,66 @@ def test_admin_shows_progress_to_the_projects_organization_only(
     assert "price added" not in client.get("/admin/analytics/repricing/").content.decode()
     job = Repricing.objects.get()
     assert client.get(f"/admin/analytics/repricing/{job.pk}/change/").status_code in (302, 404)
+
+
+def test_deleting_a_project_with_traffic_queues_nothing_and_succeeds(post_batch, project):
+    _traffic(post_batch)
+    rollups_advance(max_seconds=float("inf"))
+    project.delete()
+    assert not Repricing.objects.exists()
+
+
+def test_saving_a_price_unchanged_queues_nothing_and_edits_share_one_queued_job(
+    post_batch, project
+):
+    _traffic(post_batch)
+    price = ModelPrice.objects.filter(model__project=project, model__name="gpt-5.4").get()
+    price.save()
+    assert not Repricing.objects.exists()
+    _new_gpt_price(project)
+    claude = ModelPrice.objects.get(model__project=project, model__name="claude-opus-4.6")
+    claude.output_per_1k = Decimal("0.013")
+    claude.save()
+    job = Repricing.objects.get()  # widened, not a second job
+    assert job.since is None or job.since <= claude.effective_from
+    assert "price added: gpt-5.4" in job.reason and "price changed" in job.reason
+
+
+def test_renaming_a_model_reprices_all_its_events(post_batch, project):
+    _traffic(post_batch)
+    rollups_advance(max_seconds=float("inf"))
+    model = MatrixModel.objects.get(project=project, name="gpt-5.4")
+    model.name = "gpt-5.4-renamed"
+    model.save()
+    job = Repricing.objects.get()
+    assert (job.since, job.until) == (None, None) and "renamed" in job.reason
+    _run_jobs()
+    summary = metrics_summary(_query(project))
+    assert summary["unpriced_attempts"] == 12  # gpt-5.4 attempts without a reported cost
+    assert summary["cost_usd"] == str(_exact_costs(project)[0].quantize(Decimal("0.000001")))
+
+
+def test_a_job_that_fails_is_marked_failed_and_the_others_go_on(post_batch, project, monkeypatch):
+    _traffic(post_batch)
+    rollups_advance(max_seconds=float("inf"))
+    _new_gpt_price(project)
+    monkeypatch.setattr(
+        repricing_module, "hour_reprice", lambda **kwargs: 1 / 0
+    )  # a bug, not a lost database
+    _run_jobs()
+    job = Repricing.objects.get()
+    assert job.state == RepricingState.FAILED and "ZeroDivisionError" in job.last_error
+
+
+def test_the_rollup_task_reprices_after_new_events_and_never_waits_for_it(post_batch, project):
+    _traffic(post_batch)
+    rollups_advance(max_seconds=float("inf"))
+    _new_gpt_price(project)
+    Repricing.objects.update(created_at=timezone.now() - START_GRACE)
+    late = routing_event(timestamp=(NOW - timedelta(minutes=5)).isoformat())
+    assert post_batch([late]).json()["accepted"] == 1
+    answer = rollup_advance.apply().get()
+    assert answer["events"]["routing"] == 1 and answer["repricings_finished"] == 1
+    assert Repricing.objects.get().state == RepricingState.DONE
+    total, _, _ = _exact_costs(project)
+    assert Decimal(metrics_summary(_query(project))["cost_usd"]) == total

@@ -136,6 +136,7 @@ def now():
 def scrape(monkeypatch, settings, now):
     """GET /metrics from loopback with no token configured, as of `now`; parsed families."""
     settings.TOLLGATE_METRICS_TOKEN = ""
+    settings.TOLLGATE_METRICS_LOOPBACK = True
 
     def get() -> dict[str, Family]:
         with monkeypatch.context() as patch:
@@ -230,6 +231,7 @@ class TestAccess:
     @pytest.mark.parametrize("address", ["127.0.0.1", "::1", "::ffff:127.0.0.1"])
     def test_without_a_token_loopback_is_served(self, settings, address):
         settings.TOLLGATE_METRICS_TOKEN = ""
+        settings.TOLLGATE_METRICS_LOOPBACK = True
         assert Client().get("/metrics", REMOTE_ADDR=address).status_code == 200
 
     @pytest.mark.parametrize(
@@ -244,13 +246,22 @@ class TestAccess:
     )
     def test_without_a_token_anyone_else_is_403(self, settings, address, headers):
         settings.TOLLGATE_METRICS_TOKEN = ""
+        settings.TOLLGATE_METRICS_LOOPBACK = True
         refused = Client().get("/metrics", REMOTE_ADDR=address, **headers)
         assert refused.status_code == 403
         assert b"TOLLGATE_METRICS_TOKEN" in refused.content
         assert refused["Content-Type"].startswith("text/plain")
 
+    def test_production_without_a_token_serves_nobody(self, settings):
+        settings.TOLLGATE_METRICS_TOKEN = ""
+        settings.TOLLGATE_METRICS_LOOPBACK = False  # production's default
+        refused = Client().get("/metrics", REMOTE_ADDR="127.0.0.1")
+        assert refused.status_code == 403
+        assert b"TOLLGATE_METRICS_TOKEN" in refused.content
+
     def test_only_reads_are_allowed(self, settings):
         settings.TOLLGATE_METRICS_TOKEN = ""
+        settings.TOLLGATE_METRICS_LOOPBACK = True
         assert Client().post("/metrics").status_code == 405
 
 
