@@ -21,6 +21,7 @@ import orjson
 from django.db import connection
 
 from analytics.families import ATTEMPTS, LAYERS, REQUESTS, Family
+from analytics.models import Repricing, RepricingState
 from analytics.sketch import sketch_merge, sketch_summary, sketches_merge_for_groups
 from analytics.window import INTERVAL_GRAIN, Window
 from governance.models import ComplexityBand, Project, Service
@@ -243,11 +244,25 @@ def metrics_summary(query: MetricsQuery) -> dict[str, Any]:
 
 
 def window_answer(query: MetricsQuery) -> dict[str, Any]:
+    """The window and filters an answer used, and any repricing still moving its money
+    figures (so a figure that mixes old and new prices never does so silently)."""
     return {
         "from": query.window.start.isoformat(),
         "to": query.window.end.isoformat(),
         "filters": query.applied,
+        "repricing": repricings_in_progress(query.project_ids),
     }
+
+
+def repricings_in_progress(project_ids: list[int]) -> list[dict[str, Any]]:
+    """Unfinished repricing jobs of these projects, oldest first, with their progress 0..1."""
+    jobs = Repricing.objects.filter(
+        project_id__in=project_ids, state__in=[RepricingState.QUEUED, RepricingState.RUNNING]
+    ).select_related("project")
+    return [
+        {"project": job.project.name, "reason": job.reason, "progress": round(job.progress, 4)}
+        for job in jobs.order_by("created_at")
+    ]
 
 
 # --- Models, layers -----------------------------------------------------------------------

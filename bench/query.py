@@ -11,7 +11,7 @@ DATABASE_URL is unset):
    transaction per chunk of 100,000 events, so memory stays bounded. The rows are built
    directly in the column order of the raw tables (building 10 million event dicts and
    validating them would take far longer than the rest of the run), following the demo
-   scenarios of `tollgate.traffic`: per request, checks at the scenario's layers before the
+   scenarios of `ingestion.traffic`: per request, checks at the scenario's layers before the
    model (3-10 ms each), one attempt on a model of the scenario's mix (latency 120-550 ms,
    about 0.8% failures, most retried on another model), checks after the model, and sometimes
    a review minutes to hours later; a few percent of requests are blocked, modified or
@@ -57,7 +57,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from governance.models import Service
     from governance.pricing import PriceBook
-    from tollgate.traffic import Scenario
+    from ingestion.traffic import Scenario
 
 from benchkit import (
     PROJECT_ROOT,
@@ -71,7 +71,7 @@ from benchkit import (
 if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
-from tollgate import traffic
+from ingestion import traffic
 
 DEFAULT_EVENTS = 10_000_000
 DEFAULT_SMALL_FRACTION = 0.1
@@ -104,7 +104,7 @@ ENDPOINTS = (
 
 @dataclass(frozen=True)
 class Plan:
-    """A scenario of tollgate.traffic, prepared for fast row building."""
+    """A scenario of ingestion.traffic, prepared for fast row building."""
 
     scenario: Scenario
     service_id: int
@@ -122,7 +122,7 @@ def plans_build(services: dict[str, Service]) -> list[Plan]:
     """One plan per scenario; `services` are named after the scenarios' projects."""
     import orjson
 
-    from tollgate.traffic import POST_MODEL_LAYERS, PRE_MODEL_LAYERS, REVIEW, SCENARIOS
+    from ingestion.traffic import POST_MODEL_LAYERS, PRE_MODEL_LAYERS, REVIEW, SCENARIOS
 
     plans = []
     for scenario in SCENARIOS.values():
@@ -148,7 +148,7 @@ def plans_build(services: dict[str, Service]) -> list[Plan]:
 class RowMaker:
     """Builds the raw-table rows of whole requests (`ingestion.validation` column order).
 
-    Mirrors `tollgate.traffic`'s request model, with tuples instead of event dicts, datetimes
+    Mirrors `ingestion.traffic`'s request model, with tuples instead of event dicts, datetimes
     instead of strings, and event ids as 32 random hex digits (the writer sends them as uuid).
     """
 

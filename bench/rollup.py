@@ -5,7 +5,7 @@ DATABASE_URL is unset):
 
 1. Any backlog already in the raw tables (other projects' events the job has not seen yet) is
    rolled up first, untimed, so the measured run covers exactly this run's events.
-2. N events (default 300,000) of the five demo scenarios (`tollgate.traffic.scenario_events`,
+2. N events (default 300,000) of the five demo scenarios (`ingestion.traffic.scenario_events`,
    interleaved by time as if five products posted at once) over the last few days are
    spooled to a temporary file as JSON batches of 1,000, then posted through the real ingest
    API exactly as bench/ingest.py posts (gunicorn with 2 workers, 2 client threads). That
@@ -83,7 +83,7 @@ MIB = 1024 * 1024
 
 def events_per_request(seed: int) -> dict[str, float]:
     """The mean number of events a request of each scenario makes (a small untimed pilot)."""
-    from tollgate.traffic import SCENARIOS, scenario_events
+    from ingestion.traffic import SCENARIOS, scenario_events
 
     rng = random.Random(seed)
     end = datetime.now(UTC)
@@ -109,7 +109,7 @@ def events_stream(
     pilot says are needed and the stream stops at `count`, so the latest minutes of the window
     may stay empty.
     """
-    from tollgate.traffic import SCENARIOS, scenario_events
+    from ingestion.traffic import SCENARIOS, scenario_events
 
     rates = events_per_request(seed + 1)
     streams = []

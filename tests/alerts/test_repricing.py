@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from analytics import repricing as repricing_module
 from analytics.evaluation import alerts_evaluate
@@ -22,7 +23,7 @@ from analytics.window import Window
 from governance.models import AlertRule, MatrixModel, Membership, ModelPrice, Role
 from governance.pricing import cost_usd
 from governance.selectors import baseline_model_name, price_book_for_project
-from governance.services import organization_create
+from governance.services import api_key_create, organization_create
 from ingestion.models import RoutingEvent
 from tests.conftest import routing_event
 
@@ -327,3 +328,20 @@ def test_the_rollup_task_reprices_after_new_events_and_never_waits_for_it(post_b
     assert Repricing.objects.get().state == RepricingState.DONE
     total, _, _ = _exact_costs(project)
     assert Decimal(metrics_summary(_query(project))["cost_usd"]) == total
+
+
+def test_answers_say_while_a_repricing_moves_their_figures(post_batch, project):
+    _, raw = api_key_create(project=project, scope="read")
+    read_client = APIClient()
+    read_client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    _traffic(post_batch)
+    rollups_advance(max_seconds=float("inf"))
+    _new_gpt_price(project)
+    window = {"from": (NOW - timedelta(days=3)).isoformat(), "to": NOW.isoformat()}
+    during = read_client.get("/api/v1/metrics/summary", window).json()["window"]["repricing"]
+    assert during == [
+        {"project": "support", "reason": Repricing.objects.get().reason, "progress": 0.0}
+    ]
+    _run_jobs()
+    after = read_client.get("/api/v1/metrics/summary", window).json()["window"]["repricing"]
+    assert after == []

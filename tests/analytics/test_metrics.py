@@ -11,13 +11,14 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 from rest_framework.test import APIClient
 
 from analytics.rollup import rollups_advance
 from governance.models import ModelPrice
 from governance.services import api_key_create
+from ingestion.traffic import SCENARIOS, scenario_events
 from tests.analytics.exact import PriceRow, exact_summary, nearest_rank
-from tollgate.traffic import SCENARIOS, scenario_events
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -299,3 +300,29 @@ def test_empty_window_answers_zeros_and_nulls(priced_project, read_client):
     assert summary["cost_usd"] == "0.000000"
     assert summary["error_rate"] is None and summary["roi"] is None
     assert summary["latency_ms"]["p95"] is None
+
+
+@pytest.mark.parametrize(
+    ("table", "measures"),
+    [
+        ("analytics_attemptrollup", "attempts, errors, fallbacks, cost_usd, baseline_cost_usd"),
+        ("analytics_requestrollup", "requests, served, intercepted, caught, escaped"),
+        ("analytics_layerrollup", "checks, blocks, modifies, violations"),
+    ],
+)
+def test_hour_and_day_rows_add_up_to_the_minute_rows(post_batch, priced_project, table, measures):
+    """Every grain gets the same deltas; late events and replays must leave them agreeing."""
+    events = traffic(3)
+    post_all(post_batch, events, random.Random(3), roll_between=True)
+    rollups_advance()
+    sums = ", ".join(f"sum({name})" for name in measures.split(", "))
+    per_day = f"SELECT date_trunc('day', bucket), {sums} FROM {table} WHERE grain = %s "  # noqa: S608
+    by_hour = f"SELECT date_trunc('hour', bucket), {sums} FROM {table} WHERE grain = %s "  # noqa: S608
+    with connection.cursor() as cursor:
+        per_grain = {}
+        for grain in ("m", "h", "d"):
+            cursor.execute(per_day + "GROUP BY 1 ORDER BY 1", [grain])
+            per_grain[grain] = cursor.fetchall()
+        cursor.execute(f"{by_hour} GROUP BY 1 EXCEPT {by_hour} GROUP BY 1", ["m", "h"])
+        assert cursor.fetchall() == []
+    assert per_grain["m"] and per_grain["m"] == per_grain["h"] == per_grain["d"]

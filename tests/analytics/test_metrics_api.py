@@ -139,6 +139,7 @@ class TestParameters:
             "from": "2026-11-25T10:00:00+00:00",
             "to": "2026-11-25T11:30:00+00:00",
             "filters": {"model": "gpt-5.4"},
+            "repricing": [],
         }
 
 

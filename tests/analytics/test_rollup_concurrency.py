@@ -18,7 +18,7 @@ from django.db import connection
 from analytics.rollup import RollupRun, rollups_advance
 from analytics.selectors import MetricsQuery, metrics_summary
 from analytics.window import Window
-from tollgate.traffic import SCENARIOS, scenario_events
+from ingestion.traffic import SCENARIOS, scenario_events
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
