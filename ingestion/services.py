@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -9,8 +10,9 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from governance.models import ApiKey
+from governance.models import ApiKey, ApiKeyScope, Organization, Project, Service
 from governance.selectors import price_book_for_project
+from governance.services import GovernanceError, api_key_create
 from ingestion.partitions import partitions_ensure
 from ingestion.validation import FieldError, IngestContext, batch_validate
 from ingestion.writer import rows_insert
@@ -64,3 +66,27 @@ def events_ingest(*, api_key: ApiKey, events: list[Any], now: datetime) -> Inges
         rejected=batch.rejected,
         errors=batch.errors,
     )
+
+
+@transaction.atomic
+def simulation_keys_issue(
+    *, organization: Organization, projects: Iterable[str], service_name: str
+) -> dict[str, tuple[ApiKey, str]]:
+    """A new ingest key for each named project of the organization, on its `service_name`
+    service, for a traffic simulation (raw keys are never stored, so none can be looked up);
+    the caller revokes them when it is done. By project name: (key, raw key)."""
+    issued = {}
+    for name in projects:
+        project = Project.objects.filter(organization=organization, name=name).first()
+        if project is None:
+            raise GovernanceError(
+                f"project {name!r} does not exist in {organization.name!r} "
+                "(create it with create_project, or run make demo)"
+            )
+        service = Service.objects.filter(project=project, name=service_name).first()
+        if service is None:
+            raise GovernanceError(f"service {service_name!r} does not exist in {project}")
+        issued[name] = api_key_create(
+            project=project, scope=ApiKeyScope.INGEST, service=service, name="simulate_traffic"
+        )
+    return issued

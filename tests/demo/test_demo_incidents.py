@@ -1,0 +1,119 @@
+"""The demo generator at small scale: each incident raises its alert, clean traffic none.
+
+Three hours of every scenario (a few hundred to a thousand requests each) are posted through
+the real ingest API, rolled up and judged with the demo's own rules files, the evaluation
+replayed every five minutes as the demo does on its first run.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+import pytest
+from django.core.wsgi import get_wsgi_application
+from django.utils import timezone
+
+from analytics.models import Alert, AlertState, BudgetNotice
+from analytics.rollup import rollups_advance
+from governance.models import Organization
+from ingestion.incidents import demo_incidents
+from ingestion.poster import PostTotals, history_post
+from ingestion.simulation import TrafficPlan, minute_floor
+from ingestion.traffic import SCENARIOS
+from tollgate.demo_alerts import (
+    OVERRUN_PROJECT,
+    alerts_replay,
+    demo_rules_load,
+    overrun_budget_size,
+)
+from tollgate.demo_tenant import ORGANIZATION, DemoState, demo_tenant_ensure
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+NOW = minute_floor(timezone.now())
+ANCHOR = NOW - timedelta(minutes=40)  # the outage (anchor -70 to +15 min) ended 25 min ago
+HISTORY = timedelta(hours=3)
+CLEAN = ("financial-trading", "medical-assistant")
+
+
+@pytest.fixture
+def demo_keys() -> dict[str, str]:
+    """The demo tenant with its rules; the ingest key of each scenario."""
+    state = DemoState(passwords={}, keys={})
+    organization = demo_tenant_ensure(state)
+    demo_rules_load(organization)
+    return state.scenario_keys()
+
+
+def _post(api_keys: dict[str, str], *, incidents: bool) -> PostTotals:
+    plan = TrafficPlan(
+        scenarios=tuple(SCENARIOS),
+        seed="demo-test",
+        incidents=demo_incidents(ANCHOR) if incidents else (),
+    )
+    # The real Django application in-process, behind the same client the command uses.
+    transport = httpx.WSGITransport(app=get_wsgi_application())
+    with httpx.Client(transport=transport, base_url="http://testserver") as client:
+        totals = history_post(
+            client=client,
+            api_keys=api_keys,
+            plan=plan,
+            start=NOW - HISTORY,
+            end=NOW,
+            concurrency=1,  # one thread: the test's own database connection
+        )
+    rollups_advance(max_seconds=float("inf"))
+    return totals
+
+
+def _alert(project: str, kind: str, scope: str = "project") -> Alert:
+    return Alert.objects.get(project__name=project, kind=kind, scope=scope, rule__isnull=False)
+
+
+def _replay() -> None:
+    alerts_replay(start=NOW - timedelta(hours=2), end=NOW, step=timedelta(minutes=5))
+
+
+def test_each_incident_raises_its_alert(demo_keys):
+    totals = _post(demo_keys, incidents=True)
+    assert totals.rejected == 0 and totals.accepted == totals.events > 5000
+    budget = overrun_budget_size(Organization.objects.get(name=ORGANIZATION), NOW)
+    _replay()
+
+    # (a) The outage: gpt-5.4 failed over to claude-opus-4.6, fired, and resolved once it
+    # ended, with the time its traffic took to migrate.
+    outage = _alert("customer-service", "model_failure", scope="model:gpt-5.4")
+    assert outage.firing_since is not None and outage.firing_since < ANCHOR
+    assert outage.state == AlertState.RESOLVED and outage.resolved_at > ANCHOR
+    assert 0 <= outage.details["migration_seconds"] <= 180
+    assert not Alert.objects.filter(kind="model_failure", scope="model:claude-opus-4.6").exists()
+    assert _alert("customer-service", "error_rate").firing_since is not None
+
+    # (b) The drifting router, still drifting.
+    drift = _alert("research-assistant", "routing_drift")
+    assert drift.state == AlertState.FIRING
+    assert drift.value > 0.25 or drift.details["conformance"] < 0.8
+
+    # (c) The over-intercepting policy, still over-intercepting.
+    interception = _alert("content-platform", "over_interception")
+    assert interception.state == AlertState.FIRING
+    assert interception.value > 0.03
+
+    # (d) The budget on course to overrun: 50% and 80% crossed, forecast beyond the amount.
+    assert budget is not None and budget.project.name == OVERRUN_PROJECT
+    notices = set(BudgetNotice.objects.filter(budget=budget).values_list("threshold", flat=True))
+    assert {"50", "80", "forecast"} <= notices and "100" not in notices
+    assert Alert.objects.get(budget=budget).state == AlertState.FIRING
+
+    # The scenarios without incidents raise nothing, and no other budget notifies.
+    assert not Alert.objects.filter(project__name__in=CLEAN).exists()
+    assert set(BudgetNotice.objects.values_list("budget", flat=True)) == {budget.pk}
+
+
+def test_traffic_without_incidents_raises_no_alert(demo_keys):
+    totals = _post(demo_keys, incidents=False)
+    assert totals.rejected == 0 and totals.accepted > 5000
+    _replay()
+    assert list(Alert.objects.values_list("project__name", "kind", "scope")) == []
+    assert not BudgetNotice.objects.exists()
