@@ -23,6 +23,7 @@ from analytics.models import Repricing, RepricingState
 from analytics.repricing import repricing_request
 from governance.models import MatrixModel, ModelPrice, Organization, Project
 from governance.selectors import baseline_model_name
+from governance.services import prices_lock
 
 PRICE_FIELDS = (
     "effective_from", "input_per_1k", "output_per_1k", "cache_read_per_1k", "cache_write_per_1k",
@@ -36,12 +37,16 @@ OWNER_MODELS = (Project, Organization)
 @receiver(pre_save, sender=Project)
 @receiver(pre_delete, sender=ModelPrice)
 def _remember_before(sender: type, instance: Any, **kwargs: Any) -> None:
-    """Keep what the change may move: the row as stored and the project's baseline model."""
+    """Take the project's prices lock, and keep what the change may move: the row as stored
+    and the project's baseline model."""
     if kwargs.get("raw") or (instance.pk is None and not isinstance(instance, ModelPrice)):
         return  # a new project or model has no events yet; a new price may move the baseline
     if _from_owner_deletion(kwargs.get("origin")):
         return
-    instance._baseline_before = baseline_model_name(project_id=_project_of(instance))
+    project_id = _project_of(instance)
+    # Ingest commits no batch priced the old way after this change (see prices_lock).
+    prices_lock(project_id=project_id, shared=False)
+    instance._baseline_before = baseline_model_name(project_id=project_id)
     fields = PRICE_FIELDS if isinstance(instance, ModelPrice) else ("name",)
     instance._stored_before = (
         type(instance).objects.filter(pk=instance.pk).values(*fields).first()

@@ -42,8 +42,9 @@ from governance.pricing import calls_price
 from governance.selectors import price_book_for_project
 
 HOUR = timedelta(hours=1)
-# A batch priced with the old matrix just before the change commits well within this; a job
-# starts after it, so it sees (and reprices) that batch too.
+# Ingest and price changes share a lock (governance.services.prices_lock), which holds until a
+# change commits only when it is made inside a transaction; for one made outside (a shell),
+# a job waits this long so that a batch priced just before it has committed when it reads.
 START_GRACE = timedelta(seconds=10)
 
 HOUR_EVENTS_SQL = """

@@ -58,6 +58,11 @@ class PriceBook:
     def entry(self, model: str) -> MatrixEntry | None:
         return self._entries.get(model)
 
+    @property
+    def fingerprint(self) -> tuple:
+        """Equal for two books exactly when they price every event alike."""
+        return tuple((name, self._entries[name].prices) for name in sorted(self._entries))
+
 
 def cost_usd(
     *,

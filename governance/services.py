@@ -223,3 +223,18 @@ def login_attempts_prune(*, now: datetime) -> int:
         window_start__lt=now - LOGIN_ATTEMPTS_PERIOD
     ).delete()
     return deleted
+
+
+PRICES_LOCK_CLASS = 0x70726963  # the advisory lock space of "a project's prices"
+
+
+def prices_lock(*, project_id: int, shared: bool) -> None:
+    """Hold the project's prices lock until the transaction ends.
+
+    Ingest holds it shared while it stores events it has priced; a change to the prices holds
+    it exclusively, so it commits only between batches, and a batch that priced its events
+    with the old prices either committed before it (and is repriced) or sees the new ones.
+    """
+    function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {function}(%s, %s)", [PRICES_LOCK_CLASS, project_id])

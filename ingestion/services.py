@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -12,7 +12,7 @@ from django.db import transaction
 
 from governance.models import ApiKey, ApiKeyScope, Organization, Project, Service
 from governance.selectors import price_book_for_project
-from governance.services import GovernanceError, api_key_create
+from governance.services import GovernanceError, api_key_create, prices_lock
 from ingestion.partitions import partitions_ensure
 from ingestion.validation import FieldError, IngestContext, batch_validate
 from ingestion.writer import rows_insert
@@ -54,10 +54,16 @@ def events_ingest(*, api_key: ApiKey, events: list[Any], now: datetime) -> Inges
         price_book=price_book_for_project(project_id=project.pk),
     )
     batch = batch_validate(events, context)
-    routing_rows = list(batch.routing.values())
-    enforcement_rows = list(batch.enforcement.values())
     partitions_ensure(batch.months())
     with transaction.atomic():
+        prices_lock(project_id=project.pk, shared=True)
+        prices_now = price_book_for_project(project_id=project.pk)
+        if prices_now.fingerprint != context.price_book.fingerprint:
+            # A price changed since the batch was priced: price it again, so that no event is
+            # stored at a price that a repricing job (which starts after the change) misses.
+            batch = batch_validate(events, replace(context, price_book=prices_now))
+        routing_rows = list(batch.routing.values())
+        enforcement_rows = list(batch.enforcement.values())
         inserted = rows_insert({"routing": routing_rows, "enforcement": enforcement_rows})
     valid = len(routing_rows) + len(enforcement_rows) + batch.in_batch_duplicates
     return IngestResult(

@@ -7,8 +7,10 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
+import psycopg
 import pytest
 from django.contrib.auth.models import Permission, User
+from django.db import connection, transaction
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -23,7 +25,7 @@ from analytics.window import Window
 from governance.models import AlertRule, MatrixModel, Membership, ModelPrice, Role
 from governance.pricing import cost_usd
 from governance.selectors import baseline_model_name, price_book_for_project
-from governance.services import api_key_create, organization_create
+from governance.services import PRICES_LOCK_CLASS, api_key_create, organization_create
 from ingestion.models import RoutingEvent
 from tests.conftest import routing_event
 
@@ -345,3 +347,35 @@ def test_answers_say_while_a_repricing_moves_their_figures(post_batch, project):
     _run_jobs()
     after = read_client.get("/api/v1/metrics/summary", window).json()["window"]["repricing"]
     assert after == []
+
+
+def test_a_batch_priced_before_a_price_change_is_stored_at_the_new_price(
+    post_batch, project, monkeypatch
+):
+    """The race: a batch read the old prices, then a price changed before the batch stored
+    its events. Under the prices lock the batch sees the change and prices again."""
+    stale_book = price_book_for_project(project_id=project.pk)
+    price = _new_gpt_price(project)
+    reads = iter([stale_book])
+    monkeypatch.setattr(
+        "ingestion.services.price_book_for_project",
+        lambda project_id: next(reads, None) or price_book_for_project(project_id=project_id),
+    )
+    event = routing_event(timestamp=(NOW - timedelta(minutes=3)).isoformat())
+    assert post_batch([event]).json()["accepted"] == 1
+    stored = RoutingEvent.objects.get(event_id=event["event_id"])
+    assert stored.price_id == price.pk
+
+
+def test_a_price_change_holds_the_prices_lock_until_it_commits(project):
+
+    with transaction.atomic():
+        _new_gpt_price(project)
+        other = psycopg.connect(**{**connection.get_connection_params(), "autocommit": True})
+        try:
+            taken = other.execute(
+                "SELECT pg_try_advisory_lock_shared(%s, %s)", [PRICES_LOCK_CLASS, project.pk]
+            ).fetchone()[0]
+            assert taken is False  # an ingest batch waits for the change to commit
+        finally:
+            other.close()
