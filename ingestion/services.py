@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -43,27 +43,24 @@ def events_ingest(*, api_key: ApiKey, events: list[Any], now: datetime) -> Inges
     even when others are rejected, and are durable (committed) when this returns.
     """
     project = api_key.project
-    context = IngestContext(
-        project_id=project.pk,
-        service_id=api_key.service_id,
-        now=now,
-        retention_days=project.retention_days,
-        future_skew_s=settings.TOLLGATE_INGEST_FUTURE_SKEW_S,
-        token_scale=project.token_scale,
-        tool_scale=project.tool_scale,
-        price_book=price_book_for_project(project_id=project.pk),
-    )
-    batch = batch_validate(events, context)
-    partitions_ensure(batch.months())
     with transaction.atomic():
+        # Shared with other batches, exclusive for a price change: events are priced and
+        # stored either wholly before a change commits (and repriced) or wholly after it.
         prices_lock(project_id=project.pk, shared=True)
-        prices_now = price_book_for_project(project_id=project.pk)
-        if prices_now.fingerprint != context.price_book.fingerprint:
-            # A price changed since the batch was priced: price it again, so that no event is
-            # stored at a price that a repricing job (which starts after the change) misses.
-            batch = batch_validate(events, replace(context, price_book=prices_now))
+        context = IngestContext(
+            project_id=project.pk,
+            service_id=api_key.service_id,
+            now=now,
+            retention_days=project.retention_days,
+            future_skew_s=settings.TOLLGATE_INGEST_FUTURE_SKEW_S,
+            token_scale=project.token_scale,
+            tool_scale=project.tool_scale,
+            price_book=price_book_for_project(project_id=project.pk),
+        )
+        batch = batch_validate(events, context)
         routing_rows = list(batch.routing.values())
         enforcement_rows = list(batch.enforcement.values())
+        partitions_ensure(batch.months())
         inserted = rows_insert({"routing": routing_rows, "enforcement": enforcement_rows})
     valid = len(routing_rows) + len(enforcement_rows) + batch.in_batch_duplicates
     return IngestResult(

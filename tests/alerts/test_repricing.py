@@ -4,6 +4,8 @@ resumes; the admin shows the job's progress."""
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import timedelta
 from decimal import Decimal
 
@@ -349,22 +351,26 @@ def test_answers_say_while_a_repricing_moves_their_figures(post_batch, project):
     assert after == []
 
 
-def test_a_batch_priced_before_a_price_change_is_stored_at_the_new_price(
-    post_batch, project, monkeypatch
-):
-    """The race: a batch read the old prices, then a price changed before the batch stored
-    its events. Under the prices lock the batch sees the change and prices again."""
-    stale_book = price_book_for_project(project_id=project.pk)
-    price = _new_gpt_price(project)
-    reads = iter([stale_book])
-    monkeypatch.setattr(
-        "ingestion.services.price_book_for_project",
-        lambda project_id: next(reads, None) or price_book_for_project(project_id=project_id),
-    )
+def test_a_batch_posted_while_a_price_change_commits_takes_the_new_price(post_batch, project):
+    """The race: a batch arrives while a price change is being saved. It waits for the change
+    to commit and prices with it (before the lock, it priced with the old matrix and nothing
+    would ever reprice it)."""
+    saved, prices = threading.Event(), []
+
+    def change_price() -> None:
+        with transaction.atomic():
+            prices.append(_new_gpt_price(project))
+            saved.set()
+            time.sleep(0.5)  # the batch arrives now
+        connection.close()
+
+    changer = threading.Thread(target=change_price)
+    changer.start()
+    saved.wait(5)
     event = routing_event(timestamp=(NOW - timedelta(minutes=3)).isoformat())
     assert post_batch([event]).json()["accepted"] == 1
-    stored = RoutingEvent.objects.get(event_id=event["event_id"])
-    assert stored.price_id == price.pk
+    changer.join()
+    assert RoutingEvent.objects.get(event_id=event["event_id"]).price_id == prices[0].pk
 
 
 def test_a_price_change_holds_the_prices_lock_until_it_commits(project):
