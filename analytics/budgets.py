@@ -57,6 +57,8 @@ class BudgetStatus:
 
     @property
     def status(self) -> str:
+        """`exceeded` once spent reaches the amount, `forecast_to_exceed` when the forecast
+        passes it, else `ok`."""
         if self.spent >= self.budget.amount_usd:
             return "exceeded"
         if self.forecast > self.budget.amount_usd:
@@ -134,9 +136,30 @@ class SpendLedger:
     def _services(self, project_id: int, name: str) -> set[int]:
         if self._service_ids is None:  # read once, and only when a service budget asks
             self._service_ids = defaultdict(set)
-            for pk, owner, service in Service.objects.values_list("pk", "project_id", "name"):
+            services = Service.objects.filter(project__in=self._projects)
+            for pk, owner, service in services.values_list("pk", "project_id", "name"):
                 self._service_ids[(owner, service)].add(pk)
         return self._service_ids.get((project_id, name), set())
+
+
+def budget_status_closed(
+    budget: Budget, start: datetime, end: datetime, *, spend_of: SpendOf = spend
+) -> BudgetStatus:
+    """A period that has ended: what it spent is final, so it is also the forecast.
+
+    (`budget_status` at the period's end would already answer for the next, empty period.)
+    """
+    spent = spend_of(budget, start, end)
+    days = Decimal(str((end - start).total_seconds() / DAY_SECONDS))
+    return BudgetStatus(
+        budget=budget,
+        period_start=start,
+        period_end=end,
+        spent=spent,
+        run_rate_per_day=spent / days,
+        forecast=spent,
+        percent=float(spent / budget.amount_usd * 100),
+    )
 
 
 def budget_status(budget: Budget, now: datetime, *, spend_of: SpendOf = spend) -> BudgetStatus:

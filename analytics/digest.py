@@ -11,14 +11,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
 from django.db import connection, transaction
 from django.utils import timezone
 
-from analytics.budgets import budget_status, period_bounds, spend
+from analytics.budgets import BudgetStatus, budget_status, budget_status_closed, period_bounds
+from analytics.formatting import BUDGET_STATUS_LABELS, multiple, ratio_percent, usd
 from analytics.notifications import dashboard_url, notify, recipients_for
 from analytics.selectors import MetricsQuery, metrics_spend, metrics_summary
 from analytics.window import Window
@@ -26,33 +27,16 @@ from governance.models import Budget, Organization, Project, Role
 
 DIGEST_LOCK_KEY = 0x746F6C6C_64696765  # one digest run at a time, whatever the workers
 DIGEST_ROLES = (Role.FINANCE,)
-NA = "n/a"
-CENT = Decimal("0.01")
-BUDGET_STATES = {
-    "ok": "on track",
-    "forecast_to_exceed": "forecast to exceed",
-    "exceeded": "exceeded",
-}
+NA = "n/a"  # a ratio without enforcement cost, a cost per request without requests
 
 
 # --- Figures ------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class BudgetBurn:
-    """A budget's period holding the reported day, as it stood at the day's end."""
-
-    budget: Budget
-    period_start: datetime
-    period_end: datetime
-    spent: Decimal
-    forecast: Decimal
-    percent: float
-    status: str  # ok, forecast_to_exceed or exceeded, as in budget_status
-
-
-@dataclass(frozen=True)
 class FinanceDigest:
+    """One organization's figures for one UTC day, as the selectors answer them."""
+
     organization: Organization
     day: date
     window: Window
@@ -60,44 +44,27 @@ class FinanceDigest:
     projects: list[dict[str, Any]]  # metrics_spend rows
     models: list[dict[str, Any]]
     previous_costs: dict[str, Decimal]  # per project, the day before
-    budgets: list[BudgetBurn]
+    budgets: list[BudgetStatus]  # each as it stood at the day's end
 
     @property
     def previous_cost(self) -> Decimal:
+        """The organization's spend the day before."""
         return sum(self.previous_costs.values(), Decimal(0))
 
 
 def day_window(day: date) -> Window:
+    """The UTC day as a window, midnight to midnight."""
     start = datetime(day.year, day.month, day.day, tzinfo=UTC)
     return Window(start, start + timedelta(days=1))
 
 
-def budget_burn(budget: Budget, window: Window) -> BudgetBurn:
-    """The budget at the end of the reported day. A period that ends with the day has closed:
-    what it spent is final and is its forecast (budget_status at midnight would already
-    report the next, empty period)."""
+def budget_burn(budget: Budget, window: Window) -> BudgetStatus:
+    """The budget's period holding the reported day, as it stood at the day's end: still
+    open, or closed with the day (its spend final)."""
     start, end = period_bounds(budget.period, window.start)
     if end > window.end:
-        status = budget_status(budget, window.end)
-        return BudgetBurn(
-            budget=budget,
-            period_start=start,
-            period_end=end,
-            spent=status.spent,
-            forecast=status.forecast,
-            percent=status.percent,
-            status=status.status,
-        )
-    spent = spend(budget, start, end)
-    return BudgetBurn(
-        budget=budget,
-        period_start=start,
-        period_end=end,
-        spent=spent,
-        forecast=spent,
-        percent=float(spent / budget.amount_usd * 100),
-        status="exceeded" if spent >= budget.amount_usd else "ok",
-    )
+        return budget_status(budget, window.end)
+    return budget_status_closed(budget, start, end)
 
 
 def digest_build(*, organization: Organization, day: date) -> FinanceDigest:
@@ -129,25 +96,6 @@ def digest_build(*, organization: Organization, day: date) -> FinanceDigest:
 # --- Presentation -------------------------------------------------------------------------
 
 
-def usd(amount: Decimal | str | None) -> str:
-    """Money for people: in cents ($1,234.56, $0.28), with four places for fractions of a
-    cent under a dollar ($0.0035), where cents would hide the figure."""
-    if amount is None:
-        return NA
-    value = Decimal(amount)
-    places = 2 if abs(value) >= 1 or value == value.quantize(CENT) else 4
-    rounded = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
-    return f"{'-' if rounded < 0 else ''}${abs(rounded):,.{places}f}"
-
-
-def percent(fraction: float | None) -> str:
-    return NA if fraction is None else f"{fraction * 100:,.1f}%"
-
-
-def multiple(value: float | None) -> str:
-    return NA if value is None else f"{value:,.2f}x"
-
-
 def change(current: Decimal, previous: Decimal) -> str:
     """The move from the day before, in money and (when there was spend) in percent."""
     delta = current - previous
@@ -168,7 +116,7 @@ def cost_page(window: Window, **filters: str) -> str:
     return dashboard_url(f"/dashboard/cost/?{urlencode(params, safe=':')}")
 
 
-def period_label(burn: BudgetBurn) -> str:
+def period_label(burn: BudgetStatus) -> str:
     """`day 2026-11-26`, `month 2026-11-01 to 2026-11-30`: the period's days, inclusive."""
     last_day = (burn.period_end - timedelta(days=1)).date()
     first_day = burn.period_start.date()
@@ -182,7 +130,7 @@ def _spend_line(row: dict[str, Any], name: str, url: str) -> dict[str, Any]:
         "spend": usd(row["cost_usd"]),
         "attempts": f"{row['attempts']:,}",
         "requests": f"{row['requests']:,}",
-        "cost_per_1k": usd(row["cost_per_1k_requests_usd"]),
+        "cost_per_1k": usd(row["cost_per_1k_requests_usd"], na=NA),
         "unpriced": f"{row['unpriced_attempts']:,}",
         "url": url,
     }
@@ -209,7 +157,7 @@ def digest_context(digest: FinanceDigest) -> dict[str, Any]:
             "amount": usd(burn.budget.amount_usd),
             "percent": f"{burn.percent:,.1f}%",
             "forecast": usd(burn.forecast),
-            "status": BUDGET_STATES[burn.status],
+            "status": BUDGET_STATUS_LABELS[burn.status],
             "alarming": burn.status != "ok",
             "url": cost_page(window, project=burn.budget.project.name)
             if burn.budget.project
@@ -225,14 +173,14 @@ def digest_context(digest: FinanceDigest) -> dict[str, Any]:
         "change": change(cost, digest.previous_cost),
         "requests": f"{summary['requests']:,}",
         "attempts": f"{summary['attempts']:,}",
-        "cost_per_1k": usd(summary["cost_per_1k_requests_usd"]),
+        "cost_per_1k": usd(summary["cost_per_1k_requests_usd"], na=NA),
         "unpriced_attempts": f"{summary['unpriced_attempts']:,}",
         "baseline_cost": usd(summary["baseline_cost_usd"]),
         "routing_savings": usd(summary["routing_savings_usd"]),
         "error_cost_savings": usd(summary["error_cost_savings_usd"]),
         "enforcement_cost": usd(summary["enforcement_cost_usd"]),
-        "roi": percent(summary["roi"]),
-        "savings_multiple": multiple(summary["savings_multiple"]),
+        "roi": ratio_percent(summary["roi"], na=NA),
+        "savings_multiple": multiple(summary["savings_multiple"], na=NA),
         "projects": projects,
         "models": [
             _spend_line(row, row["model"], cost_page(window, model=row["model"]))
@@ -248,6 +196,8 @@ def digest_context(digest: FinanceDigest) -> dict[str, Any]:
 
 @dataclass
 class DigestRun:
+    """What one run of the digest did, for the task's result and the logs."""
+
     day: date
     organizations: int = 0  # digests built
     queued: int = 0  # emails queued

@@ -1,5 +1,5 @@
-"""Sign-in forms that throttle attempts per username and client address (DESIGN.md
-"Reliability and security": login throttling), for the dashboard's login and the admin's."""
+"""The admin's sign-in form, throttled like the dashboard's (DESIGN.md "Reliability and
+security": login throttling); counting, limits and refusal are in governance.services."""
 
 from __future__ import annotations
 
@@ -7,16 +7,10 @@ from typing import Any
 
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
-from django.contrib.auth.forms import AuthenticationForm
 from django.http import HttpRequest
 from django.utils import timezone
 
-from governance.services import (
-    LOGIN_ATTEMPTS_PERIOD,
-    RateDecision,
-    login_attempt_register,
-    login_attempts_clear,
-)
+from governance.services import LoginThrottled, RateDecision, login_attempt_authenticate
 
 THROTTLED = "throttled"
 
@@ -26,43 +20,22 @@ def client_ip(request: HttpRequest | None) -> str:
     return (request.META.get("REMOTE_ADDR") or "unknown") if request else "unknown"
 
 
-class ThrottledAuthenticationMixin:
-    """Counts each attempt before the password is checked and refuses past the limit.
+class ThrottledAdminAuthenticationForm(AdminAuthenticationForm):
+    """The admin's sign-in form: another door to the same users, under the same limits."""
 
-    `throttled` holds the refusal, so a view can answer 429 with Retry-After.
-    """
-
-    request: HttpRequest | None
-    cleaned_data: dict[str, Any]
     throttled: RateDecision | None = None
 
     def clean(self) -> dict[str, Any]:
         username = self.cleaned_data.get("username")
         if not username or not self.cleaned_data.get("password"):
-            return super().clean()  # type: ignore[misc]  # no attempt is made
-        address = client_ip(self.request)
-        decision = login_attempt_register(username=username, client_ip=address, now=timezone.now())
-        if not decision.allowed:
-            self.throttled = decision
-            minutes = int(LOGIN_ATTEMPTS_PERIOD.total_seconds() // 60)
-            raise forms.ValidationError(
-                f"Too many failed sign-in attempts. Wait {_wait(decision.retry_after_s)} "
-                f"and try again (at most a few tries per {minutes} minutes).",
-                code=THROTTLED,
+            return super().clean()  # no attempt is made
+        try:
+            return login_attempt_authenticate(
+                username=username,
+                client_ip=client_ip(self.request),
+                now=timezone.now(),
+                authenticate=super().clean,
             )
-        cleaned = super().clean()  # type: ignore[misc]
-        login_attempts_clear(username=username, client_ip=address)
-        return cleaned
-
-
-def _wait(seconds: int) -> str:
-    minutes = -(-seconds // 60)
-    return f"{minutes} minute{'s' if minutes != 1 else ''}"
-
-
-class ThrottledAuthenticationForm(ThrottledAuthenticationMixin, AuthenticationForm):
-    """The dashboard's sign-in form."""
-
-
-class ThrottledAdminAuthenticationForm(ThrottledAuthenticationMixin, AdminAuthenticationForm):
-    """The admin's sign-in form, under the same limit (it is another door to the same users)."""
+        except LoginThrottled as refused:
+            self.throttled = refused.decision
+            raise forms.ValidationError(str(refused), code=THROTTLED) from None

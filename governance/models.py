@@ -169,8 +169,9 @@ class RateLimitWindow(models.Model):
 
 
 class LoginAttemptWindow(models.Model):
-    """Sign-in attempts per (username, client address) and minute; incremented atomically
-    with an upsert, cleared by a successful sign-in. Only a digest of the pair is kept."""
+    """Sign-in attempts per counter and minute, the counters being a username with a client
+    address, a username, and an address; incremented atomically with an upsert, taken back
+    by a successful sign-in. Only a digest of what a counter counts is kept."""
 
     key_digest = models.CharField(max_length=64)
     window_start = models.DateTimeField()

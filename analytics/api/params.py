@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.utils import timezone
 from rest_framework import exceptions
@@ -13,6 +13,10 @@ from analytics.window import Window
 from governance.models import ApiKey, Project, Service
 
 DEFAULT_WINDOW = timedelta(hours=24)
+# Times a window may start or end at: wide enough for any traffic, far enough from the
+# calendar's ends that a window, the window before it and every offset stay on it.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 LONGEST_WINDOW = timedelta(days=400)
 MODES = ("routing_first", "enforcement_first", "hybrid")
 
@@ -26,6 +30,8 @@ class BadParameter(exceptions.ParseError):
 
 
 def moment_param(params: Mapping[str, str], name: str) -> datetime | None:
+    """An RFC 3339 time in UTC, or None when absent; BadParameter names a time that is not
+    one, has no offset, or lies outside the years windows are kept for."""
     raw = params.get(name)
     if raw is None or raw == "":
         return None
@@ -37,6 +43,13 @@ def moment_param(params: Mapping[str, str], name: str) -> datetime | None:
         ) from None
     if moment.tzinfo is None:
         raise BadParameter(name, "must carry a UTC offset (e.g. Z)")
+    try:
+        moment = moment.astimezone(UTC)
+        in_range = EARLIEST <= moment < LATEST
+    except OverflowError:  # an offset that moves year 1 or 9999 off the calendar
+        in_range = False
+    if not in_range:
+        raise BadParameter(name, f"must be in the years {EARLIEST.year} to {LATEST.year - 1}")
     return moment
 
 
@@ -56,10 +69,17 @@ def metrics_query(
 
     A session sees every project of its organization; a read key sees its own project only.
     """
-    end = moment_param(params, "to") or timezone.now()
-    start = moment_param(params, "from") or end - DEFAULT_WINDOW
-    if start >= end:
-        raise BadParameter("from", "must be before to")
+    start, end = moment_param(params, "from"), moment_param(params, "to")
+    end = end or timezone.now()
+    start = start or end - DEFAULT_WINDOW
+    window = Window.of(start, end)  # whole minutes
+    if window.start >= window.end:
+        to_the_minute = " once both are taken to the minute" if start < end else ""
+        raise BadParameter(
+            "from",
+            f"must be before to ({start:%Y-%m-%d %H:%M} UTC is not before "
+            f"{end:%Y-%m-%d %H:%M} UTC{to_the_minute})",
+        )
     if end - start > LONGEST_WINDOW:
         raise BadParameter("from", f"the window may span at most {LONGEST_WINDOW.days} days")
     projects = Project.objects.filter(organization_id=organization_id).order_by("name")
@@ -96,7 +116,7 @@ def metrics_query(
         if value is not None:
             applied[name] = value
     return MetricsQuery(
-        window=Window.of(start, end),
+        window=window,
         projects=projects_in_scope,
         service_ids=service_ids,
         model=applied.get("model"),

@@ -8,6 +8,8 @@ from typing import Any
 
 from rest_framework.renderers import BaseRenderer
 
+from analytics.formatting import csv_cell
+
 
 def _flatten(row: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
@@ -18,7 +20,7 @@ def _flatten(row: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         elif isinstance(value, list):
             continue  # nested tables (a drift row's mix) have their own endpoint fields
         else:
-            flat[name] = "" if value is None else value
+            flat[name] = "" if value is None else csv_cell(value)  # names come from ingest
     return flat
 
 

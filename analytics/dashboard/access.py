@@ -19,10 +19,12 @@ MemberView = Callable[..., HttpResponse]
 
 
 def can_act_on_alerts(membership: Membership) -> bool:
+    """Whether the member may acknowledge and silence alerts (ops and admin)."""
     return membership.role in ALERT_ACTORS
 
 
 def forbidden(request: HttpRequest, message: str) -> HttpResponse:
+    """The 403 page, saying why."""
     return render(request, "dashboard/forbidden.html", {"message": message}, status=403)
 
 

@@ -87,6 +87,7 @@ def time_ticks(start: datetime, end: datetime, most: int = 7) -> list[datetime]:
 
 
 def time_label(moment: datetime, span: timedelta) -> str:
+    """A tick's time, as precise as the span needs (`10:00`, `25 Nov 10:00`, `25 Nov`)."""
     moment = moment.astimezone(UTC)
     if span <= timedelta(hours=36):
         return moment.strftime("%H:%M")
@@ -96,6 +97,7 @@ def time_label(moment: datetime, span: timedelta) -> str:
 
 
 def point_label(moment: datetime) -> str:
+    """A point's exact time for its hover title, in UTC."""
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
@@ -110,7 +112,19 @@ class _Frame:
         self.height = MARGIN_TOP + PLOT_HEIGHT + MARGIN_BOTTOM + legend_rows * LEGEND_ROW + 6
 
     def y(self, value: float) -> float:
+        """The pixel height of a value (0 at the axis, the top at the plot's top)."""
         return self.y0 - (value / self.top) * PLOT_HEIGHT if self.top else self.y0
+
+
+def _time_scale(frame: _Frame, start: datetime, end: datetime) -> Callable[[datetime], float]:
+    """Maps a time to its x pixel: start at the left edge, end at the right (outside, clamped)."""
+    span = (end - start).total_seconds() or 1.0
+
+    def x(moment: datetime) -> float:
+        share = (moment - start).total_seconds() / span
+        return frame.left + min(max(share, 0.0), 1.0) * (frame.right - frame.left)
+
+    return x
 
 
 def _svg(title: str, frame: _Frame, body: list[str]) -> SafeString:
@@ -226,6 +240,7 @@ def _empty(title: str, message: str) -> SafeString:
 
 
 def color(index: int) -> str:
+    """The palette's colour for the n-th series, round again past the last."""
     return PALETTE[index % len(PALETTE)]
 
 
@@ -250,12 +265,7 @@ def line_chart(
         return _empty(title, empty)
     top, step = nice_top(max([*values, *(t.value for t in thresholds)]), whole=whole)
     frame = _Frame(top, _legend_rows(len(series) + len(thresholds)))
-    span = (end - start).total_seconds() or 1.0
-
-    def x(moment: datetime) -> float:
-        share = (moment - start).total_seconds() / span
-        return frame.left + min(max(share, 0.0), 1.0) * (frame.right - frame.left)
-
+    x = _time_scale(frame, start, end)
     body = _y_axis(frame, step, fmt, y_label) + _x_time_axis(frame, start, end, x)
     body += _hover_columns(series, frame, fmt, x)
     body += _thresholds(frame, thresholds, fmt)
@@ -385,12 +395,8 @@ def stacked_time_bars(
         return _empty(title, empty)
     top, tick = nice_top(max(totals))
     frame = _Frame(top, _legend_rows(len(series)))
+    x = _time_scale(frame, start, end)
     span = (end - start).total_seconds() or 1.0
-
-    def x(moment: datetime) -> float:
-        share = (moment - start).total_seconds() / span
-        return frame.left + min(max(share, 0.0), 1.0) * (frame.right - frame.left)
-
     width = max((frame.right - frame.left) * step.total_seconds() / span * 0.8, 1.0)
     body = _y_axis(frame, tick, fmt, y_label) + _x_time_axis(frame, start, end, x)
     for index, moment in enumerate(times):

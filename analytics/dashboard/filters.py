@@ -18,7 +18,7 @@ from django.db import connection
 
 from analytics.api.params import MODES, BadParameter, metrics_query
 from analytics.selectors import MetricsQuery
-from analytics.window import Window, floor_to
+from analytics.window import INTERVAL_GRAIN, Window, floor_to
 from governance.models import MatrixModel, Project, Service
 
 RANGES = {
@@ -65,6 +65,7 @@ class Selection:
 
     @property
     def window(self) -> Window:
+        """The window the page shows, to the minute."""
         return self.query.window
 
     @property
@@ -74,18 +75,22 @@ class Selection:
 
     @property
     def interval(self) -> str:
+        """The charts' interval name (`minute`, `hour`, `day`) for this window."""
         return interval_for(self.window)
 
     @property
     def step(self) -> timedelta:
+        """The length of one chart interval."""
         return INTERVAL_STEP[self.interval]
 
     @property
     def querystring(self) -> str:
+        """The selection as a query string, for links that keep it."""
         return urlencode(self.params)
 
     @property
     def length_label(self) -> str:
+        """The window's length for people (`24 h`, `7 d`, `270 min`)."""
         return length_label(self.window.end - self.window.start)
 
     def with_range(self, name: str) -> str:
@@ -93,17 +98,19 @@ class Selection:
         kept = {k: v for k, v in self.params.items() if k not in ("range", "from", "to")}
         return urlencode({"range": name, **kept})
 
-    def buckets(self) -> list[datetime]:
-        """Every interval start of the window, for charts that show empty intervals too."""
-        grain = {"minute": "m", "hour": "h", "day": "d"}[self.interval]
-        moment, answer = floor_to(self.window.start, grain), []
-        while moment < self.window.end:
+    def buckets(self, window: Window | None = None) -> list[datetime]:
+        """Every interval start of the window (or of another one, at this page's interval),
+        for charts that show empty intervals too."""
+        window = window or self.window
+        moment, answer = floor_to(window.start, INTERVAL_GRAIN[self.interval]), []
+        while moment < window.end:
             answer.append(moment)
             moment += self.step
         return answer
 
 
 def length_label(span: timedelta) -> str:
+    """A span for people: whole days past a day, else hours, else minutes."""
     minutes = int(span.total_seconds() // 60)
     if minutes % 1440 == 0 and minutes > 1440:  # "24 h" reads better than "1 d"
         return f"{minutes // 1440} d"
@@ -127,7 +134,7 @@ def selection_from(params: Mapping[str, str], *, organization_id: int, now: date
     has_dates = bool(params.get("from") or params.get("to"))
     range_name = params.get("range") or ("custom" if has_dates else DEFAULT_RANGE)
     if range_name not in RANGE_LABELS:
-        raise BadSelection("range", f"range must be one of {', '.join(RANGE_LABELS)}")
+        raise BadSelection("range", f"range: must be one of {', '.join(RANGE_LABELS)}")
     api_params = {name: params[name] for name in FILTER_NAMES if params.get(name)}
     kept = {"range": range_name}
     if range_name == "custom":
@@ -145,6 +152,17 @@ def selection_from(params: Mapping[str, str], *, organization_id: int, now: date
         raise BadSelection(exc.field, str(exc.detail)) from None
     kept.update({name: api_params[name] for name in FILTER_NAMES if name in api_params})
     return Selection(range=range_name, query=query, params=kept)
+
+
+def alert_param(params: Mapping[str, str]) -> int | None:
+    """The alert an emailed link highlights (`alert=12`), or BadSelection naming `alert`."""
+    raw = params.get("alert") or ""
+    if not raw:
+        return None
+    # isdigit() alone lets "²" and other digits int() refuses through; ids are bigint.
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
+        raise BadSelection("alert", "alert: must be an alert's number")
+    return int(raw)
 
 
 # --- Filter options -----------------------------------------------------------------------

@@ -1,13 +1,14 @@
 """Numbers for people, always with their unit, and how a figure moved against the window
-before. Raw values stay in the pages' `data-value` attributes; these are only what is read."""
+before. Raw values stay in the pages' `data-value` attributes; these are only what is read.
+Money, rates, ratios and multiples come from `analytics.formatting`, shared with the emails."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
-NA = "—"  # a figure that has no value in the window (e.g. a rate without requests)
+from analytics.formatting import NA, multiple, percent, ratio_percent, usd
 
 
 def count(value: int | float | None, unit: str = "") -> str:
@@ -23,15 +24,6 @@ def count(value: int | float | None, unit: str = "") -> str:
 def amount(value: float) -> str:
     """A chart tick of a count: whole numbers plainly, halves with their decimal."""
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
-
-
-def percent(fraction: float | None) -> str:
-    """A rate 0..1 as a percent, with enough places to show small rates (0.05%)."""
-    if fraction is None:
-        return NA
-    value = fraction * 100
-    places = 1 if abs(value) >= 10 else 2 if abs(value) >= 0.01 or value == 0 else 3
-    return f"{value:,.{places}f}%"
 
 
 def ms(value: float | None) -> str:
@@ -51,26 +43,6 @@ def seconds(value: float | None) -> str:
     return f"{whole // 60} min {whole % 60} s"
 
 
-def usd(amount: Decimal | str | float | None) -> str:
-    """Money: cents from a dollar up (`$1,234.56`), four places below (`$0.0070`)."""
-    if amount is None:
-        return NA
-    value = Decimal(str(amount))
-    places = 2 if abs(value) >= 1 or not value else 4
-    rounded = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
-    return f"{'-' if rounded < 0 else ''}${abs(rounded):,.{places}f}"
-
-
-def multiple(value: float | None) -> str:
-    """A ratio of money to money: `4.00x`."""
-    return NA if value is None else f"{value:,.2f}x"
-
-
-def ratio_percent(value: float | None) -> str:
-    """ROI, a ratio, as a percent: 3.0 is `300%`."""
-    return NA if value is None else f"{value * 100:,.0f}%"
-
-
 FORMATS = {
     "count": count,
     "rate": percent,
@@ -82,6 +54,7 @@ FORMATS = {
 
 
 def show(kind: str, value: Any, unit: str = "") -> str:
+    """A figure's value in its kind's format (counts with their unit)."""
     return count(value, unit) if kind == "count" else FORMATS[kind](value)
 
 
@@ -92,6 +65,8 @@ def raw(value: Any) -> str:
 
 @dataclass(frozen=True)
 class Change:
+    """How a figure moved against the previous window, and whether that is good."""
+
     text: str
     tone: str  # "good", "bad" or "neutral", for colour
     compared: bool = True  # False: there was nothing to compare with
@@ -135,10 +110,12 @@ class Figure:
 
     @property
     def data_value(self) -> str:
+        """The value as `data-value` holds it."""
         return raw(self.value)
 
     @property
     def data_previous(self) -> str:
+        """The previous window's value as `data-previous` holds it."""
         return raw(self.previous)
 
 

@@ -3,7 +3,7 @@ interval of the window (counts are zero where nothing happened; rates leave a ga
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from analytics.dashboard.charts import Bars, Series
@@ -50,16 +50,23 @@ def lines(
 
 
 def compared_with_previous(selection: Selection, metric: str, *, label: str) -> list[Series]:
-    """The window's line and the previous window's, shifted onto the same times (dashed)."""
-    length: timedelta = selection.window.end - selection.window.start
+    """The window's line and the previous window's (dashed), paired by position: the previous
+    window's first interval is drawn under the first interval of this one, and so on. (Its
+    interval starts are not this window's minus its length when that length is not a whole
+    number of intervals, e.g. 4 h 30 by the hour.)"""
+    previous = selection.previous
     now = grouped_points(selection, metric, None).get("all", {})
-    before = grouped_points(selection, metric, None, query=selection.previous).get("all", {})
-    buckets = selection.buckets()
+    before = grouped_points(selection, metric, None, query=previous).get("all", {})
+    buckets, earlier = selection.buckets(), selection.buckets(previous.window)
     return [
         Series(label, [(moment, now.get(moment, 0.0)) for moment in buckets]),
         Series(
             f"{label}, previous {selection.length_label}",
-            [(moment, before.get(moment - length, 0.0)) for moment in buckets],
+            # The windows can differ by one interval: a position the previous lacks is a gap.
+            [
+                (moment, before.get(earlier[index], 0.0) if index < len(earlier) else None)
+                for index, moment in enumerate(buckets)
+            ],
             dashed=True,
         ),
     ]

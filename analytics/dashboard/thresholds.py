@@ -44,4 +44,5 @@ def rule_thresholds(
 
 
 def conformance_minimum(rule: AlertRule) -> float:
+    """The rule's band-conformance minimum, or the default when it sets none."""
     return rule.conformance_min if rule.conformance_min is not None else DEFAULT_CONFORMANCE_MIN

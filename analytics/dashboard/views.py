@@ -19,6 +19,7 @@ from analytics.dashboard.filters import (
     RANGE_LABELS,
     BadSelection,
     Selection,
+    alert_param,
     filter_options,
     selection_from,
 )
@@ -72,90 +73,96 @@ def _selection(request: HttpRequest, membership: Membership) -> Selection:
     )
 
 
+def _refused(
+    request: HttpRequest, membership: Membership, page: str, refusal: BadSelection
+) -> HttpResponse:
+    """A 400 page naming the parameter that cannot be shown."""
+    context = {**chrome(membership, None, page), "error": refusal, "field": refusal.field}
+    return render(request, "dashboard/bad_selection.html", context, status=400)
+
+
 def _page(
     request: HttpRequest,
     membership: Membership,
     page: str,
-    build: Callable[[Selection], dict[str, Any]],
+    build: Callable[..., dict[str, Any]],
+    **options: Any,
 ) -> HttpResponse:
+    """Render `page` with the context `build(selection, **options)` makes of the URL's
+    selection, or the 400 page when the selection cannot be shown."""
     try:
         selection = _selection(request, membership)
-    except BadSelection as exc:
-        context = {**chrome(membership, None, page), "error": exc, "field": exc.field}
-        return render(request, "dashboard/bad_selection.html", context, status=400)
-    context = {**chrome(membership, selection, page), **build(selection)}
+    except BadSelection as refusal:
+        return _refused(request, membership, page, refusal)
+    context = {**chrome(membership, selection, page), **build(selection, **options)}
     return render(request, f"dashboard/{page}.html", context)
 
 
 @require_safe
 def home(request: HttpRequest) -> HttpResponse:
+    """The site's root: the overview."""
     return redirect("dashboard:overview")
 
 
 @require_safe
 @member_required
 def overview(request: HttpRequest, membership: Membership) -> HttpResponse:
+    """Headline figures against the previous window, firing alerts, traffic and spend."""
     organization_id = membership.organization_id
-    return _page(
-        request,
-        membership,
-        "overview",
-        lambda selection: overview_context(selection, organization_id=organization_id),
-    )
+    return _page(request, membership, "overview", overview_context, organization_id=organization_id)
 
 
 @require_safe
 @member_required
 def reliability(request: HttpRequest, membership: Membership) -> HttpResponse:
+    """Latency, errors, availability and fallbacks per model, and model incidents."""
     organization_id = membership.organization_id
     return _page(
-        request,
-        membership,
-        "reliability",
-        lambda selection: reliability_context(selection, organization_id=organization_id),
+        request, membership, "reliability", reliability_context, organization_id=organization_id
     )
 
 
 @require_safe
 @member_required
 def enforcement(request: HttpRequest, membership: Membership) -> HttpResponse:
+    """Checks, blocks and modifies per layer, interception and escaped violations."""
     return _page(request, membership, "enforcement", enforcement_context)
 
 
 @require_safe
 @member_required
 def routing(request: HttpRequest, membership: Membership) -> HttpResponse:
+    """The model mix against the expected shares, drift and band conformance."""
     return _page(request, membership, "routing", routing_context)
 
 
 @require_safe
 @member_required
 def cost(request: HttpRequest, membership: Membership) -> HttpResponse:
-    if request.GET.get("format") == "csv":
-        return _spend_csv(request, membership)
-    organization_id = membership.organization_id
+    """Spend, savings, ROI and budgets; the CSV of its tables is at `cost.csv`."""
+    if request.GET.get("format") == "csv":  # an older link to the CSV: it has one URL now
+        kept = request.GET.copy()
+        del kept["format"]
+        query = kept.urlencode()
+        return redirect(reverse("dashboard:cost-csv") + (f"?{query}" if query else ""))
     return _page(
         request,
         membership,
         "cost",
-        lambda selection: cost_context(
-            selection, organization_id=organization_id, now=timezone.now()
-        ),
+        cost_context,
+        organization_id=membership.organization_id,
+        now=timezone.now(),
     )
 
 
 @require_safe
 @member_required
 def cost_csv(request: HttpRequest, membership: Membership) -> HttpResponse:
-    return _spend_csv(request, membership)
-
-
-def _spend_csv(request: HttpRequest, membership: Membership) -> HttpResponse:
     """The spend tables (by model, service, project) of the page's selection, as CSV."""
     try:
         selection = _selection(request, membership)
-    except BadSelection as exc:
-        return HttpResponse(str(exc), status=400, content_type="text/plain; charset=utf-8")
+    except BadSelection as refusal:
+        return HttpResponse(str(refusal), status=400, content_type="text/plain; charset=utf-8")
     window = selection.window
     name = f"tollgate-spend-{window.start:%Y%m%dT%H%M}-{window.end:%Y%m%dT%H%M}.csv"
     response = HttpResponse(
@@ -168,16 +175,18 @@ def _spend_csv(request: HttpRequest, membership: Membership) -> HttpResponse:
 @require_safe
 @member_required
 def alerts(request: HttpRequest, membership: Membership) -> HttpResponse:
-    raw = request.GET.get("alert", "")
-    highlight = int(raw) if raw.isdigit() and len(raw) < 19 else None
-    organization_id = membership.organization_id
+    """Open, resolved and changed alerts; `?alert=<id>` highlights one (emailed links)."""
+    try:
+        highlight = alert_param(request.GET)
+    except BadSelection as refusal:
+        return _refused(request, membership, "alerts", refusal)
     return _page(
         request,
         membership,
         "alerts",
-        lambda selection: alerts_context(
-            selection, organization_id=organization_id, highlight=highlight
-        ),
+        alerts_context,
+        organization_id=membership.organization_id,
+        highlight=highlight,
     )
 
 
@@ -220,6 +229,7 @@ def _alert_action(
 def alert_acknowledge_view(
     request: HttpRequest, membership: Membership, alert_id: int
 ) -> HttpResponse:
+    """Acknowledge an alert from a page's form, then go back to that page."""
     return _alert_action(
         request,
         membership,
@@ -232,6 +242,7 @@ def alert_acknowledge_view(
 @require_POST
 @member_required
 def alert_silence_view(request: HttpRequest, membership: Membership, alert_id: int) -> HttpResponse:
+    """Silence an alert for one of the offered durations, then go back."""
     choice = request.POST.get("duration", "")
     return _alert_action(
         request,

@@ -8,6 +8,7 @@ from typing import Any
 
 from django import template
 
+from analytics import formatting as shared
 from analytics.dashboard import formatting
 
 register = template.Library()
@@ -15,26 +16,31 @@ register = template.Library()
 
 @register.filter
 def usd(value: Any) -> str:
-    return formatting.usd(value)
+    """Money in dollars and cents (`$1,234.56`)."""
+    return shared.usd(value)
 
 
 @register.filter
 def pct(value: float | None) -> str:
-    return formatting.percent(value)
+    """A rate as a percent (`12.5%`)."""
+    return shared.percent(value)
 
 
 @register.filter
 def ms(value: float | None) -> str:
+    """Milliseconds with their unit."""
     return formatting.ms(value)
 
 
 @register.filter
 def secs(value: float | None) -> str:
+    """Seconds, as minutes and seconds past a minute."""
     return formatting.seconds(value)
 
 
 @register.filter
 def num(value: int | None, unit: str = "") -> str:
+    """A count with its unit (`1,234 requests`)."""
     return formatting.count(value, unit)
 
 
@@ -48,6 +54,6 @@ def raw(value: Any) -> str:
 def utc(value: Any) -> str:
     """A datetime (or ISO string) as `2026-11-25 10:00 UTC`."""
     if not value:
-        return formatting.NA
+        return shared.NA
     moment = datetime.fromisoformat(value) if isinstance(value, str) else value
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")

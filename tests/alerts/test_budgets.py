@@ -10,12 +10,17 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from analytics.budgets import budget_status, period_bounds
+from analytics.budgets import SpendLedger, budget_status, period_bounds
 from analytics.evaluation import alerts_evaluate
 from analytics.models import BudgetNotice, Notification
 from analytics.rollup import rollups_advance
 from governance.models import Budget
-from governance.services import api_key_create
+from governance.services import (
+    api_key_create,
+    organization_create,
+    project_create,
+    service_create,
+)
 from tests.conftest import routing_event
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -138,3 +143,22 @@ def test_budgets_api_answers_status(post_batch, project, organization):
     assert row["amount_usd"] == "100.000000"
     assert row["status"] == "ok" and row["thresholds_crossed"] == []
     assert Decimal(row["forecast_usd"]) >= Decimal(row["spent_usd"])
+
+
+def test_a_ledger_reads_only_its_own_projects_services(post_batch, project, service, organization):
+    rival = project_create(organization=organization_create(name="globex"), name="rival")
+    service_create(project=rival, name="router")
+    now = timezone.now()
+    _spend(post_batch, 2, now - timedelta(minutes=2))
+    budget = Budget.objects.create(
+        organization=organization,
+        project=project,
+        name="router",
+        scope_kind="service",
+        scope_name="router",
+        period="day",
+        amount_usd=Decimal("1.00"),
+    )
+    ledger = SpendLedger([project])
+    assert ledger(budget, now - timedelta(hours=1), now) == Decimal("0.014")
+    assert ledger._service_ids == {(project.pk, "router"): {service.pk}}

@@ -14,7 +14,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from analytics.budgets import budget_status
-from analytics.digest import DigestRun, day_window, finance_digest_send, multiple, percent, usd
+from analytics.digest import DigestRun, day_window, finance_digest_send
+from analytics.formatting import multiple, ratio_percent, usd
 from analytics.models import Notification
 from analytics.rollup import rollups_advance
 from analytics.selectors import MetricsQuery, metrics_summary
@@ -200,15 +201,15 @@ def test_digest_shows_the_selectors_figures_for_the_day(acme, globex, project, d
     # blocked requests cost 5 x $0.002 = $0.01 of enforcement.
     assert summary["routing_savings_usd"] == "0.200000"
     assert summary["enforcement_cost_usd"] == "0.010000"
-    assert (percent(summary["roi"]), multiple(summary["savings_multiple"])) == (
-        "1,900.0%",
+    assert (ratio_percent(summary["roi"]), multiple(summary["savings_multiple"])) == (
+        "1,900%",
         "20.00x",
     )
     assert "Routing savings:     $0.20" in text
     assert "Enforcement cost:    $0.01" in text
-    assert "ROI:                 1,900.0%  = (routing + error-cost savings" in text
+    assert "ROI:                 1,900%  = (routing + error-cost savings" in text
     assert "Savings multiple:    20.00x  = (routing + error-cost savings)" in text
-    assert '<th align="left">ROI</th><td>1,900.0%' in html
+    assert '<th align="left">ROI</th><td>1,900%' in html
 
     # The daily budget closed with the day ($0.28 of $0.50); the weekly one is still open.
     assert (
@@ -231,6 +232,21 @@ def test_digest_shows_the_selectors_figures_for_the_day(acme, globex, project, d
     assert row_of(theirs.body_text, "globex-lab")[1:3] == ["$0.0350", "7"]
     assert "support" not in theirs.body_text + theirs.body_html
     assert "$0.40" not in theirs.body_text and "acme" not in theirs.body_text
+
+
+def test_names_are_not_escaped_outside_html(day):
+    organization = organization_create(name="Smith & Jones <Ltd>")
+    member(organization, "fay", "finance")
+    project, key = tenant_project(organization, "R&D")
+    post(attempts(10, day, "gpt-5.4"), key)
+    assert send(day).queued == 1
+    notice = Notification.objects.get(organization=organization)
+    assert notice.subject.startswith("[Tollgate finance] Smith & Jones <Ltd>, ")
+    assert "&amp;" not in notice.subject + notice.body_text
+    assert notice.body_text.startswith("Finance digest for Smith & Jones <Ltd>: ")
+    assert row_of(notice.body_text, project.name)[1] == "$0.07"  # 10 x $0.007
+    assert "Finance digest for Smith &amp; Jones &lt;Ltd&gt;" in notice.body_html
+    assert ">R&amp;D</a>" in notice.body_html
 
 
 def test_digest_is_queued_once_per_organization_and_day(acme, day):

@@ -11,6 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
+from analytics.api.renderers import CsvRenderer
 from analytics.rollup import rollups_advance
 from governance.services import (
     api_key_create,
@@ -97,6 +98,37 @@ class TestParameters:
         response = client_with_key(read_key).get("/api/v1/metrics/summary", params)
         assert response.status_code == 400
         assert response.json()["field"] == field
+
+    @pytest.mark.parametrize("url", ENDPOINTS)
+    @pytest.mark.parametrize(
+        ("params", "field"),
+        [
+            # Times whose window, or the window before it, leaves the calendar's range.
+            ({"from": "0001-01-01T00:00:00Z", "to": "0001-01-02T00:00:00Z"}, "from"),
+            ({"to": "0001-01-01T10:00:00Z"}, "to"),
+            ({"from": "0001-01-01T00:00:00+01:00", "to": "0001-01-01T12:00:00Z"}, "from"),
+            ({"to": "9999-12-31T23:59:00-01:00"}, "to"),
+            ({"from": "9000-06-01T00:00:00Z", "to": "9000-06-02T00:00:00Z"}, "from"),
+            # A window that is empty once taken to the minute.
+            ({"from": "2026-11-25T10:00:10Z", "to": "2026-11-25T10:00:50Z"}, "from"),
+        ],
+    )
+    def test_hostile_times_are_400_naming_them(self, read_key, url, params, field):
+        response = client_with_key(read_key).get(url, {**PARAMS.get(url, {}), **params})
+        assert response.status_code == 400, response.content
+        assert response.json()["field"] == field
+        assert response.json()["detail"].startswith(f"{field}: ")
+
+    def test_from_after_to_names_both(self, read_key):
+        response = client_with_key(read_key).get(
+            "/api/v1/metrics/summary",
+            {"from": "2026-11-25T10:00:00Z", "to": "2026-11-25T09:00:00Z"},
+        )
+        assert response.status_code == 400
+        assert response.json()["field"] == "from"
+        assert response.json()["detail"] == (
+            "from: must be before to (2026-11-25 10:00 UTC is not before 2026-11-25 09:00 UTC)"
+        )
 
     @pytest.mark.parametrize(
         ("params", "field"),
@@ -230,3 +262,19 @@ class TestWithData:
         with CaptureQueriesContext(connection) as queries:
             assert client.get(url, params).status_code == 200
         assert len(queries) <= most, [q["sql"][:80] for q in queries]
+
+
+def test_csv_cells_cannot_run_as_formulas():
+    """Names come from ingest: a model named like a formula stays text in a spreadsheet."""
+    body = CsvRenderer().render(
+        {
+            "rows": [
+                {"model": '=HYPERLINK("http://evil","x")', "routing_savings_usd": "-0.200000"},
+                {"model": "gpt-5.4", "routing_savings_usd": "0.100000"},
+            ]
+        }
+    )
+    rows = list(csv.DictReader(io.StringIO(body.decode())))
+    assert rows[0]["model"] == '\'=HYPERLINK("http://evil","x")'
+    assert rows[0]["routing_savings_usd"] == "-0.200000"  # a negative number stays a number
+    assert rows[1]["model"] == "gpt-5.4"

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db.models import F
 from django.test import Client
-from django.utils import timezone
 
 from governance.models import LoginAttemptWindow
 from governance.services import LOGIN_ATTEMPTS_ALLOWED, user_create
@@ -86,9 +86,30 @@ def test_wrong_passwords_are_throttled_then_the_period_frees_up(olivia):
     assert sign_in(Client(), PASSWORD, address="10.0.0.2").status_code == 302
 
     # Fifteen minutes later the earlier attempts no longer count.
-    LoginAttemptWindow.objects.update(window_start=timezone.now() - timedelta(minutes=16))
+    LoginAttemptWindow.objects.update(window_start=F("window_start") - timedelta(minutes=16))
     assert sign_in(client, PASSWORD).status_code == 302
     assert client.get("/dashboard/").status_code == 200
+
+
+def test_one_username_tried_from_many_addresses_is_throttled(olivia, monkeypatch):
+    monkeypatch.setattr("governance.services.LOGIN_ATTEMPTS_PER_USERNAME", 3)
+    for index in range(3):
+        assert sign_in(Client(), "wrong", address=f"10.1.0.{index}").status_code == 200
+    throttled = sign_in(Client(), PASSWORD, address="10.1.0.99")
+    assert throttled.status_code == 429 and int(throttled["Retry-After"]) > 0
+    assert b"Too many failed sign-in attempts" in throttled.content
+
+
+def test_one_address_trying_many_usernames_is_throttled(olivia, monkeypatch):
+    monkeypatch.setattr("governance.services.LOGIN_ATTEMPTS_PER_ADDRESS", 3)
+    client = Client()
+    for name in ("admin", "root", "finance"):
+        response = client.post(
+            "/accounts/login/", {"username": name, "password": "guess"}, REMOTE_ADDR="10.0.0.7"
+        )
+        assert response.status_code == 200
+    assert sign_in(client, PASSWORD, address="10.0.0.7").status_code == 429
+    assert sign_in(Client(), PASSWORD, address="10.0.0.8").status_code == 302
 
 
 def test_the_admin_sign_in_is_throttled_too(olivia):
@@ -105,10 +126,11 @@ def test_the_admin_sign_in_is_throttled_too(olivia):
 
 def test_stale_sign_in_counters_are_pruned(olivia):
     sign_in(Client(), "wrong")
-    LoginAttemptWindow.objects.update(window_start=timezone.now() - timedelta(hours=1))
+    LoginAttemptWindow.objects.update(window_start=F("window_start") - timedelta(hours=1))
     sign_in(Client(), "wrong", address="10.0.0.9")  # a fresh one stays
-    assert rate_windows_prune_task() == 1
-    assert LoginAttemptWindow.objects.count() == 1
+    # Each attempt has three counters: username and address, username, address.
+    assert rate_windows_prune_task() == 3
+    assert LoginAttemptWindow.objects.count() == 3
 
 
 def test_sign_out_is_a_post(olivia):

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 from xml.etree import ElementTree
 
 from analytics.dashboard import charts
-from analytics.dashboard.formatting import amount, percent, usd
+from analytics.dashboard.formatting import amount
+from analytics.formatting import percent, usd
 
 START = datetime(2026, 11, 25, 0, 0, tzinfo=UTC)
 END = START + timedelta(hours=4)
@@ -113,7 +114,7 @@ def test_horizontal_bars_label_each_row():
         x_label="spend (USD)",
         fmt=usd,
     )
-    assert "a-very-long-model-name-that-will-not-fit-here: $0.5000" in titles(markup)
+    assert "a-very-long-model-name-that-will-not-fit-here: $0.50" in titles(markup)
     assert any(text.endswith("…") for text in texts(markup))  # shortened, full name on hover
     assert "spend (USD)" in texts(markup)
 

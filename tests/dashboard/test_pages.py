@@ -14,6 +14,7 @@ import pytest
 from django.test import Client
 
 from analytics.dashboard.filters import selection_from
+from analytics.dashboard.pages.cost import spend_csv
 from analytics.selectors import metrics_drift, metrics_drift_timeseries, metrics_spend
 from governance.models import Budget
 from governance.services import organization_create, user_create
@@ -239,7 +240,10 @@ class TestWithTraffic:
         for service, project_name in (("router", "support"), ("indexer", "search")):
             for column in ("cost_usd", "requests", "attempts", "unpriced_attempts"):
                 assert services[service][column] == projects[project_name][column]
-        assert client.get(PAGES["cost"], {"format": "csv"}).content == export.content
+        # One URL serves the CSV: the page's old `?format=csv` link goes there.
+        moved = client.get(PAGES["cost"], {"range": "24h", "format": "csv"})
+        assert moved.status_code == 302
+        assert moved["Location"] == "/dashboard/cost.csv?range=24h"
 
     @pytest.mark.parametrize(
         ("filters", "requests"),
@@ -313,19 +317,33 @@ class TestWithTraffic:
 # --- Without traffic ----------------------------------------------------------------------
 
 
+# Each page's count of traffic, shown as zero with its unit when the window is empty.
+EMPTY_COUNTS = {
+    "overview": ("requests", "0 requests"),
+    "reliability": ("attempts", "0 attempts"),
+    "enforcement": ("requests", "0 requests"),
+    "routing": ("attempts", "0 attempts"),
+    "cost": ("requests", "0 requests"),
+}
+NOT_MEASURED = {"over_interception_threshold"}  # a rule's setting, shown whatever the traffic
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize("role", ["ops", "finance", "admin"])
-@pytest.mark.parametrize("page", ["overview", "reliability", "enforcement", "routing", "cost"])
+@pytest.mark.parametrize("page", list(EMPTY_COUNTS))
 def test_empty_windows_say_so_with_zeros_and_units(member, project, role, page):
     response = member(role).get(PAGES[page], {"range": "1h"})
     assert response.status_code == 200
     html = response.content.decode()
     assert 'id="empty-state"' in html and "No traffic in this window" in html
     figures = headline(html)
-    assert figures, "the figures are still there, as zeros and blanks"
-    if "requests" in figures:
-        assert figures["requests"]["data-value"] == "0"
-        assert "0 requests" in html
+    metric, shown = EMPTY_COUNTS[page]
+    assert figures[metric]["data-value"] == "0"
+    assert re.search(rf'data-metric="{metric}" data-value="0"[^>]*>{shown}</span>', html)
+    # Every measured figure is a zero or a blank (a rate of nothing), never a stale number.
+    for name, item in figures.items():
+        if name not in NOT_MEASURED:
+            assert as_number(item["data-value"]) in (None, 0), name
     assert "<svg" not in html.split('id="headline"')[1] or page == "routing"
 
 
@@ -350,3 +368,91 @@ def test_a_project_of_another_organization_is_refused(member, project):
     project_create(organization=organization_create(name="globex"), name="secret")
     response = member("ops").get(PAGES["enforcement"], {"project": "secret"})
     assert response.status_code == 400 and b'data-field="project"' in response.content
+
+
+# --- Hostile parameters -------------------------------------------------------------------
+
+HOSTILE_WINDOWS = [
+    # Out of the calendar's range once a window or its previous one is worked out.
+    ({"range": "custom", "from": "0001-01-01T00:00Z", "to": "0001-01-02T00:00Z"}, "from"),
+    ({"range": "custom", "to": "0001-01-01T10:00Z"}, "to"),
+    ({"range": "custom", "from": "0001-01-01T00:00+01:00", "to": "0001-01-01T12:00Z"}, "from"),
+    ({"range": "custom", "to": "9999-12-31T23:59-01:00"}, "to"),
+    ({"range": "custom", "from": "9999-12-31T00:00Z"}, "from"),
+    ({"range": "custom", "from": "2026-11-21T08:00", "to": "2026-11-20T08:00"}, "from"),
+    ({"range": "custom", "from": "2026-11-20T08:00:10Z", "to": "2026-11-20T08:00:50Z"}, "from"),
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("page", list(PAGES))
+@pytest.mark.parametrize(("params", "field"), HOSTILE_WINDOWS)
+def test_hostile_windows_are_a_400_naming_the_parameter(member, project, page, params, field):
+    response = member("ops").get(PAGES[page], params)
+    assert response.status_code == 400
+    assert f'data-field="{field}"'.encode() in response.content
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("params", "field"), HOSTILE_WINDOWS)
+def test_hostile_windows_are_a_400_for_the_csv_too(member, project, params, field):
+    response = member("finance").get("/dashboard/cost.csv", params)
+    assert response.status_code == 400
+    assert response.content.decode().startswith(f"{field}: ")
+
+
+@pytest.mark.django_db
+def test_from_after_to_says_so(member, project):
+    response = member("ops").get(
+        PAGES["overview"], {"range": "custom", "from": "2026-11-21T08:00", "to": "2026-11-20T08:00"}
+    )
+    assert response.status_code == 400
+    assert b"from: must be before to" in response.content
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("alert", ["\u00b2", "\u0663", "12abc", "-1", "99999999999999999999"])
+def test_an_alert_that_is_not_an_id_is_a_400_naming_it(member, project, alert):
+    response = member("ops").get(PAGES["alerts"], {"alert": alert})
+    assert response.status_code == 400
+    assert b'data-field="alert"' in response.content
+
+
+# --- The spend CSV ------------------------------------------------------------------------
+
+
+def spend_row(name: str, by: str) -> dict:
+    return {
+        by: name,
+        "attempts": 1,
+        "requests": 1,
+        "cost_usd": "0.007000",
+        "cost_per_1k_requests_usd": "7.000000",
+        "unpriced_attempts": 0,
+    }
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        '=HYPERLINK("http://evil","x")',
+        "+cmd|' /C calc'!A0",
+        "-2+3+cmd|' /C calc'!A0",
+        "@SUM(1+1)*cmd|' /C calc'!A0",
+        "\t=1+1",
+        "\r=1+1",
+    ],
+)
+@pytest.mark.parametrize("by", ["model", "service", "project"])
+def test_spend_csv_names_cannot_run_as_formulas(name, by):
+    tables = {group: [] for group in ("model", "service", "project")}
+    tables[by] = [spend_row(name, by)]
+    (line,) = csv.DictReader(io.StringIO(spend_csv(tables)))
+    assert line["name"] == "'" + name  # a spreadsheet shows it as text
+    assert line["cost_usd"] == "0.007000" and line["attempts"] == "1"
+
+
+def test_spend_csv_keeps_ordinary_names():
+    tables = {"model": [spend_row("gpt-5.4", "model")], "service": [], "project": []}
+    (line,) = csv.DictReader(io.StringIO(spend_csv(tables)))
+    assert line["name"] == "gpt-5.4"

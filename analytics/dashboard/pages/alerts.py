@@ -9,7 +9,8 @@ from typing import Any
 from django.db.models import Count, F, Q, QuerySet
 
 from analytics.dashboard.filters import Selection
-from analytics.dashboard.formatting import ms, percent, usd
+from analytics.dashboard.formatting import ms
+from analytics.formatting import percent, usd
 from analytics.models import Alert, AlertEvaluation, AlertState
 from analytics.selectors_alerts import alert_silence, alerts_for
 from governance.models import AlertKind
@@ -39,6 +40,7 @@ def alert_value(alert: Alert, value: float | None) -> str:
 
 
 def alert_row(alert: Alert, *, highlight: int | None) -> dict[str, Any]:
+    """An alert as a table row: its name, value and threshold in its unit, since when."""
     return {
         "alert": alert,
         "name": alert.rule.name if alert.rule else alert.budget.name if alert.budget else "",
@@ -50,6 +52,7 @@ def alert_row(alert: Alert, *, highlight: int | None) -> dict[str, Any]:
 
 
 def organization_alerts(selection: Selection, *, organization_id: int) -> QuerySet[Alert]:
+    """The organization's alerts, of the filtered project when one is picked."""
     project = selection.query.applied.get("project")
     return alerts_for(
         organization_id=organization_id,
@@ -61,6 +64,7 @@ def organization_alerts(selection: Selection, *, organization_id: int) -> QueryS
 def alerts_context(
     selection: Selection, *, organization_id: int, highlight: int | None
 ) -> dict[str, Any]:
+    """The alerts page: counts, open and resolved alerts, and the state changes in the window."""
     window = selection.window
     alerts = organization_alerts(selection, organization_id=organization_id)
     resolved_in_window = Q(
@@ -104,6 +108,7 @@ def alerts_context(
 
 
 def alert_in_organization(organization_id: int, alert_id: int) -> Alert | None:
+    """The organization's alert with this id, or None (another's is not found either)."""
     return (
         alerts_for(organization_id=organization_id, project_ids=None, filters={})
         .filter(pk=alert_id)

@@ -12,8 +12,9 @@ from typing import Any
 from analytics.budgets import budget_query
 from analytics.dashboard import charts
 from analytics.dashboard.filters import Selection
-from analytics.dashboard.formatting import Figure, count, figure, usd
+from analytics.dashboard.formatting import Figure, count, figure
 from analytics.dashboard.series import stacked
+from analytics.formatting import BUDGET_STATUS_LABELS, csv_cell, usd
 from analytics.selectors import metrics_spend, metrics_summary, metrics_timeseries
 from analytics.selectors_alerts import budgets_for
 from analytics.window import Window, floor_to
@@ -21,11 +22,6 @@ from governance.models import Budget, BudgetPeriod
 
 SPEND_GROUPS = ("model", "service", "project")
 BURN_CHARTS = 6  # the budgets closest to their amount; the table lists them all
-STATUS_LABELS = {
-    "ok": "on track",
-    "forecast_to_exceed": "forecast to exceed",
-    "exceeded": "exceeded",
-}
 CSV_COLUMNS = (
     "group",
     "name",
@@ -38,6 +34,7 @@ CSV_COLUMNS = (
 
 
 def cost_figures(summary: dict[str, Any]) -> list[Figure]:
+    """The cost page's headline figures: spend, tokens, savings, enforcement cost, ROI."""
     tokens = summary["tokens"]
     return [
         figure("cost_usd", "Spend", "money", summary["cost_usd"]),
@@ -109,14 +106,16 @@ def spend_tables(selection: Selection) -> dict[str, list[dict[str, Any]]]:
 
 
 def spend_csv(tables: dict[str, list[dict[str, Any]]]) -> str:
-    """The spend tables as one CSV: a `group` column says which table a row belongs to."""
+    """The spend tables as one CSV: a `group` column says which table a row belongs to.
+    Names come from ingest, so none may reach a spreadsheet as a formula."""
     output = io.StringIO()
     writer = csv.writer(output)
     writer.writerow(CSV_COLUMNS)
     for by in SPEND_GROUPS:
         for row in tables[by]:
             writer.writerow(
-                [
+                csv_cell(value)
+                for value in (
                     by,
                     row[by],
                     row["attempts"],
@@ -124,7 +123,7 @@ def spend_csv(tables: dict[str, list[dict[str, Any]]]) -> str:
                     row["cost_usd"],
                     row["cost_per_1k_requests_usd"] or "",
                     row["unpriced_attempts"],
-                ]
+                )
             )
     return output.getvalue()
 
@@ -141,7 +140,7 @@ def budget_rows(
     project_ids = tuple(query.project_ids) if "project" in query.applied else None
     rows = budgets_for(organization_id=organization_id, project_ids=project_ids, now=now)
     for row in rows:
-        row["status_label"] = STATUS_LABELS.get(row["status"], row["status"])
+        row["status_label"] = BUDGET_STATUS_LABELS.get(row["status"], row["status"])
     charted = sorted(rows, key=lambda row: -row["percent"])[:BURN_CHARTS]
     budgets = Budget.objects.select_related("project", "organization").in_bulk(
         [row["id"] for row in charted]
@@ -193,6 +192,7 @@ def burn_chart(budget: Budget, row: dict[str, Any], now: datetime) -> Any:
 
 
 def cost_context(selection: Selection, *, organization_id: int, now: datetime) -> dict[str, Any]:
+    """The cost page: figures, spend tables with their charts, budgets, spend over time."""
     summary = metrics_summary(selection.query)
     tables = spend_tables(selection)
     budgets = budget_rows(selection, organization_id=organization_id, now=now)

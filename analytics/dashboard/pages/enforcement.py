@@ -7,9 +7,10 @@ from typing import Any
 
 from analytics.dashboard import charts
 from analytics.dashboard.filters import Selection
-from analytics.dashboard.formatting import Figure, amount, figure, percent
+from analytics.dashboard.formatting import Figure, amount, figure
 from analytics.dashboard.series import lines
 from analytics.dashboard.thresholds import active_rules, rule_thresholds
+from analytics.formatting import percent
 from analytics.selectors import metrics_layers, metrics_summary
 from governance.models import DEFAULT_THRESHOLDS, AlertKind
 
@@ -17,6 +18,7 @@ DEFAULT_OVER_INTERCEPTION = DEFAULT_THRESHOLDS[AlertKind.OVER_INTERCEPTION]
 
 
 def enforcement_figures(summary: dict[str, Any], threshold: float) -> list[Figure]:
+    """The enforcement page's headline figures, with the over-interception threshold."""
     overhead = summary["overhead_ms"]
     return [
         figure("requests", "Requests", "count", summary["requests"], unit="requests"),
@@ -77,6 +79,7 @@ def enforcement_figures(summary: dict[str, Any], threshold: float) -> list[Figur
 
 
 def enforcement_context(selection: Selection) -> dict[str, Any]:
+    """The enforcement page: figures, the per-layer table and the interception charts."""
     query = selection.query
     summary = metrics_summary(query)
     layers = metrics_layers(query)

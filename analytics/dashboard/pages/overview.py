@@ -9,8 +9,9 @@ from django.db.models import Count, Q
 
 from analytics.dashboard import charts
 from analytics.dashboard.filters import Selection
-from analytics.dashboard.formatting import Change, Figure, amount, count, figure, usd
+from analytics.dashboard.formatting import Change, Figure, amount, count, figure
 from analytics.dashboard.series import compared_with_previous
+from analytics.formatting import usd
 from analytics.models import AlertState
 from analytics.selectors import metrics_summary
 from analytics.selectors_alerts import alerts_for
@@ -96,6 +97,7 @@ def firing_figure(counts: dict[str, int]) -> Figure:
 
 
 def overview_context(selection: Selection, *, organization_id: int) -> dict[str, Any]:
+    """The overview: headline figures against the previous window, firing alerts, charts."""
     query = selection.query
     summary = metrics_summary(query)
     before = metrics_summary(selection.previous)

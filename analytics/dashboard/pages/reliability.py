@@ -9,9 +9,10 @@ from django.db.models import Q
 
 from analytics.dashboard import charts
 from analytics.dashboard.filters import Selection
-from analytics.dashboard.formatting import Figure, amount, figure, ms, percent
+from analytics.dashboard.formatting import Figure, amount, figure, ms
 from analytics.dashboard.series import lines
 from analytics.dashboard.thresholds import active_rules, rule_thresholds
+from analytics.formatting import percent
 from analytics.models import Alert
 from analytics.selectors import metrics_models, metrics_summary
 from analytics.selectors_alerts import alerts_for
@@ -22,6 +23,7 @@ INCIDENTS_SHOWN = 50
 
 
 def reliability_figures(summary: dict[str, Any], fallbacks: int) -> list[Figure]:
+    """The reliability page's headline figures: volume, errors, latency, fallbacks."""
     latency = summary["latency_ms"]
     return [
         figure("attempts", "Attempts (model calls)", "count", summary["attempts"], unit="attempts"),
@@ -75,6 +77,7 @@ def _incident(alert: Alert) -> dict[str, Any]:
 
 
 def reliability_context(selection: Selection, *, organization_id: int) -> dict[str, Any]:
+    """The reliability page: figures, the per-model table, incidents and latency charts."""
     query = selection.query
     summary = metrics_summary(query)
     empty = not summary["attempts"] and not summary["requests"]

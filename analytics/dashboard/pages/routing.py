@@ -8,8 +8,9 @@ from typing import Any
 
 from analytics.dashboard import charts
 from analytics.dashboard.filters import Selection
-from analytics.dashboard.formatting import Figure, figure, percent
+from analytics.dashboard.formatting import Figure, figure
 from analytics.dashboard.thresholds import active_rules, conformance_minimum, rule_thresholds
+from analytics.formatting import percent
 from analytics.selectors import (
     metrics_drift,
     metrics_drift_timeseries,
@@ -27,10 +28,12 @@ PSI_MODERATE = 0.1
 
 
 def psi_text(value: float) -> str:
+    """A PSI value as the charts print it (three places)."""
     return f"{value:.3f}"
 
 
 def routing_figures(summary: dict[str, Any], models: list[dict[str, Any]]) -> list[Figure]:
+    """The routing page's headline figures: attempts, models, routing latency, unpriced."""
     routing_latency = summary["routing_latency_ms"]
     return [
         figure("attempts", "Attempts", "count", summary["attempts"], unit="attempts"),
@@ -66,6 +69,7 @@ def _series_by_project(
 
 
 def bands_by_project(project_ids: list[int]) -> dict[int, list[ComplexityBand]]:
+    """The complexity bands of each project, lowest score first, in one read."""
     answer: dict[int, list[ComplexityBand]] = {}
     for band in ComplexityBand.objects.filter(project_id__in=project_ids).order_by(
         "project_id", "min_score"
@@ -75,6 +79,7 @@ def bands_by_project(project_ids: list[int]) -> dict[int, list[ComplexityBand]]:
 
 
 def routing_context(selection: Selection) -> dict[str, Any]:
+    """The routing page: figures, each project's mix and bands, drift over time."""
     query = selection.query
     summary = metrics_summary(query)
     models = metrics_models(query)
