@@ -29,6 +29,7 @@ from analytics.dashboard.pages.enforcement import enforcement_context
 from analytics.dashboard.pages.overview import overview_context
 from analytics.dashboard.pages.reliability import reliability_context
 from analytics.dashboard.pages.routing import routing_context
+from analytics.selectors import repricings_in_progress
 from analytics.selectors_alerts import alert_acknowledge
 from governance.models import Membership
 
@@ -64,6 +65,8 @@ def chrome(membership: Membership, selection: Selection | None, page: str) -> di
         else [],
         "range_labels": RANGE_LABELS,
         "options": filter_options(organization_id=membership.organization_id),
+        # Money figures of these projects are moving to new prices: say so on every page.
+        "repricings": repricings_in_progress(selection.query.project_ids) if selection else [],
     }
 
 

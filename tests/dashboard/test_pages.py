@@ -15,6 +15,7 @@ from django.test import Client
 
 from analytics.dashboard.filters import selection_from
 from analytics.dashboard.pages.cost import spend_csv
+from analytics.models import Repricing
 from analytics.selectors import metrics_drift, metrics_drift_timeseries, metrics_spend
 from governance.models import Budget
 from governance.services import organization_create, user_create
@@ -100,6 +101,15 @@ class TestWithTraffic:
             assert 'id="empty-state"' not in page, name
             assert 'id="window"' in page and 'data-page="cost"' in page, name
             assert "rival-only-model" not in page and "secret-svc" not in page, name
+
+    def test_every_page_says_while_a_repricing_moves_the_money(self, traffic, member, project):
+        client = member("finance")
+        assert 'id="repricing"' not in client.get(PAGES["cost"]).content.decode()
+        Repricing.objects.create(project=project, reason="price added: gpt-5.4 from 2026-11-01")
+        for name, url in PAGES.items():
+            page = client.get(url).content.decode()
+            assert 'id="repricing"' in page, name
+            assert "Repricing support (price added: gpt-5.4 from 2026-11-01): 0% done" in page
 
     @pytest.mark.parametrize("page", ["overview", "reliability", "enforcement", "routing", "cost"])
     @pytest.mark.parametrize("filters", [{}, {"project": "support", "model": "gpt-5.4"}])
@@ -286,15 +296,15 @@ class TestWithTraffic:
         assert b"data-metric" not in refused.content
         assert client.get("/dashboard/cost.csv", {"project": "support"}).status_code == 400
 
-    @pytest.mark.parametrize(
+    @pytest.mark.parametrize(  # one of each is the repricings-in-progress notice
         ("page", "most"),
         [
-            ("overview", 20),
-            ("reliability", 21),
-            ("enforcement", 17),
-            ("routing", 21),
-            ("cost", 28),
-            ("alerts", 14),
+            ("overview", 21),
+            ("reliability", 22),
+            ("enforcement", 18),
+            ("routing", 22),
+            ("cost", 29),
+            ("alerts", 15),
         ],
     )
     def test_query_count_is_small(
