@@ -39,13 +39,10 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from benchkit import PROJECT_ROOT, Tenant, django_setup, reference_matrix, tenant_create
-
-if TYPE_CHECKING:
-    pass
 
 INGEST_PATH = "/api/v1/ingest"
 READY_PATH = "/api/schema/"

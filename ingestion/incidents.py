@@ -95,8 +95,8 @@ def conditions_at(incidents: Iterable[Incident], scenario: str, at: datetime) ->
             continue
         if isinstance(incident, Outage) and incident.active(at):
             outage = incident
-        elif isinstance(incident, RouterDrift) and incident.share_at(at) > 0:
-            drift, drift_share = incident, incident.share_at(at)
+        elif isinstance(incident, RouterDrift) and (share := incident.share_at(at)) > 0:
+            drift, drift_share = incident, share
         elif isinstance(incident, OverInterception) and incident.active(at):
             interception = incident
     if outage is None and drift is None and interception is None:

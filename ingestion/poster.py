@@ -25,7 +25,7 @@ import orjson
 
 from ingestion.progress import ProgressBar
 from ingestion.simulation import MINUTE, TrafficPlan, minute_floor, minute_requests, minutes
-from ingestion.traffic import Event
+from ingestion.traffic import Event, batches
 
 BATCH_EVENTS = 1000  # the API's limit per request
 INGEST_PATH = "/api/v1/ingest"
@@ -192,7 +192,7 @@ def live_post(
             due[scenario].append(event)
             totals.requests += first  # a request counts once its first event is sent
         for scenario, events in due.items():
-            for batch in _chunks(events, BATCH_EVENTS):
+            for batch in batches(events, BATCH_EVENTS):
                 answer = batch_post(client, api_keys[scenario], batch, stop=stop)
                 totals.add(_totals(answer, requests=0, events=len(batch)))
         if moved and on_minute is not None:
@@ -206,11 +206,6 @@ def _stretch(
 ) -> Iterator[list[Event]]:
     for minute in minutes(start, end):
         yield from minute_requests(plan, scenario, minute, end=end)
-
-
-def _chunks(events: list[Event], size: int) -> Iterator[list[Event]]:
-    for index in range(0, len(events), size):
-        yield events[index : index + size]
 
 
 def _totals(answer: Mapping[str, Any], *, requests: int, events: int) -> PostTotals:

@@ -8,7 +8,6 @@ still there after 30 s.
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -123,8 +122,6 @@ def celery_wait(processes: Processes) -> bool:
 
 def processes_stop(processes: Processes) -> None:
     """SIGTERM to all (a graceful stop), then SIGKILL to any still there after 30 s."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut this short
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     for process in processes.values():
         if process.poll() is None:
             process.terminate()

@@ -39,11 +39,12 @@ def week_post(state: DemoState, base_url: str) -> tuple[PostTotals, datetime]:
         raise ValueError("the demo state has no traffic_end yet")
     plan, start = demo_plan(anchor), anchor - HISTORY
     progress = ProgressBar(requests_count(plan, start, anchor), label="Posting a week of traffic")
+    api_keys = state.scenario_keys()
     limits = httpx.Limits(max_connections=POSTING_CLIENTS)
     with httpx.Client(base_url=base_url, timeout=120, limits=limits) as client:
         totals = history_post(
             client=client,
-            api_keys=state.scenario_keys(),
+            api_keys=api_keys,
             plan=plan,
             start=start,
             end=anchor,
@@ -58,7 +59,7 @@ def week_post(state: DemoState, base_url: str) -> tuple[PostTotals, datetime]:
             totals.add(
                 history_post(
                     client=client,
-                    api_keys=state.scenario_keys(),
+                    api_keys=api_keys,
                     plan=plan,
                     start=top_up_start,
                     end=now,
