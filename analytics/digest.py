@@ -18,7 +18,15 @@ from urllib.parse import urlencode
 from django.db import connection, transaction
 from django.utils import timezone
 
-from analytics.budgets import BudgetStatus, budget_status, budget_status_closed, period_bounds
+from analytics.budgets import (
+    BudgetStatus,
+    SpendLedger,
+    SpendOf,
+    budget_status,
+    budget_status_closed,
+    period_bounds,
+    spend,
+)
 from analytics.formatting import BUDGET_STATUS_LABELS, multiple, ratio_percent, usd
 from analytics.notifications import dashboard_url, notify, recipients_for
 from analytics.selectors import MetricsQuery, metrics_spend, metrics_summary
@@ -58,13 +66,13 @@ def day_window(day: date) -> Window:
     return Window(start, start + timedelta(days=1))
 
 
-def budget_burn(budget: Budget, window: Window) -> BudgetStatus:
+def budget_burn(budget: Budget, window: Window, *, spend_of: SpendOf = spend) -> BudgetStatus:
     """The budget's period holding the reported day, as it stood at the day's end: still
     open, or closed with the day (its spend final)."""
     start, end = period_bounds(budget.period, window.start)
     if end > window.end:
-        return budget_status(budget, window.end)
-    return budget_status_closed(budget, start, end)
+        return budget_status(budget, window.end, spend_of=spend_of)
+    return budget_status_closed(budget, start, end, spend_of=spend_of)
 
 
 def digest_build(*, organization: Organization, day: date) -> FinanceDigest:
@@ -73,6 +81,7 @@ def digest_build(*, organization: Organization, day: date) -> FinanceDigest:
     projects = tuple(Project.objects.filter(organization=organization).order_by("name"))
     query = MetricsQuery(window=window, projects=projects)
     previous = MetricsQuery(window=window.previous(), projects=projects)
+    ledger = SpendLedger(projects)
     budgets = (
         Budget.objects.filter(organization=organization, is_active=True)
         .select_related("project")
@@ -89,7 +98,8 @@ def digest_build(*, organization: Organization, day: date) -> FinanceDigest:
             row["project"]: Decimal(row["cost_usd"])
             for row in metrics_spend(previous, by="project")
         },
-        budgets=[budget_burn(budget, window) for budget in budgets],
+        # One grouped read per distinct window serves every budget (no query per budget).
+        budgets=[budget_burn(budget, window, spend_of=ledger) for budget in budgets],
     )
 
 

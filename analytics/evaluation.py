@@ -15,7 +15,8 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from analytics.budgets import budget_status
+from analytics.budgets import SpendLedger, SpendOf, budget_status
+from analytics.formatting import usd
 from analytics.models import Alert, AlertEvaluation, AlertState, BudgetNotice
 from analytics.notifications import dashboard_url, notify, recipients_for
 from analytics.selectors import (
@@ -30,6 +31,7 @@ from governance.models import (
     AlertKind,
     AlertRule,
     Budget,
+    Project,
     Role,
     ScopeKind,
     Service,
@@ -73,9 +75,14 @@ def alerts_evaluate(*, now: datetime | None = None) -> EvaluationRun:
             for measurement in rule_measurements(rule, now):
                 _advance(rule, measurement, now, run)
                 run.evaluated += 1
-        budgets = Budget.objects.filter(is_active=True).select_related("organization", "project")
+        budgets = list(
+            Budget.objects.filter(is_active=True).select_related("organization", "project")
+        )
+        # One grouped read per distinct window serves every budget (no query per budget).
+        organization_ids = {budget.organization_id for budget in budgets}
+        ledger = SpendLedger(Project.objects.filter(organization_id__in=organization_ids))
         for budget in budgets:
-            _budget_evaluate(budget, now, run)
+            _budget_evaluate(budget, now, run, spend_of=ledger)
             run.evaluated += 1
     return run
 
@@ -123,7 +130,7 @@ def rule_measurements(rule: AlertRule, now: datetime) -> Iterator[Measurement]:
         text = f"P95 latency {value} ms over {window} (SLO {threshold:g} ms)"
     else:  # cost_overrun: spend within the window against a ceiling in USD
         value, count = float(summary["cost_usd"]), max(requests, attempts)
-        text = f"spend ${value:,.2f} over {window} (ceiling ${threshold:,.2f})"
+        text = f"spend {usd(value)} over {window} (ceiling {usd(threshold)})"
     # Spend is judged whatever the traffic: no requests is a spend of $0, not a lack of data.
     judged = value is not None and (
         rule.kind == AlertKind.COST_OVERRUN or count >= rule.min_requests
@@ -379,7 +386,7 @@ def crossing_shown(kind: str, value: float | None, threshold: float | None) -> d
         if kind == AlertKind.LATENCY_SLO:
             return f"{number:,.1f} ms"
         if kind == AlertKind.COST_OVERRUN:
-            return f"${number:,.2f}"
+            return usd(number)
         return f"{number:.3f}"  # routing drift: a PSI
 
     if value is None or threshold is None:
@@ -402,9 +409,11 @@ def crossing_shown(kind: str, value: float | None, threshold: float | None) -> d
 # --- Budgets ------------------------------------------------------------------------------
 
 
-def _budget_evaluate(budget: Budget, now: datetime, run: EvaluationRun) -> None:
+def _budget_evaluate(
+    budget: Budget, now: datetime, run: EvaluationRun, *, spend_of: SpendOf
+) -> None:
     """Each threshold, and the forecast, notifies once per budget period."""
-    status = budget_status(budget, now)
+    status = budget_status(budget, now, spend_of=spend_of)
     period = status.period_start.date()
     crossing = [str(value) for value in status.crossed]
     # "Forecast to exceed" warns while the money is not yet gone.
@@ -435,8 +444,8 @@ def _budget_evaluate(budget: Budget, now: datetime, run: EvaluationRun) -> None:
     elif not active and alert is not None and alert.state != AlertState.RESOLVED:
         alert.state, alert.resolved_at = AlertState.RESOLVED, now  # a new period starts clean
     summary = (
-        f"{budget.name}: ${status.spent:,.2f} of ${budget.amount_usd:,.2f} "
-        f"({status.percent:.1f}%), forecast ${status.forecast:,.2f}"
+        f"{budget.name}: {usd(status.spent)} of {usd(budget.amount_usd)} "
+        f"({status.percent:.1f}%), forecast {usd(status.forecast)}"
     )
     if alert is not None:
         alert.severity = "critical" if status.spent >= budget.amount_usd else "warning"

@@ -98,7 +98,7 @@ def budgets_for(
                 "id": budget.pk,
                 "name": budget.name,
                 "project": budget.project.name if budget.project else None,
-                "scope": budget.scope_kind + (f":{budget.scope_name}" if budget.scope_name else ""),
+                "scope": budget.scope_label,
                 "period": budget.period,
                 "period_start": status.period_start.isoformat(),
                 "period_end": status.period_end.isoformat(),
