@@ -13,6 +13,7 @@ from analytics.families import ATTEMPTS
 from analytics.selectors import MetricsQuery, rollup_totals
 from analytics.window import Window
 from governance.models import Budget, BudgetPeriod, Project, ScopeKind, Service
+from governance.pricing import usd_of
 
 RUN_RATE_DAYS = 7
 DAY_SECONDS = 86_400
@@ -91,7 +92,7 @@ def budget_query(budget: Budget, window: Window) -> MetricsQuery:
 def spend(budget: Budget, start: datetime, end: datetime) -> Decimal:
     rows = rollup_totals(ATTEMPTS, budget_query(budget, Window.of(start, end)), sketches=())
     units = sum(row["cost_usd"] for row in rows)
-    return Decimal(int(units)).scaleb(-8)
+    return usd_of(units)
 
 
 SpendOf = Callable[[Budget, datetime, datetime], Decimal]  # (budget, start, end) -> USD
@@ -120,7 +121,7 @@ class SpendLedger:
             by = ("project_id", "service_id", "model")
             self._reads[window] = rollup_totals(ATTEMPTS, query, by, sketches=())
         units = sum(row["cost_usd"] for row in self._reads[window] if self._covers(budget, row))
-        return Decimal(int(units)).scaleb(-8)
+        return usd_of(units)
 
     def _covers(self, budget: Budget, row: dict[str, Any]) -> bool:
         if budget.scope_kind == ScopeKind.ORGANIZATION:

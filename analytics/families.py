@@ -9,7 +9,6 @@ under its advisory lock, so read-modify-write of a bucket is safe.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -17,7 +16,7 @@ import pandas as pd
 
 from analytics.db import column_values, copy_rows, execute, frame_query
 from analytics.sketch import sketches_merge_for_groups
-from governance.pricing import MICRO_UNITS
+from governance.pricing import MICRO_UNITS, usd_of
 
 
 @dataclass(frozen=True)
@@ -185,7 +184,7 @@ def buckets_replace(family: Family, grain: str, spans: list[Span], frame: pd.Dat
         return
     columns: list[list[Any]] = [[grain] * len(frame), column_values(frame["bucket"])]
     columns += [frame[name].tolist() for name in family.dims + family.counts + family.floats]
-    columns += [[Decimal(int(units)).scaleb(-8) for units in frame[name]] for name in family.money]
+    columns += [[usd_of(units) for units in frame[name]] for name in family.money]
     # Sketches go as JSON text (text COPY): orjson is many times faster than psycopg's Jsonb.
     columns += [
         [orjson.dumps(sketch).decode() for sketch in frame[name]] for name in family.sketches

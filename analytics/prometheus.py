@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from decimal import Decimal
 
 from django.db.models import Count, Q
 
@@ -26,6 +25,7 @@ from analytics.selectors import MetricsQuery, Totals, rate, rollup_totals
 from analytics.sketch import sketch_count, sketch_counts_at_most, sketch_merge
 from analytics.window import Window
 from governance.models import Budget, MatrixModel, Project
+from governance.pricing import usd_of
 
 WINDOW = timedelta(minutes=5)  # long enough to hold a few requests, short enough to be "now"
 LATENCY_BOUNDS_MS = (25, 50, 100, 150, 200, 300, 500, 750, 1000, 2000, 5000, 10000, 30000)
@@ -117,7 +117,7 @@ def attempt_families(query: MetricsQuery, labels: ProjectLabels) -> list[MetricF
         errors.set(series, failed)
         error_rate.set(series, rate(failed, calls) or 0.0)
         unpriced.set(series, int(sum(row["unpriced_attempts"] for row in members)))
-        cost.set(series, Decimal(int(sum(row["cost_usd"] for row in members))).scaleb(-8))
+        cost.set(series, usd_of(sum(row["cost_usd"] for row in members)))
         sketch = sketch_merge(row["latency_sketch"] for row in members)
         latency.observe(
             series,

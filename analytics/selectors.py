@@ -25,7 +25,7 @@ from analytics.models import Repricing, RepricingState
 from analytics.sketch import sketch_merge, sketch_summary, sketches_merge_for_groups
 from analytics.window import INTERVAL_GRAIN, Window
 from governance.models import ComplexityBand, Project, Service
-from governance.pricing import MICRO_UNITS
+from governance.pricing import MICRO_UNITS, usd_of
 from governance.selectors import complexity_bands
 
 LAYER_ORDER = ("preprocess", "routing", "execution", "verification", "review")
@@ -144,13 +144,13 @@ def _sum_of(family: Family, rows: Iterable[Totals]) -> Totals:
 
 def money(units: int | Decimal) -> str:
     """Money as a decimal string with 6 places."""
-    value = units if isinstance(units, Decimal) else Decimal(int(units)).scaleb(-8)
+    value = units if isinstance(units, Decimal) else usd_of(units)
     return str(value.quantize(MONEY_PLACES))
 
 
 def cost_per_1k(units: int, requests: int) -> str | None:
     """Cost (in 1e-8 USD units) per 1,000 requests as money; None without requests."""
-    return money(Decimal(int(units)).scaleb(-8) * 1000 / requests) if requests else None
+    return money(usd_of(units) * 1000 / requests) if requests else None
 
 
 def rate(numerator: float, denominator: float) -> float | None:
@@ -196,8 +196,8 @@ def metrics_summary(query: MetricsQuery) -> dict[str, Any]:
         ),
         Decimal(0),
     )
-    baseline = Decimal(int(attempts["baseline_cost_usd"])).scaleb(-8)
-    routing_savings = baseline - Decimal(int(attempts["baseline_actual_cost_usd"])).scaleb(-8)
+    baseline = usd_of(attempts["baseline_cost_usd"])
+    routing_savings = baseline - usd_of(attempts["baseline_actual_cost_usd"])
     gains = routing_savings + error_cost_savings
     return {
         "window": window_answer(query),

@@ -93,6 +93,13 @@ def complexity_score(
 
 
 MICRO_UNITS = 100_000_000  # numeric(20, 8): 1 unit is 1e-8 USD
+
+
+def usd_of(units: int) -> Decimal:
+    """Whole 1e-8 USD units (how rollups sum money) as exact dollars."""
+    return Decimal(int(units)).scaleb(-8)
+
+
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
 
