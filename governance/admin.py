@@ -90,15 +90,17 @@ class AuditedAdmin(SimpleHistoryAdmin, TenantScopedAdmin):
     """Every change is kept with who made it and when; "History" shows before and after."""
 
     def history_view(self, request: HttpRequest, object_id: str, extra_context: Any = None):
-        # simple_history looks the object up without the tenant-scoped queryset.
-        if not self.get_queryset(request).filter(pk=object_id).exists():
-            raise Http404
+        self._visible_or_404(request, object_id)
         return super().history_view(request, object_id, extra_context)
 
     def history_form_view(self, request: HttpRequest, object_id: str, version_id: str, **kwargs):
+        self._visible_or_404(request, object_id)
+        return super().history_form_view(request, object_id, version_id, **kwargs)
+
+    def _visible_or_404(self, request: HttpRequest, object_id: str) -> None:
+        # simple_history looks the object up without the tenant-scoped queryset.
         if not self.get_queryset(request).filter(pk=object_id).exists():
             raise Http404
-        return super().history_form_view(request, object_id, version_id, **kwargs)
 
 
 @admin.register(Organization)

@@ -97,7 +97,7 @@ def time_label(moment: datetime, span: timedelta) -> str:
 
 
 def point_label(moment: datetime) -> str:
-    """A point's exact time for its hover title, in UTC."""
+    """An exact time in UTC, as hover titles and the tables' `utc` filter show it."""
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 

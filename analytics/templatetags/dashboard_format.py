@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from django import template
 
 from analytics import formatting as shared
-from analytics.dashboard import formatting
+from analytics.dashboard import charts, formatting
 
 register = template.Library()
 
@@ -56,4 +56,4 @@ def utc(value: Any) -> str:
     if not value:
         return shared.NA
     moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return charts.point_label(moment)

@@ -10,7 +10,7 @@ from django.db.models import Count, F, Q, QuerySet
 
 from analytics.dashboard.filters import Selection
 from analytics.dashboard.formatting import ms
-from analytics.formatting import percent, usd
+from analytics.formatting import NA, percent, usd
 from analytics.models import Alert, AlertEvaluation, AlertState
 from analytics.selectors_alerts import alert_silence, alerts_for
 from governance.models import AlertKind
@@ -28,7 +28,7 @@ RATE_KINDS = (AlertKind.OVER_INTERCEPTION, AlertKind.ERROR_RATE, AlertKind.MODEL
 def alert_value(alert: Alert, value: float | None) -> str:
     """A value or threshold in the alert kind's unit."""
     if value is None:
-        return "—"
+        return NA
     if alert.kind in RATE_KINDS:
         return percent(value)
     if alert.kind == AlertKind.LATENCY_SLO:
@@ -39,11 +39,16 @@ def alert_value(alert: Alert, value: float | None) -> str:
     return f"PSI {value:.3f}"
 
 
+def alert_name(alert: Alert) -> str:
+    """The name of the rule or budget that raised the alert."""
+    return alert.rule.name if alert.rule else alert.budget.name if alert.budget else ""
+
+
 def alert_row(alert: Alert, *, highlight: int | None) -> dict[str, Any]:
     """An alert as a table row: its name, value and threshold in its unit, since when."""
     return {
         "alert": alert,
-        "name": alert.rule.name if alert.rule else alert.budget.name if alert.budget else "",
+        "name": alert_name(alert),
         "value": alert_value(alert, alert.value),
         "threshold": alert_value(alert, alert.threshold),
         "since": alert.firing_since if alert.state == AlertState.FIRING else alert.pending_since,
@@ -94,7 +99,7 @@ def alerts_context(
         "history": [
             {
                 "evaluation": evaluation,
-                "name": alert_row(evaluation.alert, highlight=None)["name"],
+                "name": alert_name(evaluation.alert),
                 "value": alert_value(evaluation.alert, evaluation.value),
             }
             for evaluation in history

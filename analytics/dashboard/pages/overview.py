@@ -10,11 +10,11 @@ from django.db.models import Count, Q
 from analytics.dashboard import charts
 from analytics.dashboard.filters import Selection
 from analytics.dashboard.formatting import Change, Figure, amount, count, figure
+from analytics.dashboard.pages.alerts import organization_alerts
 from analytics.dashboard.series import compared_with_previous
 from analytics.formatting import usd
 from analytics.models import AlertState
 from analytics.selectors import metrics_summary
-from analytics.selectors_alerts import alerts_for
 from analytics.window import Window
 
 FIRING_SHOWN = 10
@@ -101,12 +101,7 @@ def overview_context(selection: Selection, *, organization_id: int) -> dict[str,
     query = selection.query
     summary = metrics_summary(query)
     before = metrics_summary(selection.previous)
-    project = query.applied.get("project")
-    alerts = alerts_for(
-        organization_id=organization_id,
-        project_ids=None,
-        filters={"project": project} if project else {},
-    )
+    alerts = organization_alerts(selection, organization_id=organization_id)
     window, previous = selection.window, selection.previous.window
     counts = alerts.aggregate(
         firing=Count("pk", filter=Q(state=AlertState.FIRING)),
@@ -114,6 +109,7 @@ def overview_context(selection: Selection, *, organization_id: int) -> dict[str,
         started_before=Count("pk", filter=_started_in(previous)),
     )
     empty = not summary["requests"] and not summary["attempts"]
+    start = selection.buckets()[0]
     return {
         "figures": [*headline(summary, before), firing_figure(counts)],
         "firing": list(alerts.filter(state=AlertState.FIRING)[:FIRING_SHOWN]),
@@ -128,7 +124,7 @@ def overview_context(selection: Selection, *, organization_id: int) -> dict[str,
                 y_label="requests",
                 fmt=amount,
                 whole=True,
-                start=selection.buckets()[0],
+                start=start,
                 end=window.end,
             ),
             charts.line_chart(
@@ -136,7 +132,7 @@ def overview_context(selection: Selection, *, organization_id: int) -> dict[str,
                 title="Spend per interval, this window and the previous",
                 y_label="spend (USD)",
                 fmt=usd,
-                start=selection.buckets()[0],
+                start=start,
                 end=window.end,
             ),
         ],

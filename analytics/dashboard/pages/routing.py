@@ -100,17 +100,16 @@ def routing_context(selection: Selection) -> dict[str, Any]:
             "charts": [],
         }
     rules = active_rules(query)
-    drift_rules = [rule for rule in rules if rule.kind == AlertKind.ROUTING_DRIFT]
     buckets = selection.buckets()
     points = metrics_drift_timeseries(query, interval=selection.interval)
     psi_lines = rule_thresholds(
-        drift_rules,
+        rules,
         AlertKind.ROUTING_DRIFT,
         default=DEFAULT_THRESHOLDS[AlertKind.ROUTING_DRIFT],
         default_label="Drifted (PSI above 0.25)",
     )
     conformance_lines = rule_thresholds(
-        drift_rules,
+        rules,
         AlertKind.ROUTING_DRIFT,
         default=DEFAULT_CONFORMANCE_MIN,
         default_label="Conformance minimum (default)",
