@@ -265,6 +265,11 @@ class Alert(models.Model):
     def __str__(self) -> str:
         return f"{self.kind} {self.scope}: {self.state}"
 
+    @property
+    def name(self) -> str:
+        """The name of the rule or budget that raised the alert."""
+        return self.rule.name if self.rule else self.budget.name if self.budget else ""
+
 
 class AlertEvaluation(models.Model):
     """Every judgement of an alert's condition, kept for audit."""

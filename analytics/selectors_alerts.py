@@ -39,7 +39,7 @@ def alerts_for(
 def alert_answer(alert: Alert) -> dict[str, Any]:
     return {
         "id": alert.pk,
-        "name": alert.rule.name if alert.rule else alert.budget.name if alert.budget else "",
+        "name": alert.name,
         "kind": alert.kind,
         "project": alert.project.name if alert.project else None,
         "scope": alert.scope,

@@ -39,16 +39,11 @@ def alert_value(alert: Alert, value: float | None) -> str:
     return f"PSI {value:.3f}"
 
 
-def alert_name(alert: Alert) -> str:
-    """The name of the rule or budget that raised the alert."""
-    return alert.rule.name if alert.rule else alert.budget.name if alert.budget else ""
-
-
 def alert_row(alert: Alert, *, highlight: int | None) -> dict[str, Any]:
     """An alert as a table row: its name, value and threshold in its unit, since when."""
     return {
         "alert": alert,
-        "name": alert_name(alert),
+        "name": alert.name,
         "value": alert_value(alert, alert.value),
         "threshold": alert_value(alert, alert.threshold),
         "since": alert.firing_since if alert.state == AlertState.FIRING else alert.pending_since,
@@ -99,7 +94,7 @@ def alerts_context(
         "history": [
             {
                 "evaluation": evaluation,
-                "name": alert_name(evaluation.alert),
+                "name": evaluation.alert.name,
                 "value": alert_value(evaluation.alert, evaluation.value),
             }
             for evaluation in history
