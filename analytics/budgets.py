@@ -12,7 +12,7 @@ from typing import Any
 from analytics.families import ATTEMPTS
 from analytics.selectors import MetricsQuery, rollup_totals
 from analytics.window import Window
-from governance.models import Budget, BudgetPeriod, Project, ScopeKind, Service
+from governance.models import AlertRule, Budget, BudgetPeriod, Project, ScopeKind, Service
 from governance.pricing import usd_of
 
 RUN_RATE_DAYS = 7
@@ -72,25 +72,25 @@ class BudgetStatus:
         return [value for value in sorted(self.budget.thresholds) if self.percent >= value]
 
 
-def budget_query(budget: Budget, window: Window) -> MetricsQuery:
-    """The metrics query for a budget's scope over a window."""
-    if budget.scope_kind == ScopeKind.ORGANIZATION:
-        projects = tuple(Project.objects.filter(organization_id=budget.organization_id))
+def scope_query(owner: Budget | AlertRule, window: Window) -> MetricsQuery:
+    """The metrics query for what a budget or an alert rule watches (its scope) over a window."""
+    if owner.scope_kind == ScopeKind.ORGANIZATION:
+        projects = tuple(Project.objects.filter(organization_id=owner.organization_id))
     else:
-        projects = (budget.project,)
+        projects = (owner.project,)
     service_ids = None
-    if budget.scope_kind == ScopeKind.SERVICE:
+    if owner.scope_kind == ScopeKind.SERVICE:
         service_ids = tuple(
-            Service.objects.filter(project=budget.project, name=budget.scope_name).values_list(
+            Service.objects.filter(project=owner.project, name=owner.scope_name).values_list(
                 "pk", flat=True
             )
         )
-    model = budget.scope_name if budget.scope_kind == ScopeKind.MODEL else None
+    model = owner.scope_name if owner.scope_kind == ScopeKind.MODEL else None
     return MetricsQuery(window=window, projects=projects, service_ids=service_ids, model=model)
 
 
 def spend(budget: Budget, start: datetime, end: datetime) -> Decimal:
-    rows = rollup_totals(ATTEMPTS, budget_query(budget, Window.of(start, end)), sketches=())
+    rows = rollup_totals(ATTEMPTS, scope_query(budget, Window.of(start, end)), sketches=())
     units = sum(row["cost_usd"] for row in rows)
     return usd_of(units)
 
@@ -103,7 +103,7 @@ class SpendLedger:
 
     Budgets share few windows (their periods so far, the trailing run-rate days), so reading
     each window once for every project, service and model keeps the number of queries flat
-    however many budgets there are. Each budget's rows are picked as `budget_query` scopes them.
+    however many budgets there are. Each budget's rows are picked as `scope_query` scopes them.
     """
 
     def __init__(self, projects: Iterable[Project]) -> None:

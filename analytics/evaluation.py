@@ -15,7 +15,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from analytics.budgets import SpendLedger, SpendOf, budget_status
+from analytics.budgets import SpendLedger, SpendOf, budget_status, scope_query
 from analytics.formatting import usd
 from analytics.models import Alert, AlertEvaluation, AlertState, BudgetNotice
 from analytics.notifications import dashboard_url, notify, recipients_for
@@ -33,8 +33,6 @@ from governance.models import (
     Budget,
     Project,
     Role,
-    ScopeKind,
-    Service,
 )
 
 EVALUATION_LOCK_KEY = 0x746F6C6C_616C7274  # one evaluator at a time, whatever the workers
@@ -90,20 +88,8 @@ def alerts_evaluate(*, now: datetime | None = None) -> EvaluationRun:
 # --- Measuring -----------------------------------------------------------------------------
 
 
-def _query(rule: AlertRule, now: datetime, *, model: str | None = None) -> MetricsQuery:
-    window = Window.of(now - timedelta(minutes=rule.window_minutes), now)
-    service_ids = None
-    if rule.scope_kind == ScopeKind.SERVICE:
-        service_ids = tuple(
-            Service.objects.filter(project=rule.project, name=rule.scope_name).values_list(
-                "pk", flat=True
-            )
-        )
-    if rule.scope_kind == ScopeKind.MODEL:
-        model = rule.scope_name
-    return MetricsQuery(
-        window=window, projects=(rule.project,), service_ids=service_ids, model=model
-    )
+def _query(rule: AlertRule, now: datetime) -> MetricsQuery:
+    return scope_query(rule, Window.of(now - timedelta(minutes=rule.window_minutes), now))
 
 
 def rule_measurements(rule: AlertRule, now: datetime) -> Iterator[Measurement]:

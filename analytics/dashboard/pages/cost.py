@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from analytics.budgets import budget_query
+from analytics.budgets import scope_query
 from analytics.dashboard import charts
 from analytics.dashboard.filters import Selection
 from analytics.dashboard.formatting import Figure, count, figure
@@ -160,7 +160,7 @@ def burn_chart(budget: Budget, row: dict[str, Any], now: datetime) -> Any:
     spent_by_time = {
         datetime.fromisoformat(point["time"]): Decimal(point["value"])
         for point in metrics_timeseries(
-            budget_query(budget, Window.of(start, now)),
+            scope_query(budget, Window.of(start, now)),
             metric="cost_usd",
             interval=interval,
             group_by=None,
