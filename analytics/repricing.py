@@ -100,15 +100,10 @@ def repricings_advance(*, max_seconds: float, now: datetime | None = None) -> Re
         outcome = repricing_step(now=now)
         if outcome is None:
             break
-        run.hours += outcome != RepricingState.DONE
+        run.hours += outcome == RepricingState.RUNNING
         run.finished += outcome == RepricingState.DONE
         run.failed += outcome == RepricingState.FAILED
     return run
-
-
-def repricings_run(*, now: datetime | None = None) -> int:
-    """Run every due job to its end now (`manage.py run_analytics`); return how many finished."""
-    return repricings_advance(max_seconds=float("inf"), now=now).finished
 
 
 def repricing_step(*, now: datetime | None = None) -> str | None:

@@ -44,6 +44,7 @@ def rollup_advance() -> dict[str, object]:
         "skipped_locked": run.skipped_locked,
         "repriced_hours": repriced.hours,
         "repricings_finished": repriced.finished,
+        "repricings_failed": repriced.failed,
     }
 
 

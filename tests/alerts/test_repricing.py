@@ -19,7 +19,7 @@ from rest_framework.test import APIClient
 from analytics import repricing as repricing_module
 from analytics.evaluation import alerts_evaluate
 from analytics.models import Alert, AlertState, Repricing, RepricingState
-from analytics.repricing import START_GRACE, repricings_run
+from analytics.repricing import START_GRACE, repricing_request, repricings_advance
 from analytics.rollup import rollups_advance
 from analytics.selectors import MetricsQuery, metrics_models, metrics_summary
 from analytics.tasks import rollup_advance
@@ -97,7 +97,7 @@ def _query(project) -> MetricsQuery:
 
 
 def _run_jobs() -> None:
-    repricings_run(now=timezone.now() + START_GRACE)
+    repricings_advance(max_seconds=float("inf"), now=timezone.now() + START_GRACE)
 
 
 def test_back_dated_price_reprices_exactly_the_events_it_covers(post_batch, project):
@@ -312,12 +312,23 @@ def test_a_job_that_fails_is_marked_failed_and_the_others_go_on(post_batch, proj
     _traffic(post_batch)
     rollups_advance(max_seconds=float("inf"))
     _new_gpt_price(project)
-    monkeypatch.setattr(
-        repricing_module, "hour_reprice", lambda **kwargs: 1 / 0
-    )  # a bug, not a lost database
-    _run_jobs()
-    job = Repricing.objects.get()
-    assert job.state == RepricingState.FAILED and "ZeroDivisionError" in job.last_error
+    later = repricing_request(project_id=project.pk, since=CHANGE_AT, until=None, reason="again")
+    real_hour_reprice = repricing_module.hour_reprice
+    calls = []
+
+    def fails_once(**kwargs):
+        calls.append(kwargs)
+        if len(calls) == 1:
+            raise ZeroDivisionError("a bug, not a lost database")
+        return real_hour_reprice(**kwargs)
+
+    monkeypatch.setattr(repricing_module, "hour_reprice", fails_once)
+    run = repricings_advance(max_seconds=float("inf"), now=timezone.now() + START_GRACE)
+    assert (run.failed, run.finished) == (1, 1)
+    first = Repricing.objects.exclude(pk=later.pk).get()
+    assert first.state == RepricingState.FAILED and "ZeroDivisionError" in first.last_error
+    later.refresh_from_db()
+    assert later.state == RepricingState.DONE and run.hours == later.hours_done > 0
 
 
 def test_the_rollup_task_reprices_after_new_events_and_never_waits_for_it(post_batch, project):

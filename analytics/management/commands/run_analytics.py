@@ -2,7 +2,7 @@ from typing import Any
 
 from analytics.evaluation import alerts_evaluate
 from analytics.notifications import notifications_send
-from analytics.repricing import repricings_run
+from analytics.repricing import repricings_advance
 from analytics.rollup import rollups_advance
 from governance.management.base import TollgateCommand
 
@@ -18,8 +18,11 @@ class Command(TollgateCommand):
             f"rollups: {run.events['routing']} routing and {run.events['enforcement']} enforcement "
             f"events in {run.chunks} chunks"
         )
-        repriced = repricings_run()
-        self.stdout.write(f"repricings: {repriced} finished")
+        repriced = repricings_advance(max_seconds=float("inf"))
+        self.stdout.write(
+            f"repricings: {repriced.hours} hours repriced, {repriced.finished} jobs finished, "
+            f"{repriced.failed} failed (see the admin)"
+        )
         evaluation = alerts_evaluate()
         if evaluation.skipped_locked:
             self.stdout.write("another worker is evaluating alerts now")
