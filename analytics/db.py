@@ -69,9 +69,11 @@ def copy_rows(
 
 def column_values(series: pd.Series) -> list[Any]:
     """A column as plain Python values (None for missing), ready for psycopg."""
+    missing = series.isna()
     if isinstance(series.dtype, pd.DatetimeTZDtype):
-        return [None if pd.isna(moment) else moment.to_pydatetime() for moment in series]
-    return [
-        None if value is pd.NA or (isinstance(value, float) and value != value) else value
-        for value in series.tolist()
-    ]
+        values = series.dt.to_pydatetime()
+    elif not missing.any():
+        return series.tolist()
+    else:
+        values = series.astype(object)
+    return values.where(~missing, None).tolist()

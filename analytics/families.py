@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
+import numpy as np
 import pandas as pd
 
 from analytics.db import column_values, copy_rows, execute, frame_query
-from analytics.sketch import sketches_merge_for_groups
+from analytics.sketch import sketches_for_groups, sketches_merge_for_groups
 from governance.pricing import MICRO_UNITS, usd_of
 
 
@@ -28,6 +28,7 @@ class Family:
     floats: tuple[str, ...]  # floats, summed
     money: tuple[str, ...]  # numeric(20, 8), summed exactly as int64 units
     sketches: tuple[str, ...]
+    sketched: tuple[str, ...]  # the per-event value each sketch holds, in the same order
 
     @property
     def summed(self) -> tuple[str, ...]:
@@ -56,6 +57,7 @@ ATTEMPTS = Family(
     floats=("latency_sum_ms", "routing_latency_sum_ms"),
     money=("cost_usd", "baseline_cost_usd", "baseline_actual_cost_usd"),
     sketches=("latency_sketch", "routing_latency_sketch"),
+    sketched=("latency_ms", "routing_latency_ms"),
 )  # fmt: skip
 REQUESTS = Family(
     table="analytics_requestrollup",
@@ -68,6 +70,7 @@ REQUESTS = Family(
     floats=(),
     money=(),
     sketches=("overhead_sketch",),
+    sketched=("overhead_ms",),
 )  # fmt: skip
 LAYERS = Family(
     table="analytics_layerrollup",
@@ -77,6 +80,7 @@ LAYERS = Family(
     floats=(),
     money=(),
     sketches=("check_latency_sketch",),
+    sketched=("check_latency_ms",),
 )
 FAMILIES = (ATTEMPTS, REQUESTS, LAYERS)
 
@@ -85,7 +89,7 @@ def _select_list(family: Family) -> str:
     parts = ["t.bucket", *(f"t.{name}" for name in family.dims)]
     parts += [f"t.{name}" for name in family.counts + family.floats]
     parts += [f"(t.{name} * {MICRO_UNITS})::bigint" for name in family.money]
-    parts += [f"t.{name}::text" for name in family.sketches]
+    parts += [f"t.{name}" for name in family.sketches]
     return ", ".join(parts)
 
 
@@ -101,26 +105,33 @@ def spans_of(projects: pd.Series, buckets: pd.Series, grain: str) -> list[Span]:
     """
     if projects.empty:
         return []
-    step = GRAIN_STEP[grain]
-    frame = pd.DataFrame(
-        {
-            "project_id": projects.astype("int64").to_numpy(),
-            "lo": bucket_floor(buckets, grain).to_numpy(),
-        }
+    starts = (
+        pd.DataFrame(
+            {
+                "project_id": projects.astype("int64").to_numpy(),
+                "lo": bucket_floor(buckets, grain).dt.tz_convert(None).to_numpy(),
+            }
+        )
+        .drop_duplicates()
+        .sort_values(["project_id", "lo"])
     )
-    spans: list[Span] = []
-    for project_id, rows in (
-        frame.drop_duplicates().sort_values(["project_id", "lo"]).groupby("project_id")
-    ):
-        starts = pd.to_datetime(rows["lo"], utc=True).tolist()
-        lo = hi = starts[0]
-        for start in starts:
-            if start > hi + SPAN_GAP:
-                spans.append((int(project_id), lo, hi + step))
-                lo = start
-            hi = start
-        spans.append((int(project_id), lo, hi + step))
-    return spans
+    project_ids = starts["project_id"].to_numpy()
+    los = starts["lo"].to_numpy()
+    opens = np.ones(len(starts), dtype=bool)
+    opens[1:] = (project_ids[1:] != project_ids[:-1]) | (
+        los[1:] > los[:-1] + SPAN_GAP.to_timedelta64()
+    )
+    firsts = np.flatnonzero(opens)
+    lasts = np.append(firsts[1:], len(starts)) - 1
+    step = GRAIN_STEP[grain]
+    return [
+        (int(project_ids[first]), _utc(los[first]), _utc(los[last]) + step)
+        for first, last in zip(firsts.tolist(), lasts.tolist(), strict=True)
+    ]
+
+
+def _utc(moment: np.datetime64) -> pd.Timestamp:
+    return pd.Timestamp(moment).tz_localize("UTC")
 
 
 def _span_filter(spans: list[Span]) -> tuple[str, list[Any]]:
@@ -147,8 +158,6 @@ def buckets_fetch(family: Family, grain: str, spans: list[Span]) -> pd.DataFrame
     )
     if frame.empty:
         return empty_frame(family)
-    for name in family.sketches:
-        frame[name] = [orjson.loads(value) for value in frame[name]]
     frame["bucket"] = pd.to_datetime(frame["bucket"], utc=True)
     return frame
 
@@ -185,10 +194,7 @@ def buckets_replace(family: Family, grain: str, spans: list[Span], frame: pd.Dat
     columns: list[list[Any]] = [[grain] * len(frame), column_values(frame["bucket"])]
     columns += [frame[name].tolist() for name in family.dims + family.counts + family.floats]
     columns += [[usd_of(units) for units in frame[name]] for name in family.money]
-    # Sketches go as JSON text (text COPY): orjson is many times faster than psycopg's Jsonb.
-    columns += [
-        [orjson.dumps(sketch).decode() for sketch in frame[name]] for name in family.sketches
-    ]
+    columns += [frame[name].tolist() for name in family.sketches]  # packed already
     copy_rows(family.table, ("grain", *family.columns), zip(*columns, strict=True))
 
 
@@ -198,6 +204,35 @@ GRAIN_FLOOR = {"m": "min", "h": "h", "d": "D"}
 
 def bucket_floor(moments: pd.Series, grain: str) -> pd.Series:
     return moments.dt.floor(GRAIN_FLOOR[grain])
+
+
+GRAINS = ("m", "h", "d")
+
+
+def grain_deltas(
+    family: Family, events: pd.DataFrame, grain: str, *, weights: pd.Series | None = None
+) -> pd.DataFrame:
+    """The rows of `grain` that per-event rows add up to: one per bucket and dimensions.
+
+    `events` holds, per event, its moment as `bucket`, the family's dimensions, its summed
+    measures, and the values its sketches hold (`family.sketched`), counted `weights` times
+    each (default once; -1 takes an event away). Every grain is built from the events
+    themselves, so a day's sketch is one numpy pass, not a merge of its minutes.
+    """
+    keyed = events.assign(bucket=bucket_floor(events["bucket"], grain))
+    grouped = keyed.groupby(["bucket", *family.dims], sort=False)
+    sums = grouped[list(family.summed)].sum()
+    codes = grouped.ngroup().to_numpy()
+    counted = np.ones(len(events), dtype=np.int64) if weights is None else weights
+    for sketch, values in zip(family.sketches, family.sketched, strict=True):
+        sums[sketch] = sketches_for_groups(codes, events[values], counted, len(sums))
+    return sums.reset_index()
+
+
+def grains_add(family: Family, events: pd.DataFrame, *, weights: pd.Series | None = None) -> None:
+    """Add per-event rows (see `grain_deltas`) to the stored minute, hour and day rows."""
+    for grain in GRAINS:
+        buckets_merge(family, grain, grain_deltas(family, events, grain, weights=weights))
 
 
 def buckets_merge(family: Family, grain: str, deltas: pd.DataFrame) -> list[Span]:

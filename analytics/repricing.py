@@ -31,7 +31,6 @@ from django.utils import timezone
 from analytics.db import copy_rows, execute, frame_query
 from analytics.families import (
     ATTEMPTS,
-    bucket_floor,
     buckets_replace,
     coarser_rebuild,
     frame_aggregate,
@@ -207,7 +206,6 @@ def hour_reprice(*, project_id: int, start: datetime, end: datetime) -> HourRepr
     _priced_costs_write(project_id, events[changed], priced_units[changed], price_ids[changed])
 
     events["cost_units"] = events["reported_units"].astype("Int64").fillna(priced_units)
-    events["minute"] = bucket_floor(events["timestamp"], "m")
     folded = events[_folded_in(events)]
     span = [(project_id, pd.Timestamp(start), pd.Timestamp(end))]
     minutes = attempt_minute_rows(folded) if not folded.empty else folded

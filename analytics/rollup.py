@@ -12,23 +12,19 @@ because a late enforcement event changes what its request counts as.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from analytics.db import column_values, copy_rows, execute, frame_query
-from analytics.families import (
-    ATTEMPTS,
-    LAYERS,
-    REQUESTS,
-    bucket_floor,
-    buckets_merge,
-)
+from analytics.event_reads import STREAMS, ReadAhead, positions_after, streams_read
+from analytics.families import ATTEMPTS, LAYERS, REQUESTS, grain_deltas, grains_add
 from analytics.models import Watermark
-from analytics.sketch import sketches_for_groups
 from governance.pricing import calls_price
 from governance.selectors import baseline_model_name, complexity_bands, price_book_for_project
 
@@ -36,40 +32,6 @@ ROLLUP_LOCK_KEY = 0x746F6C6C_726F6C6C  # any constant, shared by every rollup wo
 # Keeps a worker under 500 MiB (peak 516 MiB at 200,000); larger chunks rewrite less.
 CHUNK_EVENTS = 100_000
 
-ROUTING_SQL = """
-SELECT seq, ingest_xid::text::bigint AS xid, project_id, service_id, request_id, "timestamp",
-       environment, model, provider, mode, status, fallback_from, complexity_score,
-       input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
-       latency_ms, routing_latency_ms,
-       (COALESCE(reported_cost_usd, priced_cost_usd) * 100000000)::bigint AS cost_units
-FROM ingestion_routingevent
-WHERE (ingest_xid, seq) > (%s::text::xid8, %s) AND ingest_xid < %s::text::xid8
-ORDER BY ingest_xid, seq
-LIMIT %s
-"""
-ENFORCEMENT_SQL = """
-SELECT seq, ingest_xid::text::bigint AS xid, project_id, service_id, request_id, "timestamp",
-       environment, layer, verdict, violation, false_positive, check_latency_ms
-FROM ingestion_enforcementevent
-WHERE (ingest_xid, seq) > (%s::text::xid8, %s) AND ingest_xid < %s::text::xid8
-ORDER BY ingest_xid, seq
-LIMIT %s
-"""
-ROUTING_COLUMNS = (
-    "seq", "xid", "project_id", "service_id", "request_id", "timestamp", "environment", "model",
-    "provider", "mode", "status", "fallback_from", "complexity_score", "input_tokens",
-    "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "latency_ms",
-    "routing_latency_ms", "cost_units",
-)  # fmt: skip
-ENFORCEMENT_COLUMNS = (
-    "seq", "xid", "project_id", "service_id", "request_id", "timestamp", "environment", "layer",
-    "verdict", "violation", "false_positive", "check_latency_ms",
-)  # fmt: skip
-STREAM_QUERIES = {
-    "routing": (ROUTING_SQL, ROUTING_COLUMNS),
-    "enforcement": (ENFORCEMENT_SQL, ENFORCEMENT_COLUMNS),
-}
-STREAMS = tuple(STREAM_QUERIES)
 FACT_FLAGS = (
     "intercepted", "blocked", "modified", "violation_detected", "caught", "escaped",
     "false_positive",
@@ -91,60 +53,82 @@ class RollupRun:
 
 def rollups_advance(*, max_seconds: float = 50.0, chunk_events: int = CHUNK_EVENTS) -> RollupRun:
     """Fold every event committed so far into the rollups, chunk by chunk, for at most about
-    `max_seconds` (the next run goes on from the watermarks)."""
+    `max_seconds` (the next run goes on from the watermarks).
+
+    The run holds the rollup lock from its first chunk to its last, so the chunk read ahead
+    is still what the next chunk would read; another worker skips its run meanwhile.
+    """
     run = RollupRun()
     deadline = time.monotonic() + max_seconds
-    while time.monotonic() < deadline:
-        processed = chunk_process(chunk_events=chunk_events)
-        if processed is None:
+    with _rollup_lock_held() as held:
+        if not held:
             run.skipped_locked = True
-            break
-        if not any(processed.values()):
-            break
-        for stream, count in processed.items():
-            run.events[stream] += count
-        run.chunks += 1
+            return run
+        ahead = ReadAhead()
+        try:
+            while time.monotonic() < deadline:
+                processed = chunk_process(chunk_events=chunk_events, ahead=ahead)
+                if processed is None:
+                    run.skipped_locked = True
+                    break
+                if not any(processed.values()):
+                    break
+                for stream, count in processed.items():
+                    run.events[stream] += count
+                run.chunks += 1
+        finally:
+            ahead.close()
     return run
 
 
-def chunk_process(*, chunk_events: int = CHUNK_EVENTS) -> dict[str, int] | None:
+@contextmanager
+def _rollup_lock_held() -> Iterator[bool]:
+    """Hold the rollup lock for this session, if no other worker has it."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [ROLLUP_LOCK_KEY])
+        held = cursor.fetchone()[0]
+    try:
+        yield held
+    finally:
+        if held:
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_unlock(%s)", [ROLLUP_LOCK_KEY])
+            except DatabaseError:
+                connection.close()  # a session lock must not outlive a failed run
+
+
+def chunk_process(
+    *, chunk_events: int = CHUNK_EVENTS, ahead: ReadAhead | None = None
+) -> dict[str, int] | None:
     """Process the next events of both streams in one transaction: the number taken from each,
     or None when another worker holds the rollup lock.
 
     Both streams are read together, so a request whose routing and enforcement events arrived
-    together updates its fact (and its request rollups) once, not once per stream.
+    together updates its fact (and its request rollups) once, not once per stream. With
+    `ahead`, the events come from its read when it read from the same watermarks, and the
+    read of the next chunk starts before this one is worked on.
     """
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [ROLLUP_LOCK_KEY])
         if not cursor.fetchone()[0]:
             return None
-        safe_xid = _unfinished_xid_floor(cursor)
         Watermark.objects.bulk_create(
             [Watermark(stream=stream) for stream in STREAMS], ignore_conflicts=True
         )
         watermarks = {w.stream: w for w in Watermark.objects.select_for_update()}
+        starts = {stream: (mark.xid, mark.seq) for stream, mark in watermarks.items()}
         limit = max(1, chunk_events // len(STREAMS))
-        # Row comparisons defeat the planner's estimates: it would sort a whole partition
-        # rather than walk the (ingest_xid, seq) index for the next `limit` rows (5x slower).
-        cursor.execute("SET LOCAL enable_sort = off")
-        streams = _in_ingest_order(
-            {
-                stream: frame_query(
-                    sql,
-                    [str(watermarks[stream].xid), watermarks[stream].seq, str(safe_xid), limit],
-                    columns,
-                )
-                for stream, (sql, columns) in STREAM_QUERIES.items()
-            },
-            limit,
-        )
-        cursor.execute("SET LOCAL enable_sort = on")
+        streams = ahead.take(starts, limit) if ahead is not None else None
+        if streams is None:
+            streams = streams_read(frame_query, cursor, starts, limit)
+        if ahead is not None and any(not events.empty for events in streams.values()):
+            ahead.ask(positions_after(starts, streams), limit)
         request_rows = []
         for stream, events in streams.items():
             if events.empty:
                 continue
             events["timestamp"] = pd.to_datetime(events["timestamp"], utc=True)
-            events["minute"] = bucket_floor(events["timestamp"], "m")
             apply = _routing_apply if stream == "routing" else _enforcement_apply
             request_rows.append(apply(events))
         if request_rows:
@@ -162,54 +146,12 @@ def chunk_process(*, chunk_events: int = CHUNK_EVENTS) -> dict[str, int] | None:
         return {stream: len(events) for stream, events in streams.items()}
 
 
-def _in_ingest_order(streams: dict[str, pd.DataFrame], limit: int) -> dict[str, pd.DataFrame]:
-    """Trim the streams' reads to a common prefix of the ingest order (xid, seq).
-
-    The sequence is shared by both raw tables. A stream that filled its limit may have more
-    rows past its last one, so nothing past the earliest such last position is kept: every
-    event up to the cut is then in hand, from both tables, and the rest is read next time.
-    """
-    cuts = [
-        (int(events["xid"].iloc[-1]), int(events["seq"].iloc[-1]))
-        for events in streams.values()
-        if len(events) >= limit
-    ]
-    if not cuts:
-        return streams
-    xid, seq = min(cuts)
-    return {
-        stream: events[
-            (events["xid"] < xid) | ((events["xid"] == xid) & (events["seq"] <= seq))
-        ].reset_index(drop=True)
-        for stream, events in streams.items()
-    }
-
-
-def _unfinished_xid_floor(cursor) -> int:
-    """The lowest transaction id that may still add events to this database.
-
-    Every event of a transaction below it is committed (or rolled back for good), so reading up
-    to it never skips a row that commits later. Only this database's sessions count: a long
-    transaction elsewhere on the cluster must not stall the rollups (pg_snapshot_xmin would).
-    """
-    cursor.execute(
-        "SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint, "
-        "ARRAY(SELECT backend_xid::text::bigint FROM pg_stat_activity "
-        "      WHERE datname = current_database() AND backend_xid IS NOT NULL)"
-    )
-    next_xid, running = cursor.fetchone()
-    epoch, low = next_xid >> 32, next_xid & 0xFFFFFFFF
-    # pg_stat_activity shows 32-bit ids: widen them with the epoch (one behind if they wrapped).
-    widened = [((epoch - (xid > low)) << 32) | xid for xid in running]
-    return min([next_xid, *widened])
-
-
 # --- Routing events ----------------------------------------------------------------------
 
 
 def _routing_apply(events: pd.DataFrame) -> pd.DataFrame:
     """Add a chunk of routing events to the attempt rollups; return their request rows."""
-    _minutes_add(ATTEMPTS, attempt_minute_rows(events))
+    grains_add(ATTEMPTS, attempt_event_rows(events))
     return _request_rows(
         events,
         model=events["model"],
@@ -222,27 +164,28 @@ def _routing_apply(events: pd.DataFrame) -> pd.DataFrame:
 
 def attempt_minute_rows(events: pd.DataFrame) -> pd.DataFrame:
     """The attempt rollup rows of `minute` grain these routing events make (one per minute and
-    dimensions), with `cost_units` as each attempt's cost (NA when unpriced)."""
-    events = events.copy()
-    events["is_error"] = events["status"] != "ok"
-    events["is_fallback"] = events["fallback_from"] != ""
-    events["conforming"] = _conforming(events)
-    events["cost_units"] = events["cost_units"].astype("Int64")
-    events["priced"] = events["cost_units"].notna()
-    events["baseline_units"] = _baseline_units(events)
-    with_baseline = events["baseline_units"].notna()
-    cost = events["cost_units"].fillna(0).astype("int64")
+    dimensions)."""
+    return grain_deltas(ATTEMPTS, attempt_event_rows(events), "m")
 
-    deltas = pd.DataFrame(
+
+def attempt_event_rows(events: pd.DataFrame) -> pd.DataFrame:
+    """What each routing event adds to the attempt rollups, with `cost_units` as its cost
+    (NA when unpriced)."""
+    is_fallback = events["fallback_from"] != ""
+    cost_units = events["cost_units"].astype("Int64")
+    priced = cost_units.notna()
+    baseline_units = _baseline_units(events, priced)
+    cost = cost_units.fillna(0).astype("int64")
+    return pd.DataFrame(
         {
-            "bucket": events["minute"],
+            "bucket": events["timestamp"],
             **{name: events[name] for name in ATTEMPTS.dims},
             "attempts": 1,
-            "errors": events["is_error"].astype("int64"),
-            "fallbacks": events["is_fallback"].astype("int64"),
-            "nonfallback_attempts": (~events["is_fallback"]).astype("int64"),
-            "conforming_attempts": events["conforming"].astype("int64"),
-            "unpriced_attempts": (~events["priced"]).astype("int64"),
+            "errors": (events["status"] != "ok").astype("int64"),
+            "fallbacks": is_fallback.astype("int64"),
+            "nonfallback_attempts": (~is_fallback).astype("int64"),
+            "conforming_attempts": _conforming(events, is_fallback).astype("int64"),
+            "unpriced_attempts": (~priced).astype("int64"),
             "input_tokens": events["input_tokens"],
             "output_tokens": events["output_tokens"],
             "cache_read_tokens": events["cache_read_tokens"],
@@ -252,23 +195,15 @@ def attempt_minute_rows(events: pd.DataFrame) -> pd.DataFrame:
             "latency_sum_ms": events["latency_ms"],
             "routing_latency_sum_ms": events["routing_latency_ms"].fillna(0.0),
             "cost_usd": cost,
-            "baseline_cost_usd": events["baseline_units"].fillna(0).astype("int64"),
-            "baseline_actual_cost_usd": cost.where(with_baseline, 0),
+            "baseline_cost_usd": baseline_units.fillna(0).astype("int64"),
+            "baseline_actual_cost_usd": cost.where(baseline_units.notna(), 0),
             "latency_ms": events["latency_ms"],
             "routing_latency_ms": events["routing_latency_ms"],
         }
     )
-    grouped = deltas.groupby(["bucket", *ATTEMPTS.dims], sort=False)
-    sums = grouped[list(ATTEMPTS.counts + ATTEMPTS.floats + ATTEMPTS.money)].sum()
-    codes, ones = grouped.ngroup().to_numpy(), np.ones(len(deltas), dtype=np.int64)
-    sums["latency_sketch"] = sketches_for_groups(codes, deltas["latency_ms"], ones, len(sums))
-    sums["routing_latency_sketch"] = sketches_for_groups(
-        codes, deltas["routing_latency_ms"], ones, len(sums)
-    )
-    return sums.reset_index()
 
 
-def _conforming(events: pd.DataFrame) -> pd.Series:
+def _conforming(events: pd.DataFrame, is_fallback: pd.Series) -> pd.Series:
     """Whether each non-fallback attempt went to the model its complexity band names."""
     conforming = pd.Series(False, index=events.index)
     for project_id, rows in events.groupby("project_id"):
@@ -286,15 +221,15 @@ def _conforming(events: pd.DataFrame) -> pd.Series:
         inside &= (scores < highs[safe]) | (last & (scores <= highs[safe]))  # last band closed
         expected = np.where(inside, models[safe], None)
         matches = (rows["model"].to_numpy(dtype=object) == expected) & inside
-        conforming.loc[rows.index] = matches & ~rows["is_fallback"].to_numpy()
+        conforming.loc[rows.index] = matches & ~is_fallback.loc[rows.index].to_numpy()
     return conforming
 
 
-def _baseline_units(events: pd.DataFrame) -> pd.Series:
+def _baseline_units(events: pd.DataFrame, priced: pd.Series) -> pd.Series:
     """What each priced attempt would have cost on its project's baseline model, in 1e-8 USD,
     priced exactly as ingest prices; NA where the baseline has no price at that time."""
     result = pd.Series(pd.NA, index=events.index, dtype="Int64")
-    for project_id, rows in events[events["priced"]].groupby("project_id"):
+    for project_id, rows in events[priced].groupby("project_id"):
         name = baseline_model_name(project_id=int(project_id))
         entry = price_book_for_project(project_id=int(project_id)).entry(name) if name else None
         if entry is None:
@@ -334,9 +269,9 @@ def _enforcement_apply(events: pd.DataFrame) -> pd.DataFrame:
     events["escaped"] = review & violation & ~false_positive
     events["false_positive"] = review & false_positive
 
-    deltas = pd.DataFrame(
+    checks = pd.DataFrame(
         {
-            "bucket": events["minute"],
+            "bucket": events["timestamp"],
             **{name: events[name] for name in LAYERS.dims},
             "checks": 1,
             "blocks": block.astype("int64"),
@@ -346,13 +281,7 @@ def _enforcement_apply(events: pd.DataFrame) -> pd.DataFrame:
             "check_latency_ms": events["check_latency_ms"],
         }
     )
-    grouped = deltas.groupby(["bucket", *LAYERS.dims], sort=False)
-    sums = grouped[list(LAYERS.counts)].sum()
-    ones = np.ones(len(deltas), dtype=np.int64)
-    sums["check_latency_sketch"] = sketches_for_groups(
-        grouped.ngroup().to_numpy(), deltas["check_latency_ms"], ones, len(sums)
-    )
-    _minutes_add(LAYERS, sums.reset_index())
+    grains_add(LAYERS, checks)
     return _request_rows(
         events,
         checks=1,
@@ -407,18 +336,6 @@ def _request_deltas(rows: pd.DataFrame) -> pd.DataFrame:
     facts["model"] = facts["model"].fillna("")
     facts["mode"] = facts["mode"].fillna("")
     return facts
-
-
-def _minutes_add(family, deltas: pd.DataFrame) -> None:
-    """Add a chunk's per-minute figures to the stored minute, hour and day rows.
-
-    The same deltas go to every grain (each floored to its buckets): sums and sketches add up
-    exactly, and a chunk then reads one stored hour and day row per group instead of every
-    minute of the hours it touched.
-    """
-    buckets_merge(family, "m", deltas)
-    for grain in ("h", "d"):
-        buckets_merge(family, grain, deltas.assign(bucket=bucket_floor(deltas["bucket"], grain)))
 
 
 FACT_COLUMNS = (
@@ -487,20 +404,12 @@ def _facts_upsert(facts: pd.DataFrame) -> None:
         ],
         ignore_index=True,
     )
-    grouped = contributions.groupby(["bucket", *REQUESTS.dims], sort=False)
-    deltas = grouped[list(REQUESTS.counts)].sum()
-    deltas["overhead_sketch"] = sketches_for_groups(
-        grouped.ngroup().to_numpy(),
-        contributions["overhead_ms"],
-        contributions["sign"],
-        len(deltas),
-    )
-    _minutes_add(REQUESTS, deltas.reset_index())
+    grains_add(REQUESTS, contributions, weights=contributions["sign"])
 
 
 def _fact_values(frame: pd.DataFrame, name: str) -> list:
     if name in FACT_FLAGS:
-        return [bool(value) for value in frame[name]]
+        return frame[name].astype(bool).tolist()
     return column_values(frame[name])
 
 
@@ -510,7 +419,7 @@ def _contribution(facts: pd.DataFrame, sign: int) -> pd.DataFrame:
         return facts
     contribution = pd.DataFrame(
         {
-            "bucket": bucket_floor(pd.to_datetime(facts["first_seen"], utc=True), "m"),
+            "bucket": pd.to_datetime(facts["first_seen"], utc=True),
             **{name: facts[name] for name in REQUESTS.dims},
             "requests": sign,
             "with_attempt": (facts["attempts"] > 0).astype("int64") * sign,

@@ -13,16 +13,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, timedelta
 from decimal import Decimal
-from itertools import chain
 from typing import Any
 
-import numpy as np
-import orjson
 from django.db import connection
 
 from analytics.families import ATTEMPTS, LAYERS, REQUESTS, Family
 from analytics.models import Repricing, RepricingState
-from analytics.sketch import sketch_merge, sketch_summary, sketches_merge_for_groups
+from analytics.sketch import sketch_merge, sketch_summary, sketch_unpack
 from analytics.window import INTERVAL_GRAIN, Window
 from governance.models import ComplexityBand, Project, Service
 from governance.pricing import MICRO_UNITS, usd_of
@@ -68,9 +65,9 @@ def rollup_totals(
     """The family's measures summed per `by` dimensions (and per `interval` bucket, as "time"),
     over rollup rows that tile the window exactly; money in 1e-8 USD, sketches merged.
 
-    PostgreSQL sums the counts and money and concatenates each group's sketches (JSON text),
-    so a 30-day window returns a row per group, not thousands of rollup rows; numpy merges
-    the sketches of every group at once. Only the `sketches` named are read (default all).
+    PostgreSQL sums the counts and money and concatenates each group's packed sketches, so a
+    30-day window returns a row per group, not thousands of rollup rows, and numpy reads each
+    group's records in place and adds them up. Only the `sketches` named are read (default all).
     Groups whose population sums to zero (requests that moved minute) are left out.
     """
     window = window or query.window
@@ -103,7 +100,7 @@ def rollup_totals(
         *(f"sum(t.{name})::bigint" for name in family.counts),
         *(f"sum(t.{name})" for name in family.floats),
         *(f"(sum(t.{name}) * {MICRO_UNITS})::bigint" for name in family.money),
-        *(f"string_agg(t.{name}, ',')" for name in sketches),
+        *(f"string_agg(t.{name}, ''::bytea)" for name in sketches),
     ]
     group = f" GROUP BY {', '.join(keys)}" if keys else ""
     names = [*(("time",) if interval else ()), *by, *family.counts, *family.floats]
@@ -116,12 +113,9 @@ def rollup_totals(
         )
         rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
     rows = [row for row in rows if row[family.population]]
-    for name in sketches:
-        groups = [orjson.loads(f"[{row[name]}]") for row in rows]
-        codes = np.repeat(np.arange(len(groups)), [len(group) for group in groups])
-        merged = sketches_merge_for_groups(codes, list(chain.from_iterable(groups)), len(rows))
-        for row, sketch in zip(rows, merged, strict=True):
-            row[name] = sketch
+    for row in rows:
+        for name in sketches:
+            row[name] = sketch_unpack(row[name])
     return rows
 
 

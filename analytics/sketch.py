@@ -5,12 +5,17 @@ a quantile with its bucket's midpoint 2 * gamma**i / (gamma + 1) is within relat
 of the exact nearest-rank value. Sketches merge by adding bucket counts, so minute sketches add
 up to hours and days, and any window's percentiles come from rollups alone.
 
-Stored as JSON `{"z": zero_count, "i": [bucket, ...], "c": [count, ...]}` (buckets ascending);
-numpy does the bucketing and merging, tens of millions of values per second.
+In memory a sketch is `{"z": zero_count, "i": [bucket, ...], "c": [count, ...]}` (buckets
+ascending). Stored, it is packed: 12-byte records (bucket as a big-endian int32, count as a
+big-endian int64, PostgreSQL's own send order), zeros under a reserved bucket. Records need no
+parsing (numpy reads them in place), and packed sketches concatenate into their merge, so
+PostgreSQL can join thousands of them into one value per group. numpy does the bucketing and
+merging, tens of millions of values per second.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Mapping
 from itertools import chain
@@ -24,7 +29,6 @@ LOG_GAMMA = math.log(GAMMA)
 MIN_POSITIVE = 1e-9  # smaller values (a 0 ms check) are counted as zero
 
 Sketch = dict[str, Any]
-EMPTY: Sketch = {"z": 0, "i": [], "c": []}
 
 
 def sketch_from_values(values: Any, weights: Any = None) -> Sketch:
@@ -117,40 +121,93 @@ def sketch_summary(
     return summary
 
 
-def sketches_for_groups(codes: Any, values: Any, weights: Any, groups: int) -> list[Sketch]:
-    """One sketch per group code 0..groups-1 of weighted values, all groups in one numpy pass."""
+# --- Packed sketches (how rollups store them) ----------------------------------------------
+
+RECORD = np.dtype([("i", ">i4"), ("c", ">i8")])
+ZERO_BUCKET = np.iinfo(np.int32).min  # the record that counts zeros (sorts first)
+
+
+def sketch_pack(sketch: Mapping[str, Any] | None) -> bytes:
+    """A sketch as packed records."""
+    if not sketch:
+        return b""
+    zeros = int(sketch.get("z", 0))
+    indexes = ([ZERO_BUCKET] if zeros else []) + list(sketch.get("i", ()))
+    counts = ([zeros] if zeros else []) + list(sketch.get("c", ()))
+    records = np.empty(len(indexes), dtype=RECORD)
+    records["i"], records["c"] = indexes, counts
+    return records.tobytes()
+
+
+def sketch_unpack(packed: bytes | memoryview | None) -> Sketch:
+    """The sketch of packed records; records of one bucket add up, so a concatenation of
+    packed sketches unpacks to their merge."""
+    if not packed:
+        return {"z": 0, "i": [], "c": []}
+    records = np.frombuffer(packed, dtype=RECORD)
+    indexes = records["i"].astype(np.int64)
+    counts = records["c"].astype(np.int64)
+    is_zero = indexes == ZERO_BUCKET
+    zeros = int(counts[is_zero].sum())
+    indexes, counts = indexes[~is_zero], counts[~is_zero]
+    if indexes.size == 0:
+        return {"z": zeros, "i": [], "c": []}
+    low = int(indexes.min())
+    # Counts stay far below 2**53, where float64 weights are exact.
+    summed = np.rint(np.bincount(indexes - low, weights=counts)).astype(np.int64)
+    present = np.flatnonzero(summed)
+    return {"z": zeros, "i": (present + low).tolist(), "c": summed[present].tolist()}
+
+
+def sketches_for_groups(codes: Any, values: Any, weights: Any, groups: int) -> list[bytes]:
+    """One packed sketch per group code 0..groups-1 of weighted values, in one numpy pass."""
     codes = np.asarray(codes, dtype=np.int64)
     values = np.asarray(values, dtype=np.float64)
     weights = np.asarray(weights, dtype=np.int64)
     known = ~np.isnan(values)
     codes, values, weights = codes[known], values[known], weights[known]
+    indexes = np.full(values.size, ZERO_BUCKET, dtype=np.int64)
     positive = values >= MIN_POSITIVE
-    zeros = np.bincount(codes[~positive], weights=weights[~positive], minlength=groups)
-    indexes = np.ceil(np.log(values[positive]) / LOG_GAMMA).astype(np.int64)
-    return _per_group(zeros, codes[positive], indexes, weights[positive], groups)
+    indexes[positive] = np.ceil(np.log(values[positive]) / LOG_GAMMA)
+    return _packed_per_group(codes, indexes, weights, groups)
 
 
-def sketches_merge_for_groups(
-    codes: Any, sketches: list[Mapping[str, Any] | None], groups: int
-) -> list[Sketch]:
-    """Merge sketches that share a group code, all groups in one numpy pass."""
+def sketches_merge_for_groups(codes: Any, packed: list[bytes], groups: int) -> list[bytes]:
+    """Merge packed sketches that share a group code, all groups in one numpy pass.
+
+    A group of one sketch keeps it as it is (most groups, when new buckets meet few stored
+    ones): only groups of several are unpacked and merged.
+    """
     codes = np.asarray(codes, dtype=np.int64)
-    present = [sketch or EMPTY for sketch in sketches]
-    zeros = np.bincount(codes, weights=[int(s.get("z", 0)) for s in present], minlength=groups)
-    lengths = np.fromiter(
-        (len(s.get("i", ())) for s in present), dtype=np.int64, count=len(present)
+    sizes = np.bincount(codes, minlength=groups)
+    merged = [b""] * groups
+    alone = sizes[codes] == 1
+    for code, position in zip(codes[alone].tolist(), np.flatnonzero(alone).tolist(), strict=True):
+        merged[code] = bytes(packed[position] or b"")
+    shared = np.flatnonzero(~alone)
+    if shared.size == 0:
+        return merged
+    targets, local = np.unique(codes[shared], return_inverse=True)
+    parts = [bytes(packed[position] or b"") for position in shared.tolist()]
+    lengths = np.fromiter((len(part) for part in parts), dtype=np.int64, count=len(parts))
+    records = np.frombuffer(b"".join(parts), dtype=RECORD)
+    sums = _packed_per_group(
+        np.repeat(local, lengths // RECORD.itemsize),
+        records["i"].astype(np.int64),
+        records["c"].astype(np.int64),
+        targets.size,
     )
-    indexes = np.array(list(chain.from_iterable(s.get("i", ()) for s in present)), dtype=np.int64)
-    counts = np.array(list(chain.from_iterable(s.get("c", ()) for s in present)), dtype=np.int64)
-    return _per_group(zeros, np.repeat(codes, lengths), indexes, counts, groups)
+    for code, sketch in zip(targets.tolist(), sums, strict=True):
+        merged[code] = sketch
+    return merged
 
 
-def _per_group(
-    zeros: np.ndarray, codes: np.ndarray, indexes: np.ndarray, counts: np.ndarray, groups: int
-) -> list[Sketch]:
-    zero_counts = np.rint(zeros).astype(np.int64).tolist()
+def _packed_per_group(
+    codes: np.ndarray, indexes: np.ndarray, counts: np.ndarray, groups: int
+) -> list[bytes]:
+    """Per group, its records summed per bucket (ascending, zero sums dropped), packed."""
     if codes.size == 0:
-        return [{"z": zero_counts[g], "i": [], "c": []} for g in range(groups)]
+        return [b""] * groups
     order = np.lexsort((indexes, codes))
     codes, indexes, counts = codes[order], indexes[order], counts[order]
     boundary = np.ones(codes.size, dtype=bool)
@@ -159,14 +216,8 @@ def _per_group(
     summed = np.add.reduceat(counts, starts)
     codes, indexes = codes[starts], indexes[starts]
     keep = summed != 0
-    codes, indexes, summed = codes[keep], indexes[keep], summed[keep]
-    edges = np.searchsorted(codes, np.arange(groups + 1)).tolist()
-    index_list, count_list = indexes.tolist(), summed.tolist()
-    return [
-        {
-            "z": zero_counts[g],
-            "i": index_list[edges[g] : edges[g + 1]],
-            "c": count_list[edges[g] : edges[g + 1]],
-        }
-        for g in range(groups)
-    ]
+    records = np.empty(int(keep.sum()), dtype=RECORD)
+    records["i"], records["c"] = indexes[keep], summed[keep]
+    edges = np.searchsorted(codes[keep], np.arange(groups + 1)) * RECORD.itemsize
+    packed = records.tobytes()
+    return [packed[a:b] for a, b in itertools.pairwise(edges.tolist())]
