@@ -19,26 +19,31 @@ from django.db import connection
 
 
 @contextmanager
-def _cursor(sql: str) -> Iterator[psycopg.Cursor]:
-    """A server-binding cursor on Django's connection; the statement is logged like Django's
-    own when query logging is on, so query-count guards see these statements too."""
-    connection.ensure_connection()
+def _cursor(sql: str, on: psycopg.Connection | None = None) -> Iterator[psycopg.Cursor]:
+    """A server-binding cursor on Django's connection (or on `on`, the same connection handed
+    to a helper thread); the statement is logged like Django's own when query logging is on,
+    so query-count guards see these statements too."""
+    if on is None:
+        connection.ensure_connection()
+        on = connection.connection
     started = time.perf_counter()
-    with psycopg.Cursor(connection.connection) as cursor:
+    with psycopg.Cursor(on) as cursor:
         yield cursor
     if connection.queries_logged:
         connection.queries_log.append({"sql": sql, "time": f"{time.perf_counter() - started:.3f}"})
 
 
-def frame_query(sql: str, params: Sequence[Any], columns: Sequence[str]) -> pd.DataFrame:
+def frame_query(
+    sql: str, params: Sequence[Any], columns: Sequence[str], *, on: psycopg.Connection | None = None
+) -> pd.DataFrame:
     """Run a query and return its rows as a DataFrame with these column names."""
-    with _cursor(sql) as cursor:
+    with _cursor(sql, on) as cursor:
         cursor.execute(sql, params, binary=True)
         return pd.DataFrame(cursor.fetchall(), columns=list(columns))
 
 
-def execute(sql: str, params: Sequence[Any] = ()) -> int:
-    with _cursor(sql) as cursor:
+def execute(sql: str, params: Sequence[Any] = (), *, on: psycopg.Connection | None = None) -> int:
+    with _cursor(sql, on) as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount
 
@@ -49,6 +54,7 @@ def copy_rows(
     rows: Iterable[Sequence[Any]],
     *,
     binary_types: Sequence[str] | None = None,
+    on: psycopg.Connection | None = None,
 ) -> None:
     """COPY Python-typed rows into a table: binary with `binary_types`, else text.
 
@@ -60,7 +66,7 @@ def copy_rows(
     statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN" + (
         " (FORMAT BINARY)" if binary else ""
     )
-    with _cursor(statement) as cursor, cursor.copy(statement) as copy:
+    with _cursor(statement, on) as cursor, cursor.copy(statement) as copy:
         if binary:
             copy.set_types(list(binary_types))
         for row in rows:

@@ -195,7 +195,26 @@ def buckets_replace(family: Family, grain: str, spans: list[Span], frame: pd.Dat
     columns += [frame[name].tolist() for name in family.dims + family.counts + family.floats]
     columns += [[usd_of(units) for units in frame[name]] for name in family.money]
     columns += [frame[name].tolist() for name in family.sketches]  # packed already
-    copy_rows(family.table, ("grain", *family.columns), zip(*columns, strict=True))
+    copy_rows(
+        family.table,
+        ("grain", *family.columns),
+        zip(*columns, strict=True),
+        binary_types=_copy_types(family),
+    )
+
+
+def _copy_types(family: Family) -> tuple[str, ...]:
+    """The PostgreSQL types of ("grain", *family.columns), for a binary COPY."""
+    dims = ("int8" if name.endswith("_id") else "text" for name in family.dims)
+    return (
+        "text",
+        "timestamptz",
+        *dims,
+        *("int8",) * len(family.counts),
+        *("float8",) * len(family.floats),
+        *("numeric",) * len(family.money),
+        *("bytea",) * len(family.sketches),
+    )
 
 
 GRAIN_STEP = {"m": pd.Timedelta(minutes=1), "h": pd.Timedelta(hours=1), "d": pd.Timedelta(days=1)}
@@ -210,7 +229,12 @@ GRAINS = ("m", "h", "d")
 
 
 def grain_deltas(
-    family: Family, events: pd.DataFrame, grain: str, *, weights: pd.Series | None = None
+    family: Family,
+    events: pd.DataFrame,
+    grain: str,
+    *,
+    weights: pd.Series | None = None,
+    dim_codes: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """The rows of `grain` that per-event rows add up to: one per bucket and dimensions.
 
@@ -218,33 +242,69 @@ def grain_deltas(
     measures, and the values its sketches hold (`family.sketched`), counted `weights` times
     each (default once; -1 takes an event away). Every grain is built from the events
     themselves, so a day's sketch is one numpy pass, not a merge of its minutes.
+    `dim_codes` (from `dims_codes`) saves grouping the text dimensions again for each grain.
     """
-    keyed = events.assign(bucket=bucket_floor(events["bucket"], grain))
-    grouped = keyed.groupby(["bucket", *family.dims], sort=False)
-    sums = grouped[list(family.summed)].sum()
-    codes = grouped.ngroup().to_numpy()
+    buckets = bucket_floor(events["bucket"], grain)
+    if dim_codes is None:
+        dim_codes = dims_codes(family, events)
+    bucket_codes = pd.factorize(buckets)[0].astype(np.int64)
+    codes = pd.factorize(bucket_codes * (int(dim_codes.max()) + 1) + dim_codes)[0]
+    firsts = np.unique(codes, return_index=True)[1]  # each group's first event
+    deltas = pd.concat(
+        [
+            buckets.iloc[firsts].reset_index(drop=True).rename("bucket"),
+            events[list(family.dims)].iloc[firsts].reset_index(drop=True),
+            events[list(family.summed)].groupby(codes).sum().reset_index(drop=True),
+        ],
+        axis=1,
+    )
     counted = np.ones(len(events), dtype=np.int64) if weights is None else weights
     for sketch, values in zip(family.sketches, family.sketched, strict=True):
-        sums[sketch] = sketches_for_groups(codes, events[values], counted, len(sums))
-    return sums.reset_index()
+        deltas[sketch] = sketches_for_groups(codes, events[values], counted, len(deltas))
+    return deltas
 
 
-def grains_add(family: Family, events: pd.DataFrame, *, weights: pd.Series | None = None) -> None:
-    """Add per-event rows (see `grain_deltas`) to the stored minute, hour and day rows."""
-    for grain in GRAINS:
-        buckets_merge(family, grain, grain_deltas(family, events, grain, weights=weights))
+def dims_codes(family: Family, events: pd.DataFrame) -> np.ndarray:
+    """A code per event for its combination of the family's dimensions."""
+    return events.groupby(list(family.dims), sort=False, dropna=False).ngroup().to_numpy()
+
+
+def grains_deltas(
+    family: Family, events: pd.DataFrame, *, weights: pd.Series | None = None
+) -> dict[str, pd.DataFrame]:
+    """The minute, hour and day rows per-event rows add up to (see `grain_deltas`)."""
+    dim_codes = dims_codes(family, events)
+    return {
+        grain: grain_deltas(family, events, grain, weights=weights, dim_codes=dim_codes)
+        for grain in GRAINS
+    }
+
+
+def grains_merge(family: Family, deltas: dict[str, pd.DataFrame]) -> None:
+    """Add each grain's deltas to its stored rows."""
+    for grain, rows in deltas.items():
+        buckets_merge(family, grain, rows)
 
 
 def buckets_merge(family: Family, grain: str, deltas: pd.DataFrame) -> list[Span]:
-    """Add deltas (rows of `grain`, possibly negative) to the stored rows; return the spans."""
+    """Add deltas (rows of `grain`, one per bucket and dimensions, possibly negative) to the
+    stored rows; return the spans rewritten.
+
+    Deltas of buckets that hold no stored row go in as they are; only the others are summed
+    with the stored rows (in order, that is the chunk's first minute, hour and day).
+    """
     spans = spans_of(deltas["project_id"], deltas["bucket"], grain)
     stored = buckets_fetch(family, grain, spans)
-    combined = (
-        deltas[list(family.columns)]
-        if stored.empty
-        else pd.concat([stored, deltas[list(family.columns)]], ignore_index=True)
-    )
-    buckets_replace(family, grain, spans, frame_aggregate(family, combined))
+    deltas = deltas[list(family.columns)]
+    if stored.empty:
+        rows = deltas[deltas[family.population] != 0]
+    else:
+        # Every stored row of the spans is deleted, so every one is written back.
+        shared = deltas["bucket"].isin(stored["bucket"])
+        merged = frame_aggregate(family, pd.concat([stored, deltas[shared]], ignore_index=True))
+        fresh = deltas[~shared]
+        rows = pd.concat([merged, fresh[fresh[family.population] != 0]], ignore_index=True)
+    buckets_replace(family, grain, spans, rows.reset_index(drop=True))
     return spans
 
 

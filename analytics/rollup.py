@@ -13,17 +13,27 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import psycopg
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from analytics.db import column_values, copy_rows, execute, frame_query
 from analytics.event_reads import STREAMS, ReadAhead, positions_after, streams_read
-from analytics.families import ATTEMPTS, LAYERS, REQUESTS, grain_deltas, grains_add
+from analytics.families import (
+    ATTEMPTS,
+    LAYERS,
+    REQUESTS,
+    Family,
+    grain_deltas,
+    grains_deltas,
+    grains_merge,
+)
 from analytics.models import Watermark
 from governance.pricing import calls_price
 from governance.selectors import baseline_model_name, complexity_bands, price_book_for_project
@@ -124,15 +134,7 @@ def chunk_process(
             streams = streams_read(frame_query, cursor, starts, limit)
         if ahead is not None and any(not events.empty for events in streams.values()):
             ahead.ask(positions_after(starts, streams), limit)
-        request_rows = []
-        for stream, events in streams.items():
-            if events.empty:
-                continue
-            events["timestamp"] = pd.to_datetime(events["timestamp"], utc=True)
-            apply = _routing_apply if stream == "routing" else _enforcement_apply
-            request_rows.append(apply(events))
-        if request_rows:
-            _facts_upsert(_request_deltas(pd.concat(request_rows, ignore_index=True)))
+        _chunk_fold(streams)
         for stream, events in streams.items():
             if events.empty:
                 continue
@@ -149,9 +151,40 @@ def chunk_process(
 # --- Routing events ----------------------------------------------------------------------
 
 
-def _routing_apply(events: pd.DataFrame) -> pd.DataFrame:
-    """Add a chunk of routing events to the attempt rollups; return their request rows."""
-    grains_add(ATTEMPTS, attempt_event_rows(events))
+def _chunk_fold(streams: dict[str, pd.DataFrame]) -> None:
+    """Fold a chunk's events into request facts and every rollup.
+
+    The request facts are written on the connection by a helper thread while this one builds
+    the attempt and layer rows, which needs no database: PostgreSQL's share of the upsert
+    then runs beside Python's share of the aggregation.
+    """
+    folds: list[tuple[Family, pd.DataFrame]] = []
+    request_rows = []
+    for stream, events in streams.items():
+        if events.empty:
+            continue
+        events["timestamp"] = pd.to_datetime(events["timestamp"], utc=True)
+        if stream == "routing":  # attempt rows read bands and prices: before the thread starts
+            folds.append((ATTEMPTS, attempt_event_rows(events)))
+            request_rows.append(_routing_request_rows(events))
+        else:
+            checks, requests = _enforcement_rows(events)
+            folds.append((LAYERS, checks))
+            request_rows.append(requests)
+    if not request_rows:
+        return
+    facts = _request_deltas(pd.concat(request_rows, ignore_index=True))
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rollup-facts") as helper:
+        written = helper.submit(_facts_upsert, facts, on=connection.connection)
+        deltas = [(family, grains_deltas(family, rows)) for family, rows in folds]
+        contributions = written.result()
+    for family, by_grain in deltas:
+        grains_merge(family, by_grain)
+    grains_merge(REQUESTS, grains_deltas(REQUESTS, contributions, weights=contributions["sign"]))
+
+
+def _routing_request_rows(events: pd.DataFrame) -> pd.DataFrame:
+    """What routing events tell about their requests."""
     return _request_rows(
         events,
         model=events["model"],
@@ -253,8 +286,9 @@ TOKEN_COLUMNS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_wr
 # --- Enforcement events ------------------------------------------------------------------
 
 
-def _enforcement_apply(events: pd.DataFrame) -> pd.DataFrame:
-    """Add a chunk of enforcement events to the layer rollups; return their request rows."""
+def _enforcement_rows(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What a chunk of enforcement events adds to the layer rollups (a row per event), and
+    what they tell about their requests."""
     pre_delivery = events["layer"] != "review"
     review = ~pre_delivery
     block = events["verdict"] == "block"
@@ -281,8 +315,7 @@ def _enforcement_apply(events: pd.DataFrame) -> pd.DataFrame:
             "check_latency_ms": events["check_latency_ms"],
         }
     )
-    grains_add(LAYERS, checks)
-    return _request_rows(
+    return checks, _request_rows(
         events,
         checks=1,
         check_latency_ms=events["check_latency_ms"],
@@ -371,32 +404,39 @@ FACT_LIST = ", ".join(FACT_COLUMNS)
 FACT_STAGE = "stage_analytics_requestfact"
 
 
-def _facts_upsert(facts: pd.DataFrame) -> None:
-    """Fold per-request deltas into request facts, and move the request rollups by the
-    difference between each touched request's old and new contribution."""
+def _facts_upsert(facts: pd.DataFrame, *, on: psycopg.Connection) -> pd.DataFrame:
+    """Fold per-request deltas into request facts; return what moves the request rollups:
+    each touched request's old contribution taken away (sign -1) and its new one added.
+
+    Runs on a helper thread with the chunk's connection (`on`), so it touches nothing else.
+    """
     execute(
         f"CREATE TEMP TABLE IF NOT EXISTS {FACT_STAGE} ON COMMIT DELETE ROWS "
-        f"AS SELECT {FACT_LIST} FROM analytics_requestfact WITH NO DATA"
+        f"AS SELECT {FACT_LIST} FROM analytics_requestfact WITH NO DATA",
+        on=on,
     )
     copy_rows(
         FACT_STAGE,
         FACT_COLUMNS,
         zip(*(_fact_values(facts, name) for name in FACT_COLUMNS), strict=True),
         binary_types=FACT_TYPES,
+        on=on,
     )
     before = frame_query(
         f"SELECT {', '.join('f.' + name for name in FACT_COLUMNS)} FROM analytics_requestfact f "
         f"JOIN {FACT_STAGE} s ON f.project_id = s.project_id AND f.request_id = s.request_id",
         [],
         FACT_COLUMNS,
+        on=on,
     )
     after = frame_query(
         FACT_UPSERT.format(source=f"(DELETE FROM {FACT_STAGE} RETURNING *)")
         + f" RETURNING {FACT_LIST}",
         [],
         FACT_COLUMNS,
+        on=on,
     )
-    contributions = pd.concat(
+    return pd.concat(
         [
             frame
             for frame in (_contribution(before, -1), _contribution(after, +1))
@@ -404,7 +444,6 @@ def _facts_upsert(facts: pd.DataFrame) -> None:
         ],
         ignore_index=True,
     )
-    grains_add(REQUESTS, contributions, weights=contributions["sign"])
 
 
 def _fact_values(frame: pd.DataFrame, name: str) -> list:
