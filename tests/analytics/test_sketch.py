@@ -9,7 +9,16 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from analytics.sketch import sketch_count, sketch_from_values, sketch_merge, sketch_quantile
+from analytics.sketch import (
+    sketch_count,
+    sketch_from_values,
+    sketch_merge,
+    sketch_pack,
+    sketch_quantile,
+    sketch_unpack,
+    sketches_for_groups,
+    sketches_merge_for_groups,
+)
 from analytics.window import Window
 
 latencies = st.lists(
@@ -53,6 +62,38 @@ def test_subtracting_values_gives_the_sketch_without_them(values, removed):
     whole = sketch_from_values(values)
     gone = sketch_from_values(values[:removed], [-1] * removed)
     assert sketch_merge([whole, gone]) == sketch_from_values(values[removed:])
+
+
+@given(parts=st.lists(latencies, min_size=1, max_size=5))
+def test_packed_sketches_round_trip_and_concatenate_into_their_merge(parts):
+    sketches = [sketch_from_values(part) for part in parts]
+    assert [sketch_unpack(sketch_pack(sketch)) for sketch in sketches] == sketches
+    joined = b"".join(sketch_pack(sketch) for sketch in sketches)  # what string_agg returns
+    assert sketch_unpack(joined) == sketch_merge(sketches)
+
+
+@given(
+    values=latencies,
+    groups=st.lists(st.integers(0, 3), min_size=400, max_size=400),
+    weights=st.lists(st.sampled_from([1, 1, 2, -1]), min_size=400, max_size=400),
+)
+def test_group_sketches_are_the_sketches_of_each_groups_values(values, groups, weights):
+    codes, weights = groups[: len(values)], weights[: len(values)]
+    packed = sketches_for_groups(codes, values, weights, 4)
+    for group in range(4):
+        mine = [i for i, code in enumerate(codes) if code == group]
+        expected = sketch_from_values([values[i] for i in mine], [weights[i] for i in mine])
+        assert sketch_unpack(packed[group]) == expected
+    # Merging by pairs of groups: a group of one passes through, a group of two adds up.
+    merged = sketches_merge_for_groups([0, 0, 1, 2], packed, 3)
+    assert sketch_unpack(merged[0]) == sketch_merge(
+        [expected_of(packed, 0), expected_of(packed, 1)]
+    )
+    assert merged[1] == packed[2] and merged[2] == packed[3]
+
+
+def expected_of(packed: list[bytes], group: int) -> dict:
+    return sketch_unpack(packed[group])
 
 
 def test_empty_sketch_has_no_quantile():

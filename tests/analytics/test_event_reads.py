@@ -1,0 +1,68 @@
+"""The rollup job's reads: the chunk read ahead is the chunk the job would read, and the job
+holds its lock from its first chunk to its last."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+from django.db import connection, transaction
+
+from analytics.db import frame_query
+from analytics.event_reads import ReadAhead, positions_after, streams_read
+from analytics.rollup import ROLLUP_LOCK_KEY, _rollup_lock_held
+from tests.conftest import enforcement_event, routing_event
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+START = {"routing": (0, 0), "enforcement": (0, 0)}
+
+
+def _read_here(starts, limit):
+    with transaction.atomic(), connection.cursor() as cursor:
+        return streams_read(frame_query, cursor, starts, limit)
+
+
+def _as_rows(streams):
+    return {stream: events.to_dict("records") for stream, events in streams.items()}
+
+
+def test_the_chunk_read_ahead_is_the_one_the_job_reads_next(post_batch):
+    events = [routing_event() for _ in range(7)] + [enforcement_event() for _ in range(5)]
+    assert post_batch(events).json()["accepted"] == 12
+    first = _read_here(START, limit=4)
+    after_first = positions_after(START, first)
+    ahead = ReadAhead()
+    try:
+        ahead.ask(after_first, 4)
+        taken = ahead.take(after_first, 4)
+    finally:
+        ahead.close()
+    assert taken is not None
+    assert _as_rows(taken) == _as_rows(_read_here(after_first, limit=4))
+    assert sum(len(events) for events in taken.values()) > 0
+
+
+def test_a_read_ahead_from_other_starts_is_not_used(post_batch):
+    assert post_batch([routing_event() for _ in range(3)]).json()["accepted"] == 3
+    ahead = ReadAhead()
+    try:
+        ahead.ask(START, 10)
+        assert ahead.take({"routing": (0, 1), "enforcement": (0, 0)}, 10) is None
+        assert ahead.take(START, 10) is None  # a read is taken once
+    finally:
+        ahead.close()
+
+
+def _other_session_takes_the_lock() -> bool:
+    with psycopg.connect(**connection.get_connection_params()) as other:
+        taken = other.execute("SELECT pg_try_advisory_lock(%s)", [ROLLUP_LOCK_KEY]).fetchone()[0]
+        if taken:
+            other.execute("SELECT pg_advisory_unlock(%s)", [ROLLUP_LOCK_KEY])
+        return taken
+
+
+def test_the_job_holds_its_lock_for_the_whole_run_and_lets_it_go():
+    with _rollup_lock_held() as held:
+        assert held
+        assert not _other_session_takes_the_lock()
+    assert _other_session_takes_the_lock()
