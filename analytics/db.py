@@ -42,6 +42,13 @@ def frame_query(
         return pd.DataFrame(cursor.fetchall(), columns=list(columns))
 
 
+def fetch_rows(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """Run a query and return its rows, read in binary."""
+    with _cursor(sql) as cursor:
+        cursor.execute(sql, params, binary=True)
+        return cursor.fetchall()
+
+
 def execute(sql: str, params: Sequence[Any] = (), *, on: psycopg.Connection | None = None) -> int:
     with _cursor(sql, on) as cursor:
         cursor.execute(sql, params)

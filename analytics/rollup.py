@@ -1,12 +1,16 @@
 """The rollup job: new raw events become request facts and minute, hour and day rollups.
 
-Each chunk is one transaction that reads events past the stream's watermark (ordered by ingest
-transaction, then sequence, and only from transactions that can no longer commit: below the
-snapshot's xmin), updates request facts and rollups, and moves the watermark. A crash loses
-the whole chunk and the next run redoes it; an advisory lock keeps two workers (or beats) from
-working at once. Minute rollups of attempts and layers add the chunk's figures; request
-rollups are recomputed from request facts for every minute a touched request was or now is in,
+Each chunk is one transaction that reads events past the stream's watermark (in ingest order,
+only from transactions that can no longer commit: analytics.event_reads), updates request
+facts and rollups, and moves the watermark. A crash loses the whole chunk and the next run
+redoes it; an advisory lock, held for the whole run, keeps two workers (or beats) from working
+at once. Attempt and layer rollups of every grain add the chunk's figures, built from the
+events themselves; request rollups move by each touched request's old and new contribution,
 because a late enforcement event changes what its request counts as.
+
+Two cores are put to work: the next chunk is read on a second connection while this one is
+processed, and the request facts are upserted by a helper thread while the attempt and layer
+rows are built.
 """
 
 from __future__ import annotations
@@ -326,7 +330,7 @@ def _enforcement_rows(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]
 # --- Shared steps ------------------------------------------------------------------------
 
 REQUEST_ROW_DEFAULTS: dict[str, object] = {
-    "model": None,  # None where a stream does not know: "first" skips it
+    "model": None,  # None where a stream does not know
     "mode": None,
     "first_attempt_at": pd.NaT,
     "attempts": 0,
@@ -335,19 +339,7 @@ REQUEST_ROW_DEFAULTS: dict[str, object] = {
     "check_latency_ms": 0.0,
     **dict.fromkeys(FACT_FLAGS, False),
 }
-REQUEST_AGGREGATES = {
-    "first_seen": ("timestamp", "first"),
-    "service_id": ("service_id", "first"),
-    "environment": ("environment", "first"),
-    "model": ("model", "first"),
-    "mode": ("mode", "first"),
-    "first_attempt_at": ("first_attempt_at", "first"),
-    "attempts": ("attempts", "sum"),
-    "ok_attempts": ("ok_attempts", "sum"),
-    "checks": ("checks", "sum"),
-    "check_latency_ms": ("check_latency_ms", "sum"),
-    **{flag: (flag, "any") for flag in FACT_FLAGS},
-}
+REQUEST_SUMS = ("attempts", "ok_attempts", "checks", "check_latency_ms")
 
 
 def _request_rows(events: pd.DataFrame, **known: object) -> pd.DataFrame:
@@ -359,16 +351,24 @@ def _request_rows(events: pd.DataFrame, **known: object) -> pd.DataFrame:
 def _request_deltas(rows: pd.DataFrame) -> pd.DataFrame:
     """Per request of a chunk, both streams together: the dimensions of its earliest event,
     model and mode of its earliest attempt, and the sums and flags to fold into its fact."""
-    ordered = rows.sort_values(["timestamp", "seq"], kind="stable")
-    ordered["first_attempt_at"] = pd.to_datetime(ordered["first_attempt_at"], utc=True)
-    facts = (
-        ordered.groupby(["project_id", "request_id"], sort=False)
-        .agg(**REQUEST_AGGREGATES)
-        .reset_index()
-    )
-    facts["model"] = facts["model"].fillna("")
-    facts["mode"] = facts["mode"].fillna("")
-    return facts
+    ordered = rows.sort_values(["timestamp", "seq"], kind="stable").reset_index(drop=True)
+    codes = ordered.groupby(["project_id", "request_id"], sort=False).ngroup().to_numpy()
+    firsts = np.unique(codes, return_index=True)[1]  # each request's earliest event
+    facts = ordered.loc[firsts, ["project_id", "request_id", "timestamp", "service_id"]]
+    facts = facts.rename(columns={"timestamp": "first_seen"}).reset_index(drop=True)
+    facts["environment"] = ordered["environment"].to_numpy()[firsts]
+    attempts = np.flatnonzero(ordered["attempts"].to_numpy() > 0)
+    with_attempt, first_attempts = np.unique(codes[attempts], return_index=True)
+    earliest = attempts[first_attempts]  # each request's earliest attempt, where it has one
+    for name, missing in (("model", ""), ("mode", ""), ("first_attempt_at", pd.NaT)):
+        column = pd.Series(missing, index=facts.index, dtype=object)
+        column.iloc[with_attempt] = ordered[name].to_numpy()[earliest]
+        facts[name] = column
+    facts["first_attempt_at"] = pd.to_datetime(facts["first_attempt_at"], utc=True)
+    grouped = ordered.groupby(codes, sort=True)
+    sums = grouped[list(REQUEST_SUMS)].sum().reset_index(drop=True)
+    flags = grouped[list(FACT_FLAGS)].any().reset_index(drop=True)
+    return pd.concat([facts, sums, flags], axis=1)
 
 
 FACT_COLUMNS = (

@@ -15,8 +15,7 @@ from datetime import UTC, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db import connection
-
+from analytics.db import fetch_rows
 from analytics.families import ATTEMPTS, LAYERS, REQUESTS, Family
 from analytics.models import Repricing, RepricingState
 from analytics.sketch import sketch_merge, sketch_summary, sketch_unpack
@@ -105,13 +104,13 @@ def rollup_totals(
     group = f" GROUP BY {', '.join(keys)}" if keys else ""
     names = [*(("time",) if interval else ()), *by, *family.counts, *family.floats]
     names += [*family.money, *sketches]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {', '.join(select)} FROM {family.table} t "
-            f"WHERE {' AND '.join(conditions)}{group} HAVING count(*) > 0",
-            params,
-        )
-        rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    # Binary results: the packed sketches arrive as bytes, not as hex text twice their size.
+    found = fetch_rows(
+        f"SELECT {', '.join(select)} FROM {family.table} t "
+        f"WHERE {' AND '.join(conditions)}{group} HAVING count(*) > 0",
+        params,
+    )
+    rows = [dict(zip(names, row, strict=True)) for row in found]
     rows = [row for row in rows if row[family.population]]
     for row in rows:
         for name in sketches:

@@ -12,8 +12,9 @@ DATABASE_URL is unset):
    posting is timed: it is the ingest rate the rollup is compared with, measured in the same
    run on the same events (the machine is shared and noisy, so only same-run ratios count).
 3. The timed part: one `rollups_advance(max_seconds=inf)`, chunk by chunk as the Celery task
-   and `manage.py run_analytics` run it: request facts, minute rollups with their latency
-   sketches, then hour and day rollups, in one transaction per chunk with the watermark.
+   and `manage.py run_analytics` run it: request facts, then minute, hour and day rollups with
+   their latency sketches, in one transaction per chunk with the watermark (the next chunk
+   read ahead on a second connection, the facts upserted by a helper thread).
    The bench holds the job's advisory lock from its start to its end (waiting first for a
    worker that is mid-run), so a Celery worker running at the same time (e.g. `make demo`)
    neither takes the bench's events nor skews the figure; it skips its runs meanwhile and
