@@ -21,7 +21,8 @@ Position = tuple[int, int]  # (ingest transaction id, sequence): where a stream'
 Query = Callable[[str, Sequence[Any], Sequence[str]], pd.DataFrame]
 
 ROUTING_SQL = """
-SELECT seq, ingest_xid::text::bigint AS xid, project_id, service_id, request_id, "timestamp",
+SELECT seq, ingest_xid::text::bigint AS xid, project_id, service_id, request_id,
+       (EXTRACT(EPOCH FROM "timestamp") * 1000000)::bigint AS "timestamp",
        environment, model, provider, mode, status, fallback_from, complexity_score,
        input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
        latency_ms, routing_latency_ms,
@@ -32,7 +33,8 @@ ORDER BY ingest_xid, seq
 LIMIT %s
 """
 ENFORCEMENT_SQL = """
-SELECT seq, ingest_xid::text::bigint AS xid, project_id, service_id, request_id, "timestamp",
+SELECT seq, ingest_xid::text::bigint AS xid, project_id, service_id, request_id,
+       (EXTRACT(EPOCH FROM "timestamp") * 1000000)::bigint AS "timestamp",
        environment, layer, verdict, violation, false_positive, check_latency_ms
 FROM ingestion_enforcementevent
 WHERE (ingest_xid, seq) > (%s::text::xid8, %s) AND ingest_xid < %s::text::xid8
@@ -72,6 +74,11 @@ def streams_read(
         for stream, (sql, columns) in STREAM_QUERIES.items()
     }
     cursor.execute("SET LOCAL enable_sort = on")
+    for events in streams.values():
+        # Read as microseconds since the epoch: no datetime object per row.
+        events["timestamp"] = pd.to_datetime(
+            events["timestamp"].astype("int64"), unit="us", utc=True
+        )
     return in_ingest_order(streams, limit)
 
 

@@ -167,7 +167,6 @@ def _chunk_fold(streams: dict[str, pd.DataFrame]) -> None:
     for stream, events in streams.items():
         if events.empty:
             continue
-        events["timestamp"] = pd.to_datetime(events["timestamp"], utc=True)
         if stream == "routing":  # attempt rows read bands and prices: before the thread starts
             folds.append((ATTEMPTS, attempt_event_rows(events)))
             request_rows.append(_routing_request_rows(events))
@@ -380,7 +379,6 @@ FACT_TYPES = (
     "int4", "float8", *("bool",) * len(FACT_FLAGS),
 )  # fmt: skip
 FACT_UPSERT = f"""
-WITH staged AS {{source}}
 INSERT INTO analytics_requestfact AS f ({", ".join(FACT_COLUMNS)})
 SELECT {", ".join(FACT_COLUMNS)} FROM staged
 ON CONFLICT (project_id, request_id) DO UPDATE SET
@@ -402,6 +400,17 @@ ON CONFLICT (project_id, request_id) DO UPDATE SET
 
 FACT_LIST = ", ".join(FACT_COLUMNS)
 FACT_STAGE = "stage_analytics_requestfact"
+# One statement, one snapshot: `before` reads the facts as they were before the upsert.
+FACT_FOLD = f"""
+WITH staged AS (DELETE FROM {FACT_STAGE} RETURNING *),
+before AS (
+    SELECT -1 AS sign, {", ".join("f." + name for name in FACT_COLUMNS)}
+    FROM analytics_requestfact f
+    JOIN staged s ON f.project_id = s.project_id AND f.request_id = s.request_id
+),
+after AS ({FACT_UPSERT} RETURNING 1 AS sign, {FACT_LIST})
+SELECT * FROM before UNION ALL SELECT * FROM after
+"""
 
 
 def _facts_upsert(facts: pd.DataFrame, *, on: psycopg.Connection) -> pd.DataFrame:
@@ -422,26 +431,10 @@ def _facts_upsert(facts: pd.DataFrame, *, on: psycopg.Connection) -> pd.DataFram
         binary_types=FACT_TYPES,
         on=on,
     )
-    before = frame_query(
-        f"SELECT {', '.join('f.' + name for name in FACT_COLUMNS)} FROM analytics_requestfact f "
-        f"JOIN {FACT_STAGE} s ON f.project_id = s.project_id AND f.request_id = s.request_id",
-        [],
-        FACT_COLUMNS,
-        on=on,
-    )
-    after = frame_query(
-        FACT_UPSERT.format(source=f"(DELETE FROM {FACT_STAGE} RETURNING *)")
-        + f" RETURNING {FACT_LIST}",
-        [],
-        FACT_COLUMNS,
-        on=on,
-    )
+    folded = frame_query(FACT_FOLD, [], ("sign", *FACT_COLUMNS), on=on)
+    sides = {sign: folded[folded["sign"] == sign].reset_index(drop=True) for sign in (-1, +1)}
     return pd.concat(
-        [
-            frame
-            for frame in (_contribution(before, -1), _contribution(after, +1))
-            if not frame.empty
-        ],
+        [_contribution(facts, sign) for sign, facts in sides.items() if not facts.empty],
         ignore_index=True,
     )
 
@@ -453,9 +446,7 @@ def _fact_values(frame: pd.DataFrame, name: str) -> list:
 
 
 def _contribution(facts: pd.DataFrame, sign: int) -> pd.DataFrame:
-    """What these request facts add to the minute request rollups (sign -1 takes it away)."""
-    if facts.empty:
-        return facts
+    """What these request facts add to the request rollups (sign -1 takes it away)."""
     contribution = pd.DataFrame(
         {
             "bucket": pd.to_datetime(facts["first_seen"], utc=True),
