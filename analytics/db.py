@@ -16,40 +16,49 @@ from typing import Any
 import pandas as pd
 import psycopg
 from django.db import connection
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+Connection = BaseDatabaseWrapper | psycopg.Connection
 
 
 @contextmanager
-def _cursor(sql: str, on: psycopg.Connection | None = None) -> Iterator[psycopg.Cursor]:
-    """A server-binding cursor on Django's connection (or on `on`, the same connection handed
-    to a helper thread); the statement is logged like Django's own when query logging is on,
-    so query-count guards see these statements too."""
-    if on is None:
-        connection.ensure_connection()
-        on = connection.connection
+def _cursor(sql: str, on: Connection | None = None) -> Iterator[psycopg.Cursor]:
+    """A server-binding cursor on Django's connection of this thread, on `on` (the same
+    Django connection handed to a helper thread), or on a plain psycopg connection of its own.
+
+    Statements on a Django connection are logged like Django's own when query logging is on,
+    so query-count guards see these statements too.
+    """
+    wrapper = connection if on is None else on
+    if isinstance(wrapper, psycopg.Connection):
+        with psycopg.Cursor(wrapper) as cursor:
+            yield cursor
+        return
+    wrapper.ensure_connection()
     started = time.perf_counter()
-    with psycopg.Cursor(on) as cursor:
+    with psycopg.Cursor(wrapper.connection) as cursor:
         yield cursor
-    if connection.queries_logged:
-        connection.queries_log.append({"sql": sql, "time": f"{time.perf_counter() - started:.3f}"})
+    if wrapper.queries_logged:
+        wrapper.queries_log.append({"sql": sql, "time": f"{time.perf_counter() - started:.3f}"})
 
 
-def frame_query(
-    sql: str, params: Sequence[Any], columns: Sequence[str], *, on: psycopg.Connection | None = None
-) -> pd.DataFrame:
-    """Run a query and return its rows as a DataFrame with these column names."""
-    with _cursor(sql, on) as cursor:
-        cursor.execute(sql, params, binary=True)
-        return pd.DataFrame(cursor.fetchall(), columns=list(columns))
-
-
-def fetch_rows(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+def fetch_rows(
+    sql: str, params: Sequence[Any], *, on: Connection | None = None
+) -> list[tuple[Any, ...]]:
     """Run a query and return its rows, read in binary."""
-    with _cursor(sql) as cursor:
+    with _cursor(sql, on) as cursor:
         cursor.execute(sql, params, binary=True)
         return cursor.fetchall()
 
 
-def execute(sql: str, params: Sequence[Any] = (), *, on: psycopg.Connection | None = None) -> int:
+def frame_query(
+    sql: str, params: Sequence[Any], columns: Sequence[str], *, on: Connection | None = None
+) -> pd.DataFrame:
+    """Run a query and return its rows as a DataFrame with these column names."""
+    return pd.DataFrame(fetch_rows(sql, params, on=on), columns=list(columns))
+
+
+def execute(sql: str, params: Sequence[Any] = (), *, on: Connection | None = None) -> int:
     with _cursor(sql, on) as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount
@@ -61,7 +70,7 @@ def copy_rows(
     rows: Iterable[Sequence[Any]],
     *,
     binary_types: Sequence[str] | None = None,
-    on: psycopg.Connection | None = None,
+    on: Connection | None = None,
 ) -> None:
     """COPY Python-typed rows into a table: binary with `binary_types`, else text.
 
@@ -84,7 +93,7 @@ def column_values(series: pd.Series) -> list[Any]:
     """A column as plain Python values (None for missing), ready for psycopg."""
     missing = series.isna()
     if isinstance(series.dtype, pd.DatetimeTZDtype):
-        values = series.dt.to_pydatetime()
+        values = pd.Series(series.dt.to_pydatetime(), index=series.index, dtype=object)
     elif not missing.any():
         return series.tolist()
     else:

@@ -9,7 +9,8 @@ runs on the other core, beside Python's share of the work.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import logging
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -17,8 +18,11 @@ import pandas as pd
 import psycopg
 from django.db import connection
 
+from analytics.db import Connection, execute, fetch_rows, frame_query
+
+logger = logging.getLogger(__name__)
+
 Position = tuple[int, int]  # (ingest transaction id, sequence): where a stream's read starts
-Query = Callable[[str, Sequence[Any], Sequence[str]], pd.DataFrame]
 
 ROUTING_SQL = """
 SELECT seq, ingest_xid::text::bigint AS xid, project_id, service_id, request_id,
@@ -59,21 +63,26 @@ STREAMS = tuple(STREAM_QUERIES)
 
 
 def streams_read(
-    query: Query, cursor: Any, starts: dict[str, Position], limit: int
+    starts: dict[str, Position],
+    limit: int,
+    *,
+    on: Connection | None = None,
+    rollup_pids: Sequence[int] = (),
 ) -> dict[str, pd.DataFrame]:
     """Up to `limit` events of each stream past its start, trimmed to a common prefix of the
-    ingest order; `query` and `cursor` run on the same connection, inside a transaction."""
-    safe_xid = unfinished_xid_floor(cursor)
+    ingest order. Runs inside a transaction on `on` (default: this thread's Django
+    connection); `rollup_pids` are the job's other sessions (see `unfinished_xid_floor`)."""
+    safe_xid = unfinished_xid_floor(on=on, rollup_pids=rollup_pids)
     # Row comparisons defeat the planner's estimates: it would sort a whole partition
     # rather than walk the (ingest_xid, seq) index for the next `limit` rows (5x slower).
-    cursor.execute("SET LOCAL enable_sort = off")
+    execute("SET LOCAL enable_sort = off", on=on)
     streams = {
-        stream: query(
-            sql, [str(starts[stream][0]), starts[stream][1], str(safe_xid), limit], columns
+        stream: frame_query(
+            sql, [str(starts[stream][0]), starts[stream][1], str(safe_xid), limit], columns, on=on
         )
         for stream, (sql, columns) in STREAM_QUERIES.items()
     }
-    cursor.execute("SET LOCAL enable_sort = on")
+    execute("SET LOCAL enable_sort = on", on=on)
     for events in streams.values():
         # Read as microseconds since the epoch: no datetime object per row.
         events["timestamp"] = pd.to_datetime(
@@ -119,19 +128,23 @@ def in_ingest_order(streams: dict[str, pd.DataFrame], limit: int) -> dict[str, p
     }
 
 
-def unfinished_xid_floor(cursor: Any) -> int:
+def unfinished_xid_floor(*, on: Connection | None = None, rollup_pids: Sequence[int] = ()) -> int:
     """The lowest transaction id that may still add events to this database.
 
     Every event of a transaction below it is committed (or rolled back for good), so reading up
     to it never skips a row that commits later. Only this database's sessions count: a long
     transaction elsewhere on the cluster must not stall the rollups (pg_snapshot_xmin would).
+    The rollup job's own sessions (this one and `rollup_pids`) add no events: they do not
+    count either, or each chunk would stop at the transaction of the chunk before it.
     """
-    cursor.execute(
+    ((next_xid, running),) = fetch_rows(
         "SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint, "
         "ARRAY(SELECT backend_xid::text::bigint FROM pg_stat_activity "
-        "      WHERE datname = current_database() AND backend_xid IS NOT NULL)"
+        "      WHERE datname = current_database() AND backend_xid IS NOT NULL "
+        "      AND pid <> pg_backend_pid() AND pid <> ALL(%s::int[]))",
+        [list(rollup_pids)],
+        on=on,
     )
-    next_xid, running = cursor.fetchone()
     epoch, low = next_xid >> 32, next_xid & 0xFFFFFFFF
     # pg_stat_activity shows 32-bit ids: widen them with the epoch (one behind if they wrapped).
     widened = [((epoch - (xid > low)) << 32) | xid for xid in running]
@@ -144,44 +157,62 @@ class ReadAhead:
     `ask` starts a read; `take` returns it when asked for the same starts and limit, or None.
     The caller must hold the rollup lock for the whole run, so nothing it did not write itself
     (another worker's chunk, a repricing) changes the events between the read and their use.
+    A read that fails turns reading ahead off for the rest of the run: the job then reads on
+    its own connection, where a real outage surfaces.
     """
 
     def __init__(self) -> None:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rollup-read")
         self._connection: psycopg.Connection | None = None
-        self._params = connection.get_connection_params()  # this thread's settings
+        # Plain psycopg, without Django's session set-up: the reads need none (times come
+        # back as epoch microseconds, not in a session time zone).
+        self._params = connection.get_connection_params()
+        connection.ensure_connection()
+        self._job_pids = [connection.connection.info.backend_pid]
         self._pending: tuple[tuple[Any, ...], Future[dict[str, pd.DataFrame]]] | None = None
+        self._broken = False
 
     def ask(self, starts: dict[str, Position], limit: int) -> None:
-        key = (tuple(sorted(starts.items())), limit)
-        self._pending = (key, self._executor.submit(self._read, starts, limit))
+        """Start reading the chunk at `starts` (unless reading ahead is off)."""
+        if not self._broken:
+            self._pending = (
+                self._key(starts, limit),
+                self._executor.submit(self._read, starts, limit),
+            )
 
     def take(self, starts: dict[str, Position], limit: int) -> dict[str, pd.DataFrame] | None:
+        """The chunk read ahead, if it is the one at `starts`; None otherwise."""
         if self._pending is None:
             return None
         key, future = self._pending
         self._pending = None
         try:
             streams = future.result()
-        except psycopg.Error:
-            return None  # the caller reads on its own connection, and meets any real outage
-        return streams if key == (tuple(sorted(starts.items())), limit) else None
+        except psycopg.Error as error:
+            logger.warning("rollup read-ahead failed, reading in turn for this run: %s", error)
+            self._broken = True
+            self._disconnect()
+            return None
+        return streams if key == self._key(starts, limit) else None
 
     def close(self) -> None:
+        """Wait for a read under way, then close the connection."""
         self._executor.shutdown(wait=True, cancel_futures=True)
+        self._disconnect()
+
+    @staticmethod
+    def _key(starts: dict[str, Position], limit: int) -> tuple[Any, ...]:
+        return (tuple(sorted(starts.items())), limit)
+
+    def _disconnect(self) -> None:
         if self._connection is not None:
             self._connection.close()
+            self._connection = None
 
     def _read(self, starts: dict[str, Position], limit: int) -> dict[str, pd.DataFrame]:
         if self._connection is None:
             self._connection = psycopg.connect(**self._params)
         try:
-            with psycopg.Cursor(self._connection) as cursor:
-
-                def query(sql: str, params: Sequence[Any], columns: Sequence[str]) -> pd.DataFrame:
-                    cursor.execute(sql, params, binary=True)
-                    return pd.DataFrame(cursor.fetchall(), columns=list(columns))
-
-                return streams_read(query, cursor, starts, limit)
+            return streams_read(starts, limit, on=self._connection, rollup_pids=self._job_pids)
         finally:
             self._connection.rollback()  # ends the read's transaction and its snapshot

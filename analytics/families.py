@@ -44,6 +44,7 @@ class Family:
 
 
 COMMON_DIMS = ("project_id", "service_id", "environment")
+INTEGER_DIMS = frozenset({"project_id", "service_id"})  # every other dimension is text
 
 ATTEMPTS = Family(
     table="analytics_attemptrollup",
@@ -205,7 +206,7 @@ def buckets_replace(family: Family, grain: str, spans: list[Span], frame: pd.Dat
 
 def _copy_types(family: Family) -> tuple[str, ...]:
     """The PostgreSQL types of ("grain", *family.columns), for a binary COPY."""
-    dims = ("int8" if name.endswith("_id") else "text" for name in family.dims)
+    dims = ("int8" if name in INTEGER_DIMS else "text" for name in family.dims)
     return (
         "text",
         "timestamptz",
@@ -286,12 +287,13 @@ def grains_merge(family: Family, deltas: dict[str, pd.DataFrame]) -> None:
         buckets_merge(family, grain, rows)
 
 
-def buckets_merge(family: Family, grain: str, deltas: pd.DataFrame) -> list[Span]:
+def buckets_merge(family: Family, grain: str, deltas: pd.DataFrame) -> None:
     """Add deltas (rows of `grain`, one per bucket and dimensions, possibly negative) to the
-    stored rows; return the spans rewritten.
+    stored rows.
 
     Deltas of buckets that hold no stored row go in as they are; only the others are summed
-    with the stored rows (in order, that is the chunk's first minute, hour and day).
+    with the stored rows (when events come in time order, only the chunk's first minute,
+    hour and day have any).
     """
     spans = spans_of(deltas["project_id"], deltas["bucket"], grain)
     stored = buckets_fetch(family, grain, spans)
@@ -305,7 +307,6 @@ def buckets_merge(family: Family, grain: str, deltas: pd.DataFrame) -> list[Span
         fresh = deltas[~shared]
         rows = pd.concat([merged, fresh[fresh[family.population] != 0]], ignore_index=True)
     buckets_replace(family, grain, spans, rows.reset_index(drop=True))
-    return spans
 
 
 def spans_widen(spans: list[Span], grain: str) -> list[Span]:

@@ -4,8 +4,8 @@
 - `RequestFact`: one row per request, because most rates are per request and a request's
   enforcement events may arrive long after its routing event.
 - `AttemptRollup`, `RequestRollup`, `LayerRollup`: counts, sums and latency sketches per
-  time bucket (`grain` minute, hour or day) and dimensions. Minute rows are built from events
-  and request facts; hour and day rows are derived from minute rows.
+  time bucket (`grain` minute, hour or day) and dimensions, each grain built from the events
+  and request facts themselves.
 """
 
 from __future__ import annotations

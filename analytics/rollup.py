@@ -20,11 +20,12 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
-import psycopg
-from django.db import DatabaseError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
 from analytics.db import column_values, copy_rows, execute, frame_query
@@ -81,10 +82,7 @@ def rollups_advance(*, max_seconds: float = 50.0, chunk_events: int = CHUNK_EVEN
         ahead = ReadAhead()
         try:
             while time.monotonic() < deadline:
-                processed = chunk_process(chunk_events=chunk_events, ahead=ahead)
-                if processed is None:
-                    run.skipped_locked = True
-                    break
+                processed = _chunk_process(chunk_events=chunk_events, ahead=ahead)
                 if not any(processed.values()):
                     break
                 for stream, count in processed.items():
@@ -112,31 +110,26 @@ def _rollup_lock_held() -> Iterator[bool]:
                 connection.close()  # a session lock must not outlive a failed run
 
 
-def chunk_process(
-    *, chunk_events: int = CHUNK_EVENTS, ahead: ReadAhead | None = None
-) -> dict[str, int] | None:
-    """Process the next events of both streams in one transaction: the number taken from each,
-    or None when another worker holds the rollup lock.
+def _chunk_process(*, chunk_events: int, ahead: ReadAhead) -> dict[str, int]:
+    """Process the next events of both streams in one transaction; the number taken from each.
+    The caller holds the rollup lock.
 
     Both streams are read together, so a request whose routing and enforcement events arrived
-    together updates its fact (and its request rollups) once, not once per stream. With
-    `ahead`, the events come from its read when it read from the same watermarks, and the
+    together updates its fact (and its request rollups) once, not once per stream. The events
+    come from the read ahead when it read from the same watermarks (and found any), and the
     read of the next chunk starts before this one is worked on.
     """
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [ROLLUP_LOCK_KEY])
-        if not cursor.fetchone()[0]:
-            return None
+    with transaction.atomic():
         Watermark.objects.bulk_create(
             [Watermark(stream=stream) for stream in STREAMS], ignore_conflicts=True
         )
         watermarks = {w.stream: w for w in Watermark.objects.select_for_update()}
         starts = {stream: (mark.xid, mark.seq) for stream, mark in watermarks.items()}
         limit = max(1, chunk_events // len(STREAMS))
-        streams = ahead.take(starts, limit) if ahead is not None else None
-        if streams is None:
-            streams = streams_read(frame_query, cursor, starts, limit)
-        if ahead is not None and any(not events.empty for events in streams.values()):
+        streams = ahead.take(starts, limit)
+        if streams is None or all(events.empty for events in streams.values()):
+            streams = streams_read(starts, limit)  # an empty read ahead may be out of date
+        if any(not events.empty for events in streams.values()):
             ahead.ask(positions_after(starts, streams), limit)
         _chunk_fold(streams)
         for stream, events in streams.items():
@@ -150,6 +143,9 @@ def chunk_process(
                 updated_at=timezone.now(),  # update() skips auto_now
             )
         return {stream: len(events) for stream, events in streams.items()}
+
+
+# --- Folding a chunk ---------------------------------------------------------------------
 
 
 # --- Routing events ----------------------------------------------------------------------
@@ -178,12 +174,16 @@ def _chunk_fold(streams: dict[str, pd.DataFrame]) -> None:
         return
     facts = _request_deltas(pd.concat(request_rows, ignore_index=True))
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rollup-facts") as helper:
-        written = helper.submit(_facts_upsert, facts, on=connection.connection)
+        # The wrapper itself: `connection` is a proxy that resolves in the calling thread.
+        written = helper.submit(_facts_upsert, facts, on=connections[DEFAULT_DB_ALIAS])
         deltas = [(family, grains_deltas(family, rows)) for family, rows in folds]
         contributions = written.result()
     for family, by_grain in deltas:
         grains_merge(family, by_grain)
     grains_merge(REQUESTS, grains_deltas(REQUESTS, contributions, weights=contributions["sign"]))
+
+
+# --- Routing events ----------------------------------------------------------------------
 
 
 def _routing_request_rows(events: pd.DataFrame) -> pd.DataFrame:
@@ -270,8 +270,8 @@ def _baseline_units(events: pd.DataFrame, priced: pd.Series) -> pd.Series:
         entry = price_book_for_project(project_id=int(project_id)).entry(name) if name else None
         if entry is None:
             continue
-        priced = calls_price(entry, **calls_of(rows))
-        result.loc[rows.index[priced.has_price]] = priced.units[priced.has_price]
+        baseline = calls_price(entry, **calls_of(rows))
+        result.loc[rows.index[baseline.has_price]] = baseline.units[baseline.has_price]
     return result
 
 
@@ -413,7 +413,7 @@ SELECT * FROM before UNION ALL SELECT * FROM after
 """
 
 
-def _facts_upsert(facts: pd.DataFrame, *, on: psycopg.Connection) -> pd.DataFrame:
+def _facts_upsert(facts: pd.DataFrame, *, on: BaseDatabaseWrapper) -> pd.DataFrame:
     """Fold per-request deltas into request facts; return what moves the request rollups:
     each touched request's old contribution taken away (sign -1) and its new one added.
 
@@ -434,12 +434,12 @@ def _facts_upsert(facts: pd.DataFrame, *, on: psycopg.Connection) -> pd.DataFram
     folded = frame_query(FACT_FOLD, [], ("sign", *FACT_COLUMNS), on=on)
     sides = {sign: folded[folded["sign"] == sign].reset_index(drop=True) for sign in (-1, +1)}
     return pd.concat(
-        [_contribution(facts, sign) for sign, facts in sides.items() if not facts.empty],
+        [_contribution(side, sign) for sign, side in sides.items() if not side.empty],
         ignore_index=True,
     )
 
 
-def _fact_values(frame: pd.DataFrame, name: str) -> list:
+def _fact_values(frame: pd.DataFrame, name: str) -> list[Any]:
     if name in FACT_FLAGS:
         return frame[name].astype(bool).tolist()
     return column_values(frame[name])

@@ -18,7 +18,6 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterable, Mapping
-from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -40,35 +39,13 @@ def sketch_from_values(values: Any, weights: Any = None) -> Sketch:
     values = np.asarray(values, dtype=np.float64)
     if weights is None:
         weights = np.ones(values.size, dtype=np.int64)
-    weights = np.asarray(weights, dtype=np.int64)
-    known = ~np.isnan(values)
-    values, weights = values[known], weights[known]
-    positive = values >= MIN_POSITIVE
-    zeros = int(weights[~positive].sum())
-    if not positive.any():
-        return {"z": zeros, "i": [], "c": []}
-    indexes = np.ceil(np.log(values[positive]) / LOG_GAMMA).astype(np.int64)
-    return _compact(zeros, indexes, weights[positive])
+    codes = np.zeros(values.size, dtype=np.int64)
+    return sketch_unpack(sketches_for_groups(codes, values, weights, 1)[0])
 
 
 def sketch_merge(sketches: Iterable[Mapping[str, Any] | None]) -> Sketch:
     """Add sketches together; None and empty ones are skipped."""
-    present = [sketch for sketch in sketches if sketch]
-    zeros = sum(int(sketch.get("z", 0)) for sketch in present)
-    indexes = list(chain.from_iterable(sketch.get("i", ()) for sketch in present))
-    if not indexes:
-        return {"z": zeros, "i": [], "c": []}
-    counts = list(chain.from_iterable(sketch.get("c", ()) for sketch in present))
-    return _compact(zeros, np.array(indexes, dtype=np.int64), np.array(counts, dtype=np.int64))
-
-
-def _compact(zeros: int, indexes: np.ndarray, counts: np.ndarray) -> Sketch:
-    """Sum counts per bucket, ascending, dropping buckets that sum to zero."""
-    unique, inverse = np.unique(indexes, return_inverse=True)
-    summed = np.zeros(unique.size, dtype=np.int64)
-    np.add.at(summed, inverse, counts)
-    keep = summed != 0
-    return {"z": zeros, "i": unique[keep].tolist(), "c": summed[keep].tolist()}
+    return sketch_unpack(b"".join(sketch_pack(sketch) for sketch in sketches))
 
 
 def sketch_count(sketch: Mapping[str, Any] | None) -> int:

@@ -43,11 +43,14 @@ $$;
 
 
 def _alter(function: str, column_type: str) -> str:
-    return "".join(
-        f"ALTER TABLE {table} ALTER COLUMN {column} TYPE {column_type} "
-        f"USING pg_temp.{function}({column}{'::jsonb' if column_type == 'bytea' else ''});\n"
-        for table, column in SKETCH_COLUMNS
-    )
+    """One ALTER TABLE per table, so each table is rewritten once."""
+    tables: dict[str, list[str]] = {}
+    for table, column in SKETCH_COLUMNS:
+        source = f"{column}::jsonb" if column_type == "bytea" else column
+        tables.setdefault(table, []).append(
+            f"ALTER COLUMN {column} TYPE {column_type} USING pg_temp.{function}({source})"
+        )
+    return "".join(f"ALTER TABLE {table} {', '.join(parts)};\n" for table, parts in tables.items())
 
 
 class Migration(migrations.Migration):

@@ -7,7 +7,6 @@ import psycopg
 import pytest
 from django.db import connection, transaction
 
-from analytics.db import frame_query
 from analytics.event_reads import ReadAhead, positions_after, streams_read
 from analytics.rollup import ROLLUP_LOCK_KEY, _rollup_lock_held
 from tests.conftest import enforcement_event, routing_event
@@ -18,8 +17,8 @@ START = {"routing": (0, 0), "enforcement": (0, 0)}
 
 
 def _read_here(starts, limit):
-    with transaction.atomic(), connection.cursor() as cursor:
-        return streams_read(frame_query, cursor, starts, limit)
+    with transaction.atomic():
+        return streams_read(starts, limit)
 
 
 def _as_rows(streams):

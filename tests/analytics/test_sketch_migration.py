@@ -21,6 +21,9 @@ SKETCHES = [
     sketch_from_values([0.0]),
     sketch_from_values([0.004, 250.0]),
 ]
+EMPTY = {"z": 0, "i": [], "c": []}
+STORED = [*(orjson.dumps(sketch).decode() for sketch in SKETCHES), "{}"]  # {}: an early default
+EXPECTED = [*SKETCHES, EMPTY]
 
 
 def _migrate(targets) -> None:
@@ -38,7 +41,7 @@ def test_sketches_become_packed_records_and_back(project, service):
     _migrate(JSON_SCHEMA)
     try:
         with connection.cursor() as cursor:
-            for position, sketch in enumerate(SKETCHES):
+            for position, stored in enumerate(STORED):
                 cursor.execute(
                     "INSERT INTO analytics_layerrollup (grain, bucket, project_id, service_id, "
                     "environment, layer, checks, blocks, modifies, flags, violations, "
@@ -49,16 +52,16 @@ def test_sketches_become_packed_records_and_back(project, service):
                         project.pk,
                         service.pk,
                         position + 1,
-                        orjson.dumps(sketch).decode(),
+                        stored,
                     ],
                 )
         _migrate(PACKED_SCHEMA)
         packed = _sketches()
         assert all(isinstance(value, bytes) for value in packed)
-        assert [sketch_unpack(value) for value in packed] == SKETCHES
+        assert [sketch_unpack(value) for value in packed] == EXPECTED
         assert len(packed[0]) == 12 * (1 + len(SKETCHES[0]["i"]))  # zeros, then each bucket
 
         _migrate(JSON_SCHEMA)
-        assert [orjson.loads(value) for value in _sketches()] == SKETCHES
+        assert [orjson.loads(value) for value in _sketches()] == EXPECTED
     finally:
         _migrate(PACKED_SCHEMA)
