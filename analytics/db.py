@@ -58,6 +58,12 @@ def frame_query(
     return pd.DataFrame(fetch_rows(sql, params, on=on), columns=list(columns))
 
 
+def copy_out(statement: str, params: Sequence[Any], *, on: Connection | None = None) -> bytes:
+    """What a `COPY ... TO STDOUT` writes (its parameters bound on the client)."""
+    with _cursor(statement, on) as cursor, cursor.copy(statement, params) as copy:
+        return b"".join(copy)
+
+
 def execute(sql: str, params: Sequence[Any] = (), *, on: Connection | None = None) -> int:
     with _cursor(sql, on) as cursor:
         cursor.execute(sql, params)

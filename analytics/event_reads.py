@@ -9,6 +9,7 @@ runs on the other core, beside Python's share of the work.
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -18,7 +19,7 @@ import pandas as pd
 import psycopg
 from django.db import connection
 
-from analytics.db import Connection, execute, fetch_rows, frame_query
+from analytics.db import Connection, copy_out, execute, fetch_rows
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,18 @@ ENFORCEMENT_COLUMNS = (
     "seq", "xid", "project_id", "service_id", "request_id", "timestamp", "environment", "layer",
     "verdict", "violation", "false_positive", "check_latency_ms",
 )  # fmt: skip
+# Each column's type once parsed; an empty field is NULL only in these columns.
+STREAM_TYPES = {
+    "seq": "int64", "xid": "int64", "project_id": "int64", "service_id": "int64",
+    "request_id": "str", "timestamp": "int64", "environment": "str", "model": "str",
+    "provider": "str", "mode": "str", "status": "str", "fallback_from": "str",
+    "complexity_score": "float64", "input_tokens": "int64", "output_tokens": "int64",
+    "cache_read_tokens": "int64", "cache_write_tokens": "int64", "reasoning_tokens": "int64",
+    "latency_ms": "float64", "routing_latency_ms": "float64", "cost_units": "Int64",
+    "layer": "str", "verdict": "str", "violation": "str", "false_positive": "bool",
+    "check_latency_ms": "float64",
+}  # fmt: skip
+NULLABLE = ("routing_latency_ms", "cost_units", "violation")
 STREAM_QUERIES = {
     "routing": (ROUTING_SQL, ROUTING_COLUMNS),
     "enforcement": (ENFORCEMENT_SQL, ENFORCEMENT_COLUMNS),
@@ -77,8 +90,8 @@ def streams_read(
     # rather than walk the (ingest_xid, seq) index for the next `limit` rows (5x slower).
     execute("SET LOCAL enable_sort = off", on=on)
     streams = {
-        stream: frame_query(
-            sql, [str(starts[stream][0]), starts[stream][1], str(safe_xid), limit], columns, on=on
+        stream: _events_copied(
+            sql, [str(starts[stream][0]), starts[stream][1], str(safe_xid), limit], columns, on
         )
         for stream, (sql, columns) in STREAM_QUERIES.items()
     }
@@ -89,6 +102,24 @@ def streams_read(
             events["timestamp"].astype("int64"), unit="us", utc=True
         )
     return in_ingest_order(streams, limit)
+
+
+def _events_copied(
+    sql: str, params: Sequence[Any], columns: Sequence[str], on: Connection | None
+) -> pd.DataFrame:
+    """The query's rows, copied out as CSV and parsed by pandas' C parser: no Python object
+    per value, as fetching rows would make (in the read-ahead thread, holding the GIL)."""
+    data = copy_out(f"COPY ({sql}) TO STDOUT (FORMAT CSV)", params, on=on)
+    return pd.read_csv(
+        io.BytesIO(data),
+        names=list(columns),
+        header=None,
+        dtype={name: STREAM_TYPES[name] for name in columns},
+        keep_default_na=False,  # a model named "NA" is a model
+        na_values={name: [""] for name in NULLABLE if name in columns},
+        true_values=["t"],
+        false_values=["f"],
+    )
 
 
 def positions_after(

@@ -3,6 +3,7 @@ holds its lock from its first chunk to its last."""
 
 from __future__ import annotations
 
+import pandas as pd
 import psycopg
 import pytest
 from django.db import connection, transaction
@@ -21,10 +22,6 @@ def _read_here(starts, limit):
         return streams_read(starts, limit)
 
 
-def _as_rows(streams):
-    return {stream: events.to_dict("records") for stream, events in streams.items()}
-
-
 def test_the_chunk_read_ahead_is_the_one_the_job_reads_next(post_batch):
     events = [routing_event() for _ in range(7)] + [enforcement_event() for _ in range(5)]
     assert post_batch(events).json()["accepted"] == 12
@@ -37,7 +34,10 @@ def test_the_chunk_read_ahead_is_the_one_the_job_reads_next(post_batch):
     finally:
         ahead.close()
     assert taken is not None
-    assert _as_rows(taken) == _as_rows(_read_here(after_first, limit=4))
+    read_later = _read_here(after_first, limit=4)
+    assert taken.keys() == read_later.keys()
+    for stream, events in taken.items():
+        pd.testing.assert_frame_equal(events, read_later[stream])
     assert sum(len(events) for events in taken.values()) > 0
 
 
@@ -65,3 +65,27 @@ def test_the_job_holds_its_lock_for_the_whole_run_and_lets_it_go():
         assert held
         assert not _other_session_takes_the_lock()
     assert _other_session_takes_the_lock()
+
+
+def test_text_survives_the_csv_read_exactly(post_batch):
+    tricky = 'r,1 "quoted"\nnext line'
+    events = [
+        routing_event(request_id=tricky, model="NA", routing_latency_ms=3.0),  # fallback: ""
+        routing_event(request_id="plain", fallback_from="gpt-5.4", routing_latency_ms=None),
+        enforcement_event(request_id=tricky, violation="pii, leak"),
+        enforcement_event(request_id="plain", violation=None),
+    ]
+    response = post_batch(events)
+    assert response.json()["accepted"] == 4, response.content
+    streams = _read_here(START, limit=10)
+    routing = streams["routing"].set_index("request_id")
+    enforcement = streams["enforcement"].set_index("request_id")
+    assert sorted(routing.index) == sorted(enforcement.index) == sorted([tricky, "plain"])
+    assert routing.loc[tricky, "model"] == "NA"
+    assert routing.loc[tricky, "fallback_from"] == ""
+    assert routing.loc["plain", "fallback_from"] == "gpt-5.4"
+    assert routing.loc[tricky, "routing_latency_ms"] == 3.0
+    assert pd.isna(routing.loc["plain", "routing_latency_ms"])
+    assert enforcement.loc[tricky, "violation"] == "pii, leak"
+    assert pd.isna(enforcement.loc["plain", "violation"])
+    assert enforcement["false_positive"].dtype == bool
