@@ -56,7 +56,7 @@ ENFORCEMENT_COLUMNS = (
     "seq", "xid", "project_id", "service_id", "request_id", "timestamp", "environment", "layer",
     "verdict", "violation", "false_positive", "check_latency_ms",
 )  # fmt: skip
-# Each column's type once parsed; an empty field is NULL only in these columns.
+# Each column's type once parsed.
 STREAM_TYPES = {
     "seq": "int64", "xid": "int64", "project_id": "int64", "service_id": "int64",
     "request_id": "str", "timestamp": "int64", "environment": "str", "model": "str",
@@ -67,7 +67,7 @@ STREAM_TYPES = {
     "layer": "str", "verdict": "str", "violation": "str", "false_positive": "bool",
     "check_latency_ms": "float64",
 }  # fmt: skip
-NULLABLE = ("routing_latency_ms", "cost_units", "violation")
+NULLABLE = ("routing_latency_ms", "cost_units", "violation")  # elsewhere "" is a value
 STREAM_QUERIES = {
     "routing": (ROUTING_SQL, ROUTING_COLUMNS),
     "enforcement": (ENFORCEMENT_SQL, ENFORCEMENT_COLUMNS),
