@@ -79,6 +79,9 @@ def rollups_advance(*, max_seconds: float = 50.0, chunk_events: int = CHUNK_EVEN
         if not held:
             run.skipped_locked = True
             return run
+        Watermark.objects.bulk_create(  # the first run on a database starts at the beginning
+            [Watermark(stream=stream) for stream in STREAMS], ignore_conflicts=True
+        )
         ahead = ReadAhead()
         try:
             while time.monotonic() < deadline:
@@ -120,9 +123,6 @@ def _chunk_process(*, chunk_events: int, ahead: ReadAhead) -> dict[str, int]:
     read of the next chunk starts before this one is worked on.
     """
     with transaction.atomic():
-        Watermark.objects.bulk_create(
-            [Watermark(stream=stream) for stream in STREAMS], ignore_conflicts=True
-        )
         watermarks = {w.stream: w for w in Watermark.objects.select_for_update()}
         starts = {stream: (mark.xid, mark.seq) for stream, mark in watermarks.items()}
         limit = max(1, chunk_events // len(STREAMS))

@@ -96,6 +96,21 @@ def _query(project) -> MetricsQuery:
     )
 
 
+def _hour_reprice_raising(monkeypatch, *, on_call: int, error: BaseException) -> None:
+    """Make the `on_call`-th hour of repricing raise `error`; every other hour runs as usual."""
+    real_hour_reprice = repricing_module.hour_reprice
+    calls = 0
+
+    def hour_reprice(**kwargs):
+        nonlocal calls
+        calls += 1
+        if calls == on_call:
+            raise error
+        return real_hour_reprice(**kwargs)
+
+    monkeypatch.setattr(repricing_module, "hour_reprice", hour_reprice)
+
+
 def _run_jobs() -> None:
     repricings_advance(max_seconds=float("inf"), now=timezone.now() + START_GRACE)
 
@@ -178,15 +193,7 @@ def test_a_killed_job_resumes_where_it_stopped(post_batch, project, monkeypatch)
     rollups_advance(max_seconds=float("inf"))
     _new_gpt_price(project)
     real_hour_reprice = repricing_module.hour_reprice
-    calls = []
-
-    def dies_on_the_third_hour(**kwargs):
-        calls.append(kwargs)
-        if len(calls) == 3:
-            raise SystemExit("worker killed")
-        return real_hour_reprice(**kwargs)
-
-    monkeypatch.setattr(repricing_module, "hour_reprice", dies_on_the_third_hour)
+    _hour_reprice_raising(monkeypatch, on_call=3, error=SystemExit("worker killed"))
     with pytest.raises(SystemExit):
         _run_jobs()
     job = Repricing.objects.get()
@@ -313,16 +320,9 @@ def test_a_job_that_fails_is_marked_failed_and_the_others_go_on(post_batch, proj
     rollups_advance(max_seconds=float("inf"))
     _new_gpt_price(project)
     later = repricing_request(project_id=project.pk, since=CHANGE_AT, until=None, reason="again")
-    real_hour_reprice = repricing_module.hour_reprice
-    calls = []
-
-    def fails_once(**kwargs):
-        calls.append(kwargs)
-        if len(calls) == 1:
-            raise ZeroDivisionError("a bug, not a lost database")
-        return real_hour_reprice(**kwargs)
-
-    monkeypatch.setattr(repricing_module, "hour_reprice", fails_once)
+    _hour_reprice_raising(
+        monkeypatch, on_call=1, error=ZeroDivisionError("a bug, not a lost database")
+    )
     run = repricings_advance(max_seconds=float("inf"), now=timezone.now() + START_GRACE)
     assert (run.failed, run.finished) == (1, 1)
     first = Repricing.objects.exclude(pk=later.pk).get()
