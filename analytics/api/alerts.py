@@ -16,7 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from analytics.api.params import BadParameter, choice, moment_param
+from analytics.api.params import BadParameter, choice, is_row_id, moment_param
 from analytics.api.views import ERRORS, MetricsView, caller_scope
 from analytics.models import AlertState
 from analytics.selectors_alerts import (
@@ -96,7 +96,7 @@ class AlertActionView(APIView):
 
     def alert(self, request: Request, alert_id: str) -> Any:
         # The path takes any segment so a malformed id is a JSON 404 from DRF, not Django's page.
-        if not alert_id.isdigit() or len(alert_id) > 18:
+        if not is_row_id(alert_id):
             raise Http404
         organization_id, _ = caller_scope(request)
         return get_object_or_404(

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 from django.db import connection
 
-from analytics.api.params import MODES, BadParameter, metrics_query
+from analytics.api.params import MODES, BadParameter, is_row_id, metrics_query
 from analytics.selectors import MetricsQuery
 from analytics.window import INTERVAL_GRAIN, Window, floor_to
 from governance.models import MatrixModel, Project, Service
@@ -159,8 +159,7 @@ def alert_param(params: Mapping[str, str]) -> int | None:
     raw = params.get("alert") or ""
     if not raw:
         return None
-    # isdigit() alone lets "²" and other digits int() refuses through; ids are bigint.
-    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
+    if not is_row_id(raw):
         raise BadSelection("alert", "alert: must be an alert's number")
     return int(raw)
 

@@ -131,5 +131,7 @@ def test_finance_keys_and_other_organizations_cannot_act(project, alerts):
         )
     )
     assert ops.post(f"/api/v1/alerts/{alerts['foreign'].pk}/acknowledge").status_code == 404
+    for hostile in ("²", "1" * 19, "-1"):  # digits int() refuses, past bigint, not digits
+        assert ops.post(f"/api/v1/alerts/{hostile}/acknowledge").status_code == 404
     alerts["foreign"].refresh_from_db()
     assert alerts["foreign"].acknowledged_at is None
