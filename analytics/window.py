@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 
 GRAIN_STEP = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1)}
 INTERVAL_GRAIN = {"minute": "m", "hour": "h", "day": "d"}
-FIRST_MOMENT = datetime.min.replace(tzinfo=UTC)
 
 
 def floor_to(moment: datetime, grain: str) -> datetime:
@@ -43,13 +42,10 @@ class Window:
         return _tile(self.start, self.end, grains)
 
     def previous(self) -> Window:
-        """The window of the same length just before this one (for changes over time); one
-        that would start before the calendar's first day starts on it instead."""
-        length = self.end - self.start
-        try:
-            return Window(self.start - length, self.start)
-        except OverflowError:
-            return Window(FIRST_MOMENT, self.start)
+        """The window of the same length just before this one (for changes over time). The
+        API keeps windows to 1970 and later and at most 400 days long, so it stays on the
+        calendar."""
+        return Window(self.start - (self.end - self.start), self.start)
 
 
 def _tile(

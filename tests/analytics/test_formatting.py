@@ -3,10 +3,12 @@ places only for fractions of a cent), ratios, multiples, budget states, and CSV 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 
+from analytics.budgets import BudgetStatus
 from analytics.formatting import (
     BUDGET_STATUS_LABELS,
     csv_cell,
@@ -15,6 +17,7 @@ from analytics.formatting import (
     ratio_percent,
     usd,
 )
+from governance.models import Budget
 
 
 @pytest.mark.parametrize(
@@ -49,9 +52,21 @@ def test_rates_ratios_and_multiples():
     assert multiple(20) == "20.00x"
 
 
-def test_every_budget_status_has_a_label():
-    assert set(BUDGET_STATUS_LABELS) == {"ok", "forecast_to_exceed", "exceeded"}
-    assert BUDGET_STATUS_LABELS["ok"] == "on track"
+@pytest.mark.parametrize(
+    ("spent", "forecast", "label"),
+    [("10", "50", "on track"), ("60", "120", "forecast to exceed"), ("100", "150", "exceeded")],
+)
+def test_every_budget_status_has_its_label(spent, forecast, label):
+    status = BudgetStatus(
+        budget=Budget(amount_usd=Decimal(100)),
+        period_start=datetime(2026, 11, 1, tzinfo=UTC),
+        period_end=datetime(2026, 12, 1, tzinfo=UTC),
+        spent=Decimal(spent),
+        run_rate_per_day=Decimal(1),
+        forecast=Decimal(forecast),
+        percent=float(spent),
+    ).status
+    assert BUDGET_STATUS_LABELS[status] == label
 
 
 @pytest.mark.parametrize(
