@@ -7,11 +7,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from django.contrib.auth.models import Group, Permission, User
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
+from django.http import HttpRequest
 from django.utils import timezone
 
 from governance.keys import key_generate
@@ -281,6 +283,38 @@ def login_attempt_authenticate(
     answer = authenticate()
     login_attempts_clear(username=username, client_ip=client_ip, now=now)
     return answer
+
+
+def client_ip(request: HttpRequest | None) -> str:
+    """The peer address; forwarded headers are not trusted (a client could set them)."""
+    return (request.META.get("REMOTE_ADDR") or "unknown") if request else "unknown"
+
+
+class ThrottledLoginMixin:
+    """For a Django authentication form (the dashboard's, the admin's): each attempt goes
+    through `login_attempt_authenticate`; `throttled` holds a refusal past the limits, for the
+    view to answer 429 with Retry-After."""
+
+    throttled: RateDecision | None = None
+    cleaned_data: dict[str, Any]
+    request: HttpRequest | None
+
+    def clean(self) -> dict[str, Any]:
+        """Count the attempt and check the password, unless a limit refuses it first."""
+        check_password = super().clean  # type: ignore[misc]
+        username = self.cleaned_data.get("username")
+        if not username or not self.cleaned_data.get("password"):
+            return check_password()  # no attempt is made
+        try:
+            return login_attempt_authenticate(
+                username=username,
+                client_ip=client_ip(self.request),
+                now=timezone.now(),
+                authenticate=check_password,
+            )
+        except LoginThrottled as refused:
+            self.throttled = refused.decision
+            raise ValidationError(str(refused), code="throttled") from None
 
 
 def login_attempts_prune(*, now: datetime) -> int:
