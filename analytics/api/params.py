@@ -27,6 +27,7 @@ class BadParameter(exceptions.ParseError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}", code="invalid_parameter")
         self.field = field
+        self.message = message
 
 
 def is_row_id(raw: str) -> bool:

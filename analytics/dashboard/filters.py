@@ -41,7 +41,7 @@ class BadSelection(ValueError):
     """A range or filter the page cannot show; `field` names the parameter."""
 
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
+        super().__init__(f"{field}: {message}")  # worded like the API's BadParameter
         self.field = field
 
 
@@ -134,7 +134,7 @@ def selection_from(params: Mapping[str, str], *, organization_id: int, now: date
     has_dates = bool(params.get("from") or params.get("to"))
     range_name = params.get("range") or ("custom" if has_dates else DEFAULT_RANGE)
     if range_name not in RANGE_LABELS:
-        raise BadSelection("range", f"range: must be one of {', '.join(RANGE_LABELS)}")
+        raise BadSelection("range", f"must be one of {', '.join(RANGE_LABELS)}")
     api_params = {name: params[name] for name in FILTER_NAMES if params.get(name)}
     kept = {"range": range_name}
     if range_name == "custom":
@@ -149,7 +149,7 @@ def selection_from(params: Mapping[str, str], *, organization_id: int, now: date
     try:
         query = metrics_query(api_params, organization_id=organization_id, api_key=None)
     except BadParameter as exc:
-        raise BadSelection(exc.field, str(exc.detail)) from None
+        raise BadSelection(exc.field, exc.message) from None
     kept.update({name: api_params[name] for name in FILTER_NAMES if name in api_params})
     return Selection(range=range_name, query=query, params=kept)
 
@@ -160,7 +160,7 @@ def alert_param(params: Mapping[str, str]) -> int | None:
     if not raw:
         return None
     if not is_row_id(raw):
-        raise BadSelection("alert", "alert: must be an alert's number")
+        raise BadSelection("alert", "must be an alert's number")
     return int(raw)
 
 
