@@ -19,7 +19,7 @@ from rest_framework.test import APIClient
 from analytics import repricing as repricing_module
 from analytics.evaluation import alerts_evaluate
 from analytics.models import Alert, AlertState, Repricing, RepricingState
-from analytics.repricing import START_GRACE, repricing_request, repricings_advance
+from analytics.repricing import START_GRACE, RepricingRun, repricing_request, repricings_advance
 from analytics.rollup import rollups_advance
 from analytics.selectors import MetricsQuery, metrics_models, metrics_summary
 from analytics.tasks import rollup_advance
@@ -111,8 +111,8 @@ def _hour_reprice_raising(monkeypatch, *, on_call: int, error: BaseException) ->
     monkeypatch.setattr(repricing_module, "hour_reprice", hour_reprice)
 
 
-def _run_jobs() -> None:
-    repricings_advance(max_seconds=float("inf"), now=timezone.now() + START_GRACE)
+def _run_jobs() -> RepricingRun:
+    return repricings_advance(max_seconds=float("inf"), now=timezone.now() + START_GRACE)
 
 
 def test_back_dated_price_reprices_exactly_the_events_it_covers(post_batch, project):
@@ -192,7 +192,6 @@ def test_a_killed_job_resumes_where_it_stopped(post_batch, project, monkeypatch)
     _traffic(post_batch)
     rollups_advance(max_seconds=float("inf"))
     _new_gpt_price(project)
-    real_hour_reprice = repricing_module.hour_reprice
     _hour_reprice_raising(monkeypatch, on_call=3, error=SystemExit("worker killed"))
     with pytest.raises(SystemExit):
         _run_jobs()
@@ -200,7 +199,7 @@ def test_a_killed_job_resumes_where_it_stopped(post_batch, project, monkeypatch)
     assert job.state == RepricingState.RUNNING and job.hours_done == 2
     assert 0 < job.progress < 1
 
-    monkeypatch.setattr(repricing_module, "hour_reprice", real_hour_reprice)
+    monkeypatch.undo()  # the worker comes back
     _run_jobs()
     job.refresh_from_db()
     assert job.state == RepricingState.DONE
@@ -323,7 +322,7 @@ def test_a_job_that_fails_is_marked_failed_and_the_others_go_on(post_batch, proj
     _hour_reprice_raising(
         monkeypatch, on_call=1, error=ZeroDivisionError("a bug, not a lost database")
     )
-    run = repricings_advance(max_seconds=float("inf"), now=timezone.now() + START_GRACE)
+    run = _run_jobs()
     assert (run.failed, run.finished) == (1, 1)
     first = Repricing.objects.exclude(pk=later.pk).get()
     assert first.state == RepricingState.FAILED and "ZeroDivisionError" in first.last_error
