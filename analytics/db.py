@@ -1,4 +1,4 @@
-"""Bulk database access for the rollup job: binary results into DataFrames, binary COPY out.
+"""Bulk database access for the rollup job: binary results into DataFrames, binary COPY in.
 
 Django's cursor binds parameters on the client and parses every value from text; for tens of
 thousands of rows a chunk that costs more than the aggregation itself. These helpers use a
@@ -56,12 +56,6 @@ def frame_query(
 ) -> pd.DataFrame:
     """Run a query and return its rows as a DataFrame with these column names."""
     return pd.DataFrame(fetch_rows(sql, params, on=on), columns=list(columns))
-
-
-def copy_out(statement: str, params: Sequence[Any], *, on: Connection | None = None) -> bytes:
-    """What a `COPY ... TO STDOUT` writes (its parameters bound on the client)."""
-    with _cursor(statement, on) as cursor, cursor.copy(statement, params) as copy:
-        return b"".join(copy)
 
 
 def execute(sql: str, params: Sequence[Any] = (), *, on: Connection | None = None) -> int:

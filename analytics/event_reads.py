@@ -15,11 +15,12 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import psycopg
 from django.db import connection
 
-from analytics.db import Connection, copy_out, execute, fetch_rows
+from analytics.db import Connection, execute, fetch_rows
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ def streams_read(
     # rather than walk the (ingest_xid, seq) index for the next `limit` rows (5x slower).
     execute("SET LOCAL enable_sort = off", on=on)
     streams = {
-        stream: _events_copied(
+        stream: _events_fetched(
             sql, [str(starts[stream][0]), starts[stream][1], str(safe_xid), limit], columns, on
         )
         for stream, (sql, columns) in STREAM_QUERIES.items()
@@ -104,14 +105,15 @@ def streams_read(
     return in_ingest_order(streams, limit)
 
 
-def _events_copied(
+def _events_fetched(
     sql: str, params: Sequence[Any], columns: Sequence[str], on: Connection | None
 ) -> pd.DataFrame:
-    """The query's rows, copied out as CSV and parsed by pandas' C parser: no Python object
-    per value, as fetching rows would make (in the read-ahead thread, holding the GIL)."""
-    data = copy_out(f"COPY ({sql}) TO STDOUT (FORMAT CSV)", params, on=on)
-    return pd.read_csv(
-        io.BytesIO(data),
+    """The query's rows, written as CSV by PostgreSQL into one value and parsed by pandas' C
+    parser: no Python object per value, as fetching rows would make, and not even one per row,
+    as `COPY ... TO STDOUT` would (in the read-ahead thread, holding the GIL)."""
+    ((data,),) = fetch_rows(_as_one_csv(sql, columns), params, on=on)
+    events = pd.read_csv(
+        io.BytesIO(data or b""),
         names=list(columns),
         header=None,
         dtype={name: STREAM_TYPES[name] for name in columns},
@@ -120,6 +122,30 @@ def _events_copied(
         true_values=["t"],
         false_values=["f"],
     )
+    # string_agg takes the rows in the subquery's order in practice; SQL does not promise it.
+    return (
+        events
+        if _in_ingest_order(events)
+        else events.sort_values(["xid", "seq"], ignore_index=True)
+    )
+
+
+def _in_ingest_order(events: pd.DataFrame) -> bool:
+    xid_steps = np.diff(events["xid"].to_numpy())
+    seq_steps = np.diff(events["seq"].to_numpy())
+    return bool(np.all((xid_steps > 0) | ((xid_steps == 0) & (seq_steps > 0))))
+
+
+def _as_one_csv(sql: str, columns: Sequence[str]) -> str:
+    """A query of one bytea value: the rows of `sql` as CSV lines (NULL when there are none). Text is quoted (its quotes doubled) and NULL left empty, as COPY's CSV
+    does; `concat` writes NULL as nothing, where `||` would make the whole line NULL."""
+    fields = ", ',', ".join(
+        f"""'"' || replace(e."{name}", '"', '""') || '"'"""
+        if STREAM_TYPES[name] == "str"
+        else f'e."{name}"'
+        for name in columns
+    )
+    return f"SELECT convert_to(string_agg(concat({fields}), E'\\n'), 'UTF8') FROM ({sql}) e"
 
 
 def positions_after(
