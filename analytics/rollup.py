@@ -399,17 +399,24 @@ ON CONFLICT (project_id, request_id) DO UPDATE SET
 
 
 FACT_LIST = ", ".join(FACT_COLUMNS)
+FACT_KEY = ("project_id", "request_id")
 FACT_STAGE = "stage_analytics_requestfact"
-# One statement, one snapshot: `before` reads the facts as they were before the upsert.
+# One statement, one snapshot: `before` reads the facts as they were before the upsert. Only
+# the requests that had a fact already come back (few: most requests are new to a chunk);
+# a new fact is what was staged. A stored fact counts at least one event, so a request's
+# fact had one before exactly when the upsert made its count of events larger than staged.
 FACT_FOLD = f"""
 WITH staged AS (DELETE FROM {FACT_STAGE} RETURNING *),
+after AS ({FACT_UPSERT} RETURNING {FACT_LIST}),
+updated AS (
+    SELECT a.* FROM after a JOIN staged s USING (project_id, request_id)
+    WHERE a.attempts + a.checks <> s.attempts + s.checks
+),
 before AS (
     SELECT -1 AS sign, {", ".join("f." + name for name in FACT_COLUMNS)}
-    FROM analytics_requestfact f
-    JOIN staged s ON f.project_id = s.project_id AND f.request_id = s.request_id
-),
-after AS ({FACT_UPSERT} RETURNING 1 AS sign, {FACT_LIST})
-SELECT * FROM before UNION ALL SELECT * FROM after
+    FROM analytics_requestfact f JOIN updated u USING (project_id, request_id)
+)
+SELECT * FROM before UNION ALL SELECT 1 AS sign, {FACT_LIST} FROM updated
 """
 
 
@@ -432,9 +439,15 @@ def _facts_upsert(facts: pd.DataFrame, *, on: BaseDatabaseWrapper) -> pd.DataFra
         on=on,
     )
     folded = frame_query(FACT_FOLD, [], ("sign", *FACT_COLUMNS), on=on)
-    sides = {sign: folded[folded["sign"] == sign].reset_index(drop=True) for sign in (-1, +1)}
+    before = folded[folded["sign"] == -1].reset_index(drop=True)
+    updated = folded[folded["sign"] == 1].reset_index(drop=True)
+    was_stored = pd.MultiIndex.from_frame(facts[list(FACT_KEY)]).isin(
+        pd.MultiIndex.from_frame(updated[list(FACT_KEY)])
+    )
+    created = facts[~was_stored].reset_index(drop=True)
+    sides = ((before, -1), (updated, +1), (created, +1))
     return pd.concat(
-        [_contribution(side, sign) for sign, side in sides.items() if not side.empty],
+        [_contribution(side, sign) for side, sign in sides if not side.empty],
         ignore_index=True,
     )
 
