@@ -34,7 +34,7 @@ SELECT seq, ingest_xid::text::bigint AS xid, project_id, service_id, request_id,
        latency_ms, routing_latency_ms,
        (COALESCE(reported_cost_usd, priced_cost_usd) * 100000000)::bigint AS cost_units
 FROM ingestion_routingevent
-WHERE (ingest_xid, seq) > (%s::text::xid8, %s) AND ingest_xid < %s::text::xid8
+WHERE (ingest_xid, seq) > (%s::text::xid8, %s) AND (ingest_xid, seq) <= (%s::text::xid8, %s)
 ORDER BY ingest_xid, seq
 LIMIT %s
 """
@@ -43,7 +43,7 @@ SELECT seq, ingest_xid::text::bigint AS xid, project_id, service_id, request_id,
        (EXTRACT(EPOCH FROM "timestamp") * 1000000)::bigint AS "timestamp",
        environment, layer, verdict, violation, false_positive, check_latency_ms
 FROM ingestion_enforcementevent
-WHERE (ingest_xid, seq) > (%s::text::xid8, %s) AND ingest_xid < %s::text::xid8
+WHERE (ingest_xid, seq) > (%s::text::xid8, %s) AND (ingest_xid, seq) <= (%s::text::xid8, %s)
 ORDER BY ingest_xid, seq
 LIMIT %s
 """
@@ -69,11 +69,14 @@ STREAM_TYPES = {
     "check_latency_ms": "float64",
 }  # fmt: skip
 NULLABLE = ("routing_latency_ms", "cost_units", "violation")  # elsewhere "" is a value
+# Enforcement first: a request usually makes several checks, so its read usually fills the
+# limit first, and the routing read then stops where it stopped (see `streams_read`).
 STREAM_QUERIES = {
-    "routing": (ROUTING_SQL, ROUTING_COLUMNS),
     "enforcement": (ENFORCEMENT_SQL, ENFORCEMENT_COLUMNS),
+    "routing": (ROUTING_SQL, ROUTING_COLUMNS),
 }
 STREAMS = tuple(STREAM_QUERIES)
+LAST_SEQ = 2**63 - 1
 
 
 def streams_read(
@@ -86,16 +89,19 @@ def streams_read(
     """Up to `limit` events of each stream past its start, trimmed to a common prefix of the
     ingest order. Runs inside a transaction on `on` (default: this thread's Django
     connection); `rollup_pids` are the job's other sessions (see `unfinished_xid_floor`)."""
-    safe_xid = unfinished_xid_floor(on=on, rollup_pids=rollup_pids)
+    # Every event up to `end` is committed; a stream that fills its limit brings `end` down to
+    # its last event, so the streams read after it read no event that would be trimmed off.
+    end = (unfinished_xid_floor(on=on, rollup_pids=rollup_pids) - 1, LAST_SEQ)
     # Row comparisons defeat the planner's estimates: it would sort a whole partition
     # rather than walk the (ingest_xid, seq) index for the next `limit` rows (5x slower).
     execute("SET LOCAL enable_sort = off", on=on)
-    streams = {
-        stream: _events_fetched(
-            sql, [str(starts[stream][0]), starts[stream][1], str(safe_xid), limit], columns, on
-        )
-        for stream, (sql, columns) in STREAM_QUERIES.items()
-    }
+    streams = {}
+    for stream, (sql, columns) in STREAM_QUERIES.items():
+        start = starts[stream]
+        params = [str(start[0]), start[1], str(end[0]), end[1], limit]
+        streams[stream] = events = _events_fetched(sql, params, columns, on)
+        if len(events) >= limit:
+            end = min(end, (int(events["xid"].iloc[-1]), int(events["seq"].iloc[-1])))
     execute("SET LOCAL enable_sort = on", on=on)
     for events in streams.values():
         # Read as microseconds since the epoch: no datetime object per row.

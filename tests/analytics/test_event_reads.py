@@ -113,7 +113,33 @@ def test_rows_come_back_in_ingest_order_even_when_the_query_gives_them_out_of_or
     )
     assert reversed_sql != ROUTING_SQL
     with transaction.atomic():
-        events = _events_fetched(reversed_sql, ["0", 0, str(2**62), 100], ROUTING_COLUMNS, None)
+        events = _events_fetched(reversed_sql, ["0", 0, str(2**62), 0, 100], ROUTING_COLUMNS, None)
     positions = list(zip(events["xid"], events["seq"], strict=True))
     assert len(positions) == 12
     assert positions == sorted(positions)
+
+
+def _positions(streams: dict[str, pd.DataFrame]) -> dict[str, list[tuple[int, int]]]:
+    return {
+        stream: list(zip(events["xid"].tolist(), events["seq"].tolist(), strict=True))
+        for stream, events in streams.items()
+    }
+
+
+def test_every_limit_reads_a_common_prefix_of_the_ingest_order(post_batch):
+    """Whichever stream fills its limit first, the chunk is every event up to the earliest
+    point where one did, from both streams, and nothing past it."""
+    for batch in range(4):  # enforcement-heavy batches, then routing-heavy ones
+        routing, checks = (2, 5) if batch < 2 else (5, 1)
+        events = [routing_event() for _ in range(routing)]
+        events += [enforcement_event() for _ in range(checks)]
+        assert post_batch(events).json()["accepted"] == routing + checks
+    every = _positions(_read_here(START, limit=1000))
+    for limit in range(1, 13):
+        full = [positions[limit - 1] for positions in every.values() if len(positions) >= limit]
+        cut = min(full, default=None)
+        expected = {
+            stream: [p for p in positions if cut is None or p <= cut][:limit]
+            for stream, positions in every.items()
+        }
+        assert _positions(_read_here(START, limit=limit)) == expected, limit
