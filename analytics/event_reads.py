@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -24,6 +24,7 @@ from analytics.db import Connection, execute, fetch_rows
 
 logger = logging.getLogger(__name__)
 
+Prepared = TypeVar("Prepared")
 Position = tuple[int, int]  # (ingest transaction id, sequence): where a stream's read starts
 
 ROUTING_SQL = """
@@ -214,17 +215,20 @@ def unfinished_xid_floor(*, on: Connection | None = None, rollup_pids: Sequence[
     return min([next_xid, *widened])
 
 
-class ReadAhead:
-    """The next chunk's events, read on a connection of its own in a background thread.
+class ReadAhead(Generic[Prepared]):
+    """The next chunk's events, read on a connection of its own in a background thread and
+    handed to `prepare` there (work on them that needs no database).
 
-    `ask` starts a read; `take` returns it when asked for the same starts and limit, or None.
+    `ask` starts a read; `take` returns what `prepare` made of it when asked for the same
+    starts and limit, or None.
     The caller must hold the rollup lock for the whole run, so nothing it did not write itself
     (another worker's chunk, a repricing) changes the events between the read and their use.
     A read that fails turns reading ahead off for the rest of the run: the job then reads on
     its own connection, where a real outage surfaces.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, prepare: Callable[[dict[str, pd.DataFrame]], Prepared]) -> None:
+        self._prepare = prepare
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rollup-read")
         self._connection: psycopg.Connection | None = None
         # Plain psycopg, without Django's session set-up: the reads need none (times come
@@ -232,7 +236,7 @@ class ReadAhead:
         self._params = connection.get_connection_params()
         connection.ensure_connection()
         self._job_pids = [connection.connection.info.backend_pid]
-        self._pending: tuple[tuple[Any, ...], Future[dict[str, pd.DataFrame]]] | None = None
+        self._pending: tuple[tuple[Any, ...], Future[Prepared]] | None = None
         self._broken = False
 
     def ask(self, starts: dict[str, Position], limit: int) -> None:
@@ -243,20 +247,20 @@ class ReadAhead:
                 self._executor.submit(self._read, starts, limit),
             )
 
-    def take(self, starts: dict[str, Position], limit: int) -> dict[str, pd.DataFrame] | None:
+    def take(self, starts: dict[str, Position], limit: int) -> Prepared | None:
         """The chunk read ahead, if it is the one at `starts`; None otherwise."""
         if self._pending is None:
             return None
         key, future = self._pending
         self._pending = None
         try:
-            streams = future.result()
+            prepared = future.result()
         except psycopg.Error as error:
             logger.warning("rollup read-ahead failed, reading in turn for this run: %s", error)
             self._broken = True
             self._disconnect()
             return None
-        return streams if key == self._key(starts, limit) else None
+        return prepared if key == self._key(starts, limit) else None
 
     def close(self) -> None:
         """Wait for a read under way, then close the connection."""
@@ -272,10 +276,11 @@ class ReadAhead:
             self._connection.close()
             self._connection = None
 
-    def _read(self, starts: dict[str, Position], limit: int) -> dict[str, pd.DataFrame]:
+    def _read(self, starts: dict[str, Position], limit: int) -> Prepared:
         if self._connection is None:
             self._connection = psycopg.connect(**self._params)
         try:
-            return streams_read(starts, limit, on=self._connection, rollup_pids=self._job_pids)
+            streams = streams_read(starts, limit, on=self._connection, rollup_pids=self._job_pids)
         finally:
             self._connection.rollback()  # ends the read's transaction and its snapshot
+        return self._prepare(streams)

@@ -34,7 +34,6 @@ from analytics.families import (
     ATTEMPTS,
     LAYERS,
     REQUESTS,
-    Family,
     grain_deltas,
     grains_deltas,
     grains_merge,
@@ -82,7 +81,7 @@ def rollups_advance(*, max_seconds: float = 50.0, chunk_events: int = CHUNK_EVEN
         Watermark.objects.bulk_create(  # the first run on a database starts at the beginning
             [Watermark(stream=stream) for stream in STREAMS], ignore_conflicts=True
         )
-        ahead = ReadAhead()
+        ahead = ReadAhead(chunk_prepare)
         try:
             while time.monotonic() < deadline:
                 processed = _chunk_process(chunk_events=chunk_events, ahead=ahead)
@@ -113,26 +112,26 @@ def _rollup_lock_held() -> Iterator[bool]:
                 connection.close()  # a session lock must not outlive a failed run
 
 
-def _chunk_process(*, chunk_events: int, ahead: ReadAhead) -> dict[str, int]:
+def _chunk_process(*, chunk_events: int, ahead: ReadAhead[Chunk]) -> dict[str, int]:
     """Process the next events of both streams in one transaction; the number taken from each.
     The caller holds the rollup lock.
 
     Both streams are read together, so a request whose routing and enforcement events arrived
-    together updates its fact (and its request rollups) once, not once per stream. The events
-    come from the read ahead when it read from the same watermarks (and found any), and the
+    together updates its fact (and its request rollups) once, not once per stream. The chunk
+    comes from the read ahead when it read from the same watermarks (and found any), and the
     read of the next chunk starts before this one is worked on.
     """
     with transaction.atomic():
         watermarks = {w.stream: w for w in Watermark.objects.select_for_update()}
         starts = {stream: (mark.xid, mark.seq) for stream, mark in watermarks.items()}
         limit = max(1, chunk_events // len(STREAMS))
-        streams = ahead.take(starts, limit)
-        if streams is None or all(events.empty for events in streams.values()):
-            streams = streams_read(starts, limit)  # an empty read ahead may be out of date
-        if any(not events.empty for events in streams.values()):
-            ahead.ask(positions_after(starts, streams), limit)
-        _chunk_fold(streams)
-        for stream, events in streams.items():
+        chunk = ahead.take(starts, limit)
+        if chunk is None or chunk.empty:  # an empty read ahead may be out of date
+            chunk = chunk_prepare(streams_read(starts, limit))
+        if not chunk.empty:
+            ahead.ask(positions_after(starts, chunk.streams), limit)
+        _chunk_fold(chunk)
+        for stream, events in chunk.streams.items():
             if events.empty:
                 continue
             last = events.iloc[-1]
@@ -142,41 +141,59 @@ def _chunk_process(*, chunk_events: int, ahead: ReadAhead) -> dict[str, int]:
                 events_processed=watermarks[stream].events_processed + len(events),
                 updated_at=timezone.now(),  # update() skips auto_now
             )
-        return {stream: len(events) for stream, events in streams.items()}
+        return {stream: len(events) for stream, events in chunk.streams.items()}
 
 
 # --- Folding a chunk ---------------------------------------------------------------------
 
 
-# --- Routing events ----------------------------------------------------------------------
+@dataclass
+class Chunk:
+    """A chunk's events, and the part of its work that needs neither the database nor prices
+    (so the read-ahead thread does it, while the job works on the chunk before)."""
+
+    streams: dict[str, pd.DataFrame]
+    facts: pd.DataFrame | None = None  # per touched request, what to fold into its fact
+    layer_deltas: dict[str, pd.DataFrame] | None = None  # per grain
+
+    @property
+    def empty(self) -> bool:
+        return all(events.empty for events in self.streams.values())
 
 
-def _chunk_fold(streams: dict[str, pd.DataFrame]) -> None:
+def chunk_prepare(streams: dict[str, pd.DataFrame]) -> Chunk:
+    """The chunk of these events, with its price-free work done."""
+    chunk = Chunk(streams)
+    request_rows = []
+    if not streams["routing"].empty:
+        request_rows.append(_routing_request_rows(streams["routing"]))
+    if not streams["enforcement"].empty:
+        checks, requests = _enforcement_rows(streams["enforcement"])
+        chunk.layer_deltas = grains_deltas(LAYERS, checks)
+        request_rows.append(requests)
+    if request_rows:
+        chunk.facts = _request_deltas(pd.concat(request_rows, ignore_index=True))
+    return chunk
+
+
+def _chunk_fold(chunk: Chunk) -> None:
     """Fold a chunk's events into request facts and every rollup.
 
     The request facts are written on the connection by a helper thread while this one builds
-    the attempt and layer rows, which needs no database: PostgreSQL's share of the upsert
-    then runs beside Python's share of the aggregation.
+    the attempt rows, which needs no database: PostgreSQL's share of the upsert then runs
+    beside Python's share of the aggregation.
     """
-    folds: list[tuple[Family, pd.DataFrame]] = []
-    request_rows = []
-    for stream, events in streams.items():
-        if events.empty:
-            continue
-        if stream == "routing":  # attempt rows read bands and prices: before the thread starts
-            folds.append((ATTEMPTS, attempt_event_rows(events)))
-            request_rows.append(_routing_request_rows(events))
-        else:
-            checks, requests = _enforcement_rows(events)
-            folds.append((LAYERS, checks))
-            request_rows.append(requests)
-    if not request_rows:
+    if chunk.facts is None:
         return
-    facts = _request_deltas(pd.concat(request_rows, ignore_index=True))
+    routing = chunk.streams["routing"]
+    # Attempt rows read bands and prices on this thread's connection: before the helper starts.
+    attempts = attempt_event_rows(routing) if not routing.empty else None
+    deltas = [(LAYERS, chunk.layer_deltas)] if chunk.layer_deltas is not None else []
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rollup-facts") as helper:
         # The wrapper itself: `connection` is a proxy that resolves in the calling thread.
-        written = helper.submit(_facts_upsert, facts, on=connections[DEFAULT_DB_ALIAS])
-        deltas = [(family, grains_deltas(family, rows)) for family, rows in folds]
+        written = helper.submit(_facts_upsert, chunk.facts, on=connections[DEFAULT_DB_ALIAS])
+        if attempts is not None:
+            deltas.append((ATTEMPTS, grains_deltas(ATTEMPTS, attempts)))
         contributions = written.result()
     for family, by_grain in deltas:
         grains_merge(family, by_grain)

@@ -34,7 +34,7 @@ def test_the_chunk_read_ahead_is_the_one_the_job_reads_next(post_batch):
     assert post_batch(events).json()["accepted"] == 12
     first = _read_here(START, limit=4)
     after_first = positions_after(START, first)
-    ahead = ReadAhead()
+    ahead = ReadAhead(lambda streams: streams)
     try:
         ahead.ask(after_first, 4)
         taken = ahead.take(after_first, 4)
@@ -50,7 +50,7 @@ def test_the_chunk_read_ahead_is_the_one_the_job_reads_next(post_batch):
 
 def test_a_read_ahead_from_other_starts_is_not_used(post_batch):
     assert post_batch([routing_event() for _ in range(3)]).json()["accepted"] == 3
-    ahead = ReadAhead()
+    ahead = ReadAhead(lambda streams: streams)
     try:
         ahead.ask(START, 10)
         assert ahead.take({"routing": (0, 1), "enforcement": (0, 0)}, 10) is None
