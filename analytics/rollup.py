@@ -152,7 +152,7 @@ class Chunk:
     """A chunk's events, and the part of its work that needs neither the database nor prices
     (so the read-ahead thread does it, while the job works on the chunk before)."""
 
-    streams: dict[str, pd.DataFrame]
+    streams: dict[str, pd.DataFrame]  # of enforcement events, only positions once prepared
     facts: pd.DataFrame | None = None  # per touched request, what to fold into its fact
     layer_deltas: dict[str, pd.DataFrame] | None = None  # per grain
 
@@ -171,6 +171,8 @@ def chunk_prepare(streams: dict[str, pd.DataFrame]) -> Chunk:
         checks, requests = _enforcement_rows(streams["enforcement"])
         chunk.layer_deltas = grains_deltas(LAYERS, checks)
         request_rows.append(requests)
+        # All that is left to do with them is move the watermark: keep what it needs.
+        streams["enforcement"] = streams["enforcement"][["seq", "xid"]]
     if request_rows:
         chunk.facts = _request_deltas(pd.concat(request_rows, ignore_index=True))
     return chunk
