@@ -2,9 +2,9 @@
 
 Events are read past a stream's watermark in ingest order (transaction, then sequence), and
 only from transactions that can no longer commit, so a read never skips a row that commits
-later. `ReadAhead` reads the next chunk on a second connection while the job works on this
-one: PostgreSQL's share of a read (walking the index, setting hint bits on fresh rows) then
-runs on the other core, beside Python's share of the work.
+later. `ReadAhead` reads the next chunk on a second connection (and starts work on it) while
+the job works on this one: PostgreSQL's share of a read (walking the index, setting hint bits
+on fresh rows) then runs on the other core, beside Python's share of the work.
 """
 
 from __future__ import annotations

@@ -8,9 +8,9 @@ at once. Attempt and layer rollups of every grain add the chunk's figures, built
 events themselves; request rollups move by each touched request's old and new contribution,
 because a late enforcement event changes what its request counts as.
 
-Two cores are put to work: the next chunk is read on a second connection while this one is
-processed, and the request facts are upserted by a helper thread while the attempt and layer
-rows are built.
+Two cores are put to work: the next chunk is read on a second connection, and its price-free
+work done (request deltas, layer rows), while this one is folded; and the request facts are
+upserted by a helper thread while the attempt rows are built.
 """
 
 from __future__ import annotations

@@ -14,7 +14,8 @@ DATABASE_URL is unset):
 3. The timed part: one `rollups_advance(max_seconds=inf)`, chunk by chunk as the Celery task
    and `manage.py run_analytics` run it: request facts, then minute, hour and day rollups with
    their latency sketches, in one transaction per chunk with the watermark (the next chunk
-   read ahead on a second connection, the facts upserted by a helper thread).
+   read ahead, and its price-free work done, on a second connection and thread; the facts
+   upserted by a helper thread).
    The bench holds the job's advisory lock from its start to its end (waiting first for a
    worker that is mid-run), so a Celery worker running at the same time (e.g. `make demo`)
    neither takes the bench's events nor skews the figure; it skips its runs meanwhile and
@@ -50,7 +51,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from benchkit import Tenant, django_setup, rollup_lock, tenant_create, tenant_delete
@@ -64,9 +65,6 @@ from ingest import (
     gunicorn_wait,
     http_ingest,
 )
-
-if TYPE_CHECKING:
-    pass
 
 DEFAULT_EVENTS = 300_000
 DEFAULT_DAYS = 3.0
