@@ -144,8 +144,10 @@ def _in_ingest_order(events: pd.DataFrame) -> bool:
 
 
 def _as_one_csv(sql: str, columns: Sequence[str]) -> str:
-    """A query of one bytea value: the rows of `sql` as CSV lines (NULL when there are none). Text is quoted (its quotes doubled) and NULL left empty, as COPY's CSV
-    does; `concat` writes NULL as nothing, where `||` would make the whole line NULL."""
+    """A query of one bytea value: the rows of `sql` as CSV lines (NULL when there are none).
+
+    Text is quoted (its quotes doubled) and NULL left empty, as COPY's CSV does; `concat`
+    writes NULL as nothing, where `||` would make the whole line NULL."""
     fields = ", ',', ".join(
         f"""'"' || replace(e."{name}", '"', '""') || '"'"""
         if STREAM_TYPES[name] == "str"

@@ -182,9 +182,9 @@ def chunk_prepare(streams: dict[str, pd.DataFrame]) -> Chunk:
 def _chunk_fold(chunk: Chunk) -> None:
     """Fold a chunk's events into request facts and every rollup.
 
-    The request facts are written on the connection by a helper thread while this one builds
-    the attempt rows, which needs no database: PostgreSQL's share of the upsert then runs
-    beside Python's share of the aggregation.
+    The request facts are written on the connection by a helper thread while this one sums
+    the attempt rows into grains, which needs no database: PostgreSQL's share of the upsert
+    then runs beside Python's share of the aggregation.
     """
     if chunk.facts is None:
         return
