@@ -287,26 +287,56 @@ def grains_merge(family: Family, deltas: dict[str, pd.DataFrame]) -> None:
         buckets_merge(family, grain, rows)
 
 
+# The steps of `grains_merge` one by one, for a caller that does other work between them.
+
+
+def grains_spans(projects: pd.Series, moments: pd.Series) -> dict[str, list[Span]]:
+    """The spans of each grain that hold these moments."""
+    return {grain: spans_of(projects, moments, grain) for grain in GRAINS}
+
+
+def grains_fetch(family: Family, spans: dict[str, list[Span]]) -> dict[str, pd.DataFrame]:
+    return {grain: buckets_fetch(family, grain, by_grain) for grain, by_grain in spans.items()}
+
+
+def grains_merged(
+    family: Family, deltas: dict[str, pd.DataFrame], stored: dict[str, pd.DataFrame]
+) -> dict[str, pd.DataFrame]:
+    return {grain: buckets_merged(family, rows, stored[grain]) for grain, rows in deltas.items()}
+
+
+def grains_replace(
+    family: Family, spans: dict[str, list[Span]], rows: dict[str, pd.DataFrame]
+) -> None:
+    for grain, by_grain in rows.items():
+        buckets_replace(family, grain, spans[grain], by_grain)
+
+
 def buckets_merge(family: Family, grain: str, deltas: pd.DataFrame) -> None:
     """Add deltas (rows of `grain`, one per bucket and dimensions, possibly negative) to the
-    stored rows.
+    stored rows."""
+    spans = spans_of(deltas["project_id"], deltas["bucket"], grain)
+    stored = buckets_fetch(family, grain, spans)
+    buckets_replace(family, grain, spans, buckets_merged(family, deltas, stored))
+
+
+def buckets_merged(family: Family, deltas: pd.DataFrame, stored: pd.DataFrame) -> pd.DataFrame:
+    """The rows the spans hold once the deltas are added to their `stored` rows (every row of
+    the spans: all are deleted and written back).
 
     Deltas of buckets that hold no stored row go in as they are; only the others are summed
     with the stored rows (when events come in time order, only the chunk's first minute,
     hour and day have any).
     """
-    spans = spans_of(deltas["project_id"], deltas["bucket"], grain)
-    stored = buckets_fetch(family, grain, spans)
     deltas = deltas[list(family.columns)]
     if stored.empty:
         rows = deltas[deltas[family.population] != 0]
     else:
-        # Every stored row of the spans is deleted, so every one is written back.
         shared = deltas["bucket"].isin(stored["bucket"])
         merged = frame_aggregate(family, pd.concat([stored, deltas[shared]], ignore_index=True))
         fresh = deltas[~shared]
         rows = pd.concat([merged, fresh[fresh[family.population] != 0]], ignore_index=True)
-    buckets_replace(family, grain, spans, rows.reset_index(drop=True))
+    return rows.reset_index(drop=True)
 
 
 def spans_widen(spans: list[Span], grain: str) -> list[Span]:

@@ -36,7 +36,11 @@ from analytics.families import (
     REQUESTS,
     grain_deltas,
     grains_deltas,
+    grains_fetch,
     grains_merge,
+    grains_merged,
+    grains_replace,
+    grains_spans,
 )
 from analytics.models import Watermark
 from governance.pricing import calls_price
@@ -183,23 +187,36 @@ def _chunk_fold(chunk: Chunk) -> None:
     """Fold a chunk's events into request facts and every rollup.
 
     The request facts are written on the connection by a helper thread while this one sums
-    the attempt rows into grains, which needs no database: PostgreSQL's share of the upsert
-    then runs beside Python's share of the aggregation.
+    the attempt rows into grains and adds the attempt and layer rows to what their buckets
+    hold, which needs no database: PostgreSQL's share of the upsert then runs beside Python's
+    share of the aggregation. Only then are those buckets rewritten.
     """
     if chunk.facts is None:
         return
     routing = chunk.streams["routing"]
-    # Attempt rows read bands and prices on this thread's connection: before the helper starts.
+    # Attempt rows read bands and prices, and the buckets to add to are read, on this
+    # thread's connection: before the helper takes it.
     attempts = attempt_event_rows(routing) if not routing.empty else None
-    deltas = [(LAYERS, chunk.layer_deltas)] if chunk.layer_deltas is not None else []
+    spans = {}
+    if chunk.layer_deltas is not None:
+        minutes = chunk.layer_deltas["m"]
+        spans[LAYERS] = grains_spans(minutes["project_id"], minutes["bucket"])
+    if attempts is not None:
+        spans[ATTEMPTS] = grains_spans(attempts["project_id"], attempts["bucket"])
+    stored = {family: grains_fetch(family, by_grain) for family, by_grain in spans.items()}
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rollup-facts") as helper:
         # The wrapper itself: `connection` is a proxy that resolves in the calling thread.
         written = helper.submit(_facts_upsert, chunk.facts, on=connections[DEFAULT_DB_ALIAS])
+        deltas = {LAYERS: chunk.layer_deltas} if chunk.layer_deltas is not None else {}
         if attempts is not None:
-            deltas.append((ATTEMPTS, grains_deltas(ATTEMPTS, attempts)))
+            deltas[ATTEMPTS] = grains_deltas(ATTEMPTS, attempts)
+        rows = {
+            family: grains_merged(family, by_grain, stored[family])
+            for family, by_grain in deltas.items()
+        }
         contributions = written.result()
-    for family, by_grain in deltas:
-        grains_merge(family, by_grain)
+    for family, by_grain in rows.items():
+        grains_replace(family, spans[family], by_grain)
     grains_merge(REQUESTS, grains_deltas(REQUESTS, contributions, weights=contributions["sign"]))
 
 
