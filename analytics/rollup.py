@@ -10,7 +10,7 @@ because a late enforcement event changes what its request counts as.
 
 Two cores are put to work: the next chunk is read on a second connection, and its price-free
 work done (request deltas, layer rows), while this one is folded; and the request facts are
-upserted by a helper thread while the attempt rows are built.
+upserted by a helper thread while the attempt and layer rows are added to their buckets.
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ from analytics.families import (
     ATTEMPTS,
     LAYERS,
     REQUESTS,
+    Family,
+    Span,
     grain_deltas,
     grains_deltas,
     grains_fetch,
@@ -197,7 +199,7 @@ def _chunk_fold(chunk: Chunk) -> None:
     # Attempt rows read bands and prices, and the buckets to add to are read, on this
     # thread's connection: before the helper takes it.
     attempts = attempt_event_rows(routing) if not routing.empty else None
-    spans = {}
+    spans: dict[Family, dict[str, list[Span]]] = {}
     if chunk.layer_deltas is not None:
         minutes = chunk.layer_deltas["m"]
         spans[LAYERS] = grains_spans(minutes["project_id"], minutes["bucket"])
