@@ -8,8 +8,9 @@ they share its transaction).
 
 from __future__ import annotations
 
+import io
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -99,3 +100,41 @@ def column_values(series: pd.Series) -> list[Any]:
     else:
         values = series.astype(object)
     return values.where(~missing, None).tolist()
+
+
+def csv_aggregate(columns: Sequence[str], text: Collection[str], alias: str) -> str:
+    """An aggregate that writes the rows `alias` as CSV lines into one bytea value (NULL when
+    there are none), for `csv_frame` to parse: pandas' C parser then reads them without a
+    Python object per value, as fetching rows would make, or one per row, as
+    `COPY ... TO STDOUT` would.
+
+    The `text` columns are quoted (their quotes doubled) and NULL is left empty, as COPY's CSV
+    does; `concat` writes NULL as nothing, where `||` would make the whole line NULL.
+    """
+    fields = ", ',', ".join(
+        f"""'"' || replace({alias}."{name}", '"', '""') || '"'"""
+        if name in text
+        else f'{alias}."{name}"'
+        for name in columns
+    )
+    return f"convert_to(string_agg(concat({fields}), E'\\n'), 'UTF8')"
+
+
+def csv_frame(
+    data: bytes | None,
+    columns: Sequence[str],
+    dtypes: Mapping[str, str],
+    nullable: Collection[str] = (),
+) -> pd.DataFrame:
+    """The rows `csv_aggregate` wrote, with these column types; only `nullable` columns read
+    an empty field as missing (elsewhere "" is a value, and "NA" is a model's name)."""
+    return pd.read_csv(
+        io.BytesIO(data or b""),
+        names=list(columns),
+        header=None,
+        dtype={name: dtypes[name] for name in columns},
+        keep_default_na=False,
+        na_values={name: [""] for name in nullable if name in columns},
+        true_values=["t"],
+        false_values=["f"],
+    )

@@ -9,7 +9,6 @@ on fresh rows) then runs on the other core, beside Python's share of the work.
 
 from __future__ import annotations
 
-import io
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -20,7 +19,7 @@ import pandas as pd
 import psycopg
 from django.db import connection
 
-from analytics.db import Connection, execute, fetch_rows
+from analytics.db import Connection, csv_aggregate, csv_frame, execute, fetch_rows
 
 logger = logging.getLogger(__name__)
 
@@ -115,20 +114,13 @@ def streams_read(
 def _events_fetched(
     sql: str, params: Sequence[Any], columns: Sequence[str], on: Connection | None
 ) -> pd.DataFrame:
-    """The query's rows, written as CSV by PostgreSQL into one value and parsed by pandas' C
-    parser: no Python object per value, as fetching rows would make, and not even one per row,
-    as `COPY ... TO STDOUT` would (in the read-ahead thread, holding the GIL)."""
-    ((data,),) = fetch_rows(_as_one_csv(sql, columns), params, on=on)
-    events = pd.read_csv(
-        io.BytesIO(data or b""),
-        names=list(columns),
-        header=None,
-        dtype={name: STREAM_TYPES[name] for name in columns},
-        keep_default_na=False,  # a model named "NA" is a model
-        na_values={name: [""] for name in NULLABLE if name in columns},
-        true_values=["t"],
-        false_values=["f"],
+    """The query's rows, as one CSV value (see `csv_aggregate`): the read-ahead thread then
+    holds the GIL for little more than pandas' parse."""
+    text = [name for name in columns if STREAM_TYPES[name] == "str"]
+    ((data,),) = fetch_rows(
+        f"SELECT {csv_aggregate(columns, text, 'e')} FROM ({sql}) e", params, on=on
     )
+    events = csv_frame(data, columns, STREAM_TYPES, NULLABLE)
     # string_agg takes the rows in the subquery's order in practice; SQL does not promise it.
     return (
         events
@@ -141,20 +133,6 @@ def _in_ingest_order(events: pd.DataFrame) -> bool:
     xid_steps = np.diff(events["xid"].to_numpy())
     seq_steps = np.diff(events["seq"].to_numpy())
     return bool(np.all((xid_steps > 0) | ((xid_steps == 0) & (seq_steps > 0))))
-
-
-def _as_one_csv(sql: str, columns: Sequence[str]) -> str:
-    """A query of one bytea value: the rows of `sql` as CSV lines (NULL when there are none).
-
-    Text is quoted (its quotes doubled) and NULL left empty, as COPY's CSV does; `concat`
-    writes NULL as nothing, where `||` would make the whole line NULL."""
-    fields = ", ',', ".join(
-        f"""'"' || replace(e."{name}", '"', '""') || '"'"""
-        if STREAM_TYPES[name] == "str"
-        else f'e."{name}"'
-        for name in columns
-    )
-    return f"SELECT convert_to(string_agg(concat({fields}), E'\\n'), 'UTF8') FROM ({sql}) e"
 
 
 def positions_after(

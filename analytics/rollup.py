@@ -28,7 +28,7 @@ from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, 
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
-from analytics.db import column_values, copy_rows, execute, frame_query
+from analytics.db import column_values, copy_rows, csv_aggregate, csv_frame, execute, fetch_rows
 from analytics.event_reads import STREAMS, ReadAhead, positions_after, streams_read
 from analytics.families import (
     ATTEMPTS,
@@ -44,6 +44,7 @@ from analytics.families import (
     grains_replace,
     grains_spans,
 )
+from analytics.memory import arenas_limit, heap_trim
 from analytics.models import Watermark
 from governance.pricing import calls_price
 from governance.selectors import baseline_model_name, complexity_bands, price_book_for_project
@@ -88,10 +89,12 @@ def rollups_advance(*, max_seconds: float = 50.0, chunk_events: int = CHUNK_EVEN
         Watermark.objects.bulk_create(  # the first run on a database starts at the beginning
             [Watermark(stream=stream) for stream in STREAMS], ignore_conflicts=True
         )
+        arenas_limit(1)  # for the process: its threads' arenas would keep every chunk's peak
         ahead = ReadAhead(chunk_prepare)
         try:
             while time.monotonic() < deadline:
                 processed = _chunk_process(chunk_events=chunk_events, ahead=ahead)
+                heap_trim()
                 if not any(processed.values()):
                     break
                 for stream, count in processed.items():
@@ -440,10 +443,35 @@ ON CONFLICT (project_id, request_id) DO UPDATE SET
 FACT_LIST = ", ".join(FACT_COLUMNS)
 FACT_KEY = ("project_id", "request_id")
 FACT_STAGE = "stage_analytics_requestfact"
-# One statement, one snapshot: `before` reads the facts as they were before the upsert. Only
-# the requests that had a fact already come back (few: most requests are new to a chunk);
-# a new fact is what was staged. A stored fact counts at least one event, so a request's
-# fact had one before exactly when the upsert made its count of events larger than staged.
+# What a request's contribution to the request rollups is made of, as read back.
+FOLDED_COLUMNS = (
+    "sign", "project_id", "request_id", "first_seen", "service_id", "environment", "model",
+    "mode", "attempts", "ok_attempts", "checks", "check_latency_ms", *FACT_FLAGS,
+)  # fmt: skip
+FOLDED_TEXT = ("request_id", "environment", "model", "mode")
+FOLDED_TYPES = {
+    **dict.fromkeys(FOLDED_COLUMNS, "int64"),
+    **dict.fromkeys(FOLDED_TEXT, "str"),
+    "check_latency_ms": "float64",
+    **dict.fromkeys(FACT_FLAGS, "bool"),
+}
+
+
+def _folded_select(sign: int, alias: str) -> str:
+    """FOLDED_COLUMNS of the facts `alias`, first_seen as microseconds since the epoch (so no
+    datetime object is made per row)."""
+    expressions = {name: f"{alias}.{name}" for name in FOLDED_COLUMNS}
+    expressions["sign"] = str(sign)
+    expressions["first_seen"] = f"(EXTRACT(EPOCH FROM {alias}.first_seen) * 1000000)::bigint"
+    return ", ".join(f"{expression} AS {name}" for name, expression in expressions.items())
+
+
+# One statement, one snapshot: the first half of `folded` reads the facts as they were before
+# the upsert, the second as it left them. Only the requests that had a fact already come back
+# (few, unless events come late: most requests are new to a chunk); a new fact is what was
+# staged. A stored fact counts at least one event, so a request's fact had one before exactly
+# when the upsert made its count of events larger than staged. The rows come back as one CSV
+# value (`csv_aggregate`).
 FACT_FOLD = f"""
 WITH staged AS (DELETE FROM {FACT_STAGE} RETURNING *),
 after AS ({FACT_UPSERT} RETURNING {FACT_LIST}),
@@ -451,11 +479,13 @@ updated AS (
     SELECT a.* FROM after a JOIN staged s USING (project_id, request_id)
     WHERE a.attempts + a.checks <> s.attempts + s.checks
 ),
-before AS (
-    SELECT -1 AS sign, {", ".join("f." + name for name in FACT_COLUMNS)}
+folded AS (
+    SELECT {_folded_select(-1, "f")}
     FROM analytics_requestfact f JOIN updated u USING (project_id, request_id)
+    UNION ALL
+    SELECT {_folded_select(+1, "u")} FROM updated u
 )
-SELECT * FROM before UNION ALL SELECT 1 AS sign, {FACT_LIST} FROM updated
+SELECT {csv_aggregate(FOLDED_COLUMNS, FOLDED_TEXT, "e")} FROM folded e
 """
 
 
@@ -477,7 +507,9 @@ def _facts_upsert(facts: pd.DataFrame, *, on: BaseDatabaseWrapper) -> pd.DataFra
         binary_types=FACT_TYPES,
         on=on,
     )
-    folded = frame_query(FACT_FOLD, [], ("sign", *FACT_COLUMNS), on=on)
+    ((data,),) = fetch_rows(FACT_FOLD, [], on=on)
+    folded = csv_frame(data, FOLDED_COLUMNS, FOLDED_TYPES)
+    folded["first_seen"] = pd.to_datetime(folded["first_seen"], unit="us", utc=True)
     before = folded[folded["sign"] == -1].reset_index(drop=True)
     updated = folded[folded["sign"] == 1].reset_index(drop=True)
     was_stored = pd.MultiIndex.from_frame(facts[list(FACT_KEY)]).isin(
