@@ -50,8 +50,9 @@ from governance.pricing import calls_price
 from governance.selectors import baseline_model_name, complexity_bands, price_book_for_project
 
 ROLLUP_LOCK_KEY = 0x746F6C6C_726F6C6C  # any constant, shared by every rollup worker
-# Keeps a worker under 500 MiB: peak RSS about 420 MiB when both streams fill their half of a
-# chunk (two chunks are in memory: one folded, the next read ahead), 260 MiB on the demo mix.
+# Keeps a worker under 500 MiB: peak RSS about 360 MiB when both streams fill their half of a
+# chunk with late events (two chunks are in memory: one folded, the next read ahead), 215 MiB
+# on the demo mix.
 CHUNK_EVENTS = 100_000
 
 FACT_FLAGS = (
