@@ -1,4 +1,5 @@
-"""Bulk database access for the rollup job: binary results into DataFrames, binary COPY in.
+"""Bulk database access for the rollup job: results into DataFrames (binary, or many rows as
+one CSV value), binary COPY in.
 
 Django's cursor binds parameters on the client and parses every value from text; for tens of
 thousands of rows a chunk that costs more than the aggregation itself. These helpers use a

@@ -1,4 +1,5 @@
-"""However the job cuts the events into chunks, the rollups come out the same.
+"""However the job cuts the events into chunks, the rollups come out the same; and a request
+a later chunk changes moves out of its old rollup row exactly, whatever its text holds.
 
 Small chunks exercise every step between chunks: the next chunk read ahead and half-built
 (request deltas, layer rows) on the read-ahead thread, facts upserted by the helper thread,
@@ -17,6 +18,7 @@ from analytics.families import ATTEMPTS, LAYERS, REQUESTS, Family
 from analytics.rollup import rollups_advance
 from analytics.sketch import sketch_unpack
 from ingestion.traffic import SCENARIOS, scenario_events
+from tests.conftest import enforcement_event, routing_event
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -92,3 +94,26 @@ def test_small_chunks_make_the_rollups_one_chunk_makes(post_batch, project):
     for family in (ATTEMPTS, REQUESTS, LAYERS):
         _assert_same_rows(family, chunked[family.table], _rows(family))
         assert chunked[family.table], family.table
+
+
+def test_a_late_check_moves_a_request_with_awkward_text_exactly(post_batch, project):
+    """The facts fold reads the old and new fact back as CSV: quotes, commas, newlines and
+    "NA" in its text must come back as they went in, or the old contribution would be taken
+    from a row that is not there."""
+    tricky_model = 'model, "quoted"\nNA'
+    request_id = 'req,"1"\nNA'
+    routing = routing_event(request_id=request_id, model=tricky_model, environment="NA")
+    assert post_batch([routing]).json()["accepted"] == 1
+    assert rollups_advance(max_seconds=float("inf")).total_events == 1
+    late = enforcement_event(request_id=request_id, verdict="block", environment="NA")
+    assert post_batch([late]).json()["accepted"] == 1
+    assert rollups_advance(max_seconds=float("inf")).total_events == 1
+
+    requests = _rows(REQUESTS)
+    minutes = {key: row for key, row in requests.items() if key[0] == "m"}
+    assert len(minutes) == 1
+    ((key, row),) = minutes.items()
+    assert key[-2:] == (tricky_model, "hybrid")  # model, mode: the attempt's
+    assert key[-3] == "NA"  # environment
+    assert (row["requests"], row["with_attempt"], row["with_checks"]) == (1, 1, 1)
+    assert (row["intercepted"], row["blocked"]) == (1, 1)
