@@ -282,12 +282,15 @@ def grains_deltas(
 
 
 def grains_merge(family: Family, deltas: dict[str, pd.DataFrame]) -> None:
-    """Add each grain's deltas to its stored rows."""
-    for grain, rows in deltas.items():
-        buckets_merge(family, grain, rows)
+    """Add each grain's deltas (rows of that grain, one per bucket and dimensions, possibly
+    negative) to its stored rows."""
+    spans = {
+        grain: spans_of(rows["project_id"], rows["bucket"], grain) for grain, rows in deltas.items()
+    }
+    grains_replace(family, spans, grains_merged(family, deltas, grains_fetch(family, spans)))
 
 
-# The steps of `grains_merge` one by one, for a caller that does other work between them.
+# The steps of `grains_merge`, for a caller that does other work between them.
 
 
 def grains_spans(projects: pd.Series, moments: pd.Series) -> dict[str, list[Span]]:
@@ -310,14 +313,6 @@ def grains_replace(
 ) -> None:
     for grain, by_grain in rows.items():
         buckets_replace(family, grain, spans[grain], by_grain)
-
-
-def buckets_merge(family: Family, grain: str, deltas: pd.DataFrame) -> None:
-    """Add deltas (rows of `grain`, one per bucket and dimensions, possibly negative) to the
-    stored rows."""
-    spans = spans_of(deltas["project_id"], deltas["bucket"], grain)
-    stored = buckets_fetch(family, grain, spans)
-    buckets_replace(family, grain, spans, buckets_merged(family, deltas, stored))
 
 
 def buckets_merged(family: Family, deltas: pd.DataFrame, stored: pd.DataFrame) -> pd.DataFrame:
