@@ -121,15 +121,24 @@ def csv_aggregate(columns: Sequence[str], text: Collection[str], alias: str) -> 
     return f"convert_to(string_agg(concat({fields}), E'\\n'), 'UTF8')"
 
 
+def epoch_us(column: str) -> str:
+    """A timestamptz column as microseconds since the epoch, a bigint: read back (see
+    `csv_frame`'s `moments`) with no datetime object made per row."""
+    return f"(EXTRACT(EPOCH FROM {column}) * 1000000)::bigint"
+
+
 def csv_frame(
     data: bytes | None,
     columns: Sequence[str],
     dtypes: Mapping[str, str],
+    *,
     nullable: Collection[str] = (),
+    moments: Collection[str] = (),
 ) -> pd.DataFrame:
     """The rows `csv_aggregate` wrote, with these column types; only `nullable` columns read
-    an empty field as missing (elsewhere "" is a value, and "NA" is a model's name)."""
-    return pd.read_csv(
+    an empty field as missing (elsewhere "" is a value, and "NA" is a model's name), and the
+    `moments` columns, written by `epoch_us`, become UTC times."""
+    frame = pd.read_csv(
         io.BytesIO(data or b""),
         names=list(columns),
         header=None,
@@ -139,3 +148,6 @@ def csv_frame(
         true_values=["t"],
         false_values=["f"],
     )
+    for name in moments:
+        frame[name] = pd.to_datetime(frame[name], unit="us", utc=True)
+    return frame

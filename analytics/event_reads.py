@@ -19,16 +19,16 @@ import pandas as pd
 import psycopg
 from django.db import connection
 
-from analytics.db import Connection, csv_aggregate, csv_frame, execute, fetch_rows
+from analytics.db import Connection, csv_aggregate, csv_frame, epoch_us, execute, fetch_rows
 
 logger = logging.getLogger(__name__)
 
 Prepared = TypeVar("Prepared")
 Position = tuple[int, int]  # (ingest transaction id, sequence): where a stream's read starts
 
-ROUTING_SQL = """
+ROUTING_SQL = f"""
 SELECT seq, ingest_xid::text::bigint AS xid, project_id, service_id, request_id,
-       (EXTRACT(EPOCH FROM "timestamp") * 1000000)::bigint AS "timestamp",
+       {epoch_us('"timestamp"')} AS "timestamp",
        environment, model, provider, mode, status, fallback_from, complexity_score,
        input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
        latency_ms, routing_latency_ms,
@@ -38,9 +38,9 @@ WHERE (ingest_xid, seq) > (%s::text::xid8, %s) AND (ingest_xid, seq) <= (%s::tex
 ORDER BY ingest_xid, seq
 LIMIT %s
 """
-ENFORCEMENT_SQL = """
+ENFORCEMENT_SQL = f"""
 SELECT seq, ingest_xid::text::bigint AS xid, project_id, service_id, request_id,
-       (EXTRACT(EPOCH FROM "timestamp") * 1000000)::bigint AS "timestamp",
+       {epoch_us('"timestamp"')} AS "timestamp",
        environment, layer, verdict, violation, false_positive, check_latency_ms
 FROM ingestion_enforcementevent
 WHERE (ingest_xid, seq) > (%s::text::xid8, %s) AND (ingest_xid, seq) <= (%s::text::xid8, %s)
@@ -103,11 +103,6 @@ def streams_read(
         if len(events) >= limit:
             end = min(end, (int(events["xid"].iloc[-1]), int(events["seq"].iloc[-1])))
     execute("SET LOCAL enable_sort = on", on=on)
-    for events in streams.values():
-        # Read as microseconds since the epoch: no datetime object per row.
-        events["timestamp"] = pd.to_datetime(
-            events["timestamp"].astype("int64"), unit="us", utc=True
-        )
     return in_ingest_order(streams, limit)
 
 
@@ -120,16 +115,16 @@ def _events_fetched(
     ((data,),) = fetch_rows(
         f"SELECT {csv_aggregate(columns, text, 'e')} FROM ({sql}) e", params, on=on
     )
-    events = csv_frame(data, columns, STREAM_TYPES, NULLABLE)
+    events = csv_frame(data, columns, STREAM_TYPES, nullable=NULLABLE, moments=("timestamp",))
     # string_agg takes the rows in the subquery's order in practice; SQL does not promise it.
     return (
         events
-        if _in_ingest_order(events)
+        if _positions_ascending(events)
         else events.sort_values(["xid", "seq"], ignore_index=True)
     )
 
 
-def _in_ingest_order(events: pd.DataFrame) -> bool:
+def _positions_ascending(events: pd.DataFrame) -> bool:
     xid_steps = np.diff(events["xid"].to_numpy())
     seq_steps = np.diff(events["seq"].to_numpy())
     return bool(np.all((xid_steps > 0) | ((xid_steps == 0) & (seq_steps > 0))))

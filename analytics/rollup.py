@@ -28,7 +28,15 @@ from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, 
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
-from analytics.db import column_values, copy_rows, csv_aggregate, csv_frame, execute, fetch_rows
+from analytics.db import (
+    column_values,
+    copy_rows,
+    csv_aggregate,
+    csv_frame,
+    epoch_us,
+    execute,
+    fetch_rows,
+)
 from analytics.event_reads import STREAMS, ReadAhead, positions_after, streams_read
 from analytics.families import (
     ATTEMPTS,
@@ -459,11 +467,10 @@ FOLDED_TYPES = {
 
 
 def _folded_select(sign: int, alias: str) -> str:
-    """FOLDED_COLUMNS of the facts `alias`, first_seen as microseconds since the epoch (so no
-    datetime object is made per row)."""
+    """FOLDED_COLUMNS of the facts `alias`, first_seen as microseconds since the epoch."""
     expressions = {name: f"{alias}.{name}" for name in FOLDED_COLUMNS}
     expressions["sign"] = str(sign)
-    expressions["first_seen"] = f"(EXTRACT(EPOCH FROM {alias}.first_seen) * 1000000)::bigint"
+    expressions["first_seen"] = epoch_us(f"{alias}.first_seen")
     return ", ".join(f"{expression} AS {name}" for name, expression in expressions.items())
 
 
@@ -509,8 +516,7 @@ def _facts_upsert(facts: pd.DataFrame, *, on: BaseDatabaseWrapper) -> pd.DataFra
         on=on,
     )
     ((data,),) = fetch_rows(FACT_FOLD, [], on=on)
-    folded = csv_frame(data, FOLDED_COLUMNS, FOLDED_TYPES)
-    folded["first_seen"] = pd.to_datetime(folded["first_seen"], unit="us", utc=True)
+    folded = csv_frame(data, FOLDED_COLUMNS, FOLDED_TYPES, moments=("first_seen",))
     before = folded[folded["sign"] == -1].reset_index(drop=True)
     updated = folded[folded["sign"] == 1].reset_index(drop=True)
     was_stored = pd.MultiIndex.from_frame(facts[list(FACT_KEY)]).isin(
