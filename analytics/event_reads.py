@@ -174,20 +174,48 @@ def unfinished_xid_floor(*, on: Connection | None = None, rollup_pids: Sequence[
     to it never skips a row that commits later. Only this database's sessions count: a long
     transaction elsewhere on the cluster must not stall the rollups (pg_snapshot_xmin would).
     The rollup job's own sessions (this one and `rollup_pids`) add no events: they do not
-    count either, or each chunk would stop at the transaction of the chunk before it.
+    count either, or each chunk would stop at the transaction of the chunk before it; nor do
+    autovacuum's workers (an automatic ANALYZE takes an id too).
     """
-    ((next_xid, running),) = fetch_rows(
-        "SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint, "
-        "ARRAY(SELECT backend_xid::text::bigint FROM pg_stat_activity "
+    # The snapshot first, the sessions after it: a transaction running at the snapshot is then
+    # still listed, or has ended (and a later statement's snapshot sees its rows). The session
+    # list is cached for the transaction unless cleared, so clear it.
+    ((next_xid,),) = fetch_rows(
+        "SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint", [], on=on
+    )
+    execute("SELECT pg_stat_clear_snapshot()", on=on)
+    ((running,),) = fetch_rows(
+        "SELECT ARRAY(SELECT backend_xid::text::bigint FROM pg_stat_activity "
         "      WHERE datname = current_database() AND backend_xid IS NOT NULL "
+        "      AND backend_type = 'client backend' "
         "      AND pid <> pg_backend_pid() AND pid <> ALL(%s::int[]))",
         [list(rollup_pids)],
         on=on,
     )
-    epoch, low = next_xid >> 32, next_xid & 0xFFFFFFFF
-    # pg_stat_activity shows 32-bit ids: widen them with the epoch (one behind if they wrapped).
-    widened = [((epoch - (xid > low)) << 32) | xid for xid in running]
-    return min([next_xid, *widened])
+    return xid_floor(next_xid=next_xid, running=running)
+
+
+XID_SPACE = 1 << 32  # pg_stat_activity shows a transaction id as its low 32 bits
+
+
+def xid_widen(xid: int, *, next_xid: int) -> int:
+    """The full 64-bit id of a running transaction shown by its 32-bit `xid`, given the full
+    `next_xid` (the snapshot's xmax) taken at about the same moment.
+
+    A running transaction took its id at most 2^31 ids before or after `next_xid` (xmax is the
+    last completed id plus one, so ids taken since sit at or above it; wraparound protection
+    keeps live ids within 2^31 of each other): the shortest signed distance modulo 2^32 finds
+    it, on either side of xmax and across an epoch boundary. Never negative.
+    """
+    distance = (xid - next_xid) % XID_SPACE
+    if distance >= XID_SPACE // 2:
+        distance -= XID_SPACE
+    return max(next_xid + distance, 0)
+
+
+def xid_floor(*, next_xid: int, running: Sequence[int]) -> int:
+    """The lowest full id among `next_xid` and the running transactions' 32-bit ids."""
+    return min([next_xid, *(xid_widen(xid, next_xid=next_xid) for xid in running)])
 
 
 class ReadAhead(Generic[Prepared]):
