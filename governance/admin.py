@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from axes.admin import AccessAttemptAdmin, AccessFailureLogAdmin, AccessLogAdmin
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin, messages
 from django.contrib.auth.models import User
 from django.db.models import Q, QuerySet
@@ -16,7 +18,6 @@ from django.utils import timezone
 from simple_history.admin import SimpleHistoryAdmin
 
 from governance.keys import key_generate
-from governance.login import ThrottledAdminAuthenticationForm
 from governance.models import (
     AlertRule,
     ApiKey,
@@ -30,9 +31,6 @@ from governance.models import (
     Service,
 )
 from governance.services import membership_role_apply
-
-# The admin's sign-in is throttled like the dashboard's: same users, same limit.
-admin.site.login_form = ThrottledAdminAuthenticationForm
 
 
 def user_organization_id(request: HttpRequest) -> int | None:
@@ -274,3 +272,35 @@ class AlertRuleAdmin(AuditedAdmin):
     ]
     list_filter = ["project", "kind", "severity", "is_active"]
     search_fields = ["name", "scope_name", "project__name"]
+
+
+class SuperusersOnly:
+    """For django-axes' sign-in records: they name users and addresses of every organization,
+    so only superusers see them (AXES_ENABLE_ADMIN is off so axes does not register its own)."""
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_superuser
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.is_superuser
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.is_superuser  # deleting an attempt row lifts its lock
+
+
+@admin.register(AccessAttempt)
+class SignInAttemptAdmin(SuperusersOnly, AccessAttemptAdmin):
+    """Recent failed sign-ins per username, address and browser, with their counts."""
+
+
+@admin.register(AccessLog)
+class SignInLogAdmin(SuperusersOnly, AccessLogAdmin):
+    """Successful sign-ins, kept TOLLGATE_SIGNIN_LOG_DAYS."""
+
+
+@admin.register(AccessFailureLog)
+class SignInFailureLogAdmin(SuperusersOnly, AccessFailureLogAdmin):
+    """Failed sign-ins one by one (only when AXES_ENABLE_ACCESS_FAILURE_LOG is on)."""

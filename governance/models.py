@@ -168,26 +168,6 @@ class RateLimitWindow(models.Model):
         return f"{self.api_key_id} @ {self.window_start:%H:%M}: {self.count}"
 
 
-class LoginAttemptWindow(models.Model):
-    """Sign-in attempts per counter and minute, the counters being a username with a client
-    address, a username, and an address; incremented atomically with an upsert, taken back
-    by a successful sign-in. Only a digest of what a counter counts is kept."""
-
-    key_digest = models.CharField(max_length=64)
-    window_start = models.DateTimeField()
-    count = models.PositiveIntegerField(default=0)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["key_digest", "window_start"], name="login_attempt_window_unique"
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.key_digest[:8]} @ {self.window_start:%H:%M}: {self.count}"
-
-
 class MatrixModel(models.Model):
     """A model in a project's model matrix (the models the router may send traffic to)."""
 

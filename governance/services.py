@@ -1,26 +1,23 @@
-"""Writes to governance data: tenants, users, API keys, rate windows, sign-in attempts."""
+"""Writes to governance data: tenants, users, API keys, rate windows, sign-in records."""
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
 
+from axes.helpers import get_cool_off
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+from django.conf import settings
 from django.contrib.auth.models import Group, Permission, User
-from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
-from django.http import HttpRequest
 from django.utils import timezone
 
 from governance.keys import key_generate
 from governance.models import (
     ApiKey,
     ApiKeyScope,
-    LoginAttemptWindow,
     Membership,
     Organization,
     Project,
@@ -174,154 +171,21 @@ def rate_windows_prune(*, now: datetime) -> int:
     return deleted
 
 
-# --- Sign-in throttling ---------------------------------------------------------------------
-
-LOGIN_ATTEMPTS_PERIOD = timedelta(minutes=15)  # failed sign-ins count for this sliding period
-LOGIN_ATTEMPTS_ALLOWED = 5  # ... per username from one client address
-LOGIN_ATTEMPTS_PER_USERNAME = 20  # ... per username from any address (a guesser spread out)
-LOGIN_ATTEMPTS_PER_ADDRESS = 50  # ... per address for any username (one client trying names)
-
-Answer = TypeVar("Answer")
+# --- Sign-in records (django-axes) -----------------------------------------------------------
 
 
-def _login_limits() -> dict[str, int]:
-    """Each counter an attempt goes on, with its limit (read when asked, so tests can lower it)."""
-    return {
-        "pair": LOGIN_ATTEMPTS_ALLOWED,
-        "username": LOGIN_ATTEMPTS_PER_USERNAME,
-        "address": LOGIN_ATTEMPTS_PER_ADDRESS,
-    }
-
-
-def _login_keys(username: str, client_ip: str) -> dict[str, str]:
-    # Digests, so the table holds no usernames or addresses in clear; the kind comes first so
-    # no username can make one counter's key another's.
-    name = username.strip().lower()
-    texts = {
-        "pair": f"pair\x00{name}\x00{client_ip}",
-        "username": f"username\x00{name}",
-        "address": f"address\x00{client_ip}",
-    }
-    return {kind: hashlib.sha256(text.encode()).hexdigest() for kind, text in texts.items()}
-
-
-def _minute(now: datetime) -> datetime:
-    return now.replace(second=0, microsecond=0)
-
-
-def login_attempt_register(*, username: str, client_ip: str, now: datetime) -> RateDecision:
-    """Count a sign-in attempt before the password is checked; refused past any limit: the
-    username from this address, the username from anywhere, this address for any username.
-
-    Every attempt counts and a success takes itself back out (`login_attempts_clear`), so what
-    remains are failures. Each increment is one atomic upsert returning the total of the
-    period, so concurrent attempts cannot slip past a limit the way a read-then-write check
-    would let them.
-    """
-    window_start = _minute(now)
-    since = window_start - LOGIN_ATTEMPTS_PERIOD + timedelta(minutes=1)
-    table = LoginAttemptWindow._meta.db_table
-    limits = _login_limits()
-    waits = []
-    with connection.cursor() as cursor:
-        for kind, key in _login_keys(username, client_ip).items():
-            cursor.execute(
-                f"WITH bumped AS ("
-                f" INSERT INTO {table} (key_digest, window_start, count) VALUES (%s, %s, 1)"
-                f" ON CONFLICT (key_digest, window_start) DO UPDATE SET count = {table}.count + 1"
-                f" RETURNING count) "
-                f"SELECT (SELECT count FROM bumped) + COALESCE((SELECT sum(count) FROM {table}"
-                f" WHERE key_digest = %s AND window_start >= %s AND window_start < %s), 0), "
-                f"(SELECT min(window_start) FROM {table}"
-                f" WHERE key_digest = %s AND window_start >= %s AND window_start < %s)",
-                [key, window_start, key, since, window_start, key, since, window_start],
-            )
-            total, oldest = cursor.fetchone()
-            if total > limits[kind]:
-                # The period frees up as its oldest minute leaves it.
-                frees_at = (oldest or window_start) + LOGIN_ATTEMPTS_PERIOD
-                waits.append(max(1, int((frees_at - now).total_seconds())))
-    if not waits:
-        return RateDecision(allowed=True, retry_after_s=0)
-    return RateDecision(allowed=False, retry_after_s=max(waits))
-
-
-def login_attempts_clear(*, username: str, client_ip: str, now: datetime) -> None:
-    """A successful sign-in at `now`: the failures before it from this address no longer
-    count, and the attempt itself comes out of the username's and the address's counts."""
-    keys = _login_keys(username, client_ip)
-    LoginAttemptWindow.objects.filter(key_digest=keys["pair"]).delete()
-    counted = LoginAttemptWindow.objects.filter(
-        key_digest__in=(keys["username"], keys["address"]), window_start=_minute(now)
-    )
-    counted.filter(count__gt=0).update(count=F("count") - 1)
-    counted.filter(count=0).delete()
-
-
-class LoginThrottled(GovernanceError):
-    """Too many failed sign-ins: the password was not checked; `decision` says when to retry."""
-
-    def __init__(self, decision: RateDecision) -> None:
-        minutes = -(-decision.retry_after_s // 60)
-        period = int(LOGIN_ATTEMPTS_PERIOD.total_seconds() // 60)
-        super().__init__(
-            f"Too many failed sign-in attempts. Wait {minutes} minute{'s' if minutes != 1 else ''}"
-            f" and try again (at most a few tries per {period} minutes)."
-        )
-        self.decision = decision
-
-
-def login_attempt_authenticate(
-    *, username: str, client_ip: str, now: datetime, authenticate: Callable[[], Answer]
-) -> Answer:
-    """A throttled sign-in: count the attempt; past a limit raise LoginThrottled without
-    calling `authenticate`; else call it (it raises on a wrong password) and, when it passes,
-    clear the attempt and the address's earlier failures."""
-    decision = login_attempt_register(username=username, client_ip=client_ip, now=now)
-    if not decision.allowed:
-        raise LoginThrottled(decision)
-    answer = authenticate()
-    login_attempts_clear(username=username, client_ip=client_ip, now=now)
-    return answer
-
-
-def client_ip(request: HttpRequest | None) -> str:
-    """The peer address; forwarded headers are not trusted (a client could set them)."""
-    return (request.META.get("REMOTE_ADDR") or "unknown") if request else "unknown"
-
-
-class ThrottledLoginMixin:
-    """For a Django authentication form (the dashboard's, the admin's): each attempt goes
-    through `login_attempt_authenticate`; `throttled` holds a refusal past the limits, for the
-    view to answer 429 with Retry-After."""
-
-    throttled: RateDecision | None = None
-    cleaned_data: dict[str, Any]
-    request: HttpRequest | None
-
-    def clean(self) -> dict[str, Any]:
-        """Count the attempt and check the password, unless a limit refuses it first."""
-        check_password = super().clean  # type: ignore[misc]
-        username = self.cleaned_data.get("username")
-        if not username or not self.cleaned_data.get("password"):
-            return check_password()  # no attempt is made
-        try:
-            return login_attempt_authenticate(
-                username=username,
-                client_ip=client_ip(self.request),
-                now=timezone.now(),
-                authenticate=check_password,
-            )
-        except LoginThrottled as refused:
-            self.throttled = refused.decision
-            raise ValidationError(str(refused), code="throttled") from None
-
-
-def login_attempts_prune(*, now: datetime) -> int:
-    """Drop sign-in counters older than the throttling period."""
-    deleted, _ = LoginAttemptWindow.objects.filter(
-        window_start__lt=now - LOGIN_ATTEMPTS_PERIOD
-    ).delete()
+def signin_records_prune(*, now: datetime) -> int:
+    """Drop sign-in records nobody needs: failures past the cool-off (they no longer count)
+    and logs of sign-ins older than TOLLGATE_SIGNIN_LOG_DAYS."""
+    cool_off = get_cool_off()
+    kept_since = now - timedelta(days=settings.TOLLGATE_SIGNIN_LOG_DAYS)
+    deleted = 0
+    for records in (
+        AccessAttempt.objects.filter(attempt_time__lt=now - cool_off),
+        AccessLog.objects.filter(attempt_time__lt=kept_since),
+        AccessFailureLog.objects.filter(attempt_time__lt=kept_since),
+    ):
+        deleted += records.delete()[0]
     return deleted
 
 

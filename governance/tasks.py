@@ -5,13 +5,13 @@ from __future__ import annotations
 from celery import shared_task
 from django.utils import timezone
 
-from governance.services import login_attempts_prune, rate_windows_prune
+from governance.services import rate_windows_prune, signin_records_prune
 
 
 @shared_task(
     name="governance.rate_windows_prune", time_limit=120, soft_time_limit=100, acks_late=True
 )
 def rate_windows_prune_task() -> int:
-    """Delete per-minute rate counters older than an hour and stale sign-in counters."""
+    """Delete per-minute rate counters older than an hour, and stale sign-in records."""
     now = timezone.now()
-    return rate_windows_prune(now=now) + login_attempts_prune(now=now)
+    return rate_windows_prune(now=now) + signin_records_prune(now=now)

@@ -8,6 +8,7 @@ settings default to strict.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -192,6 +193,36 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+
+# --- Sign-in throttling (django-axes) ------------------------------------------------------
+# Failed sign-ins count per username with one address and per address for any username, never
+# per username alone: failures elsewhere never lock a user out of a clean address.
+# governance.login gives each counter its own limit and answers a locked sign-in.
+INSTALLED_APPS.append("axes")
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")  # last, as axes asks: it answers lockouts
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked sign-in unchecked
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_HANDLER = "governance.login.SignInThrottleHandler"
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
+AXES_FAILURE_LIMIT = 5  # per username and address (the pair); axes locks at the 5th failure
+TOLLGATE_SIGNIN_FAILURES_PER_ADDRESS = 50  # per address, any usernames (one client guessing)
+AXES_COOLOFF_TIME = timedelta(minutes=15)  # failures count for 15 minutes after the last
+AXES_RESET_ON_SUCCESS = True  # a success clears its pair's failures (only those, see handler)
+# Attempts while locked are refused unchecked and not counted, so Retry-After holds.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "governance.login.lockout_response"  # a clear page, with Retry-After
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_CLIENT_IP_CALLABLE = "governance.login.client_address"
+# Proxies in front of the app that each append to X-Forwarded-For; the client is that many
+# entries from the right. 0: REMOTE_ADDR only, so a client cannot pick its address.
+TOLLGATE_TRUSTED_PROXY_COUNT = env.int("TOLLGATE_TRUSTED_PROXY_COUNT", default=0)
+if TOLLGATE_TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured("TOLLGATE_TRUSTED_PROXY_COUNT must be 0 or more.")
+AXES_ENABLE_ADMIN = False  # governance.admin shows the records, to superusers only
+AXES_ENABLE_ACCESS_FAILURE_LOG = False  # recent failures are in AccessAttempt already
+TOLLGATE_SIGNIN_LOG_DAYS = 90  # successful sign-ins (AccessLog) kept this long, then pruned
 
 # --- Ingest -------------------------------------------------------------------------------
 TOLLGATE_INGEST_MAX_EVENTS = 1000
