@@ -195,10 +195,9 @@ def hour_reprice(*, project_id: int, start: datetime, end: datetime) -> HourRepr
     """Reprice one project's routing events in `[start, end)` (at most an hour) and rebuild
     that span's attempt rollups. Runs inside the caller's transaction, which holds the rollup
     lock."""
-    events = frame_query(HOUR_EVENTS_SQL, [project_id, start, end], HOUR_EVENT_COLUMNS)
+    events = hour_events(project_id=project_id, start=start, end=end)
     if events.empty:
         return HourRepriced(events=0, repriced=0)
-    events["timestamp"] = pd.to_datetime(events["timestamp"], utc=True)
     priced_units, price_ids = _prices_now(project_id, events)
     changed = _differs(events["priced_units"], priced_units) | _differs(
         events["price_id"], price_ids
@@ -206,12 +205,29 @@ def hour_reprice(*, project_id: int, start: datetime, end: datetime) -> HourRepr
     _priced_costs_write(project_id, events[changed], priced_units[changed], price_ids[changed])
 
     events["cost_units"] = events["reported_units"].astype("Int64").fillna(priced_units)
+    hour_attempts_rebuild(project_id=project_id, start=start, end=end, events=events)
+    return HourRepriced(events=len(events), repriced=int(changed.sum()))
+
+
+def hour_events(*, project_id: int, start: datetime, end: datetime) -> pd.DataFrame:
+    """The project's routing events in `[start, end)`, as HOUR_EVENT_COLUMNS."""
+    events = frame_query(HOUR_EVENTS_SQL, [project_id, start, end], HOUR_EVENT_COLUMNS)
+    events["timestamp"] = pd.to_datetime(events["timestamp"], utc=True)
+    return events
+
+
+def hour_attempts_rebuild(
+    *, project_id: int, start: datetime, end: datetime, events: pd.DataFrame
+) -> None:
+    """Make the attempt rollups of `[start, end)` (at most an hour) what those of `events`
+    (the span's routing events, with `cost_units` set) that the rollup job has folded in add
+    up to: the minute rows from the events, then the hour and day rows that hold them.
+    Runs inside the caller's transaction, which holds the rollup lock."""
     folded = events[_folded_in(events)]
     span = [(project_id, pd.Timestamp(start), pd.Timestamp(end))]
     minutes = attempt_minute_rows(folded) if not folded.empty else folded
     buckets_replace(ATTEMPTS, "m", span, frame_aggregate(ATTEMPTS, minutes))
     coarser_rebuild(ATTEMPTS, span)
-    return HourRepriced(events=len(events), repriced=int(changed.sum()))
 
 
 def _prices_now(project_id: int, events: pd.DataFrame) -> tuple[pd.Series, pd.Series]:

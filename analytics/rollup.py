@@ -552,3 +552,35 @@ def _contribution(facts: pd.DataFrame, sign: int) -> pd.DataFrame:
         }
     )
     return contribution
+
+
+# --- For a rebuild from raw events (analytics.reconcile) -------------------------------------
+
+
+def layer_minute_rows(events: pd.DataFrame) -> pd.DataFrame:
+    """The layer rollup rows of `minute` grain these enforcement events make."""
+    if events.empty:
+        return events
+    checks, _ = _enforcement_rows(events.copy())
+    return grain_deltas(LAYERS, checks, "m")
+
+
+def request_facts_of(routing: pd.DataFrame, enforcement: pd.DataFrame) -> pd.DataFrame:
+    """The request facts (FACT_COLUMNS) that all these events make, folded together: what
+    the job's upserts leave once every event of each request is in."""
+    rows = []
+    if not routing.empty:
+        rows.append(_routing_request_rows(routing))
+    if not enforcement.empty:
+        rows.append(_enforcement_rows(enforcement.copy())[1])
+    if not rows:
+        return pd.DataFrame(columns=list(FACT_COLUMNS))
+    return _request_deltas(pd.concat(rows, ignore_index=True))[list(FACT_COLUMNS)]
+
+
+def request_minute_rows(facts: pd.DataFrame) -> pd.DataFrame:
+    """The request rollup rows of `minute` grain these request facts make."""
+    if facts.empty:
+        return facts
+    contribution = _contribution(facts, +1)
+    return grain_deltas(REQUESTS, contribution, "m", weights=contribution["sign"])
