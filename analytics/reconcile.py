@@ -38,7 +38,7 @@ from django.db import connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from analytics.families import LAYERS, REQUESTS, buckets_replace, coarser_rebuild, frame_aggregate
+from analytics.families import LAYERS, REQUESTS, hour_rows_replace
 from analytics.models import (
     AttemptRollup,
     Grain,
@@ -52,9 +52,9 @@ from analytics.repricing import hour_attempts_rebuild, hour_events
 from analytics.rollup import (
     FACT_COLUMNS,
     ROLLUP_LOCK_KEY,
-    layer_minute_rows,
+    layer_event_rows,
+    request_contributions,
     request_facts_of,
-    request_minute_rows,
 )
 from governance.models import Project
 from ingestion.selectors import (
@@ -317,7 +317,7 @@ def hour_rebuild(*, project_id: int, start: datetime, end: datetime) -> None:
     changed fact leaves or enters are rebuilt from the facts.
     """
     positions = folded_positions()
-    span = [(project_id, pd.Timestamp(start), pd.Timestamp(end))]
+    span = (project_id, pd.Timestamp(start), pd.Timestamp(end))
 
     attempts = hour_events(project_id=project_id, start=start, end=end)
     attempts["cost_units"] = (
@@ -331,8 +331,7 @@ def hour_rebuild(*, project_id: int, start: datetime, end: datetime) -> None:
         ),
         ENFORCEMENT_COLUMNS,
     )
-    buckets_replace(LAYERS, "m", span, frame_aggregate(LAYERS, layer_minute_rows(checks)))
-    coarser_rebuild(LAYERS, span)
+    hour_rows_replace(LAYERS, span, layer_event_rows(checks))
 
     _requests_rebuild(project_id, start, end, positions)
 
@@ -377,9 +376,9 @@ def _request_hour_rebuild(project_id: int, hour: datetime) -> None:
     )
     if not stored.empty:
         stored["first_seen"] = pd.to_datetime(stored["first_seen"], utc=True)
-    span = [(project_id, pd.Timestamp(hour), pd.Timestamp(hour + HOUR))]
-    buckets_replace(REQUESTS, "m", span, frame_aggregate(REQUESTS, request_minute_rows(stored)))
-    coarser_rebuild(REQUESTS, span)
+    rows = request_contributions(stored)
+    span = (project_id, pd.Timestamp(hour), pd.Timestamp(hour + HOUR))
+    hour_rows_replace(REQUESTS, span, rows, weights=None if rows.empty else rows["sign"])
 
 
 def _hour_of(moment: datetime | pd.Timestamp) -> datetime:

@@ -29,14 +29,9 @@ from django.db.utils import InterfaceError, OperationalError
 from django.utils import timezone
 
 from analytics.db import copy_rows, execute, frame_query
-from analytics.families import (
-    ATTEMPTS,
-    buckets_replace,
-    coarser_rebuild,
-    frame_aggregate,
-)
+from analytics.families import ATTEMPTS, hour_rows_replace
 from analytics.models import Repricing, RepricingState, Watermark
-from analytics.rollup import ROLLUP_LOCK_KEY, attempt_minute_rows, calls_of
+from analytics.rollup import ROLLUP_LOCK_KEY, attempt_event_rows, calls_of
 from governance.pricing import calls_price
 from governance.selectors import price_book_for_project
 
@@ -219,15 +214,14 @@ def hour_events(*, project_id: int, start: datetime, end: datetime) -> pd.DataFr
 def hour_attempts_rebuild(
     *, project_id: int, start: datetime, end: datetime, events: pd.DataFrame
 ) -> None:
-    """Make the attempt rollups of `[start, end)` (at most an hour) what those of `events`
-    (the span's routing events, with `cost_units` set) that the rollup job has folded in add
-    up to: the minute rows from the events, then the hour and day rows that hold them.
-    Runs inside the caller's transaction, which holds the rollup lock."""
-    folded = events[_folded_in(events)]
-    span = [(project_id, pd.Timestamp(start), pd.Timestamp(end))]
-    minutes = attempt_minute_rows(folded) if not folded.empty else folded
-    buckets_replace(ATTEMPTS, "m", span, frame_aggregate(ATTEMPTS, minutes))
-    coarser_rebuild(ATTEMPTS, span)
+    """Make the attempt rollups of the hour `[start, end)` what those of `events` (the
+    hour's routing events, with `cost_units` set) that the rollup job has folded in add up
+    to: the minute and hour rows from the events, in the job's order, then the day that holds
+    them. Runs inside the caller's transaction, which holds the rollup lock."""
+    folded = events[_folded_in(events)].sort_values(["xid", "seq"], ignore_index=True)
+    span = (project_id, pd.Timestamp(start), pd.Timestamp(end))
+    rows = attempt_event_rows(folded) if not folded.empty else folded
+    hour_rows_replace(ATTEMPTS, span, rows)
 
 
 def _prices_now(project_id: int, events: pd.DataFrame) -> tuple[pd.Series, pd.Series]:

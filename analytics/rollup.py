@@ -557,12 +557,9 @@ def _contribution(facts: pd.DataFrame, sign: int) -> pd.DataFrame:
 # --- For a rebuild from raw events (analytics.reconcile) -------------------------------------
 
 
-def layer_minute_rows(events: pd.DataFrame) -> pd.DataFrame:
-    """The layer rollup rows of `minute` grain these enforcement events make."""
-    if events.empty:
-        return events
-    checks, _ = _enforcement_rows(events.copy())
-    return grain_deltas(LAYERS, checks, "m")
+def layer_event_rows(events: pd.DataFrame) -> pd.DataFrame:
+    """What each enforcement event adds to the layer rollups (as for `grain_deltas`)."""
+    return _enforcement_rows(events.copy())[0] if not events.empty else events
 
 
 def request_facts_of(routing: pd.DataFrame, enforcement: pd.DataFrame) -> pd.DataFrame:
@@ -578,9 +575,7 @@ def request_facts_of(routing: pd.DataFrame, enforcement: pd.DataFrame) -> pd.Dat
     return _request_deltas(pd.concat(rows, ignore_index=True))[list(FACT_COLUMNS)]
 
 
-def request_minute_rows(facts: pd.DataFrame) -> pd.DataFrame:
-    """The request rollup rows of `minute` grain these request facts make."""
-    if facts.empty:
-        return facts
-    contribution = _contribution(facts, +1)
-    return grain_deltas(REQUESTS, contribution, "m", weights=contribution["sign"])
+def request_contributions(facts: pd.DataFrame) -> pd.DataFrame:
+    """What each of these request facts adds to the request rollups (as for `grain_deltas`,
+    weighted by its `sign` column)."""
+    return _contribution(facts, +1) if not facts.empty else facts
