@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import Permission, User
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
@@ -36,7 +37,7 @@ from analytics.models import (
 from analytics.reconcile import rollups_compare, rollups_rebuild, rollups_reconcile
 from analytics.rollup import rollups_advance
 from analytics.tasks import rollups_reconcile as rollups_reconcile_task
-from governance.models import AlertRule
+from governance.models import AlertRule, Membership, Role
 from governance.services import (
     api_key_create,
     organization_create,
@@ -396,3 +397,34 @@ def test_the_beat_task_records_and_resolves(traffic, project):
     result = rollups_reconcile_task()
     assert result["differing"] == 0 and result["opened"] == 0
     assert not RollupMismatch.objects.filter(resolved_at__isnull=True).exists()
+
+
+@pytest.mark.django_db(transaction=False)
+def test_the_admin_lists_mismatches_read_only_to_their_organization(client, project):
+    other_project = project_create(organization=organization_create(name="globex"), name="x")
+    hour = NOW - timedelta(hours=2)
+    for owner, figures in ((project, "17"), (other_project, "99")):
+        RollupMismatch.objects.create(
+            project=owner,
+            hour=hour,
+            figures={"attempts": {"raw": figures, "rollup": "0"}},
+            first_seen_at=NOW,
+            last_seen_at=NOW,
+        )
+    staff = User.objects.create_user("ada", password="pw-long-enough-1", is_staff=True)
+    Membership.objects.create(user=staff, organization=project.organization, role=Role.ADMIN)
+    staff.user_permissions.add(Permission.objects.get(codename="view_rollupmismatch"))
+    client.force_login(staff)
+
+    page = client.get("/admin/analytics/rollupmismatch/")
+    assert page.status_code == 200
+    assert "attempts 17 / 0" in page.content.decode()
+    assert "attempts 99 / 0" not in page.content.decode()
+    theirs = RollupMismatch.objects.get(project=other_project)
+    assert client.get(f"/admin/analytics/rollupmismatch/{theirs.pk}/change/").status_code in (
+        302,
+        404,
+    )
+    ours = RollupMismatch.objects.get(project=project)
+    assert client.post(f"/admin/analytics/rollupmismatch/{ours.pk}/delete/").status_code == 403
+    assert client.get("/admin/analytics/rollupmismatch/add/").status_code == 403
