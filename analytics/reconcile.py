@@ -14,7 +14,10 @@ after its timestamp), so "below the watermark" is judged per event: a late event
 has not reached yet is in neither side, and one it has folded is in both. The watermarks, the
 raw events and the rollups are read in one snapshot (the job moves a watermark in the same
 transaction as the rollups it folded), so a check never races the job. Hours of months whose
-raw partitions retention has dropped are not judged (their rollups outlive them on purpose).
+raw partitions retention has dropped are not judged (their rollups outlive them on purpose;
+a request whose first event went with such a month counts in the next hour on the raw side
+only, a false alarm that a rebuild of that hour settles). A full check reads every retained
+raw event once: about 5 s for 3 million events on the 2-core reference machine.
 
 A differing hour is recorded as a `RollupMismatch` (shown in the admin and by
 `manage.py rollups_check`); a later check that finds it whole resolves it. The alert is an
