@@ -15,12 +15,15 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import psycopg
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
+from django.db.models import Sum
 
+from analytics import reconcile as reconcile_module
 from analytics.evaluation import alerts_evaluate
 from analytics.models import (
     Alert,
@@ -29,15 +32,17 @@ from analytics.models import (
     Grain,
     LayerRollup,
     Notification,
+    Repricing,
     RequestFact,
     RequestRollup,
     RollupMismatch,
     Watermark,
 )
 from analytics.reconcile import rollups_compare, rollups_rebuild, rollups_reconcile
-from analytics.rollup import rollups_advance
+from analytics.repricing import repricings_advance
+from analytics.rollup import ROLLUP_LOCK_KEY, rollups_advance
 from analytics.tasks import rollups_reconcile as rollups_reconcile_task
-from governance.models import AlertRule, Membership, Role
+from governance.models import AlertRule, MatrixModel, Membership, ModelPrice, Role
 from governance.services import (
     api_key_create,
     organization_create,
@@ -155,6 +160,49 @@ def test_healthy_traffic_shows_no_mismatch(traffic, project):
     run = rollups_reconcile()
     assert run.differences == [] and run.opened == 0
     assert not RollupMismatch.objects.exists()
+
+
+def test_a_back_dated_price_change_keeps_rollups_and_raw_events_agreeing(traffic, project):
+    """Before its repricing job has run (old prices on both sides) and after (new on both)."""
+    ModelPrice.objects.create(
+        model=MatrixModel.objects.get(project=project, name="gpt-5.4"),
+        effective_from=START,
+        input_per_1k=Decimal("0.011"),
+        output_per_1k=Decimal("0.033"),
+    )
+    assert Repricing.objects.filter(project=project).exists()
+    assert rollups_compare()[1] == []
+    cost_before = AttemptRollup.objects.filter(grain=Grain.HOUR).aggregate(c=Sum("cost_usd"))
+    assert repricings_advance(max_seconds=float("inf"), now=NOW + timedelta(hours=2)).finished
+    cost_after = AttemptRollup.objects.filter(grain=Grain.HOUR).aggregate(c=Sum("cost_usd"))
+    assert cost_after["c"] > cost_before["c"]  # the repricing did change the figures
+    assert rollups_compare()[1] == []
+
+
+def test_the_rebuild_holds_the_rollup_lock(traffic, project, monkeypatch):
+    """While an hour is rebuilt, no rollup worker (another session) can take the lock."""
+    settings = connection.settings_dict
+    taken_by_other = []
+    real_hour_rebuild = reconcile_module.hour_rebuild
+
+    def hour_rebuild(**kwargs: Any) -> None:
+        with psycopg.connect(
+            dbname=settings["NAME"],
+            user=settings["USER"],
+            host=settings["HOST"],
+            port=settings["PORT"] or None,
+            autocommit=True,
+        ) as other:
+            taken_by_other.append(
+                other.execute("SELECT pg_try_advisory_lock(%s)", [ROLLUP_LOCK_KEY]).fetchone()[0]
+            )
+        real_hour_rebuild(**kwargs)
+
+    monkeypatch.setattr(reconcile_module, "hour_rebuild", hour_rebuild)
+    hour = _busiest_hour(project)
+    assert rollups_rebuild(project=project, start=hour, end=hour + timedelta(hours=2)).hours == 2
+    assert taken_by_other == [False, False]
+    assert rollups_advance(max_seconds=float("inf")).skipped_locked is False  # released after
 
 
 def test_a_deleted_rollup_row_is_found_and_rebuilt_exactly(traffic, project):
