@@ -347,17 +347,6 @@ def spans_widen(spans: list[Span], grain: str) -> list[Span]:
     return widened
 
 
-def coarser_rebuild(family: Family, minute_spans: list[Span]) -> None:
-    """Recompute the hour rows covering these minutes from minute rows, then days from hours."""
-    spans = minute_spans
-    for finer, coarser in (("m", "h"), ("h", "d")):
-        spans = spans_widen(spans, coarser)
-        rows = buckets_fetch(family, finer, spans)
-        if not rows.empty:
-            rows["bucket"] = bucket_floor(rows["bucket"], coarser)
-        buckets_replace(family, coarser, spans, frame_aggregate(family, rows))
-
-
 def hour_rows_replace(
     family: Family, span: Span, events: pd.DataFrame, *, weights: pd.Series | None = None
 ) -> None:

@@ -44,7 +44,6 @@ from analytics.families import (
     REQUESTS,
     Family,
     Span,
-    grain_deltas,
     grains_deltas,
     grains_fetch,
     grains_merge,
@@ -247,12 +246,6 @@ def _routing_request_rows(events: pd.DataFrame) -> pd.DataFrame:
         attempts=1,
         ok_attempts=(events["status"] == "ok").astype("int64"),
     )
-
-
-def attempt_minute_rows(events: pd.DataFrame) -> pd.DataFrame:
-    """The attempt rollup rows of `minute` grain these routing events make (one per minute and
-    dimensions)."""
-    return grain_deltas(ATTEMPTS, attempt_event_rows(events), "m")
 
 
 def attempt_event_rows(events: pd.DataFrame) -> pd.DataFrame:
