@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from analytics.models import Alert, Notification, Repricing
+from analytics.models import Alert, Notification, Repricing, RollupMismatch
 from governance.admin import TenantScopedAdmin
 
 
@@ -54,3 +54,25 @@ class RepricingAdmin(ReadOnlyAdmin):
     @admin.display(description="progress")
     def progress_shown(self, job: Repricing) -> str:
         return f"{job.progress:.0%} ({job.hours_done} of {job.hours_total} hours)"
+
+
+@admin.register(RollupMismatch)
+class RollupMismatchAdmin(ReadOnlyAdmin):
+    """Hours whose rollups the reconciliation found differing from their raw events; open ones
+    first. `manage.py rollups_rebuild` repairs them."""
+
+    organization_path = "project__organization"
+
+    list_display = [
+        "project", "hour", "figures_shown", "first_seen_at", "last_seen_at", "resolved_at",
+        "resolved_by",
+    ]  # fmt: skip
+    list_filter = ["project", "resolved_by"]
+    ordering = ["-resolved_at", "-hour"]  # open (null) ones first: PostgreSQL sorts NULLs first
+
+    @admin.display(description="differs (raw / rollup)")
+    def figures_shown(self, mismatch: RollupMismatch) -> str:
+        return "; ".join(
+            f"{name} {values.get('raw')} / {values.get('rollup')}"
+            for name, values in sorted(mismatch.figures.items())
+        )

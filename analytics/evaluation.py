@@ -19,6 +19,7 @@ from analytics.budgets import SpendLedger, SpendOf, budget_status, scope_query
 from analytics.formatting import usd
 from analytics.models import Alert, AlertEvaluation, AlertState, BudgetNotice
 from analytics.notifications import dashboard_url, notify, recipients_for
+from analytics.reconcile import mismatches_open
 from analytics.selectors import (
     MetricsQuery,
     metrics_drift,
@@ -103,6 +104,9 @@ def rule_measurements(rule: AlertRule, now: datetime) -> Iterator[Measurement]:
     if rule.kind == AlertKind.ROUTING_DRIFT:
         yield _drift(rule, now, threshold, scope)
         return
+    if rule.kind == AlertKind.ROLLUP_MISMATCH:
+        yield _rollup_mismatch(rule, threshold, scope)
+        return
     summary = metrics_summary(_query(rule, now))
     requests, attempts = summary["requests"], summary["attempts"]
     if rule.kind == AlertKind.OVER_INTERCEPTION:
@@ -152,6 +156,32 @@ def _drift(rule: AlertRule, now: datetime, threshold: float, scope: str) -> Meas
         judged=judged,
         summary=text,
         details={"conformance": conformance, "mix": drift["mix"]},
+    )
+
+
+def _rollup_mismatch(rule: AlertRule, threshold: float, scope: str) -> Measurement:
+    """The project's hours whose rollups the reconciliation found differing from their raw
+    events and that are still open (analytics.reconcile): the value is their number, judged
+    whatever the traffic (the window and minimum request count do not apply), so with the
+    default threshold of 0 the rule fires at the first such hour and resolves when a check or
+    a rebuild has closed the last one."""
+    hours = [mismatch.hour for mismatch in mismatches_open(project_id=rule.project_id)]
+    count = len(hours)
+    if hours:
+        shown = ", ".join(f"{hour:%Y-%m-%d %H:00}" for hour in hours[:3])
+        text = (
+            f"{count} hour{'s' * (count != 1)} whose rollups differ from the raw events "
+            f"({shown}{', ...' if count > 3 else ''} UTC); repair with manage.py rollups_rebuild"
+        )
+    else:
+        text = "rollups agree with the raw events"
+    return Measurement(
+        scope=scope,
+        value=float(count),
+        breached=count > threshold,
+        judged=True,
+        summary=text,
+        details={"hours": [hour.isoformat() for hour in hours[:24]]},
     )
 
 
@@ -373,6 +403,8 @@ def crossing_shown(kind: str, value: float | None, threshold: float | None) -> d
             return f"{number:,.1f} ms"
         if kind == AlertKind.COST_OVERRUN:
             return usd(number)
+        if kind == AlertKind.ROLLUP_MISMATCH:
+            return f"{number:.0f} hours"
         return f"{number:.3f}"  # routing drift: a PSI
 
     if value is None or threshold is None:

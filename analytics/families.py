@@ -347,12 +347,23 @@ def spans_widen(spans: list[Span], grain: str) -> list[Span]:
     return widened
 
 
-def coarser_rebuild(family: Family, minute_spans: list[Span]) -> None:
-    """Recompute the hour rows covering these minutes from minute rows, then days from hours."""
-    spans = minute_spans
-    for finer, coarser in (("m", "h"), ("h", "d")):
-        spans = spans_widen(spans, coarser)
-        rows = buckets_fetch(family, finer, spans)
-        if not rows.empty:
-            rows["bucket"] = bucket_floor(rows["bucket"], coarser)
-        buckets_replace(family, coarser, spans, frame_aggregate(family, rows))
+def hour_rows_replace(
+    family: Family, span: Span, events: pd.DataFrame, *, weights: pd.Series | None = None
+) -> None:
+    """Make the minute and hour rows of a one-hour `span` what these per-event rows (as for
+    `grain_deltas`) add up to, each grain built from the events as the rollup job builds it,
+    then the day that holds the hour from its hours."""
+    _, start, end = span
+    if start != start.floor("h") or end != start + GRAIN_STEP["h"]:
+        raise ValueError(f"not one whole hour: {start} to {end}")
+    spans = [span]
+    for grain in ("m", "h"):
+        rows = empty_frame(family)
+        if not events.empty:
+            rows = frame_aggregate(family, grain_deltas(family, events, grain, weights=weights))
+        buckets_replace(family, grain, spans, rows)
+    days = spans_widen(spans, "d")
+    hours = buckets_fetch(family, "h", days)
+    if not hours.empty:
+        hours["bucket"] = bucket_floor(hours["bucket"], "d")
+    buckets_replace(family, "d", days, frame_aggregate(family, hours))

@@ -403,3 +403,33 @@ class Repricing(models.Model):
         if self.state == RepricingState.DONE:
             return 1.0
         return self.hours_done / self.hours_total if self.hours_total else 0.0
+
+
+class RollupMismatch(models.Model):
+    """An hour of a project whose hour rollups differ from its raw events, as the
+    reconciliation (analytics.reconcile) found it: which figures differ, with the raw and the
+    rollup value of each. One open record per project and hour; it is resolved when a later
+    check finds the hour whole again, or when `rollups_rebuild` repaired it."""
+
+    project = models.ForeignKey("governance.Project", on_delete=models.CASCADE, related_name="+")
+    hour = models.DateTimeField()
+    figures = models.JSONField(default=dict)  # {"attempts": {"raw": "12", "rollup": "11"}, ...}
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.CharField(max_length=16, blank=True)  # "check" or "rebuild"
+
+    class Meta:
+        ordering = ["-hour"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "hour"],
+                condition=Q(resolved_at__isnull=True),
+                name="rollup_mismatch_open_once",
+            ),
+        ]
+        indexes = [models.Index(fields=["project", "resolved_at"], name="rollup_mismatch_open")]
+
+    def __str__(self) -> str:
+        state = "resolved" if self.resolved_at else "open"
+        return f"project {self.project_id} {self.hour:%Y-%m-%d %H:00}: {state}"

@@ -29,14 +29,9 @@ from django.db.utils import InterfaceError, OperationalError
 from django.utils import timezone
 
 from analytics.db import copy_rows, execute, frame_query
-from analytics.families import (
-    ATTEMPTS,
-    buckets_replace,
-    coarser_rebuild,
-    frame_aggregate,
-)
+from analytics.families import ATTEMPTS, hour_rows_replace
 from analytics.models import Repricing, RepricingState, Watermark
-from analytics.rollup import ROLLUP_LOCK_KEY, attempt_minute_rows, calls_of
+from analytics.rollup import ROLLUP_LOCK_KEY, attempt_event_rows, calls_of
 from governance.pricing import calls_price
 from governance.selectors import price_book_for_project
 
@@ -195,10 +190,9 @@ def hour_reprice(*, project_id: int, start: datetime, end: datetime) -> HourRepr
     """Reprice one project's routing events in `[start, end)` (at most an hour) and rebuild
     that span's attempt rollups. Runs inside the caller's transaction, which holds the rollup
     lock."""
-    events = frame_query(HOUR_EVENTS_SQL, [project_id, start, end], HOUR_EVENT_COLUMNS)
+    events = hour_events(project_id=project_id, start=start, end=end)
     if events.empty:
         return HourRepriced(events=0, repriced=0)
-    events["timestamp"] = pd.to_datetime(events["timestamp"], utc=True)
     priced_units, price_ids = _prices_now(project_id, events)
     changed = _differs(events["priced_units"], priced_units) | _differs(
         events["price_id"], price_ids
@@ -206,12 +200,28 @@ def hour_reprice(*, project_id: int, start: datetime, end: datetime) -> HourRepr
     _priced_costs_write(project_id, events[changed], priced_units[changed], price_ids[changed])
 
     events["cost_units"] = events["reported_units"].astype("Int64").fillna(priced_units)
-    folded = events[_folded_in(events)]
-    span = [(project_id, pd.Timestamp(start), pd.Timestamp(end))]
-    minutes = attempt_minute_rows(folded) if not folded.empty else folded
-    buckets_replace(ATTEMPTS, "m", span, frame_aggregate(ATTEMPTS, minutes))
-    coarser_rebuild(ATTEMPTS, span)
+    hour_attempts_rebuild(project_id=project_id, start=start, end=end, events=events)
     return HourRepriced(events=len(events), repriced=int(changed.sum()))
+
+
+def hour_events(*, project_id: int, start: datetime, end: datetime) -> pd.DataFrame:
+    """The project's routing events in `[start, end)`, as HOUR_EVENT_COLUMNS."""
+    events = frame_query(HOUR_EVENTS_SQL, [project_id, start, end], HOUR_EVENT_COLUMNS)
+    events["timestamp"] = pd.to_datetime(events["timestamp"], utc=True)
+    return events
+
+
+def hour_attempts_rebuild(
+    *, project_id: int, start: datetime, end: datetime, events: pd.DataFrame
+) -> None:
+    """Make the attempt rollups of the hour `[start, end)` what those of `events` (the
+    hour's routing events, with `cost_units` set) that the rollup job has folded in add up
+    to: the minute and hour rows from the events, in the job's order, then the day that holds
+    them. Runs inside the caller's transaction, which holds the rollup lock."""
+    folded = events[_folded_in(events)].sort_values(["xid", "seq"], ignore_index=True)
+    span = (project_id, pd.Timestamp(start), pd.Timestamp(end))
+    rows = attempt_event_rows(folded) if not folded.empty else folded
+    hour_rows_replace(ATTEMPTS, span, rows)
 
 
 def _prices_now(project_id: int, events: pd.DataFrame) -> tuple[pd.Series, pd.Series]:

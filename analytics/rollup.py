@@ -44,7 +44,6 @@ from analytics.families import (
     REQUESTS,
     Family,
     Span,
-    grain_deltas,
     grains_deltas,
     grains_fetch,
     grains_merge,
@@ -247,12 +246,6 @@ def _routing_request_rows(events: pd.DataFrame) -> pd.DataFrame:
         attempts=1,
         ok_attempts=(events["status"] == "ok").astype("int64"),
     )
-
-
-def attempt_minute_rows(events: pd.DataFrame) -> pd.DataFrame:
-    """The attempt rollup rows of `minute` grain these routing events make (one per minute and
-    dimensions)."""
-    return grain_deltas(ATTEMPTS, attempt_event_rows(events), "m")
 
 
 def attempt_event_rows(events: pd.DataFrame) -> pd.DataFrame:
@@ -552,3 +545,30 @@ def _contribution(facts: pd.DataFrame, sign: int) -> pd.DataFrame:
         }
     )
     return contribution
+
+
+# --- For a rebuild from raw events (analytics.reconcile) -------------------------------------
+
+
+def layer_event_rows(events: pd.DataFrame) -> pd.DataFrame:
+    """What each enforcement event adds to the layer rollups (as for `grain_deltas`)."""
+    return _enforcement_rows(events.copy())[0] if not events.empty else events
+
+
+def request_facts_of(routing: pd.DataFrame, enforcement: pd.DataFrame) -> pd.DataFrame:
+    """The request facts (FACT_COLUMNS) that all these events make, folded together: what
+    the job's upserts leave once every event of each request is in."""
+    rows = []
+    if not routing.empty:
+        rows.append(_routing_request_rows(routing))
+    if not enforcement.empty:
+        rows.append(_enforcement_rows(enforcement.copy())[1])
+    if not rows:
+        return pd.DataFrame(columns=list(FACT_COLUMNS))
+    return _request_deltas(pd.concat(rows, ignore_index=True))[list(FACT_COLUMNS)]
+
+
+def request_contributions(facts: pd.DataFrame) -> pd.DataFrame:
+    """What each of these request facts adds to the request rollups (as for `grain_deltas`,
+    weighted by its `sign` column)."""
+    return _contribution(facts, +1) if not facts.empty else facts

@@ -7,7 +7,7 @@ import time
 from celery import shared_task
 from django.db.utils import InterfaceError, OperationalError
 
-from analytics import digest, evaluation, notifications, repricing
+from analytics import digest, evaluation, notifications, reconcile, repricing
 from analytics.rollup import rollups_advance
 
 ROLLUP_BUDGET_S = 50.0  # under the beat period, so runs rarely queue behind each other
@@ -99,4 +99,24 @@ def finance_digest() -> dict[str, object]:
         "queued": run.queued,
         "skipped_no_recipients": run.skipped_no_recipients,
         "skipped_locked": run.skipped_locked,
+    }
+
+
+@shared_task(
+    name="analytics.rollups_reconcile",
+    time_limit=900,
+    soft_time_limit=840,
+    **RETRIED_ON_DATABASE_ERRORS,
+    max_retries=3,
+)
+def rollups_reconcile() -> dict[str, object]:
+    """Compare every project's hour rollups with the raw events folded into them; record the
+    hours that differ (the `rollup_mismatch` rules alert on them) and resolve those that no
+    longer do. Reads only, besides the records: safe to run at any time, twice too."""
+    run = reconcile.rollups_reconcile()
+    return {
+        "hours_checked": run.hours_checked,
+        "differing": len(run.differences),
+        "opened": run.opened,
+        "resolved": run.resolved,
     }

@@ -342,6 +342,9 @@ class AlertKind(models.TextChoices):
     LATENCY_SLO = "latency_slo", "latency SLO"
     ERROR_RATE = "error_rate", "error rate"
     MODEL_FAILURE = "model_failure", "model failure"
+    # The reconciliation found hours whose rollups differ from their raw events (the measured
+    # value is the number of such hours still open; analytics.reconcile).
+    ROLLUP_MISMATCH = "rollup_mismatch", "rollup mismatch"
 
 
 # What a rule judges when its threshold is left blank.
@@ -352,6 +355,7 @@ DEFAULT_THRESHOLDS = {
     AlertKind.LATENCY_SLO: 1000.0,  # P95 latency, ms
     AlertKind.ERROR_RATE: 0.05,
     AlertKind.MODEL_FAILURE: 0.5,  # a model's error rate
+    AlertKind.ROLLUP_MISMATCH: 0.0,  # hours whose rollups differ: fires at the first one
 }
 DEFAULT_CONFORMANCE_MIN = 0.8
 

@@ -6,7 +6,13 @@ from __future__ import annotations
 import pytest
 from django.conf import settings
 
-from analytics.tasks import alerts_evaluate, finance_digest, notifications_send, rollup_advance
+from analytics.tasks import (
+    alerts_evaluate,
+    finance_digest,
+    notifications_send,
+    rollup_advance,
+    rollups_reconcile,
+)
 from governance.tasks import rate_windows_prune_task
 from ingestion.tasks import partitions_maintain
 from tollgate import celery_app
@@ -16,6 +22,7 @@ PINNED = {
     "analytics.alerts_evaluate": alerts_evaluate,
     "analytics.notifications_send": notifications_send,
     "analytics.finance_digest": finance_digest,
+    "analytics.rollups_reconcile": rollups_reconcile,
     "ingestion.partitions_maintain": partitions_maintain,
     "governance.rate_windows_prune": rate_windows_prune_task,
 }
@@ -37,3 +44,4 @@ def test_beat_schedule_names_registered_tasks_only(registered):
     scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     assert scheduled <= registered, scheduled - registered
     assert "analytics.rollup_advance" in scheduled
+    assert "analytics.rollups_reconcile" in scheduled

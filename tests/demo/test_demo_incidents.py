@@ -15,6 +15,7 @@ from django.core.wsgi import get_wsgi_application
 from django.utils import timezone
 
 from analytics.models import Alert, AlertState, BudgetNotice
+from analytics.reconcile import rollups_reconcile
 from analytics.rollup import rollups_advance
 from governance.models import Organization
 from ingestion.incidents import demo_incidents
@@ -114,6 +115,9 @@ def test_each_incident_raises_its_alert(demo_keys):
 def test_traffic_without_incidents_raises_no_alert(demo_keys):
     totals = _post(demo_keys, incidents=False)
     assert totals.rejected == 0 and totals.accepted > 5000
+    # Five scenarios' rollups agree with their raw events (the rollup_mismatch rules judge it).
+    reconciled = rollups_reconcile()
+    assert reconciled.hours_checked >= 15 and reconciled.differences == []
     _replay()
     assert list(Alert.objects.values_list("project__name", "kind", "scope")) == []
     assert not BudgetNotice.objects.exists()

@@ -1,0 +1,233 @@
+"""Reads of the raw event tables for other apps: ingestion owns those tables, so the SQL that
+names them lives here.
+
+Every read takes the positions in ingest order (transaction id, sequence) up to which the
+caller wants events, one per stream: the rollup job's watermarks, so that what is read is what
+the rollups hold (analytics' reconciliation and rebuild).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db import connection
+
+from ingestion.partitions import PARTITIONED_TABLES, partition_name
+
+Position = tuple[int, int]  # (ingest transaction id as a 64-bit integer, sequence)
+
+
+@dataclass(frozen=True)
+class RawHourTotals:
+    """What one project's raw events of one hour add up to.
+
+    Attempts are placed by their own timestamp, checks too; a request by its earliest event of
+    either stream. `cost_usd` is each attempt's reported cost, else its priced cost (unpriced
+    attempts count nothing), as every money figure is.
+    """
+
+    project_id: int
+    hour: datetime
+    attempts: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: Decimal
+    checks: int
+    requests: int
+
+
+def _folded(position: Position) -> tuple[str, list[Any]]:
+    """Events at or before `position` in ingest order."""
+    return "(ingest_xid, seq) <= (%s::text::xid8, %s)", [str(position[0]), position[1]]
+
+
+def _events_where(
+    position: Position,
+    project_ids: Sequence[int] | None,
+    start: datetime | None,
+    end: datetime | None,
+) -> tuple[str, list[Any]]:
+    folded, params = _folded(position)
+    conditions = [folded]
+    if project_ids is not None:
+        conditions.append("project_id = ANY(%s)")
+        params.append(list(project_ids))
+    if start is not None:
+        conditions.append('"timestamp" >= %s')
+        params.append(start)
+    if end is not None:
+        conditions.append('"timestamp" < %s')
+        params.append(end)
+    return " AND ".join(conditions), params
+
+
+def raw_hour_totals(
+    *,
+    routing_upto: Position,
+    enforcement_upto: Position,
+    project_ids: Sequence[int] | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> list[RawHourTotals]:
+    """Per project and hour in `[start, end)` (None: unbounded), what the raw events up to
+    these positions add up to; hours without any event are left out.
+
+    A request is placed by its earliest event among all of its events up to the positions,
+    also those before `start`, so one whose first event is earlier does not count here.
+    One statement, so every figure comes from one snapshot.
+    """
+    routing, routing_params = _events_where(routing_upto, project_ids, start, end)
+    checks, checks_params = _events_where(enforcement_upto, project_ids, start, end)
+    # Requests: every event before `end`, so that each is placed by its earliest event.
+    routing_all, routing_all_params = _events_where(routing_upto, project_ids, None, end)
+    checks_all, checks_all_params = _events_where(enforcement_upto, project_ids, None, end)
+    first_seen_from = "" if start is None else "WHERE first_seen >= %s"
+    sql = f"""
+    WITH attempts AS (
+        SELECT project_id, date_trunc('hour', "timestamp", 'UTC') AS hour,
+               count(*) AS attempts, sum(input_tokens) AS input_tokens,
+               sum(output_tokens) AS output_tokens,
+               sum(COALESCE(reported_cost_usd, priced_cost_usd)) AS cost_usd
+        FROM ingestion_routingevent WHERE {routing} GROUP BY 1, 2
+    ), checks AS (
+        SELECT project_id, date_trunc('hour', "timestamp", 'UTC') AS hour, count(*) AS checks
+        FROM ingestion_enforcementevent WHERE {checks} GROUP BY 1, 2
+    ), requests AS (
+        SELECT project_id, date_trunc('hour', first_seen, 'UTC') AS hour, count(*) AS requests
+        FROM (
+            SELECT project_id, request_id, min("timestamp") AS first_seen FROM (
+                SELECT project_id, request_id, "timestamp" FROM ingestion_routingevent
+                WHERE {routing_all}
+                UNION ALL
+                SELECT project_id, request_id, "timestamp" FROM ingestion_enforcementevent
+                WHERE {checks_all}
+            ) events GROUP BY 1, 2
+        ) firsts {first_seen_from}
+        GROUP BY 1, 2
+    )
+    SELECT project_id, hour, COALESCE(attempts, 0), COALESCE(input_tokens, 0),
+           COALESCE(output_tokens, 0), COALESCE(cost_usd, 0), COALESCE(checks, 0),
+           COALESCE(requests, 0)
+    FROM attempts FULL JOIN checks USING (project_id, hour)
+         FULL JOIN requests USING (project_id, hour)
+    ORDER BY project_id, hour
+    """  # noqa: S608 (conditions are built here from constants; values are parameters)
+    params = [*routing_params, *checks_params, *routing_all_params, *checks_all_params]
+    if start is not None:
+        params.append(start)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [
+            RawHourTotals(
+                project_id=project_id,
+                hour=hour,
+                attempts=attempts,
+                input_tokens=input_tokens,
+                output_tokens=output_tokens,
+                cost_usd=Decimal(cost_usd),
+                checks=checks_count,
+                requests=requests,
+            )
+            for (
+                project_id,
+                hour,
+                attempts,
+                input_tokens,
+                output_tokens,
+                cost_usd,
+                checks_count,
+                requests,
+            ) in cursor.fetchall()
+        ]
+
+
+def raw_months_held(*, months: Sequence[date]) -> frozenset[date]:
+    """Which of these months (first days) still have their raw events: both tables hold a
+    partition for them (retention drops whole months, while rollups stay)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT child.relname FROM pg_inherits "
+            "JOIN pg_class parent ON parent.oid = pg_inherits.inhparent "
+            "JOIN pg_class child ON child.oid = pg_inherits.inhrelid "
+            "WHERE parent.relname = ANY(%s)",
+            [list(PARTITIONED_TABLES)],
+        )
+        partitions = {name for (name,) in cursor.fetchall()}
+    return frozenset(
+        month
+        for month in months
+        if all(partition_name(table, month) in partitions for table in PARTITIONED_TABLES)
+    )
+
+
+# What a request's events tell the rollups about it (analytics.rollup folds the same columns).
+REQUEST_ROUTING_COLUMNS = (
+    "seq", "project_id", "service_id", "request_id", "timestamp", "environment", "model",
+    "mode", "status",
+)  # fmt: skip
+ENFORCEMENT_COLUMNS = (
+    "seq", "project_id", "service_id", "request_id", "timestamp", "environment", "layer",
+    "verdict", "violation", "false_positive", "check_latency_ms",
+)  # fmt: skip
+
+
+def enforcement_events_in(
+    *, project_id: int, start: datetime, end: datetime, upto: Position
+) -> list[tuple[Any, ...]]:
+    """The project's enforcement events in `[start, end)` up to `upto`, as rows of
+    ENFORCEMENT_COLUMNS in ingest order."""
+    where, params = _events_where(upto, [project_id], start, end)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {', '.join(_quoted(ENFORCEMENT_COLUMNS))} FROM ingestion_enforcementevent "  # noqa: S608
+            f"WHERE {where} ORDER BY ingest_xid, seq",
+            params,
+        )
+        return cursor.fetchall()
+
+
+def request_events(
+    *,
+    project_id: int,
+    start: datetime,
+    end: datetime,
+    routing_upto: Position,
+    enforcement_upto: Position,
+    also: Sequence[str] = (),
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Every event up to the positions of each request of the project that has one in
+    `[start, end)` (and of the requests named in `also`), whenever the others happened: its
+    routing events as rows of
+    REQUEST_ROUTING_COLUMNS and its enforcement events as rows of ENFORCEMENT_COLUMNS, each
+    in ingest order."""
+    routing_in, routing_params = _events_where(routing_upto, [project_id], start, end)
+    checks_in, checks_params = _events_where(enforcement_upto, [project_id], start, end)
+    # Conditions built here from constants; every value is a parameter.
+    requests = (
+        f"SELECT request_id FROM ingestion_routingevent WHERE {routing_in} "  # noqa: S608
+        f"UNION SELECT request_id FROM ingestion_enforcementevent WHERE {checks_in}"
+    )
+    found = []
+    for table, columns, upto in (
+        ("ingestion_routingevent", REQUEST_ROUTING_COLUMNS, routing_upto),
+        ("ingestion_enforcementevent", ENFORCEMENT_COLUMNS, enforcement_upto),
+    ):
+        folded, folded_params = _folded(upto)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT {', '.join(_quoted(columns))} FROM {table} "  # noqa: S608
+                f"WHERE project_id = %s AND {folded} "
+                f"AND (request_id IN ({requests}) OR request_id = ANY(%s)) "
+                "ORDER BY ingest_xid, seq",
+                [project_id, *folded_params, *routing_params, *checks_params, list(also)],
+            )
+            found.append(cursor.fetchall())
+    return found[0], found[1]
+
+
+def _quoted(columns: Sequence[str]) -> list[str]:
+    return [f'"{name}"' for name in columns]
