@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("governance", "0003_login_attempts"),
+        ("governance", "0004_login_attempts_on_axes"),
     ]
 
     operations = [
