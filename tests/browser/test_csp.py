@@ -81,8 +81,9 @@ def assert_charts_drawn(page: Any, name: str) -> None:
     assert charts.count() >= 1, name
     box = charts.first.bounding_box()
     assert box and box["width"] > 300 and box["height"] > 100, name
-    marks = page.locator("svg.chart g.series path, svg.chart rect[fill^='#'], svg.chart text")
-    assert marks.count() > charts.count(), name
+    # Lines, points or bars: the data itself, not just axes.
+    marks = page.locator("svg.chart g.series path, svg.chart circle, svg.chart rect[fill^='#']")
+    assert marks.count() > 0, name
     # The chart figures lost their style attribute for a class: still flush in their grid.
     assert page.evaluate("getComputedStyle(document.querySelector('figure.panel')).margin") == "0px"
 
@@ -123,6 +124,15 @@ def test_sign_in_page_has_no_violation_and_signs_in(acme, live_server, page, csp
     sign_in(page, live_server.url, "acme-ops")
     assert page.locator("#signed-in-as").inner_text().startswith("acme-ops")
     assert csp.violations() == []
+
+
+def test_admin_sign_in_page_has_no_violation(live_server, page, csp):
+    visit(page, csp, f"{live_server.url}/admin/login/")
+    assert page.locator("#login-form").is_visible()
+    # The admin's own stylesheet applied: the login form sits in a narrow centred box.
+    assert page.evaluate("getComputedStyle(document.querySelector('.login #container')).width") != (
+        page.evaluate("getComputedStyle(document.body).width")
+    )
 
 
 def test_every_dashboard_page_range_and_filter_has_no_violation(acme, live_server, page, csp):
