@@ -9,8 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.utils import unquote
+from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth.models import User
-from django.db.models import Q, QuerySet
+from django.db.models import Model, Q, QuerySet
 from django.http import Http404, HttpRequest
 from django.utils import timezone
 from simple_history.admin import SimpleHistoryAdmin
@@ -29,6 +32,7 @@ from governance.models import (
     Project,
     Service,
 )
+from governance.numbers import ADMIN_NUMBER_FIELDS
 from governance.services import membership_role_apply
 
 # The admin's sign-in is throttled like the dashboard's: same users, same limit.
@@ -40,10 +44,41 @@ def user_organization_id(request: HttpRequest) -> int | None:
     return membership.organization_id if membership else None
 
 
+def is_row_id(raw: str) -> bool:
+    """Whether a path segment can be a row's id (a bigint): ASCII digits, at most 18 of them.
+    Anything else is a 404 before it reaches a query, where "abc" or "\\x00" is a 500."""
+    return raw.isascii() and raw.isdigit() and len(raw) <= 18
+
+
+class TolerantChangeList(ChangeList):
+    """A changelist whose date-hierarchy garbage is a bad lookup (the page again with ?e=1),
+    not a 500: Django checks `?<date>__year=` only for ValueError from datetime(), while a
+    huge year overflows and year 9999 fails one line later, when it adds a year."""
+
+    def get_filters(self, request: HttpRequest) -> Any:
+        try:
+            return super().get_filters(request)
+        except (OverflowError, ValueError) as exc:
+            raise IncorrectLookupParameters(exc) from exc
+
+
 class TenantScopedAdmin(admin.ModelAdmin):
-    """Limits rows and foreign-key choices to the user's organization."""
+    """Limits rows and foreign-key choices to the user's organization; ids that are not ids
+    answer 404, and numbers take the digits 0-9 only."""
 
     organization_path: str = "organization"
+    formfield_overrides = ADMIN_NUMBER_FIELDS
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return TolerantChangeList
+
+    def get_object(
+        self, request: HttpRequest, object_id: str, from_field: str | None = None
+    ) -> Model | None:
+        # Change, delete and Django's history views all look the object up here.
+        if from_field is None and not is_row_id(object_id):
+            raise Http404
+        return super().get_object(request, object_id, from_field)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         queryset = super().get_queryset(request)
@@ -94,12 +129,15 @@ class AuditedAdmin(SimpleHistoryAdmin, TenantScopedAdmin):
         return super().history_view(request, object_id, extra_context)
 
     def history_form_view(self, request: HttpRequest, object_id: str, version_id: str, **kwargs):
+        if not is_row_id(version_id):  # simple_history would int() it: a 500
+            raise Http404
         self._visible_or_404(request, object_id)
         return super().history_form_view(request, object_id, version_id, **kwargs)
 
     def _visible_or_404(self, request: HttpRequest, object_id: str) -> None:
         # simple_history looks the object up without the tenant-scoped queryset.
-        if not self.get_queryset(request).filter(pk=object_id).exists():
+        object_id = unquote(object_id)
+        if not is_row_id(object_id) or not self.get_queryset(request).filter(pk=object_id).exists():
             raise Http404
 
 
@@ -119,6 +157,7 @@ class OrganizationAdmin(TenantScopedAdmin):
 class ServiceInline(admin.TabularInline):
     model = Service
     extra = 0
+    formfield_overrides = ADMIN_NUMBER_FIELDS
 
 
 @admin.register(Project)
@@ -148,6 +187,7 @@ class ServiceAdmin(TenantScopedAdmin):
 class ModelPriceInline(admin.TabularInline):
     model = ModelPrice
     extra = 1
+    formfield_overrides = ADMIN_NUMBER_FIELDS
 
 
 @admin.register(MatrixModel)

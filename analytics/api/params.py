@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
+from django.db.models import QuerySet
 from django.utils import timezone
 from rest_framework import exceptions
 
@@ -69,6 +70,35 @@ def _text(params: Mapping[str, str], name: str) -> str | None:
     return value
 
 
+def _named_project(
+    params: Mapping[str, str], projects: QuerySet[Project]
+) -> tuple[QuerySet[Project], str | None]:
+    """`projects` narrowed to the one `?project=` names (and that name), or left whole when
+    the parameter is absent; BadParameter when it names none of them."""
+    name = _text(params, "project")
+    if name is None:
+        return projects, None
+    named = projects.filter(name=name)
+    if not named.exists():
+        raise BadParameter("project", f"no project {name!r} is visible to you")
+    return named, name
+
+
+def project_ids_param(
+    params: Mapping[str, str], *, organization_id: int, project_ids: tuple[int, ...] | None
+) -> tuple[int, ...] | None:
+    """The projects a list (alerts, budgets) is limited to: the caller's scope (`project_ids`,
+    None for every project of the organization), narrowed by `?project=` as the metrics API
+    narrows it, with the same 400 for a name that is not a project the caller sees."""
+    projects = Project.objects.filter(organization_id=organization_id)
+    if project_ids is not None:
+        projects = projects.filter(pk__in=project_ids)
+    named, name = _named_project(params, projects)
+    if name is None:
+        return project_ids
+    return tuple(named.values_list("pk", flat=True))
+
+
 def metrics_query(
     params: Mapping[str, str], *, organization_id: int, api_key: ApiKey | None
 ) -> MetricsQuery:
@@ -93,11 +123,8 @@ def metrics_query(
     if api_key is not None:
         projects = projects.filter(pk=api_key.project_id)
     applied: dict[str, str] = {}
-    project_name = _text(params, "project")
+    projects, project_name = _named_project(params, projects)
     if project_name is not None:
-        projects = projects.filter(name=project_name)
-        if not projects.exists():
-            raise BadParameter("project", f"no project {project_name!r} is visible to you")
         applied["project"] = project_name
     projects_in_scope = tuple(projects)
 
