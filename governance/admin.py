@@ -13,6 +13,7 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth.models import User
+from django.core.exceptions import EmptyResultSet
 from django.db.models import Model, Q, QuerySet
 from django.http import Http404, HttpRequest
 from django.utils import timezone
@@ -51,15 +52,29 @@ def is_row_id(raw: str) -> bool:
 
 
 class TolerantChangeList(ChangeList):
-    """A changelist whose date-hierarchy garbage is a bad lookup (the page again with ?e=1),
-    not a 500: Django checks `?<date>__year=` only for ValueError from datetime(), while a
-    huge year overflows and year 9999 fails one line later, when it adds a year."""
+    """A changelist whose date garbage is a bad lookup (the page again with ?e=1), not a 500.
+
+    Django checks the date hierarchy's `?<date>__year=` only for ValueError from datetime(),
+    while a huge year overflows and year 9999 fails a line later, when it adds a year; and a
+    list filter's `__year` lookup checks its value only when the SQL is compiled, as the page
+    renders. Both are turned into IncorrectLookupParameters while the changelist is built.
+    """
 
     def get_filters(self, request: HttpRequest) -> Any:
         try:
             return super().get_filters(request)
         except (OverflowError, ValueError) as exc:
             raise IncorrectLookupParameters(exc) from exc
+
+    def get_queryset(self, request: HttpRequest, exclude_parameters: Any = None) -> QuerySet:
+        queryset = super().get_queryset(request, exclude_parameters)
+        try:  # compiled, not run: lookups such as __year judge their value here
+            queryset.query.get_compiler(using=queryset.db).as_sql()
+        except EmptyResultSet:
+            pass  # a filter that matches nothing is a fine page
+        except (OverflowError, ValueError) as exc:
+            raise IncorrectLookupParameters(exc) from exc
+        return queryset
 
 
 class TenantScopedAdmin(admin.ModelAdmin):
