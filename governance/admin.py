@@ -33,7 +33,7 @@ from governance.models import (
     Project,
     Service,
 )
-from governance.numbers import ADMIN_NUMBER_FIELDS
+from governance.numbers import ADMIN_NUMBER_FIELDS, is_row_id
 from governance.services import membership_role_apply
 
 # The admin's sign-in is throttled like the dashboard's: same users, same limit.
@@ -43,12 +43,6 @@ admin.site.login_form = ThrottledAdminAuthenticationForm
 def user_organization_id(request: HttpRequest) -> int | None:
     membership = getattr(request.user, "membership", None)
     return membership.organization_id if membership else None
-
-
-def is_row_id(raw: str) -> bool:
-    """Whether a path segment can be a row's id (a bigint): ASCII digits, at most 18 of them.
-    Anything else is a 404 before it reaches a query, where "abc" or "\\x00" is a 500."""
-    return raw.isascii() and raw.isdigit() and len(raw) <= 18
 
 
 class TolerantChangeList(ChangeList):
@@ -90,7 +84,8 @@ class TenantScopedAdmin(admin.ModelAdmin):
     def get_object(
         self, request: HttpRequest, object_id: str, from_field: str | None = None
     ) -> Model | None:
-        # Change, delete and Django's history views all look the object up here.
+        # Change, delete and Django's history views all look the object up here; an id that
+        # is not one would redirect to the index as if the row had just been deleted.
         if from_field is None and not is_row_id(object_id):
             raise Http404
         return super().get_object(request, object_id, from_field)

@@ -3,8 +3,8 @@
 Python's `Decimal`, `int` and `re`'s `\\d` take any Unicode digit, so `Decimal("١٢")` is 12: a
 price or a budget typed in another script would be stored as a number nobody wrote. Every
 parse of a decimal from user input (the matrix and rules loaders, the admin's forms, the
-ingest schema) goes through `decimal_parse` or a pattern of [0-9], and the admin's number
-fields are the `Ascii*Field`s below.
+ingest schema) goes through `decimal_parse` or a pattern of [0-9], the admin's number fields
+are the `Ascii*Field`s below, and ids in URLs pass `is_row_id`.
 """
 
 from __future__ import annotations
@@ -32,6 +32,13 @@ def decimal_parse(value: str | int | float) -> Decimal:
         return Decimal(text)
     except InvalidOperation:  # the pattern admits only what Decimal reads; kept for safety
         raise ValueError(ASCII_DIGITS_MESSAGE) from None
+
+
+def is_row_id(raw: str) -> bool:
+    """Whether a path or query value can be a row's id (a bigint): ASCII digits, at most 18 of
+    them. isdigit() alone lets "²" through, which int() refuses, and "١٢", which it reads as
+    12; a value that is not an id must be a 404 before it reaches a query, where it is a 500."""
+    return raw.isascii() and raw.isdigit() and len(raw) <= 18
 
 
 class AsciiDigitsMixin:

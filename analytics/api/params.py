@@ -31,12 +31,6 @@ class BadParameter(exceptions.ParseError):
         self.message = message
 
 
-def is_row_id(raw: str) -> bool:
-    """Whether a path or query value can be a row's id (a bigint): ASCII digits only, since
-    isdigit() alone lets "²" and other digits int() refuses through."""
-    return raw.isascii() and raw.isdigit() and len(raw) <= 18
-
-
 def moment_param(params: Mapping[str, str], name: str) -> datetime | None:
     """An RFC 3339 time in UTC, or None when absent; BadParameter names a time that is not
     one, has no offset, or lies outside the years windows are kept for."""
