@@ -14,7 +14,7 @@ from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth.models import User
 from django.core.exceptions import EmptyResultSet
-from django.db.models import Model, Q, QuerySet
+from django.db.models import IntegerField, Model, Q, QuerySet
 from django.http import Http404, HttpRequest
 from django.utils import timezone
 from simple_history.admin import SimpleHistoryAdmin
@@ -71,24 +71,55 @@ class TolerantChangeList(ChangeList):
         return queryset
 
 
-class TenantScopedAdmin(admin.ModelAdmin):
+class CheckedAdminMixin:
+    """Object ids that are not ids answer 404, an empty `?_to_field=` means the primary key
+    (as an absent one does), and date garbage in a changelist is a bad lookup.
+
+    Change, delete and Django's history views all look the object up in `get_object`: for an
+    id that is not one it answered a redirect to the index, as if the row had just been
+    deleted, and for `_to_field=` it looked up a field named "" (FieldDoesNotExist, a 500).
+    """
+
+    model: type[Model]
+
+    def get_object(
+        self, request: HttpRequest, object_id: str, from_field: str | None = None
+    ) -> Model | None:
+        from_field = from_field or None
+        integer_key = isinstance(self.model._meta.pk, IntegerField)
+        if from_field is None and integer_key and not is_row_id(object_id):
+            raise Http404
+        return super().get_object(request, object_id, from_field)  # type: ignore[misc]
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        changelist = super().get_changelist(request, **kwargs)  # type: ignore[misc]
+        # An admin with a changelist of its own keeps it.
+        return TolerantChangeList if changelist is ChangeList else changelist
+
+
+def admins_check(*, site: admin.AdminSite = admin.site) -> list[str]:
+    """Give every admin of the site that lacks them the checks of CheckedAdminMixin: Django's
+    own (users, groups) and other apps' (django-axes' logs) have the same 500s as ours had.
+    Run once every app's admin is registered (GovernanceConfig.ready); answers the models
+    whose admin it changed."""
+    changed = []
+    for model, model_admin in list(site._registry.items()):
+        if isinstance(model_admin, CheckedAdminMixin):
+            continue
+        base = type(model_admin)
+        checked = type(base.__name__, (CheckedAdminMixin, base), {"__module__": base.__module__})
+        site.unregister(model)
+        site.register(model, checked)
+        changed.append(model._meta.label)
+    return changed
+
+
+class TenantScopedAdmin(CheckedAdminMixin, admin.ModelAdmin):
     """Limits rows and foreign-key choices to the user's organization; ids that are not ids
     answer 404, and numbers take the digits 0-9 only."""
 
     organization_path: str = "organization"
     formfield_overrides = ADMIN_NUMBER_FIELDS
-
-    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
-        return TolerantChangeList
-
-    def get_object(
-        self, request: HttpRequest, object_id: str, from_field: str | None = None
-    ) -> Model | None:
-        # Change, delete and Django's history views all look the object up here; an id that
-        # is not one would redirect to the index as if the row had just been deleted.
-        if from_field is None and not is_row_id(object_id):
-            raise Http404
-        return super().get_object(request, object_id, from_field)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         queryset = super().get_queryset(request)

@@ -184,6 +184,8 @@ def parameters_of(pattern: Pattern) -> tuple[str, ...]:
 
 def killer_value(name: str) -> str:
     """A value a view reading `name` is most likely to choke on (past the query guard)."""
+    if name == "_to_field":  # Django's admin looked up a field named "": a 500
+        return ""
     if name.endswith(("__year", "__month", "__day")) or name in ("p", "page", "alert"):
         return "99999999999999999999"
     if name in ("from", "to", "until") or name.endswith(("__gte", "__lt")):
@@ -256,12 +258,13 @@ class World:
                 values[slot.name] = self.ids[model]
             elif model is not None and slot.name == "group1":  # a history version
                 history = model.history.filter(id=self.ids[model]).first()  # type: ignore[attr-defined]
-                values[slot.name] = str(history.history_id)
+                values[slot.name] = str(history.history_id) if history else "1"
             else:
                 values[slot.name] = self.ids.get("default", "1")
         return values
 
 
+OWN_APPS = ("governance", "analytics", "auth")  # the fixture makes a row of each model
 ROLES = ("ops", "finance", "admin")
 KEY_SCOPES = ("ingest", "read")
 CALLERS = ("anonymous", *ROLES, "superuser", *(f"key:{scope}" for scope in KEY_SCOPES))
@@ -322,7 +325,10 @@ def world(project, service) -> World:
     ids = {}
     for model in admin.site._registry:
         row = model._default_manager.order_by("pk").first()
-        assert row is not None, f"no {model.__name__} row to open in the admin"
+        if row is None:  # another app's model (axes' logs): its pages with an id of 1
+            assert model._meta.app_label not in OWN_APPS, f"no {model.__name__} row to open"
+            ids[model] = "1"
+            continue
         if hasattr(model, "history") and not model.history.filter(id=row.pk).exists():
             row.save()  # bulk-created rows have no version yet: saving records one
         ids[model] = str(row.pk)

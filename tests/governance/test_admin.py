@@ -7,6 +7,7 @@ from django.contrib.admin import site
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 
+from governance.admin import CheckedAdminMixin
 from governance.models import (
     AlertRule,
     ApiKey,
@@ -186,6 +187,36 @@ def test_ids_that_are_not_ids_are_404(client, two_tenants, project, path):
     client.force_login(admin)
     response = client.get("/admin/" + path.format(pk=project.pk))
     assert response.status_code == 404
+
+
+def test_an_empty_to_field_is_the_primary_key(client, two_tenants, project):
+    """Django's admin looked up a field named "" for `?_to_field=` (FieldDoesNotExist, 500)."""
+    admin, _ = two_tenants
+    client.force_login(admin)
+    for view, shown in (("change", "original"), ("delete", "object")):
+        response = client.get(f"/admin/governance/project/{project.pk}/{view}/?_to_field=")
+        assert response.status_code == 200 and response.context[shown] == project
+    assert client.get("/admin/governance/project/abc/change/?_to_field=").status_code == 404
+
+
+def test_every_admin_of_the_site_is_checked():
+    """Ours by inheritance; Django's (and any other app's, such as axes') by admins_check."""
+    unchecked = [
+        model._meta.label
+        for model, model_admin in site._registry.items()
+        if not isinstance(model_admin, CheckedAdminMixin)
+    ]
+    assert unchecked == []
+    assert {"auth.User", "auth.Group"} <= {model._meta.label for model in site._registry}
+
+
+def test_djangos_own_user_and_group_admins_check_ids_too(client, project):
+    superuser = User.objects.create_superuser("root", password="pw-123-long")
+    client.force_login(superuser)
+    for path in ("user/abc/change/", "user/abc/password/", "group/abc/history/"):
+        assert client.get(f"/admin/auth/{path}").status_code == 404, path
+    response = client.get(f"/admin/auth/user/{superuser.pk}/change/?_to_field=")
+    assert response.status_code == 200
 
 
 def test_real_ids_still_open_their_pages(client, two_tenants, project):
