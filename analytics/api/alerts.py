@@ -16,7 +16,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from analytics.api.params import BadParameter, choice, moment_param, project_ids_param
+from analytics.api.params import (
+    BadParameter,
+    choice,
+    is_row_id,
+    moment_param,
+    project_ids_param,
+)
 from analytics.api.views import ERRORS, MetricsView, caller_scope
 from analytics.models import AlertState
 from analytics.selectors_alerts import (
@@ -27,7 +33,6 @@ from analytics.selectors_alerts import (
     budgets_for,
 )
 from governance.models import AlertKind, Membership, Role, Severity
-from governance.numbers import is_row_id
 from ingestion.api.serializers import ErrorSerializer
 
 PROJECT = OpenApiParameter(

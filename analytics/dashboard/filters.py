@@ -16,11 +16,10 @@ from urllib.parse import urlencode
 
 from django.db import connection
 
-from analytics.api.params import MODES, BadParameter, metrics_query
+from analytics.api.params import MODES, BadParameter, is_row_id, metrics_query
 from analytics.selectors import MetricsQuery
 from analytics.window import INTERVAL_GRAIN, Window, floor_to
 from governance.models import MatrixModel, Project, Service
-from governance.numbers import is_row_id
 
 RANGES = {
     "1h": timedelta(hours=1),
