@@ -11,8 +11,12 @@ from typing import Any
 from axes.admin import AccessAttemptAdmin, AccessFailureLogAdmin, AccessLogAdmin
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.utils import unquote
+from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth.models import User
-from django.db.models import Q, QuerySet
+from django.core.exceptions import EmptyResultSet
+from django.db.models import IntegerField, Model, Q, QuerySet
 from django.http import Http404, HttpRequest
 from django.utils import timezone
 from simple_history.admin import SimpleHistoryAdmin
@@ -30,6 +34,7 @@ from governance.models import (
     Project,
     Service,
 )
+from governance.numbers import ADMIN_NUMBER_FIELDS, is_row_id
 from governance.services import membership_role_apply
 
 
@@ -38,10 +43,81 @@ def user_organization_id(request: HttpRequest) -> int | None:
     return membership.organization_id if membership else None
 
 
-class TenantScopedAdmin(admin.ModelAdmin):
-    """Limits rows and foreign-key choices to the user's organization."""
+class TolerantChangeList(ChangeList):
+    """A changelist whose date garbage is a bad lookup (the page again with ?e=1), not a 500.
+
+    Django checks the date hierarchy's `?<date>__year=` only for ValueError from datetime(),
+    while a huge year overflows and year 9999 fails a line later, when it adds a year; and a
+    list filter's `__year` lookup checks its value only when the SQL is compiled, as the page
+    renders. Both are turned into IncorrectLookupParameters while the changelist is built.
+    """
+
+    def get_filters(self, request: HttpRequest) -> Any:
+        try:
+            return super().get_filters(request)
+        except (OverflowError, ValueError) as exc:
+            raise IncorrectLookupParameters(exc) from exc
+
+    def get_queryset(self, request: HttpRequest, exclude_parameters: Any = None) -> QuerySet:
+        queryset = super().get_queryset(request, exclude_parameters)
+        try:  # compiled, not run: lookups such as __year judge their value here
+            queryset.query.get_compiler(using=queryset.db).as_sql()
+        except EmptyResultSet:
+            pass  # a filter that matches nothing is a fine page
+        except (OverflowError, ValueError) as exc:
+            raise IncorrectLookupParameters(exc) from exc
+        return queryset
+
+
+class CheckedAdminMixin:
+    """Object ids that are not ids answer 404, an empty `?_to_field=` means the primary key
+    (as an absent one does), and date garbage in a changelist is a bad lookup.
+
+    Change, delete and Django's history views all look the object up in `get_object`: for an
+    id that is not one it answered a redirect to the index, as if the row had just been
+    deleted, and for `_to_field=` it looked up a field named "" (FieldDoesNotExist, a 500).
+    """
+
+    model: type[Model]
+
+    def get_object(
+        self, request: HttpRequest, object_id: str, from_field: str | None = None
+    ) -> Model | None:
+        from_field = from_field or None
+        integer_key = isinstance(self.model._meta.pk, IntegerField)
+        if from_field is None and integer_key and not is_row_id(object_id):
+            raise Http404
+        return super().get_object(request, object_id, from_field)  # type: ignore[misc]
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        changelist = super().get_changelist(request, **kwargs)  # type: ignore[misc]
+        # An admin with a changelist of its own keeps it.
+        return TolerantChangeList if changelist is ChangeList else changelist
+
+
+def admins_check(*, site: admin.AdminSite = admin.site) -> list[str]:
+    """Give every admin of the site that lacks them the checks of CheckedAdminMixin: Django's
+    own (users, groups) and other apps' (django-axes' logs) have the same 500s as ours had.
+    Run once every app's admin is registered (GovernanceConfig.ready); answers the models
+    whose admin it changed."""
+    changed = []
+    for model, model_admin in list(site._registry.items()):
+        if isinstance(model_admin, CheckedAdminMixin):
+            continue
+        base = type(model_admin)
+        checked = type(base.__name__, (CheckedAdminMixin, base), {"__module__": base.__module__})
+        site.unregister(model)
+        site.register(model, checked)
+        changed.append(model._meta.label)
+    return changed
+
+
+class TenantScopedAdmin(CheckedAdminMixin, admin.ModelAdmin):
+    """Limits rows and foreign-key choices to the user's organization; ids that are not ids
+    answer 404, and numbers take the digits 0-9 only."""
 
     organization_path: str = "organization"
+    formfield_overrides = ADMIN_NUMBER_FIELDS
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         queryset = super().get_queryset(request)
@@ -92,12 +168,15 @@ class AuditedAdmin(SimpleHistoryAdmin, TenantScopedAdmin):
         return super().history_view(request, object_id, extra_context)
 
     def history_form_view(self, request: HttpRequest, object_id: str, version_id: str, **kwargs):
+        if not is_row_id(version_id):  # simple_history would int() it: a 500
+            raise Http404
         self._visible_or_404(request, object_id)
         return super().history_form_view(request, object_id, version_id, **kwargs)
 
     def _visible_or_404(self, request: HttpRequest, object_id: str) -> None:
         # simple_history looks the object up without the tenant-scoped queryset.
-        if not self.get_queryset(request).filter(pk=object_id).exists():
+        object_id = unquote(object_id)
+        if not is_row_id(object_id) or not self.get_queryset(request).filter(pk=object_id).exists():
             raise Http404
 
 
@@ -117,6 +196,7 @@ class OrganizationAdmin(TenantScopedAdmin):
 class ServiceInline(admin.TabularInline):
     model = Service
     extra = 0
+    formfield_overrides = ADMIN_NUMBER_FIELDS
 
 
 @admin.register(Project)
@@ -146,6 +226,7 @@ class ServiceAdmin(TenantScopedAdmin):
 class ModelPriceInline(admin.TabularInline):
     model = ModelPrice
     extra = 1
+    formfield_overrides = ADMIN_NUMBER_FIELDS
 
 
 @admin.register(MatrixModel)

@@ -9,3 +9,7 @@ class GovernanceConfig(AppConfig):
 
     def ready(self) -> None:
         from governance import openapi  # noqa: F401 - registers the schema extension
+        from governance.admin import admins_check
+
+        # Every app's admin is registered by now (the admin app, listed first, autodiscovers).
+        admins_check()

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from itertools import pairwise
 from typing import Any
 
 from django.db import transaction
 
 from governance.models import ComplexityBand, MatrixModel, ModelPrice, Project
+from governance.numbers import decimal_parse
 from governance.services import GovernanceError
 
 SETTINGS_MONEY = {
@@ -49,15 +50,18 @@ class MatrixLoadResult:
         )
 
 
+MONEY_LIMIT = 10**12
+
+
 def _money(value: Any, where: str) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise GovernanceError(f"{where}: expected a decimal string, got {value!r}")
     try:
-        amount = Decimal(str(value))
-    except InvalidOperation:
-        raise GovernanceError(f"{where}: {value!r} is not a decimal number") from None
-    if not amount.is_finite() or amount < 0:
-        raise GovernanceError(f"{where}: must be a non-negative number")
+        amount = decimal_parse(value)
+    except ValueError as exc:
+        raise GovernanceError(f"{where}: {value!r} is not a decimal number ({exc})") from None
+    if not 0 <= amount < MONEY_LIMIT:  # numeric(20, 8) holds less than 10^12
+        raise GovernanceError(f"{where}: must be a non-negative number below {MONEY_LIMIT:,}")
     return amount.quantize(Decimal("0.00000001"))
 
 
@@ -94,10 +98,10 @@ def _score(value: Any, where: str) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise GovernanceError(f"{where}: expected a number from 0 to 100")
     try:
-        score = Decimal(str(value))
-    except InvalidOperation:
-        raise GovernanceError(f"{where}: expected a number from 0 to 100") from None
-    if not score.is_finite() or not 0 <= score <= 100:
+        score = decimal_parse(value)
+    except ValueError as exc:
+        raise GovernanceError(f"{where}: expected a number from 0 to 100 ({exc})") from None
+    if not 0 <= score <= 100:
         raise GovernanceError(f"{where}: expected a number from 0 to 100")
     return score
 

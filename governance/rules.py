@@ -8,7 +8,6 @@ change goes through the model's history, so the audit trail shows rule files too
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -23,6 +22,7 @@ from governance.models import (
     ScopeKind,
     Severity,
 )
+from governance.numbers import decimal_parse
 from governance.services import GovernanceError
 
 RULE_INTEGERS = {
@@ -84,9 +84,9 @@ def _number(value: Any, where: str) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise GovernanceError(f"{where}: expected a number")
     try:
-        return float(Decimal(str(value)))
-    except InvalidOperation:
-        raise GovernanceError(f"{where}: {value!r} is not a number") from None
+        return float(decimal_parse(value))
+    except ValueError as exc:
+        raise GovernanceError(f"{where}: {value!r} is not a number ({exc})") from None
 
 
 def _integer(value: Any, where: str) -> int:
@@ -99,11 +99,14 @@ def _budget_fields(item: dict[str, Any], where: str) -> dict[str, Any]:
     scope_kind, scope_name = scope_parse(
         item.get("scope", "project"), f"{where}.scope", organization_allowed=True
     )
+    raw = item.get("amount_usd")
+    if isinstance(raw, bool) or not isinstance(raw, str | int | float):
+        raise GovernanceError(f"{where}.amount_usd: expected a decimal string")
     try:
-        amount = Decimal(str(item.get("amount_usd")))
-    except InvalidOperation:
-        raise GovernanceError(f"{where}.amount_usd: expected a decimal string") from None
-    if not amount.is_finite() or amount <= 0:
+        amount = decimal_parse(raw)
+    except ValueError as exc:
+        raise GovernanceError(f"{where}.amount_usd: expected a decimal string ({exc})") from None
+    if amount <= 0:
         raise GovernanceError(f"{where}.amount_usd: must be above 0")
     thresholds = item.get("thresholds", [50, 80, 100])
     if not isinstance(thresholds, list) or not all(

@@ -88,7 +88,8 @@ def score(value: Any) -> float:
     return float(value)
 
 
-_DECIMAL = re.compile(r"\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
+# [0-9], not \d: \d and Decimal() take any script's digits, so "١٢" would be stored as 12.
+_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 
 
 def money(value: Any) -> Decimal:
@@ -96,7 +97,7 @@ def money(value: Any) -> Decimal:
         raise Invalid("must be a decimal number (string or number)")
     text = str(value) if type(value) is not str else value.strip()
     if _DECIMAL.fullmatch(text) is None:
-        raise Invalid('must be a non-negative decimal number, e.g. "0.0125"')
+        raise Invalid('must be a non-negative decimal number in the digits 0-9, e.g. "0.0125"')
     try:
         amount = Decimal(text)
     except InvalidOperation:
@@ -130,7 +131,7 @@ def event_uuid(value: Any) -> str:
 
 
 _RFC3339 = re.compile(
-    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})"
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})", re.ASCII
 )
 
 

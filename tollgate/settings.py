@@ -58,6 +58,7 @@ MIDDLEWARE = [
     "tollgate.headers.NoStoreMiddleware",
     "csp.middleware.CSPMiddleware",
     "tollgate.middleware.DatabaseUnavailableMiddleware",
+    "tollgate.query_guard.QueryGuardMiddleware",  # NUL, over-long query values: 400
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -264,6 +265,13 @@ TOLLGATE_BASE_URL = env.str("TOLLGATE_BASE_URL", default="http://127.0.0.1:8000"
 TOLLGATE_METRICS_TOKEN = env.str("TOLLGATE_METRICS_TOKEN", default="")
 # Without a token, loopback clients may scrape: on by default only in the embedded mode.
 TOLLGATE_METRICS_LOOPBACK = env.bool("TOLLGATE_METRICS_LOOPBACK", default=EMBEDDED)
+
+# --- Query strings and path ids (tollgate/query_guard.py) ---------------------------------
+# Far above anything a page or the API sends, far below what costs a server anything.
+TOLLGATE_QUERY_MAX_PARAMETERS = 100  # Django's own parse limit is 1,000
+TOLLGATE_QUERY_MAX_VALUE_CHARS = 1000
+TOLLGATE_QUERY_MAX_NAME_CHARS = 200
+TOLLGATE_PATH_MAX_SEGMENT_CHARS = 200
 
 LOGGING = {
     "version": 1,

@@ -16,7 +16,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from analytics.api.params import BadParameter, choice, is_row_id, moment_param
+from analytics.api.params import (
+    BadParameter,
+    choice,
+    is_row_id,
+    moment_param,
+    project_ids_param,
+)
 from analytics.api.views import ERRORS, MetricsView, caller_scope
 from analytics.models import AlertState
 from analytics.selectors_alerts import (
@@ -29,12 +35,31 @@ from analytics.selectors_alerts import (
 from governance.models import AlertKind, Membership, Role, Severity
 from ingestion.api.serializers import ErrorSerializer
 
+PROJECT = OpenApiParameter(
+    "project", OpenApiTypes.STR, description="Project name; default all projects you can see."
+)
+
+
+def listed_scope(request: Request) -> tuple[int, tuple[int, ...] | None]:
+    """The caller's organization and the projects a list shows: the caller's own scope,
+    narrowed by `?project=` (400 for a project the caller cannot see)."""
+    organization_id, project_ids = caller_scope(request)
+    project_ids = project_ids_param(
+        request.query_params, organization_id=organization_id, project_ids=project_ids
+    )
+    return organization_id, project_ids
+
 
 class BudgetsView(MetricsView):
-    @extend_schema(operation_id="budgets_list", responses={200: OpenApiTypes.OBJECT, **ERRORS})
+    @extend_schema(
+        operation_id="budgets_list",
+        parameters=[PROJECT],
+        responses={200: OpenApiTypes.OBJECT, **ERRORS},
+    )
     def get(self, request: Request) -> Response:
-        """Every active budget with spent, run rate, forecast, percent and status."""
-        organization_id, project_ids = caller_scope(request)
+        """Every active budget with spent, run rate, forecast, percent and status (with
+        `project`, only that project's budgets)."""
+        organization_id, project_ids = listed_scope(request)
         rows = budgets_for(
             organization_id=organization_id, project_ids=project_ids, now=timezone.now()
         )
@@ -48,13 +73,13 @@ class AlertsView(MetricsView):
             OpenApiParameter("state", OpenApiTypes.STR, enum=AlertState.values),
             OpenApiParameter("kind", OpenApiTypes.STR, enum=AlertKind.values),
             OpenApiParameter("severity", OpenApiTypes.STR, enum=Severity.values),
-            OpenApiParameter("project", OpenApiTypes.STR),
+            PROJECT,
         ],
         responses={200: OpenApiTypes.OBJECT, **ERRORS},
     )
     def get(self, request: Request) -> Response:
         """Alerts of your organization, newest change first (at most 500)."""
-        organization_id, project_ids = caller_scope(request)
+        organization_id, project_ids = listed_scope(request)
         params = request.query_params
         filters = {
             name: value
@@ -62,7 +87,6 @@ class AlertsView(MetricsView):
                 ("state", choice(params, "state", tuple(AlertState.values), None)),
                 ("kind", choice(params, "kind", tuple(AlertKind.values), None)),
                 ("severity", choice(params, "severity", tuple(Severity.values), None)),
-                ("project", params.get("project") or None),
             )
             if value is not None
         }

@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
+from django.db.models import QuerySet
 from django.utils import timezone
 from rest_framework import exceptions
 
 from analytics.selectors import MetricsQuery
 from analytics.window import Window
 from governance.models import ApiKey, Project, Service
+from governance.numbers import is_row_id as is_row_id  # for the views and the dashboard
 
 DEFAULT_WINDOW = timedelta(hours=24)
 # Times a window may start or end at: wide enough for any traffic, far enough from the
@@ -28,12 +30,6 @@ class BadParameter(exceptions.ParseError):
         super().__init__(f"{field}: {message}", code="invalid_parameter")
         self.field = field
         self.message = message
-
-
-def is_row_id(raw: str) -> bool:
-    """Whether a path or query value can be a row's id (a bigint): ASCII digits only, since
-    isdigit() alone lets "²" and other digits int() refuses through."""
-    return raw.isascii() and raw.isdigit() and len(raw) <= 18
 
 
 def moment_param(params: Mapping[str, str], name: str) -> datetime | None:
@@ -69,6 +65,35 @@ def _text(params: Mapping[str, str], name: str) -> str | None:
     return value
 
 
+def _named_project(
+    params: Mapping[str, str], projects: QuerySet[Project]
+) -> tuple[QuerySet[Project], str | None]:
+    """`projects` narrowed to the one `?project=` names (and that name), or left whole when
+    the parameter is absent; BadParameter when it names none of them."""
+    name = _text(params, "project")
+    if name is None:
+        return projects, None
+    named = projects.filter(name=name)
+    if not named.exists():
+        raise BadParameter("project", f"no project {name!r} is visible to you")
+    return named, name
+
+
+def project_ids_param(
+    params: Mapping[str, str], *, organization_id: int, project_ids: tuple[int, ...] | None
+) -> tuple[int, ...] | None:
+    """The projects a list (alerts, budgets) is limited to: the caller's scope (`project_ids`,
+    None for every project of the organization), narrowed by `?project=` as the metrics API
+    narrows it, with the same 400 for a name that is not a project the caller sees."""
+    projects = Project.objects.filter(organization_id=organization_id)
+    if project_ids is not None:
+        projects = projects.filter(pk__in=project_ids)
+    named, name = _named_project(params, projects)
+    if name is None:
+        return project_ids
+    return tuple(named.values_list("pk", flat=True))
+
+
 def metrics_query(
     params: Mapping[str, str], *, organization_id: int, api_key: ApiKey | None
 ) -> MetricsQuery:
@@ -93,11 +118,8 @@ def metrics_query(
     if api_key is not None:
         projects = projects.filter(pk=api_key.project_id)
     applied: dict[str, str] = {}
-    project_name = _text(params, "project")
+    projects, project_name = _named_project(params, projects)
     if project_name is not None:
-        projects = projects.filter(name=project_name)
-        if not projects.exists():
-            raise BadParameter("project", f"no project {project_name!r} is visible to you")
         applied["project"] = project_name
     projects_in_scope = tuple(projects)
 

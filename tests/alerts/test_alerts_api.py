@@ -71,6 +71,30 @@ def test_list_is_scoped_to_the_organization_and_filters(project, alerts):
     assert bad.status_code == 400 and bad.json()["field"] == "state"
 
 
+def test_project_filter_is_checked_like_the_metrics_api(project, alerts):
+    """`?project=` names a project the caller can see, or is a 400 naming `project` (it was
+    passed to the query as it came: a NUL was a DataError, a 500, and another organization's
+    project an empty list instead of the metrics API's 400)."""
+    search = project_create(organization=project.organization, name="search")
+    _alert(search, "search-errors")
+    member = _member(project, "finance")
+    rows = member.get("/api/v1/alerts", {"project": "search"}).json()["rows"]
+    assert [row["name"] for row in rows] == ["search-errors"]
+    for name in ("secret", "no-such-project", "x" * 201):  # another tenant's, unknown, too long
+        response = member.get("/api/v1/alerts", {"project": name})
+        assert response.status_code == 400, name
+        assert response.json()["field"] == "project"
+        metrics = member.get("/api/v1/metrics/summary", {"project": name}).json()
+        assert response.json()["detail"] == metrics["detail"]  # the very same words
+    _, raw = api_key_create(project=project, scope="read")
+    key = APIClient()
+    key.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    # A read key sees its own project only: another project of its organization is not there.
+    assert key.get("/api/v1/alerts", {"project": "search"}).status_code == 400
+    own = key.get("/api/v1/alerts", {"project": "support"}).json()["rows"]
+    assert {row["name"] for row in own} == {"errors", "old"}
+
+
 def test_ops_acknowledges_and_silences(project, alerts):
     client = _member(project, "ops")
     alert = alerts["firing"]

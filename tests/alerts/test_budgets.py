@@ -20,6 +20,7 @@ from governance.services import (
     organization_create,
     project_create,
     service_create,
+    user_create,
 )
 from tests.conftest import routing_event
 
@@ -143,6 +144,30 @@ def test_budgets_api_answers_status(post_batch, project, organization):
     assert row["amount_usd"] == "100.000000"
     assert row["status"] == "ok" and row["thresholds_crossed"] == []
     assert Decimal(row["forecast_usd"]) >= Decimal(row["spent_usd"])
+
+
+def test_budgets_api_filters_by_a_project_checked_like_the_metrics_api(project, organization):
+    """`?project=` narrows the budgets to one visible project, else 400 naming `project`
+    (it was ignored: every budget was listed whatever it said)."""
+    search = project_create(organization=organization, name="search")
+    for budget_project, name in ((project, "support-monthly"), (search, "search-monthly")):
+        Budget.objects.create(
+            organization=organization,
+            project=budget_project,
+            name=name,
+            period="month",
+            amount_usd=Decimal("100.00"),
+        )
+    rival = project_create(organization=organization_create(name="globex"), name="rival")
+    user = user_create(organization=organization, username="fin", role="finance", password="pw-1")
+    member = APIClient()
+    member.force_login(user)
+    rows = member.get("/api/v1/budgets", {"project": "search"}).json()["rows"]
+    assert [row["name"] for row in rows] == ["search-monthly"]
+    assert len(member.get("/api/v1/budgets").json()["rows"]) == 2
+    for name in (rival.name, "nope", "a\x00b"):
+        response = member.get("/api/v1/budgets", {"project": name})
+        assert response.status_code == 400 and response.json()["field"] == "project", name
 
 
 def test_a_ledger_reads_only_its_own_projects_services(post_batch, project, service, organization):

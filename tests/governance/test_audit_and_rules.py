@@ -96,6 +96,15 @@ def test_load_rules_is_idempotent_by_name(project, tmp_path):
         ({"alert_rules": [{**RULES["alert_rules"][0], "kind": "bogus"}]}, "alert_rules[0].kind"),
         ({"alert_rules": [{**RULES["alert_rules"][0], "scope": "team:x"}]}, "alert_rules[0].scope"),
         ({"budgets": [{**RULES["budgets"][0], "amount_usd": "-1"}]}, "budgets[0].amount_usd"),
+        # Digits of another script (Arabic-Indic 100 and 5): Decimal() would read them.
+        (
+            {"budgets": [{**RULES["budgets"][0], "amount_usd": "\u0661\u0660\u0660"}]},
+            "budgets[0].amount_usd",
+        ),
+        (
+            {"alert_rules": [{**RULES["alert_rules"][0], "threshold": "\u0665"}]},
+            "alert_rules[0].threshold",
+        ),
     ],
 )
 def test_load_rules_names_the_bad_field(project, tmp_path, change, field):

@@ -179,6 +179,11 @@ def test_load_matrix_same_date_corrects_the_price(tenant, tmp_path):
             lambda d: d.update(expected_shares={"gpt-5.4": 0.9, "gemini-3.1-pro": 0.5}),
             "more than 1",
         ),
+        # Digits of other scripts, which Decimal() reads: Arabic-Indic 7 and 30, Persian 2.
+        (lambda d: d["models"][0].update(input_per_1k="0.00\u0667"), "models[0].input_per_1k"),
+        (lambda d: d["bands"][0].update(max="\u0663\u0660"), "bands[0].max"),
+        (lambda d: d["settings"].update(incident_cost="\u06f2"), "settings.incident_cost"),
+        (lambda d: d["models"][0].update(output_per_1k="1e30"), "models[0].output_per_1k"),
     ],
 )
 def test_bad_matrix_is_refused_whole(tenant, tmp_path, mutate, message):

@@ -103,6 +103,20 @@ def test_cost_must_be_a_plain_decimal(post_batch, cost):
     assert [e["field"] for e in body["errors"]] == ["cost_usd"]
 
 
+# Arabic-Indic 12, Persian 12, fullwidth 12, superscript 2, and 1.5 with an Arabic-Indic 5.
+@pytest.mark.parametrize(
+    "cost", ["\u0661\u0662", "\u06f1\u06f2", "\uff11\uff12", "\u00b2", "1.\u0665"]
+)
+def test_cost_takes_the_digits_0_to_9_only(post_batch, cost):
+    """Decimal() reads digits of any script: "١٢" was accepted as a cost of 12."""
+    response = post_batch([routing_event(cost_usd=cost), routing_event(cost_usd="12")])
+    body = response.json()
+    assert response.status_code == 207 and body["accepted"] == 1
+    (error,) = body["errors"]
+    assert (error["index"], error["field"]) == (0, "cost_usd")
+    assert "0-9" in error["message"]
+
+
 def test_one_event_id_in_both_tables_is_two_events(post_batch):
     routing = routing_event()
     enforcement = enforcement_event(event_id=routing["event_id"], timestamp=routing["timestamp"])
