@@ -6,14 +6,18 @@ import re
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 
+import psycopg
 from django.db import connection, transaction
+from psycopg.errors import CheckViolation
 
 PARTITIONED_TABLES = ("ingestion_routingevent", "ingestion_enforcementevent")
 _PARTITION_LOCK_KEY = 0x746F6C6C_7061  # any constant; serialises partition DDL across processes
 _PARTITION_NAME = re.compile(r"^(?P<table>[a-z_]+)_y(?P<year>\d{4})m(?P<month>\d{2})$")
 
 # Months whose partitions this process has already ensured: the hot path checks a set, not the
-# catalog, and runs DDL only the first time a month is seen.
+# catalog, and runs DDL only the first time a month is seen. Another process may drop one
+# (partitions_maintain after retention was shortened): a write that then finds no partition
+# forgets them and retries (ingestion.services).
 _known_months: set[date] = set()
 
 
@@ -76,6 +80,25 @@ def partitions_drop_before(cutoff: datetime) -> list[str]:
     return dropped
 
 
-def partitions_forget() -> None:
-    """Forget what this process has ensured (after the tables were dropped, e.g. in tests)."""
-    _known_months.clear()
+def partitions_forget(*, months: Iterable[date] | None = None) -> None:
+    """Forget that this process ensured these months (all of them by default), so the next
+    `partitions_ensure` of one looks at the catalog again."""
+    if months is None:
+        _known_months.clear()
+    else:
+        _known_months.difference_update(months)
+
+
+def partition_missing(error: BaseException) -> bool:
+    """Whether a write into a raw table failed for want of its month's partition.
+
+    PostgreSQL reports it as a check violation on the partitioned table that names no
+    constraint (a real CHECK names its own); the message is translated, so it is not read.
+    Takes psycopg's error or Django's wrapper of it.
+    """
+    cause = error if isinstance(error, psycopg.Error) else error.__cause__
+    return (
+        isinstance(cause, CheckViolation)
+        and cause.diag.constraint_name is None
+        and cause.diag.table_name in PARTITIONED_TABLES
+    )

@@ -8,12 +8,13 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from psycopg.errors import CheckViolation
 
 from governance.models import ApiKey, ApiKeyScope, Organization, Project, Service
 from governance.selectors import price_book_for_project
 from governance.services import GovernanceError, api_key_create, prices_lock
-from ingestion.partitions import partitions_ensure
+from ingestion.partitions import partition_missing, partitions_ensure, partitions_forget
 from ingestion.validation import FieldError, IngestContext, batch_validate
 from ingestion.writer import rows_insert
 
@@ -42,6 +43,19 @@ def events_ingest(*, api_key: ApiKey, events: list[Any], now: datetime) -> Inges
     The project and service come from the key, never from the events. Valid events are stored
     even when others are rejected, and are durable (committed) when this returns.
     """
+    try:
+        return _batch_store(api_key=api_key, events=events, now=now)
+    except (CheckViolation, IntegrityError) as error:
+        if not partition_missing(error):
+            raise
+        # Another process dropped a partition this one remembers making (retention shortened,
+        # then lengthened): forget them all and store the batch again, in a fresh transaction
+        # (the failed one is rolled back whole). Once: a second miss is a real error.
+        partitions_forget()
+        return _batch_store(api_key=api_key, events=events, now=now)
+
+
+def _batch_store(*, api_key: ApiKey, events: list[Any], now: datetime) -> IngestResult:
     project = api_key.project
     with transaction.atomic():
         # Shared with other batches, exclusive for a price change: events are priced and

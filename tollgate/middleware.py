@@ -13,7 +13,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 logger = logging.getLogger(__name__)
 
 # Django's wrappers, and psycopg's own for the ingest path's raw COPY (a lost connection, a
-# shutdown, a deadlock: all psycopg.OperationalError).
+# shutdown, a deadlock, a statement timeout's QueryCanceled, a connect timeout, and a server
+# silent past tollgate.db's wait limit: all psycopg.OperationalError).
 DATABASE_ERRORS = (
     OperationalError,
     InterfaceError,

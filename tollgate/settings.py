@@ -16,6 +16,7 @@ from celery.schedules import crontab
 from csp.constants import NONCE, NONE, SELF, UNSAFE_HASHES
 from django.core.exceptions import ImproperlyConfigured
 
+from tollgate.db import DatabaseTimeouts, database_settings
 from tollgate.embedded import DATA_DIR, embedded_database
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -90,6 +91,27 @@ TEMPLATES = [
 DATABASES = {"default": embedded_database() if EMBEDDED else env.db_url("DATABASE_URL")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True  # a restarted database is simply reconnected
+# A hung database answers 503 within about 10 s on the web (connect, or statement plus the
+# client's grace), far inside gunicorn's 30 s worker timeout; jobs do long work on purpose.
+# Processes are jobs (Celery, commands, tests) unless they serve requests: tollgate/wsgi.py
+# switches to "web" (tollgate/db).
+_connect_timeout_s = env.int("DATABASE_CONNECT_TIMEOUT_S", default=3)  # libpq's minimum is 2
+_job_statement_timeout_s = env.int("DATABASE_JOB_STATEMENT_TIMEOUT_S", default=900)  # 0: none
+TOLLGATE_DATABASE_TIMEOUTS = {
+    "web": DatabaseTimeouts(
+        connect_s=_connect_timeout_s,
+        statement_s=env.int("DATABASE_STATEMENT_TIMEOUT_S", default=5),
+        idle_in_transaction_s=60,  # frees the locks of a wedged worker; no request idles so long
+    ),
+    "jobs": DatabaseTimeouts(
+        connect_s=_connect_timeout_s,
+        statement_s=_job_statement_timeout_s,
+        idle_in_transaction_s=_job_statement_timeout_s,
+    ),
+}
+DATABASES["default"] = database_settings(
+    timeouts=TOLLGATE_DATABASE_TIMEOUTS["jobs"], entry=DATABASES["default"]
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Celery -------------------------------------------------------------------------------

@@ -1,0 +1,94 @@
+"""How long Tollgate waits on PostgreSQL, by the kind of work a process does.
+
+A web request answers within about 10 s even when PostgreSQL hangs (stopped, or stuck on its
+disk): `connect_timeout` bounds reaching the server, `statement_timeout` lets a live server
+cancel a slow statement, and the client's own wait limit (the backend in `tollgate.db.base`)
+gives up on a server that answers nothing at all, which no server-side setting can do. The
+answer is then a 503 with Retry-After (`tollgate.middleware`).
+
+Jobs (Celery tasks, management commands and the extra connections they open with
+`connection.get_connection_params()`) do long work on purpose and get their own, longer
+statement timeout. The settings hold the jobs' timeouts, so every process is a job unless it
+serves requests: `tollgate/wsgi.py` (gunicorn, and `runserver` through WSGI_APPLICATION)
+switches to the web's with `database_timeouts_use`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+ENGINE = "tollgate.db"  # Django's PostgreSQL backend with a client-side wait limit
+
+# Past the statement timeout, for a live server's own cancellation to come back first.
+WAIT_GRACE_S = 2
+
+# libpq ignores these on a Unix socket (the embedded mode); over TCP a peer that vanished
+# (host down, network cut) is noticed within about a minute instead of the kernel's 2 hours.
+KEEPALIVES = {
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+}
+
+_SESSION_SETTINGS = ("statement_timeout", "idle_in_transaction_session_timeout")
+_SESSION_FLAG = re.compile(rf"\s*-c\s*(?:{'|'.join(_SESSION_SETTINGS)})=\S+")
+
+
+@dataclass(frozen=True)
+class DatabaseTimeouts:
+    """The timeouts of one kind of process, in seconds; 0 means none."""
+
+    connect_s: int
+    statement_s: int
+    idle_in_transaction_s: int
+
+    @property
+    def wait_limit_s(self) -> float | None:
+        """How long the client waits for any answer from the server: a live server cancels
+        the statement before that, so only a server that answers nothing reaches it."""
+        return float(self.statement_s + WAIT_GRACE_S) if self.statement_s else None
+
+
+def database_options(*, timeouts: DatabaseTimeouts, options: dict[str, Any]) -> dict[str, Any]:
+    """A DATABASES entry's `OPTIONS` (libpq parameters): the given ones, e.g. from
+    DATABASE_URL, with these timeouts and TCP keepalives. Earlier timeouts are replaced."""
+    flags = _SESSION_FLAG.sub("", str(options.get("options", ""))).strip()
+    flags += (
+        f" -c statement_timeout={timeouts.statement_s * 1000}"
+        f" -c idle_in_transaction_session_timeout={timeouts.idle_in_transaction_s * 1000}"
+    )
+    return {
+        **options,
+        **KEEPALIVES,
+        "connect_timeout": timeouts.connect_s,
+        "options": flags.strip(),
+    }
+
+
+def database_settings(*, timeouts: DatabaseTimeouts, entry: dict[str, Any]) -> dict[str, Any]:
+    """A DATABASES entry with these timeouts: the backend, its `OPTIONS` and `WAIT_LIMIT_S`
+    (read by `tollgate.db.base`, never passed to libpq)."""
+    return {
+        **entry,
+        "ENGINE": ENGINE,
+        "OPTIONS": database_options(timeouts=timeouts, options=entry.get("OPTIONS", {})),
+        "WAIT_LIMIT_S": timeouts.wait_limit_s,
+    }
+
+
+def database_timeouts_use(*, timeouts: DatabaseTimeouts) -> None:
+    """Open this process's database connections with these timeouts from now on.
+
+    Open connections are closed, to reopen with them. Call it at a process's start, outside
+    any transaction.
+    """
+    from django.db import connections  # not at import: the settings import this module
+
+    for alias in connections:
+        # The same dict as every thread's connection.settings_dict: update it in place.
+        entry = connections.settings[alias]
+        entry.update(database_settings(timeouts=timeouts, entry=entry))
+    connections.close_all()
