@@ -9,9 +9,11 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -146,6 +148,25 @@ def scrape(monkeypatch, settings, now):
         assert response["Content-Type"] == CONTENT_TYPE
         return parse(response.content.decode())
 
+    return get
+
+
+@pytest.fixture
+def scrape_text(monkeypatch, settings, now):
+    """GET /metrics from loopback as of `now` (also `scrape_text.now`), with an Accept header;
+    the body as text, once the content type is checked against `expect`."""
+    settings.TOLLGATE_METRICS_TOKEN = ""
+    settings.TOLLGATE_METRICS_LOOPBACK = True
+
+    def get(accept: str = "", expect: str = CONTENT_TYPE) -> str:
+        with monkeypatch.context() as patch:
+            patch.setattr(timezone, "now", lambda: now)
+            response = Client().get("/metrics", HTTP_ACCEPT=accept)
+        assert response.status_code == 200, response.content
+        assert response["Content-Type"] == expect
+        return response.content.decode()
+
+    get.now = now
     return get
 
 
@@ -475,6 +496,94 @@ def test_firing_alerts_are_counted_and_resolved_groups_read_zero(project, globex
     resolved = only(families, "tollgate_alerts_firing", **acme, kind="over_interception")
     assert resolved.value == 0 and resolved.labels["severity"] == "critical"
     assert only(families, "tollgate_alerts_firing", organization="globex").value == 1
+
+
+# --- The recorded exposition of the hand-written renderer ----------------------------------
+
+RECORDED = Path(__file__).with_name("prometheus_recorded.txt")
+HOSTILE = 'quote " back \\ slash\nnewline {brace}=1, comma'
+
+
+def _recorded_state(post_batch, project, organization, now) -> None:
+    """A state whose every figure is fixed whatever the clock: traffic inside the window, budgets
+    that spent nothing (so no run rate or forecast), alerts; with names that need escaping."""
+    _post(post_batch, _traffic(now))
+    hostile_org = organization_create(name=f"org {HOSTILE}")
+    hostile = project_create(organization=hostile_org, name=f"project {HOSTILE}")
+    matrix = reference_matrix()
+    matrix["models"].append({**matrix["models"][0], "name": f"model {HOSTILE}"})
+    matrix_load(project=hostile, document=matrix)
+    key = api_key_create(
+        project=hostile, service=service_create(project=hostile, name="gateway"), scope="ingest"
+    )[1]
+    events = [
+        routing_event(timestamp=_at(now), model=f"model {HOSTILE}", latency_ms=latency)
+        for latency in (40.0, 70.0, 2500.0)
+    ]
+    events.append(enforcement_event(request_id=events[0]["request_id"], timestamp=_at(now)))
+    _post(post_batch, events, key=key)
+    for target, name, model in [
+        (project, "gemini", "gemini-3.1-pro"),
+        (hostile, f"budget {HOSTILE}", "claude-opus-4.6"),
+    ]:
+        Budget.objects.create(
+            organization=target.organization,
+            project=target,
+            name=name,
+            scope_kind="model",
+            scope_name=model,  # no traffic: spent, run rate and forecast are 0 at any time
+            period="month",
+            amount_usd=Decimal("25.50"),
+        )
+    for target, kind, severity, state in [
+        (project, "error_rate", "warning", AlertState.FIRING),
+        (project, "over_interception", "critical", AlertState.RESOLVED),
+        (hostile, "budget", "critical", AlertState.FIRING),
+    ]:
+        rule, _ = AlertRule.objects.get_or_create(project=target, name=kind, kind=kind)
+        Alert.objects.create(
+            rule=rule,
+            project=target,
+            organization=target.organization,
+            kind=kind,
+            scope="project",
+            severity=severity,
+            state=state,
+            summary=kind,
+            updated_at=now,
+        )
+
+
+def _sample_set(text: str) -> set[tuple[str, tuple[tuple[str, str], ...], float]]:
+    """(sample name, labels, value) of every sample, as prometheus_client's parser reads them."""
+    return {
+        (sample.name, tuple(sorted(sample.labels.items())), sample.value)
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_exposition_equals_the_recorded_hand_written_one(
+    post_batch, project, organization, scrape_text
+):
+    """prometheus_recorded.txt is what the hand-written renderer (before prometheus_client)
+    answered for this state: the same samples, names, labels and values must come back."""
+    _recorded_state(post_batch, project, organization, scrape_text.now)
+    text = scrape_text()
+    recorded = _sample_set(RECORDED.read_text())
+    assert len(recorded) > 100
+    assert any(HOSTILE in dict(labels).get("project", "") for _, labels, _ in recorded)
+    assert _sample_set(text) == recorded
+
+    # The same HELP text and type per family.
+    def kinds(text: str) -> dict[str, tuple[str, str]]:
+        return {
+            family.name: (family.type, family.documentation)
+            for family in text_string_to_metric_families(text)
+        }
+
+    assert kinds(text) == kinds(RECORDED.read_text())
 
 
 @pytest.mark.django_db(transaction=True)
