@@ -343,7 +343,7 @@ def test_the_format_follows_the_accept_header(scrape_text, accept, expect):
 
 
 @pytest.mark.django_db
-def test_names_that_need_escaping_read_back_exactly(organization, project, scrape_text, now):
+def test_names_that_need_escaping_read_back_exactly(organization, project, scrape_text):
     """Organization, project and budget names are user data: quotes, backslashes, newlines
     (even one that would start a "# EOF" line), braces and commas stay inside their label."""
     hostile = 'a "quoted" \\ name\n# EOF\n} , x="y" caf\u00e9'
