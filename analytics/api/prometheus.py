@@ -1,4 +1,5 @@
-"""GET /metrics: the live figures in the Prometheus text format, for operators.
+"""GET /metrics: the live figures for Prometheus, for operators: OpenMetrics 1.0 when the
+scraper's Accept header asks for `application/openmetrics-text`, else the text format 0.0.4.
 
 With `TOLLGATE_METRICS_TOKEN` set, a scraper must send `Authorization: Bearer <token>`. Without
 it, only a direct loopback client is served, and only where `TOLLGATE_METRICS_LOOPBACK` allows
@@ -18,8 +19,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from analytics.exposition import CONTENT_TYPE, render
-from analytics.prometheus import metrics_collect
+from analytics.prometheus import metrics_exposition
 
 FORWARDING_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_FORWARDED", "HTTP_X_REAL_IP")
 
@@ -31,7 +31,12 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     refusal = scrape_refusal(request)
     if refusal is not None:
         return refusal
-    return HttpResponse(render(metrics_collect(now=timezone.now())), content_type=CONTENT_TYPE)
+    body, content_type = metrics_exposition(
+        now=timezone.now(), accept=request.headers.get("Accept", "")
+    )
+    response = HttpResponse(body, content_type=content_type)
+    response["Vary"] = "Accept"  # the format follows the Accept header
+    return response
 
 
 def scrape_refusal(request: HttpRequest) -> HttpResponse | None:

@@ -1,6 +1,8 @@
-"""GET /metrics: token or loopback access, a strictly valid 0.0.4 exposition, figures equal to
-the metrics API and budget status for the same data, cumulative histogram buckets, and labels
-that stay few whatever the traffic."""
+"""GET /metrics: token or loopback access, a strictly valid 0.0.4 exposition (OpenMetrics when
+asked), the same samples as the hand-written renderer answered before prometheus_client,
+figures equal to the metrics API and budget status for the same data, cumulative histogram
+buckets, names that need escaping read back exactly, and labels that stay few whatever the
+traffic."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,10 +19,13 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from prometheus_client.openmetrics.parser import (
+    text_string_to_metric_families as openmetrics_families,
+)
+from prometheus_client.parser import text_string_to_metric_families
 from rest_framework.test import APIClient
 
 from analytics.budgets import budget_status
-from analytics.exposition import CONTENT_TYPE, MetricFamily, render
 from analytics.models import Alert, AlertState
 from analytics.prometheus import LATENCY_BOUNDS_MS, UNLISTED_MODEL, WINDOW, metrics_collect
 from analytics.rollup import rollups_advance
@@ -34,13 +40,15 @@ from governance.services import (
 )
 from tests.conftest import enforcement_event, reference_matrix, routing_event
 
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 TOKEN = "metrics-token-for-tests-0123456789"
 LISTED_MODELS = {"gpt-5.4", "claude-opus-4.6", "gemini-3.1-pro"}
 ALLOWED_LABELS = {"organization", "project", "model", "layer", "budget", "period", "kind"}
 ALLOWED_LABELS |= {"severity", "le"}
 
 
-# --- A strict reader of the text format (prometheus_client is not a dependency) ----------
+# --- A strict reader of the text format, independent of the library that writes it -------
 
 SAMPLE_LINE = re.compile(
     r"(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>[^\n]*)\})? (?P<value>\S+)"
@@ -146,6 +154,25 @@ def scrape(monkeypatch, settings, now):
         assert response["Content-Type"] == CONTENT_TYPE
         return parse(response.content.decode())
 
+    return get
+
+
+@pytest.fixture
+def scrape_text(monkeypatch, settings, now):
+    """GET /metrics from loopback as of `now` (also `scrape_text.now`), with an Accept header;
+    the body as text, once the content type is checked against `expect`."""
+    settings.TOLLGATE_METRICS_TOKEN = ""
+    settings.TOLLGATE_METRICS_LOOPBACK = True
+
+    def get(accept: str = "", expect: str = CONTENT_TYPE) -> str:
+        with monkeypatch.context() as patch:
+            patch.setattr(timezone, "now", lambda: now)
+            response = Client().get("/metrics", HTTP_ACCEPT=accept)
+        assert response.status_code == 200, response.content
+        assert response["Content-Type"] == expect
+        return response.content.decode()
+
+    get.now = now
     return get
 
 
@@ -268,19 +295,87 @@ class TestAccess:
 # --- The text format ----------------------------------------------------------------------
 
 
-def test_label_values_and_help_are_escaped():
-    family = MetricFamily("tollgate_test", "gauge", "a help\nwith a \\ backslash")
-    tricky = 'quote " back \\ slash\nnewline'
-    family.set({"project": tricky, "organization": "acme"}, Decimal("0.00840000"))
-    text = render([family])
-    assert "# HELP tollgate_test a help\\nwith a \\\\ backslash\n" in text
-    parsed = parse(text)["tollgate_test"].samples
-    assert parsed[0].labels == {"project": tricky, "organization": "acme"}
-    assert parsed[0].raw == "0.0084"  # money exact, no float rounding
-    with pytest.raises(ValueError, match="label name"):
-        family.set({"request-id": "x"}, 1)
-    with pytest.raises(ValueError, match="metric"):
-        MetricFamily("tollgate-bad", "gauge", "")
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("accept", "expect"),
+    [
+        ("", CONTENT_TYPE),
+        ("*/*", CONTENT_TYPE),
+        ("text/plain", CONTENT_TYPE),
+        ("text/plain;version=0.0.4;q=0.5,*/*;q=0.1", CONTENT_TYPE),
+        ("application/openmetrics-text", OPENMETRICS),
+        ("Application/OpenMetrics-Text; Version=1.0.0", OPENMETRICS),
+        # What Prometheus 2 and 3 send.
+        (
+            "application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
+            "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+            OPENMETRICS,
+        ),
+        (
+            "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,"
+            "application/openmetrics-text;version=0.0.1;q=0.5,"
+            "text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,"
+            "text/plain;version=0.0.4;q=0.3,*/*;q=0.2",
+            OPENMETRICS,
+        ),
+        # Versions we do not write, a refusal, and nonsense fall back to 0.0.4, never a 500.
+        ("application/openmetrics-text;version=0.0.1", CONTENT_TYPE),
+        ("application/openmetrics-text;version=2.0.0", CONTENT_TYPE),
+        ("application/openmetrics-text;q=0", CONTENT_TYPE),
+        ("application/openmetrics-text;version=abc", CONTENT_TYPE),
+        ("text/plain;version=abc", CONTENT_TYPE),
+        ("text/plain;version=1.0.0;escaping=dots", CONTENT_TYPE),
+        ("application/openmetrics-text;version=1.0.0;escaping=dots;q=x", OPENMETRICS),
+        (";;,=,;version", CONTENT_TYPE),
+    ],
+)
+def test_the_format_follows_the_accept_header(scrape_text, accept, expect):
+    text = scrape_text(accept, expect=expect)
+    if expect.startswith("application/openmetrics-text"):
+        assert text.endswith("\n# EOF\n") and text.count("# EOF") == 1
+        families = {family.name: family for family in openmetrics_families(text)}
+    else:
+        assert "# EOF" not in text
+        families = {family.name: family for family in text_string_to_metric_families(text)}
+    window = families["tollgate_window_seconds"]
+    assert window.type == "gauge" and "trailing window" in window.documentation
+    assert [sample.value for sample in window.samples] == [300]
+
+
+@pytest.mark.django_db
+def test_names_that_need_escaping_read_back_exactly(organization, project, scrape_text):
+    """Organization, project and budget names are user data: quotes, backslashes, newlines
+    (even one that would start a "# EOF" line), braces and commas stay inside their label."""
+    hostile = 'a "quoted" \\ name\n# EOF\n} , x="y" caf\u00e9'
+    tenant = organization_create(name=f"org {hostile}")
+    target = project_create(organization=tenant, name=f"project {hostile}")
+    Budget.objects.create(
+        organization=tenant,
+        project=target,
+        name=f"budget {hostile}",
+        period="day",
+        amount_usd=Decimal("12.50"),
+    )
+    expected = {
+        "organization": f"org {hostile}",
+        "project": f"project {hostile}",
+        "budget": f"budget {hostile}",
+        "period": "day",
+    }
+    text = scrape_text()
+    strict = parse(text)  # every line a valid sample or comment: no newline got through
+    assert only(strict, "tollgate_requests", organization=f"org {hostile}").labels == {
+        "organization": f"org {hostile}",
+        "project": f"project {hostile}",
+    }
+    assert only(strict, "tollgate_budget_amount_usd", **expected).value == 12.5
+
+    text = scrape_text("application/openmetrics-text", expect=OPENMETRICS)
+    assert text.endswith("\n# EOF\n") and text.count("\n# EOF\n") == 1
+    amounts = {family.name: family for family in openmetrics_families(text)}[
+        "tollgate_budget_amount_usd"
+    ].samples
+    assert [(sample.labels, sample.value) for sample in amounts] == [(expected, 12.5)]
 
 
 # --- Figures ------------------------------------------------------------------------------
@@ -477,6 +572,102 @@ def test_firing_alerts_are_counted_and_resolved_groups_read_zero(project, globex
     assert only(families, "tollgate_alerts_firing", organization="globex").value == 1
 
 
+# --- The recorded exposition of the hand-written renderer ----------------------------------
+
+RECORDED = Path(__file__).with_name("prometheus_recorded.txt")
+HOSTILE = 'quote " back \\ slash\nnewline {brace}=1, comma'
+
+
+def _recorded_state(post_batch, project, organization, now) -> None:
+    """A state whose every figure is fixed whatever the clock: traffic inside the window, budgets
+    that spent nothing (so no run rate or forecast), alerts; with names that need escaping."""
+    _post(post_batch, _traffic(now))
+    hostile_org = organization_create(name=f"org {HOSTILE}")
+    hostile = project_create(organization=hostile_org, name=f"project {HOSTILE}")
+    matrix = reference_matrix()
+    matrix["models"].append({**matrix["models"][0], "name": f"model {HOSTILE}"})
+    matrix_load(project=hostile, document=matrix)
+    key = api_key_create(
+        project=hostile, service=service_create(project=hostile, name="gateway"), scope="ingest"
+    )[1]
+    events = [
+        routing_event(timestamp=_at(now), model=f"model {HOSTILE}", latency_ms=latency)
+        for latency in (40.0, 70.0, 2500.0)
+    ]
+    events.append(enforcement_event(request_id=events[0]["request_id"], timestamp=_at(now)))
+    _post(post_batch, events, key=key)
+    for target, name, model in [
+        (project, "gemini", "gemini-3.1-pro"),
+        (hostile, f"budget {HOSTILE}", "claude-opus-4.6"),
+    ]:
+        Budget.objects.create(
+            organization=target.organization,
+            project=target,
+            name=name,
+            scope_kind="model",
+            scope_name=model,  # no traffic: spent, run rate and forecast are 0 at any time
+            period="month",
+            amount_usd=Decimal("25.50"),
+        )
+    for target, kind, severity, state in [
+        (project, "error_rate", "warning", AlertState.FIRING),
+        (project, "over_interception", "critical", AlertState.RESOLVED),
+        (hostile, "budget", "critical", AlertState.FIRING),
+    ]:
+        rule, _ = AlertRule.objects.get_or_create(project=target, name=kind, kind=kind)
+        Alert.objects.create(
+            rule=rule,
+            project=target,
+            organization=target.organization,
+            kind=kind,
+            scope="project",
+            severity=severity,
+            state=state,
+            summary=kind,
+            updated_at=now,
+        )
+
+
+def _sample_set(text: str) -> set[tuple[str, tuple[tuple[str, str], ...], float]]:
+    """(sample name, labels, value) of every sample, as prometheus_client's parser reads them."""
+    return {
+        (sample.name, tuple(sorted(sample.labels.items())), sample.value)
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_exposition_equals_the_recorded_hand_written_one(
+    post_batch, project, organization, scrape_text
+):
+    """prometheus_recorded.txt is what the hand-written renderer (before prometheus_client)
+    answered for this state: the same samples, names, labels and values must come back."""
+    _recorded_state(post_batch, project, organization, scrape_text.now)
+    text = scrape_text()
+    recorded = _sample_set(RECORDED.read_text())
+    assert len(recorded) > 100
+    assert any(HOSTILE in dict(labels).get("project", "") for _, labels, _ in recorded)
+    assert _sample_set(text) == recorded
+
+    # The same HELP text and type per family.
+    def kinds(text: str) -> dict[str, tuple[str, str]]:
+        return {
+            family.name: (family.type, family.documentation)
+            for family in text_string_to_metric_families(text)
+        }
+
+    assert kinds(text) == kinds(RECORDED.read_text())
+
+    # OpenMetrics carries the same samples, as the stricter OpenMetrics parser reads them.
+    openmetrics = scrape_text("application/openmetrics-text", expect=OPENMETRICS)
+    assert {
+        (sample.name, tuple(sorted(sample.labels.items())), sample.value)
+        for family in openmetrics_families(openmetrics)
+        for sample in family.samples
+    } == recorded
+
+
 @pytest.mark.django_db(transaction=True)
 def test_query_count_does_not_grow_with_projects_models_or_budgets(
     post_batch, project, organization, globex, now
@@ -513,3 +704,20 @@ def test_query_count_does_not_grow_with_projects_models_or_budgets(
         extra = project_create(organization=organization, name=f"extra-{index}")
         budgets(extra, "d")
     assert queries() == few
+
+
+@pytest.mark.django_db
+def test_the_view_reads_in_a_bounded_number_of_queries(
+    organization, project, globex, scrape_text, django_assert_max_num_queries
+):
+    for index in range(3):
+        Budget.objects.create(
+            organization=organization,
+            project=project,
+            name=f"budget-{index}",
+            period="month",
+            amount_usd=Decimal(10),
+        )
+    for accept in ("", "application/openmetrics-text"):
+        with django_assert_max_num_queries(13):
+            scrape_text(accept, expect=OPENMETRICS if accept else CONTENT_TYPE)
