@@ -5,8 +5,8 @@ names only: organization, project, model, layer, budget, period, kind, severity.
 from the project's matrix, which admins control; any other name an event carries is counted
 under "(unlisted)", so a client cannot grow the series. Traffic figures cover the trailing
 `WINDOW` of whole minutes, read from the rollups like the metrics API; budgets their current
-period; alerts their current state. Reads are grouped across all projects, so the number of
-queries does not grow with projects, models or budgets.
+period; alerts their current state; failed emails the outbox as it stands. Reads are grouped
+across all projects, so the number of queries does not grow with projects, models or budgets.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from django.db.models import Count, Q
 from analytics.budgets import SpendLedger, budget_status
 from analytics.exposition import MetricFamily
 from analytics.families import ATTEMPTS, LAYERS, REQUESTS
-from analytics.models import Alert, AlertState
+from analytics.models import Alert, AlertState, Notification, NotificationState
 from analytics.selectors import MetricsQuery, Totals, rate, rollup_totals
 from analytics.sketch import sketch_count, sketch_counts_at_most, sketch_merge
 from analytics.window import Window
@@ -58,6 +58,7 @@ def metrics_collect(*, now: datetime) -> list[MetricFamily]:
         *layer_families(query, labels),
         *budget_families(projects, now=now),
         alert_family(),
+        notification_family(),
     ]
 
 
@@ -266,3 +267,23 @@ def alert_family() -> MetricFamily:
         }
         firing.set(series, row["firing"])
     return firing
+
+
+def notification_family() -> MetricFamily:
+    """Emails that ran out of send attempts (outbox rows in the terminal `failed` state) per
+    organization: mail nobody received until an admin sends it again. Every organization with
+    an outbox row is listed, so a cleared one reads 0."""
+    rows = (
+        Notification.objects.values("organization__name")
+        .annotate(failed=Count("pk", filter=Q(state=NotificationState.FAILED)))
+        .order_by("organization__name")
+    )
+    failed = MetricFamily(
+        "tollgate_notifications_failed",
+        "gauge",
+        "Emails that ran out of send attempts (outbox rows marked failed) and wait for an "
+        "admin to send them again.",
+    )
+    for row in rows:
+        failed.set({"organization": row["organization__name"]}, row["failed"])
+    return failed
