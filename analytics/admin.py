@@ -1,5 +1,5 @@
 """Alerts and the notification outbox in the admin: read-only, scoped to the organization.
-The outbox's one write is the "Send again" action, open to organization admins."""
+The outbox's one write is its "Send again" action."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from django.utils import timezone
 from analytics.models import Alert, Notification, Repricing, RollupMismatch
 from analytics.notifications import notifications_resend
 from governance.admin import TenantScopedAdmin
-from governance.models import Role
 
 
 class ReadOnlyAdmin(TenantScopedAdmin):
@@ -37,17 +36,12 @@ class AlertAdmin(ReadOnlyAdmin):
     search_fields = ["scope", "summary"]
 
 
-def _organization_admin(request: HttpRequest) -> bool:
-    """A staff user with the admin role in their organization (TenantScopedAdmin keeps them to
-    that organization's rows)."""
-    membership = getattr(request.user, "membership", None)
-    return bool(request.user.is_staff and membership and membership.role == Role.ADMIN)
-
-
 @admin.register(Notification)
 class NotificationAdmin(ReadOnlyAdmin):
     """The outbox: what was sent, what waits for a retry, and what ran out of attempts
-    (`failed`, with its last error), which "Send again" queues anew."""
+    (`failed`, with its last error), which "Send again" queues anew. Like the other analytics
+    rows, a staff user sees them with `view_notification`; sending again takes
+    `change_notification` (the rows themselves stay read-only)."""
 
     list_display = [
         "subject", "recipient", "state", "attempts", "next_attempt_at", "sent_at", "failed_at",
@@ -57,15 +51,8 @@ class NotificationAdmin(ReadOnlyAdmin):
     search_fields = ["subject", "recipient"]
     actions = ["send_again"]
 
-    # Organization admins see their own outbox, so they can tell a mail that never arrived.
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return super().has_module_permission(request) or _organization_admin(request)
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return super().has_view_permission(request, obj) or _organization_admin(request)
-
     def has_resend_permission(self, request: HttpRequest) -> bool:
-        return request.user.is_superuser or _organization_admin(request)
+        return request.user.has_perm("analytics.change_notification")
 
     @admin.action(description="Send again", permissions=["resend"])
     def send_again(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
