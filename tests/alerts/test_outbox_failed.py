@@ -1,7 +1,7 @@
-"""Failed outbox rows outside the sender: the admin filters them by state, shows their last
-error, and "Send again" (change_notification) queues them anew only within the user's organization
-(logged in the row's history); /metrics counts them per organization; migration 0007 keeps
-every existing row's state."""
+"""Failed outbox rows outside the sender: the default cap spans about a day of retries; the
+admin filters rows by state and shows their last error; "Send again" (change_notification)
+queues them anew only within the user's organization, logged in the row's history; /metrics
+counts them per organization; migration 0007 keeps every existing row's state."""
 
 from __future__ import annotations
 
@@ -16,11 +16,25 @@ from django.db.migrations.executor import MigrationExecutor
 from django.test import Client
 from django.utils import timezone
 
+from analytics import notifications
 from analytics.models import Notification, NotificationState
 from analytics.notifications import notifications_send
 from governance.services import organization_create, user_create
 
 CHANGELIST = "/admin/analytics/notification/"
+
+
+def test_the_default_attempts_span_half_a_day_to_a_day(settings, monkeypatch):
+    """The waits between the default 20 sends, at the jitter's low and high ends."""
+    assert settings.TOLLGATE_OUTBOX_MAX_ATTEMPTS == 20
+
+    def span(end: int) -> timedelta:
+        monkeypatch.setattr(notifications.random, "uniform", lambda low, high: (low, high)[end])
+        return sum(
+            (notifications.backoff(attempts) for attempts in range(1, 20)), start=timedelta()
+        )
+
+    assert timedelta(hours=12) < span(0) < span(1) < timedelta(hours=24, minutes=30)
 
 
 def _row(organization, subject: str, state: str, **fields) -> Notification:
