@@ -1,13 +1,18 @@
-"""Alerts and the notification outbox in the admin: read-only, scoped to the organization."""
+"""Alerts and the notification outbox in the admin: read-only, scoped to the organization.
+The outbox's one write is its "Send again" action."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin.models import CHANGE, LogEntry
+from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
 
 from analytics.models import Alert, Notification, Repricing, RollupMismatch
+from analytics.notifications import notifications_resend
 from governance.admin import TenantScopedAdmin
 
 
@@ -33,9 +38,37 @@ class AlertAdmin(ReadOnlyAdmin):
 
 @admin.register(Notification)
 class NotificationAdmin(ReadOnlyAdmin):
-    list_display = ["subject", "recipient", "state", "attempts", "next_attempt_at", "sent_at"]
+    """The outbox: what was sent, what waits for a retry, and what ran out of attempts
+    (`failed`, with its last error), which "Send again" queues anew. Like the other analytics
+    rows, a staff user sees them with `view_notification`; sending again takes
+    `change_notification` (the rows themselves stay read-only)."""
+
+    list_display = [
+        "subject", "recipient", "state", "attempts", "next_attempt_at", "sent_at", "failed_at",
+        "last_error",
+    ]  # fmt: skip
     list_filter = ["state"]
     search_fields = ["subject", "recipient"]
+    actions = ["send_again"]
+
+    def has_resend_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("analytics.change_notification")
+
+    @admin.action(description="Send again", permissions=["resend"])
+    def send_again(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
+        """Queue the selected failed and pending emails for the sender's next run, attempts
+        counted afresh; sent ones are not sent twice. Each row's history records who did it."""
+        # The queryset holds only the user's organization's rows (TenantScopedAdmin).
+        queued = notifications_resend(notifications=queryset, now=timezone.now())
+        LogEntry.objects.log_actions(
+            user_id=request.user.pk,
+            queryset=Notification.objects.filter(pk__in=queued),
+            action_flag=CHANGE,
+            change_message="Send again: queued for the next run, attempts reset.",
+        )
+        skipped = queryset.count() - len(queued)
+        note = f"; {skipped} left alone (sent or being sent)" if skipped else ""
+        messages.info(request, f"{len(queued)} notification(s) queued for the next send{note}.")
 
 
 @admin.register(Repricing)

@@ -326,10 +326,12 @@ class NotificationState(models.TextChoices):
     PENDING = "pending", "pending"
     SENDING = "sending", "sending"
     SENT = "sent", "sent"
+    FAILED = "failed", "failed"  # terminal: attempts ran out; only "Send again" revives it
 
 
 class Notification(models.Model):
-    """Outbox: an email written with the state change that caused it, sent by a task."""
+    """Outbox: an email written with the state change that caused it, sent by a task; after
+    TOLLGATE_OUTBOX_MAX_ATTEMPTS failed sends it stays `failed` with its last error."""
 
     organization = models.ForeignKey(
         "governance.Organization", on_delete=models.CASCADE, related_name="+"
@@ -347,6 +349,7 @@ class Notification(models.Model):
     next_attempt_at = models.DateTimeField()
     claimed_until = models.DateTimeField(null=True)  # a sender's lease while it sends
     sent_at = models.DateTimeField(null=True)
+    failed_at = models.DateTimeField(null=True)  # when the last allowed attempt failed
     last_error = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField()
 

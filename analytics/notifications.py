@@ -3,9 +3,11 @@
 `notify` adds rows inside the caller's transaction (so a rolled-back state change sends
 nothing, and a committed one cannot lose its mail); `notifications_send` claims due rows,
 sends each over SMTP and marks it sent only once the server accepted it. A failed send is
-retried with exponential backoff and jitter. A sender that dies after sending but before
-marking leaves its claim to expire; the mail is then sent again with the same Message-ID, so
-mail clients show it once.
+retried with exponential backoff and jitter, up to `TOLLGATE_OUTBOX_MAX_ATTEMPTS` sends; the
+row then turns `failed` (terminal: never claimed again) with its last error, until an admin's
+"Send again" (`notifications_resend`) queues it anew. A sender that dies after sending but
+before marking leaves its claim to expire; the mail is then sent again with the same
+Message-ID, so mail clients show it once.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -28,7 +30,7 @@ from analytics.models import Alert, Notification, NotificationState
 from governance.models import Membership, Organization
 
 BACKOFF_BASE_S = 30
-BACKOFF_MAX_S = 3600
+BACKOFF_MAX_S = 2 * 3600  # with the default attempts, retries span 12 to 24 hours
 CLAIM_LEASE = timedelta(minutes=2)  # longer than one send's SMTP timeout
 SEND_BATCH = 100
 SMTP_ERRORS = (smtplib.SMTPException, OSError)
@@ -85,7 +87,8 @@ def notify(
 @dataclass
 class SendRun:
     sent: int = 0
-    failed: int = 0
+    failed: int = 0  # sends that failed in this run, retried later or given up
+    gave_up: int = 0  # of those, rows that ran out of attempts and are now `failed`
 
 
 def backoff(attempts: int) -> timedelta:
@@ -94,9 +97,14 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=random.uniform(ceiling / 2, ceiling))  # noqa: S311 - not crypto
 
 
+def max_attempts() -> int:
+    """Sends a notification gets before it is marked failed (TOLLGATE_OUTBOX_MAX_ATTEMPTS)."""
+    return int(settings.TOLLGATE_OUTBOX_MAX_ATTEMPTS)
+
+
 def _claim(now: datetime, limit: int) -> list[Notification]:
     """Take due rows (and rows whose sender's lease expired) for this sender, committed, so
-    two senders never hold the same row."""
+    two senders never hold the same row. `failed` and `sent` rows are never taken."""
     with transaction.atomic():
         due = list(
             Notification.objects.select_for_update(skip_locked=True)
@@ -106,6 +114,18 @@ def _claim(now: datetime, limit: int) -> list[Notification]:
             )
             .order_by("next_attempt_at", "pk")[:limit]
         )
+        # A row whose senders kept dying mid-send (a mail that crashes the worker, say) has
+        # used its attempts like any other: it stops here instead of looping forever.
+        abandoned = [n for n in due if n.state == NotificationState.SENDING]
+        spent = [n.pk for n in abandoned if n.attempts >= max_attempts()]
+        if spent:
+            Notification.objects.filter(pk__in=spent).update(
+                state=NotificationState.FAILED,
+                claimed_until=None,
+                failed_at=now,
+                last_error="the sender stopped before recording the outcome of the last attempt",
+            )
+            due = [n for n in due if n.pk not in spent]
         for notification in due:
             notification.state = NotificationState.SENDING
             notification.claimed_until = now + CLAIM_LEASE
@@ -137,8 +157,7 @@ def notifications_send(*, now: datetime | None = None, limit: int = SEND_BATCH) 
         connection = get_connection(fail_silently=False)
         connection.open()
     except SMTP_ERRORS as exc:
-        for notification in claimed:
-            _failed(notification, exc, now)
+        run.gave_up = sum(_failed(notification, exc, now) for notification in claimed)
         run.failed = len(claimed)
         return run
     try:
@@ -146,7 +165,7 @@ def notifications_send(*, now: datetime | None = None, limit: int = SEND_BATCH) 
             try:
                 connection.send_messages([message_for(notification)])
             except SMTP_ERRORS as exc:
-                _failed(notification, exc, now)
+                run.gave_up += _failed(notification, exc, now)
                 run.failed += 1
                 continue
             Notification.objects.filter(pk=notification.pk).update(
@@ -159,13 +178,45 @@ def notifications_send(*, now: datetime | None = None, limit: int = SEND_BATCH) 
     return run
 
 
-def _failed(notification: Notification, exc: BaseException, now: datetime) -> None:
-    Notification.objects.filter(pk=notification.pk).update(
+def _failed(notification: Notification, exc: BaseException, now: datetime) -> bool:
+    """Record a failed send: retried after a backoff, or `failed` for good once the attempts
+    are used up. True when the row gave up."""
+    error = f"{type(exc).__name__}: {exc}"[:500]
+    rows = Notification.objects.filter(pk=notification.pk)
+    if notification.attempts >= max_attempts():
+        rows.update(
+            state=NotificationState.FAILED, claimed_until=None, failed_at=now, last_error=error
+        )
+        return True
+    rows.update(
         state=NotificationState.PENDING,
         claimed_until=None,
         next_attempt_at=now + backoff(notification.attempts),
-        last_error=f"{type(exc).__name__}: {exc}"[:500],
+        last_error=error,
     )
+    return False
+
+
+def notifications_resend(*, notifications: QuerySet[Notification], now: datetime) -> list[int]:
+    """Queue failed and pending notifications to go out on the sender's next run, with their
+    attempts counted afresh. Sent ones are left alone (a resend never duplicates a delivered
+    mail) and so are those being sent right now. Returns the ids queued."""
+    with transaction.atomic():
+        # Locked, so a sender claiming one of them meanwhile cannot have it counted here.
+        ids = list(
+            notifications.filter(state__in=[NotificationState.FAILED, NotificationState.PENDING])
+            .select_for_update()
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        Notification.objects.filter(pk__in=ids).update(
+            state=NotificationState.PENDING,
+            attempts=0,
+            next_attempt_at=now,
+            claimed_until=None,
+            failed_at=None,
+        )
+    return ids
 
 
 def dashboard_url(path: str) -> str:

@@ -5,8 +5,8 @@ names only: organization, project, model, layer, budget, period, kind, severity.
 from the project's matrix, which admins control; any other name an event carries is counted
 under "(unlisted)", so a client cannot grow the series. Traffic figures cover the trailing
 `WINDOW` of whole minutes, read from the rollups like the metrics API; budgets their current
-period; alerts their current state. Reads are grouped across all projects, so the number of
-queries does not grow with projects, models or budgets.
+period; alerts their current state; failed emails the outbox as it stands. Reads are grouped
+across all projects, so the number of queries does not grow with projects, models or budgets.
 
 `prometheus_client` writes the exposition (text 0.0.4, or OpenMetrics when the scraper asks):
 `FiguresCollector` yields its metric families from today's figures on a registry of its own,
@@ -29,7 +29,7 @@ from prometheus_client.utils import floatToGoString
 
 from analytics.budgets import SpendLedger, budget_status
 from analytics.families import ATTEMPTS, LAYERS, REQUESTS
-from analytics.models import Alert, AlertState
+from analytics.models import Alert, AlertState, Notification, NotificationState
 from analytics.selectors import MetricsQuery, Totals, rate, rollup_totals
 from analytics.sketch import sketch_count, sketch_counts_at_most, sketch_merge
 from analytics.window import Window
@@ -115,6 +115,7 @@ def metrics_collect(*, now: datetime) -> list[Metric]:
         *layer_families(query, labels),
         *budget_families(projects, now=now),
         alert_family(),
+        notification_family(),
     ]
 
 
@@ -328,3 +329,22 @@ def alert_family() -> GaugeMetricFamily:
         }
         _set(firing, series, row["firing"])
     return firing
+
+
+def notification_family() -> GaugeMetricFamily:
+    """Emails that ran out of send attempts (outbox rows in the terminal `failed` state) per
+    organization: mail nobody received until an admin sends it again. Every organization with
+    an outbox row is listed, so a cleared one reads 0."""
+    rows = (
+        Notification.objects.values("organization__name")
+        .annotate(failed=Count("pk", filter=Q(state=NotificationState.FAILED)))
+        .order_by("organization__name")
+    )
+    failed = GaugeMetricFamily(
+        "tollgate_notifications_failed",
+        "Emails that ran out of send attempts (outbox rows marked failed) and wait for an "
+        "admin to send them again.",
+    )
+    for row in rows:
+        _set(failed, {"organization": row["organization__name"]}, row["failed"])
+    return failed

@@ -76,9 +76,10 @@ def alerts_evaluate() -> dict[str, object]:
     max_retries=3,
 )
 def notifications_send() -> dict[str, int]:
-    """Send due outbox rows; SMTP failures are rescheduled row by row, not retried here."""
+    """Send due outbox rows; SMTP failures are rescheduled row by row (or marked failed once
+    their attempts are used up), not retried here."""
     run = notifications.notifications_send()
-    return {"sent": run.sent, "failed": run.failed}
+    return {"sent": run.sent, "failed": run.failed, "gave_up": run.gave_up}
 
 
 @shared_task(

@@ -283,6 +283,11 @@ TOLLGATE_INGEST_MAX_BYTES = 5 * 1024 * 1024  # decompressed; the compressed body
 TOLLGATE_INGEST_FUTURE_SKEW_S = 300
 TOLLGATE_RETRY_AFTER_S = 5  # what a 503 tells clients to wait
 TOLLGATE_BASE_URL = env.str("TOLLGATE_BASE_URL", default="http://127.0.0.1:8000")  # links in emails
+# Sends an email gets before its outbox row turns `failed` (the admin's "Send again" revives
+# it). With the backoff (30 s doubling, at most 2 h apart) 20 attempts span 12 to 24 hours.
+TOLLGATE_OUTBOX_MAX_ATTEMPTS = env.int("TOLLGATE_OUTBOX_MAX_ATTEMPTS", default=20)
+if TOLLGATE_OUTBOX_MAX_ATTEMPTS < 1:
+    raise ImproperlyConfigured("TOLLGATE_OUTBOX_MAX_ATTEMPTS must be 1 or more.")
 # Bearer token Prometheus sends to GET /metrics; unset, only loopback clients are answered.
 TOLLGATE_METRICS_TOKEN = env.str("TOLLGATE_METRICS_TOKEN", default="")
 # Without a token, loopback clients may scrape: on by default only in the embedded mode.

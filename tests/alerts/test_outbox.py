@@ -1,5 +1,7 @@
 """SMTP down, then up (a real aiosmtpd server on loopback): every notification is delivered,
-none lost; a sender killed between send and mark re-sends under the same Message-ID."""
+none lost; a sender killed between send and mark re-sends under the same Message-ID. A server
+that keeps refusing uses up the attempts: the row turns `failed` with its last error, is never
+picked again, and "send again" (notifications_resend) delivers it exactly once."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from aiosmtpd.controller import Controller
 from django.utils import timezone
 
 from analytics.models import Notification, NotificationState
-from analytics.notifications import notifications_send, notify
+from analytics.notifications import CLAIM_LEASE, notifications_resend, notifications_send, notify
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -21,8 +23,11 @@ pytestmark = pytest.mark.django_db(transaction=True)
 class Inbox:
     def __init__(self) -> None:
         self.messages: list = []
+        self.refusing = False  # answer every message with a temporary failure
 
     async def handle_DATA(self, server, session, envelope):
+        if self.refusing:
+            return "451 4.3.0 Mailbox busy, try later"
         self.messages.append(message_from_bytes(envelope.content))
         return "250 OK"
 
@@ -126,3 +131,88 @@ def test_a_sender_killed_between_send_and_mark_resends_under_the_same_message_id
     assert Notification.objects.filter(state=NotificationState.SENT).count() == 3
     ids = [m["Message-ID"] for m in inbox.messages]
     assert len(ids) == 4 and len(set(ids)) == 3  # the re-send is the same message to a client
+
+
+def _refused_until_failed(inbox, attempts: int):
+    """Run the sender past every backoff until the refused row has used `attempts` sends;
+    returns the last run and its time."""
+    now = timezone.now()
+    inbox.refusing = True
+    runs = []
+    for _ in range(attempts):
+        now += timedelta(hours=3)  # past the longest backoff (2 h)
+        runs.append(notifications_send(now=now))
+    return runs, now
+
+
+def test_after_the_cap_the_row_is_failed_keeps_its_last_error_and_is_never_picked_again(
+    smtp, organization, settings
+):
+    settings.TOLLGATE_OUTBOX_MAX_ATTEMPTS = 3
+    controller, inbox = smtp
+    controller.start()
+    _queue(organization, 1)
+
+    runs, failed_at = _refused_until_failed(inbox, 3)
+    assert [(run.failed, run.gave_up) for run in runs] == [(1, 0), (1, 0), (1, 1)]
+    row = Notification.objects.get()
+    assert row.state == NotificationState.FAILED and row.attempts == 3
+    assert row.failed_at == failed_at and row.claimed_until is None
+    assert "SMTPDataError" in row.last_error and "Mailbox busy" in row.last_error
+
+    inbox.refusing = False  # the server accepts again: a failed row still stays put
+    for days in (1, 30):
+        run = notifications_send(now=failed_at + timedelta(days=days))
+        assert (run.sent, run.failed) == (0, 0)
+    assert inbox.messages == []
+    assert Notification.objects.get().state == NotificationState.FAILED
+
+
+def test_send_again_delivers_a_failed_email_exactly_once(smtp, organization, settings):
+    settings.TOLLGATE_OUTBOX_MAX_ATTEMPTS = 2
+    controller, inbox = smtp
+    controller.start()
+    _queue(organization, 2)
+    _refused_until_failed(inbox, 2)
+    assert set(Notification.objects.values_list("state", flat=True)) == {"failed"}
+    inbox.refusing = False
+    first, second = Notification.objects.order_by("pk")
+
+    now = timezone.now()
+    queued = notifications_resend(notifications=Notification.objects.filter(pk=first.pk), now=now)
+    assert queued == [first.pk]
+    first.refresh_from_db()
+    assert (first.state, first.attempts, first.failed_at) == ("pending", 0, None)
+    assert notifications_send(now=now).sent == 1
+    # Asking for all of them again queues only the one not yet sent; nothing goes out twice.
+    assert notifications_resend(notifications=Notification.objects.all(), now=now) == [second.pk]
+    assert notifications_send(now=now).sent == 1  # only the second, resent just above
+    assert notifications_send(now=now + timedelta(days=1)).sent == 0
+    assert sorted(m["Subject"] for m in inbox.messages) == ["Test 0", "Test 1"]
+    assert Notification.objects.filter(state=NotificationState.SENT).count() == 2
+
+
+def test_a_claim_abandoned_on_its_last_attempt_fails_instead_of_looping(
+    smtp, organization, settings
+):
+    """A mail whose senders keep dying mid-send (the lease expires each time) stops at the
+    cap too; below the cap it is re-sent as before."""
+    settings.TOLLGATE_OUTBOX_MAX_ATTEMPTS = 2
+    controller, inbox = smtp
+    controller.start()
+    _queue(organization, 2)
+    now = timezone.now()
+    stale = now - CLAIM_LEASE  # the claim of a sender that died
+    spent, retried = Notification.objects.order_by("pk")
+    Notification.objects.filter(pk=spent.pk).update(
+        state="sending", attempts=2, claimed_until=stale
+    )
+    Notification.objects.filter(pk=retried.pk).update(
+        state="sending", attempts=1, claimed_until=stale
+    )
+
+    assert notifications_send(now=now).sent == 1
+    spent.refresh_from_db()
+    assert spent.state == NotificationState.FAILED and spent.failed_at == now
+    assert "stopped before recording" in spent.last_error
+    assert [m["Subject"] for m in inbox.messages] == ["Test 1"]  # the retried one only

@@ -33,4 +33,8 @@ class Command(TollgateCommand):
         for transition in evaluation.transitions:
             self.stdout.write(f"  {transition}")
         sent = notifications_send()
-        self.stdout.write(f"notifications: {sent.sent} sent, {sent.failed} failed (retried later)")
+        retried = sent.failed - sent.gave_up
+        line = f"notifications: {sent.sent} sent, {retried} failed (retried later)"
+        if sent.gave_up:
+            line += f", {sent.gave_up} out of attempts (marked failed)"
+        self.stdout.write(line)
