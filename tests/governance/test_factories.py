@@ -90,6 +90,9 @@ def test_api_key_scope_service_and_project_follow_each_other():
     assert ApiKeyFactory(service=service).project == service.project
     project = ProjectFactory()
     assert ApiKeyFactory(project=project).service.project == project
+    organization = OrganizationFactory()
+    deep = ApiKeyFactory(project__organization=organization)
+    assert deep.project.organization == organization == deep.service.project.organization
     limited = ApiKeyFactory(rate_limit_per_minute=5)
     assert ApiKey.objects.get(pk=limited.pk).rate_limit_per_minute == 5
     with pytest.raises(GovernanceError, match="does not belong"):
