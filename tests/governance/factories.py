@@ -73,6 +73,8 @@ class _CleanSavedFactory(DjangoModelFactory):
 
 
 class OrganizationFactory(DjangoModelFactory):
+    """A tenant made by `organization_create`."""
+
     class Meta:
         model = Organization
 
@@ -84,8 +86,9 @@ class OrganizationFactory(DjangoModelFactory):
 
 
 class ProjectFactory(DjangoModelFactory):
-    """A project; `ProjectFactory(matrix=True)` also loads the reference matrix (or pass a
-    matrix document of your own)."""
+    """A project made by `project_create`; settings passed beside it (`retention_days=30`)
+    are then saved as an admin edit would. `ProjectFactory(matrix=True)` also loads the
+    reference matrix (or pass a matrix document of your own)."""
 
     class Meta:
         model = Project
@@ -95,8 +98,16 @@ class ProjectFactory(DjangoModelFactory):
     name = factory.Sequence(lambda n: f"project-{n}")
 
     @classmethod
-    def _create(cls, model_class: type, *, organization: Organization, name: str) -> Project:
-        return project_create(organization=organization, name=name)
+    def _create(
+        cls, model_class: type, *, organization: Organization, name: str, **settings: Any
+    ) -> Project:
+        project = project_create(organization=organization, name=name)
+        if settings:
+            for field, value in settings.items():
+                setattr(project, field, value)
+            project.full_clean()
+            project.save()
+        return project
 
     @factory.post_generation
     def matrix(project: Project, create: bool, extracted: Any, **kwargs: Any) -> None:
@@ -106,6 +117,8 @@ class ProjectFactory(DjangoModelFactory):
 
 
 class ServiceFactory(DjangoModelFactory):
+    """A service of a project made by `service_create`."""
+
     class Meta:
         model = Service
 
@@ -186,6 +199,8 @@ class UserFactory(DjangoModelFactory):
 
 
 class MatrixModelFactory(_CleanSavedFactory):
+    """A model of a project's matrix, without prices (add them with ModelPriceFactory)."""
+
     class Meta:
         model = MatrixModel
 
@@ -207,6 +222,8 @@ class ModelPriceFactory(_CleanSavedFactory):
 
 
 class ComplexityBandFactory(_CleanSavedFactory):
+    """One band covering every score (0 to 100) for gpt-5.4."""
+
     class Meta:
         model = ComplexityBand
 

@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.test import Client
 
 from governance.keys import key_matches
-from governance.models import ApiKey, MatrixModel, ModelPrice, Role, ScopeKind
+from governance.models import ApiKey, MatrixModel, ModelPrice, Project, Role, ScopeKind
 from governance.selectors import api_key_for_secret, price_book_for_project
 from governance.services import GovernanceError
 from tests.governance.factories import (
@@ -61,6 +61,10 @@ def test_tenants_go_through_the_services():
         ProjectFactory(organization=organization, name="support")
     service = ServiceFactory(project=project)
     assert service.project.organization == organization
+    kept = ProjectFactory(retention_days=30)
+    assert Project.objects.get(pk=kept.pk).retention_days == 30
+    with pytest.raises(ValidationError, match="retention_days"):
+        ProjectFactory(retention_days=0)
     assert ServiceFactory().project.organization != organization
 
 
