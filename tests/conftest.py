@@ -7,7 +7,6 @@ import json
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,22 +14,17 @@ from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from governance.matrix import matrix_load
-from governance.models import Project, Service
-from governance.services import (
-    api_key_create,
-    organization_create,
-    project_create,
-    service_create,
+from governance.models import Organization, Project, Service
+from tests.governance.factories import (
+    ApiKeyFactory,
+    OrganizationFactory,
+    ProjectFactory,
+    ServiceFactory,
+    reference_matrix,
 )
 
-REFERENCE_MATRIX = (
-    Path(__file__).resolve().parent.parent / "tollgate/demo_data/reference_matrix.json"
-)
-
-
-def reference_matrix() -> dict[str, Any]:
-    return json.loads(REFERENCE_MATRIX.read_text())
+# reference_matrix stays importable from here, where the event builders live.
+__all__ = ["enforcement_event", "reference_matrix", "routing_event"]
 
 
 def routing_event(**overrides: Any) -> dict[str, Any]:
@@ -79,26 +73,23 @@ def _raw_tables_emptied_after_transactional_tests(request):
 
 
 @pytest.fixture
-def organization(db):
-    return organization_create(name="acme")
+def organization(db) -> Organization:
+    return OrganizationFactory(name="acme")
 
 
 @pytest.fixture
 def project(organization) -> Project:
-    project = project_create(organization=organization, name="support")
-    matrix_load(project=project, document=reference_matrix())
-    return project
+    return ProjectFactory(organization=organization, name="support", matrix=True)
 
 
 @pytest.fixture
 def service(project) -> Service:
-    return service_create(project=project, name="router")
+    return ServiceFactory(project=project, name="router")
 
 
 @pytest.fixture
-def ingest_key(project, service) -> str:
-    _, raw = api_key_create(project=project, service=service, scope="ingest")
-    return raw
+def ingest_key(service) -> str:
+    return ApiKeyFactory(service=service).raw_key
 
 
 @pytest.fixture

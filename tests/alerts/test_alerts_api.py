@@ -10,12 +10,11 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from analytics.models import Alert, AlertState
-from governance.models import AlertRule
-from governance.services import (
-    api_key_create,
-    organization_create,
-    project_create,
-    user_create,
+from tests.governance.factories import (
+    AlertRuleFactory,
+    ApiKeyFactory,
+    ProjectFactory,
+    UserFactory,
 )
 
 pytestmark = pytest.mark.django_db
@@ -23,7 +22,7 @@ CSRF_SECRET = "Tollgate0csrf0secret0for0tests00"  # 32 letters and digits, as Dj
 
 
 def _alert(project, name: str, state: str = AlertState.FIRING) -> Alert:
-    rule = AlertRule.objects.create(project=project, name=name, kind="error_rate")
+    rule = AlertRuleFactory(project=project, name=name)
     now = timezone.now()
     return Alert.objects.create(
         rule=rule,
@@ -42,7 +41,7 @@ def _alert(project, name: str, state: str = AlertState.FIRING) -> Alert:
 
 @pytest.fixture
 def alerts(project):
-    other = project_create(organization=organization_create(name="globex"), name="secret")
+    other = ProjectFactory()  # another organization's
     return {
         "firing": _alert(project, "errors"),
         "resolved": _alert(project, "old", AlertState.RESOLVED),
@@ -51,18 +50,17 @@ def alerts(project):
 
 
 def _member(project, role: str) -> APIClient:
-    user = user_create(
-        organization=project.organization, username=role, role=role, password="pw-123-long"
-    )
+    user = UserFactory(organization=project.organization, username=role, role=role)
     client = APIClient(enforce_csrf_checks=True)
     client.force_login(user)
     return client
 
 
 def test_list_is_scoped_to_the_organization_and_filters(project, alerts):
-    _, raw = api_key_create(project=project, scope="read")
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    client.credentials(
+        HTTP_AUTHORIZATION=f"Bearer {ApiKeyFactory(project=project, scope='read').raw_key}"
+    )
     names = {row["name"] for row in client.get("/api/v1/alerts").json()["rows"]}
     assert names == {"errors", "old"}
     firing = client.get("/api/v1/alerts", {"state": "firing"}).json()["rows"]
@@ -116,11 +114,7 @@ def test_ops_acknowledges_and_silences(project, alerts):
 
 def test_bad_silence_and_resolved_acknowledge_are_named(project, alerts):
     client = APIClient()
-    client.force_login(
-        user_create(
-            organization=project.organization, username="a", role="admin", password="pw-123-long"
-        )
-    )
+    client.force_login(UserFactory(organization=project.organization, role="admin"))
     past = client.post(
         f"/api/v1/alerts/{alerts['firing'].pk}/silence",
         {"until": (timezone.now() - timedelta(minutes=1)).isoformat()},
@@ -135,25 +129,18 @@ def test_bad_silence_and_resolved_acknowledge_are_named(project, alerts):
 
 def test_finance_keys_and_other_organizations_cannot_act(project, alerts):
     finance = APIClient()
-    finance.force_login(
-        user_create(
-            organization=project.organization, username="f", role="finance", password="pw-123-long"
-        )
-    )
+    finance.force_login(UserFactory(organization=project.organization, role="finance"))
     assert finance.post(f"/api/v1/alerts/{alerts['firing'].pk}/acknowledge").status_code == 403
-    _, raw = api_key_create(project=project, scope="read")
     keyed = APIClient()
-    keyed.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    keyed.credentials(
+        HTTP_AUTHORIZATION=f"Bearer {ApiKeyFactory(project=project, scope='read').raw_key}"
+    )
     assert keyed.post(f"/api/v1/alerts/{alerts['firing'].pk}/acknowledge").status_code in (
         401,
         403,
     )
     ops = APIClient()
-    ops.force_login(
-        user_create(
-            organization=project.organization, username="o", role="ops", password="pw-123-long"
-        )
-    )
+    ops.force_login(UserFactory(organization=project.organization, role="ops"))
     assert ops.post(f"/api/v1/alerts/{alerts['foreign'].pk}/acknowledge").status_code == 404
     for hostile in ("²", "1" * 19, "-1"):  # digits int() refuses, past bigint, not digits
         assert ops.post(f"/api/v1/alerts/{hostile}/acknowledge").status_code == 404

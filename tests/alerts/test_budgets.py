@@ -15,14 +15,9 @@ from analytics.evaluation import alerts_evaluate
 from analytics.models import BudgetNotice, Notification
 from analytics.rollup import rollups_advance
 from governance.models import Budget
-from governance.services import (
-    api_key_create,
-    organization_create,
-    project_create,
-    service_create,
-    user_create,
-)
+from governance.services import organization_create, project_create, user_create
 from tests.conftest import routing_event
+from tests.governance.factories import ApiKeyFactory, BudgetFactory, ServiceFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -54,11 +49,9 @@ def _spend(post_batch, count: int, when: datetime) -> None:
     rollups_advance(max_seconds=float("inf"))
 
 
-def test_each_threshold_fires_once_per_period(post_batch, project, organization):
-    budget = Budget.objects.create(
-        organization=organization,
+def test_each_threshold_fires_once_per_period(post_batch, project):
+    budget = BudgetFactory(
         project=project,
-        name="daily",
         period="day",
         amount_usd=Decimal("0.70"),
         notify_forecast=False,
@@ -108,14 +101,9 @@ def test_forecast_to_exceed_fires_before_the_money_is_gone(post_batch, project, 
     assert Notification.objects.count() == 1
 
 
-def test_a_new_period_starts_clean(post_batch, project, organization):
-    budget = Budget.objects.create(
-        organization=organization,
-        project=project,
-        name="daily",
-        period="day",
-        amount_usd=Decimal("0.10"),
-        notify_forecast=False,
+def test_a_new_period_starts_clean(post_batch, project):
+    budget = BudgetFactory(
+        project=project, period="day", amount_usd=Decimal("0.10"), notify_forecast=False
     )
     now = timezone.now()
     _spend(post_batch, 20, now - timedelta(minutes=2))
@@ -127,17 +115,12 @@ def test_a_new_period_starts_clean(post_batch, project, organization):
     assert BudgetNotice.objects.filter(budget=budget).count() == 3  # nothing new fired
 
 
-def test_budgets_api_answers_status(post_batch, project, organization):
-    _, raw = api_key_create(project=project, scope="read")
+def test_budgets_api_answers_status(post_batch, project):
     read_client = APIClient()
-    read_client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
-    Budget.objects.create(
-        organization=organization,
-        project=project,
-        name="monthly",
-        period="month",
-        amount_usd=Decimal("100.00"),
+    read_client.credentials(
+        HTTP_AUTHORIZATION=f"Bearer {ApiKeyFactory(project=project, scope='read').raw_key}"
     )
+    BudgetFactory(project=project, period="month", amount_usd=Decimal("100.00"))
     _spend(post_batch, 10, timezone.now() - timedelta(minutes=2))
     (row,) = read_client.get("/api/v1/budgets").json()["rows"]
     assert row["spent_usd"] == "0.070000"
@@ -170,20 +153,11 @@ def test_budgets_api_filters_by_a_project_checked_like_the_metrics_api(project, 
         assert response.status_code == 400 and response.json()["field"] == "project", name
 
 
-def test_a_ledger_reads_only_its_own_projects_services(post_batch, project, service, organization):
-    rival = project_create(organization=organization_create(name="globex"), name="rival")
-    service_create(project=rival, name="router")
+def test_a_ledger_reads_only_its_own_projects_services(post_batch, project, service):
+    ServiceFactory(name="router")  # a rival organization's service of the same name
     now = timezone.now()
     _spend(post_batch, 2, now - timedelta(minutes=2))
-    budget = Budget.objects.create(
-        organization=organization,
-        project=project,
-        name="router",
-        scope_kind="service",
-        scope_name="router",
-        period="day",
-        amount_usd=Decimal("1.00"),
-    )
+    budget = BudgetFactory(project=project, scope_kind="service", scope_name="router")
     ledger = SpendLedger([project])
     assert ledger(budget, now - timedelta(hours=1), now) == Decimal("0.014")
     assert ledger._service_ids == {(project.pk, "router"): {service.pk}}

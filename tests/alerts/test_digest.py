@@ -20,16 +20,15 @@ from analytics.models import Notification
 from analytics.rollup import rollups_advance
 from analytics.selectors import MetricsQuery, metrics_summary
 from analytics.tasks import finance_digest
-from governance.matrix import matrix_load
 from governance.models import Budget, Organization, Project
-from governance.services import (
-    api_key_create,
-    organization_create,
-    project_create,
-    service_create,
-    user_create,
+from tests.conftest import enforcement_event, routing_event
+from tests.governance.factories import (
+    ApiKeyFactory,
+    BudgetFactory,
+    OrganizationFactory,
+    ProjectFactory,
+    UserFactory,
 )
-from tests.conftest import enforcement_event, reference_matrix, routing_event
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -50,21 +49,15 @@ def at(day: date) -> str:
 
 
 def member(organization: Organization, username: str, role: str) -> None:
-    user = user_create(
-        organization=organization, username=username, role=role, password="pw-123-long"
-    )
+    user = UserFactory(organization=organization, username=username, role=role)
     user.email = f"{username}@{organization.name}.example"
     user.save(update_fields=["email"])
 
 
 def tenant_project(organization: Organization, name: str) -> tuple[Project, str]:
     """A project with the reference prices and an ingest key for it."""
-    project = project_create(organization=organization, name=name)
-    matrix_load(project=project, document=reference_matrix())
-    _, key = api_key_create(
-        project=project, service=service_create(project=project, name="router"), scope="ingest"
-    )
-    return project, key
+    project = ProjectFactory(organization=organization, name=name, matrix=True)
+    return project, ApiKeyFactory(project=project).raw_key
 
 
 def post(events: list[dict], key: str) -> None:
@@ -115,17 +108,11 @@ def acme(organization, project, ingest_key, day) -> Organization:
         ingest_key,
     )
     post(attempts(10, day, "claude-opus-4.6"), search_key)
-    Budget.objects.create(
-        organization=organization,
-        project=project,
-        name="support daily",
-        period="day",
-        amount_usd=Decimal("0.50"),
-    )
-    Budget.objects.create(
+    BudgetFactory(project=project, name="support daily", period="day", amount_usd=Decimal("0.50"))
+    BudgetFactory(
+        organization_wide=True,
         organization=organization,
         name="acme weekly",
-        scope_kind="organization",
         period="week",
         amount_usd=Decimal("1.00"),
     )
@@ -135,7 +122,7 @@ def acme(organization, project, ingest_key, day) -> Organization:
 @pytest.fixture
 def globex(day) -> Organization:
     """Another tenant with traffic the same day, on a model acme does not use."""
-    organization = organization_create(name="globex")
+    organization = OrganizationFactory(name="globex")
     _, key = tenant_project(organization, "globex-lab")
     post(attempts(7, day, "gemini-3.1-pro"), key)
     return organization
@@ -235,7 +222,7 @@ def test_digest_shows_the_selectors_figures_for_the_day(acme, globex, project, d
 
 
 def test_names_are_not_escaped_outside_html(day):
-    organization = organization_create(name="Smith & Jones <Ltd>")
+    organization = OrganizationFactory(name="Smith & Jones <Ltd>")
     member(organization, "fay", "finance")
     project, key = tenant_project(organization, "R&D")
     post(attempts(10, day, "gpt-5.4"), key)

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import psycopg
 import pytest
-from django.contrib.auth.models import Permission, User
+from django.contrib.auth.models import Permission
 from django.db import connection, transaction
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -24,12 +24,13 @@ from analytics.rollup import rollups_advance
 from analytics.selectors import MetricsQuery, metrics_models, metrics_summary
 from analytics.tasks import rollup_advance
 from analytics.window import Window
-from governance.models import AlertRule, MatrixModel, Membership, ModelPrice, Role
+from governance.models import AlertRule, MatrixModel, ModelPrice
 from governance.pricing import cost_usd
 from governance.selectors import baseline_model_name, price_book_for_project
-from governance.services import PRICES_LOCK_CLASS, api_key_create, organization_create
+from governance.services import PRICES_LOCK_CLASS
 from ingestion.models import RoutingEvent
 from tests.conftest import routing_event
+from tests.governance.factories import ApiKeyFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -258,19 +259,16 @@ def test_admin_shows_progress_to_the_projects_organization_only(
     _traffic(post_batch)
     _new_gpt_price(project)
     _run_jobs()
-    staff = User.objects.create_user("ada", password="pw-long-enough-1", is_staff=True)
-    Membership.objects.create(user=staff, organization=organization, role=Role.ADMIN)
-    staff.user_permissions.add(Permission.objects.get(codename="view_repricing"))
+    view_repricing = Permission.objects.get(codename="view_repricing")
+    staff = UserFactory(organization=organization, role="admin")
+    staff.user_permissions.add(view_repricing)
     client.force_login(staff)
     page = client.get("/admin/analytics/repricing/")
     assert page.status_code == 200
     assert "100% (" in page.content.decode() and "price added: gpt-5.4" in page.content.decode()
 
-    other = User.objects.create_user("bob", password="pw-long-enough-2", is_staff=True)
-    Membership.objects.create(
-        user=other, organization=organization_create(name="globex"), role=Role.ADMIN
-    )
-    other.user_permissions.add(Permission.objects.get(codename="view_repricing"))
+    other = UserFactory(role="admin")  # an admin of another organization
+    other.user_permissions.add(view_repricing)
     client.force_login(other)
     assert "price added" not in client.get("/admin/analytics/repricing/").content.decode()
     job = Repricing.objects.get()
@@ -345,9 +343,10 @@ def test_the_rollup_task_reprices_after_new_events_and_never_waits_for_it(post_b
 
 
 def test_answers_say_while_a_repricing_moves_their_figures(post_batch, project):
-    _, raw = api_key_create(project=project, scope="read")
     read_client = APIClient()
-    read_client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    read_client.credentials(
+        HTTP_AUTHORIZATION=f"Bearer {ApiKeyFactory(project=project, scope='read').raw_key}"
+    )
     _traffic(post_batch)
     rollups_advance(max_seconds=float("inf"))
     _new_gpt_price(project)

@@ -13,14 +13,8 @@ from rest_framework.test import APIClient
 
 from analytics.api.renderers import CsvRenderer
 from analytics.rollup import rollups_advance
-from governance.services import (
-    api_key_create,
-    organization_create,
-    project_create,
-    service_create,
-    user_create,
-)
 from tests.conftest import enforcement_event, routing_event
+from tests.governance.factories import ApiKeyFactory, ProjectFactory, UserFactory
 
 ENDPOINTS = [
     "/api/v1/metrics/summary",
@@ -40,7 +34,7 @@ def client_with_key(raw_key: str) -> APIClient:
 
 @pytest.fixture
 def read_key(project) -> str:
-    return api_key_create(project=project, scope="read")[1]
+    return ApiKeyFactory(project=project, scope="read").raw_key
 
 
 @pytest.mark.django_db
@@ -58,9 +52,7 @@ class TestAccess:
         assert client_with_key(read_key).get(url).status_code == 200
 
     def test_member_session_is_200_and_needs_csrf_only_for_writes(self, project):
-        user = user_create(
-            organization=project.organization, username="olivia", role="ops", password="pw-123-long"
-        )
+        user = UserFactory(organization=project.organization, role="ops")
         client = APIClient(enforce_csrf_checks=True)
         client.force_login(user)
         assert client.get("/api/v1/metrics/summary").status_code == 200
@@ -74,7 +66,7 @@ class TestAccess:
         assert client.get("/api/v1/metrics/summary").status_code == 403
 
     def test_read_key_cannot_name_another_project(self, organization, read_key):
-        project_create(organization=organization, name="other")
+        ProjectFactory(organization=organization, name="other")
         response = client_with_key(read_key).get("/api/v1/metrics/summary", {"project": "other"})
         assert response.status_code == 400
         assert response.json()["field"] == "project"
@@ -187,13 +179,7 @@ class TestWithData:
             for i in range(5)
         ]
         assert post_batch(events).status_code == 200
-        other_org = organization_create(name="globex")
-        other_project = project_create(organization=other_org, name="rival")
-        other_key = api_key_create(
-            project=other_project,
-            service=service_create(project=other_project, name="r"),
-            scope="ingest",
-        )[1]
+        other_key = ApiKeyFactory().raw_key  # an ingest key of another organization
         assert (
             post_batch(
                 [routing_event(timestamp=stamp) for _ in range(7)], key=other_key
@@ -210,12 +196,7 @@ class TestWithData:
         summary = client_with_key(read_key).get("/api/v1/metrics/summary", loaded).json()
         assert (summary["attempts"], summary["requests"]) == (20, 20)
         assert summary["block_rate"] == 0.25
-        rival = user_create(
-            organization=organization_create(name="initech"),
-            username="eve",
-            role="ops",
-            password="pw-123-long",
-        )
+        rival = UserFactory(role="ops")  # of an organization of their own
         client = APIClient()
         client.force_login(rival)
         assert client.get("/api/v1/metrics/summary", loaded).json()["attempts"] == 0

@@ -12,16 +12,16 @@ from rest_framework.test import APIClient
 
 from analytics.evaluation import alerts_evaluate
 from analytics.rollup import rollups_advance
-from governance.matrix import matrix_load
-from governance.models import AlertRule, Organization
-from governance.services import (
-    api_key_create,
-    organization_create,
-    project_create,
-    service_create,
-    user_create,
+from governance.models import Organization
+from tests.conftest import enforcement_event, routing_event
+from tests.governance.factories import (
+    AlertRuleFactory,
+    ApiKeyFactory,
+    OrganizationFactory,
+    ProjectFactory,
+    ServiceFactory,
+    UserFactory,
 )
-from tests.conftest import enforcement_event, reference_matrix, routing_event
 
 PASSWORD = "browser-test-password-1"
 
@@ -33,8 +33,7 @@ class BrowserTenant:
 
 
 def _post(project, service_name: str, events: list[dict]) -> None:
-    service = service_create(project=project, name=service_name)
-    _, key = api_key_create(project=project, service=service, scope="ingest")
+    key = ApiKeyFactory(service=ServiceFactory(project=project, name=service_name)).raw_key
     client = APIClient()
     for start in range(0, len(events), 500):
         answer = client.generic(
@@ -75,14 +74,12 @@ def _requests(count: int, *, now: datetime, prefix: str, model: str, blocked: in
 
 def browser_tenant_create(name: str = "acme", *, with_users: bool = True) -> BrowserTenant:
     now = timezone.now()
-    organization = organization_create(name=name)
-    support = project_create(organization=organization, name="support")
-    trading = project_create(organization=organization, name="trading")
-    for project in (support, trading):
-        matrix_load(project=project, document=reference_matrix())
+    organization = OrganizationFactory(name=name)
+    support = ProjectFactory(organization=organization, name="support", matrix=True)
+    trading = ProjectFactory(organization=organization, name="trading", matrix=True)
     _post(support, "router", _requests(300, now=now, prefix="s", model="gpt-5.4", blocked=15))
     _post(trading, "gateway", _requests(120, now=now, prefix="t", model="claude-opus-4.6"))
-    AlertRule.objects.create(
+    AlertRuleFactory(
         project=support,
         name="over-interception",
         kind="over_interception",
@@ -95,10 +92,7 @@ def browser_tenant_create(name: str = "acme", *, with_users: bool = True) -> Bro
     alerts_evaluate(now=now)
     if with_users:
         for role in ("ops", "finance"):
-            user_create(
-                organization=organization,
-                username=f"{name}-{role}",
-                role=role,
-                password=PASSWORD,
+            UserFactory(
+                organization=organization, username=f"{name}-{role}", role=role, password=PASSWORD
             )
     return BrowserTenant(organization=organization, now=now)

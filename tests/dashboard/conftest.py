@@ -14,15 +14,13 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from analytics.rollup import rollups_advance
-from governance.matrix import matrix_load
-from governance.services import (
-    api_key_create,
-    organization_create,
-    project_create,
-    service_create,
-    user_create,
+from tests.conftest import enforcement_event, routing_event
+from tests.governance.factories import (
+    ApiKeyFactory,
+    ProjectFactory,
+    ServiceFactory,
+    UserFactory,
 )
-from tests.conftest import enforcement_event, reference_matrix, routing_event
 
 PASSWORD = "pw-123-long-enough"
 
@@ -32,11 +30,8 @@ def member(organization):
     """A signed-in Client for a new member of `organization` with the given role."""
 
     def make(role: str, *, username: str | None = None, csrf: bool = False) -> Client:
-        user = user_create(
-            organization=organization,
-            username=username or role,
-            role=role,
-            password=PASSWORD,
+        user = UserFactory(
+            organization=organization, username=username or role, role=role, password=PASSWORD
         )
         client = Client(enforce_csrf_checks=csrf)
         client.force_login(user)
@@ -116,11 +111,8 @@ def traffic(project, service, ingest_key, organization) -> dict[str, Any]:
     at = datetime.now(UTC) - timedelta(minutes=10)
     _post(support_events(at), ingest_key)
 
-    search = project_create(organization=organization, name="search")
-    matrix_load(project=search, document=reference_matrix())
-    _, search_key = api_key_create(
-        project=search, service=service_create(project=search, name="indexer"), scope="ingest"
-    )
+    search = ProjectFactory(organization=organization, name="search", matrix=True)
+    search_key = ApiKeyFactory(service=ServiceFactory(project=search, name="indexer")).raw_key
     _post(
         [
             routing_event(timestamp=at.isoformat(), model="gemini-3.1-pro", environment="staging")
@@ -129,11 +121,8 @@ def traffic(project, service, ingest_key, organization) -> dict[str, Any]:
         search_key,
     )
 
-    rival = project_create(organization=organization_create(name="globex"), name="rival")
-    matrix_load(project=rival, document=reference_matrix())
-    _, rival_key = api_key_create(
-        project=rival, service=service_create(project=rival, name="secret-svc"), scope="ingest"
-    )
+    rival = ProjectFactory(organization__name="globex", name="rival", matrix=True)
+    rival_key = ApiKeyFactory(service=ServiceFactory(project=rival, name="secret-svc")).raw_key
     _post(
         [routing_event(timestamp=at.isoformat(), model="rival-only-model") for _ in range(7)],
         rival_key,

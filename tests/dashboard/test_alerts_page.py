@@ -11,17 +11,14 @@ from django.test import Client
 from django.utils import timezone
 
 from analytics.models import Alert, AlertEvaluation, AlertState
-from governance.models import AlertRule
-from governance.services import organization_create, project_create
 from tests.dashboard.conftest import headline
+from tests.governance.factories import AlertRuleFactory, ProjectFactory
 
 pytestmark = pytest.mark.django_db
 
 
 def make_alert(project, name: str, state: str = AlertState.FIRING, **fields) -> Alert:
-    rule = AlertRule.objects.create(
-        project=project, name=name, kind=fields.pop("kind", "error_rate")
-    )
+    rule = AlertRuleFactory(project=project, name=name, kind=fields.pop("kind", "error_rate"))
     now = timezone.now()
     alert = Alert.objects.create(
         rule=rule,
@@ -56,7 +53,7 @@ def make_alert(project, name: str, state: str = AlertState.FIRING, **fields) -> 
 
 @pytest.fixture
 def alerts(project):
-    rival = project_create(organization=organization_create(name="globex"), name="rival")
+    rival = ProjectFactory()  # another organization's
     return {
         "firing": make_alert(project, "errors"),
         "pending": make_alert(project, "slow", AlertState.PENDING, kind="latency_slo"),
@@ -182,7 +179,7 @@ def test_an_emailed_link_highlights_its_alert(member, alerts):
 
 
 def test_the_project_filter_applies_to_alerts(member, alerts, organization):
-    other = project_create(organization=organization, name="search")
+    other = ProjectFactory(organization=organization, name="search")
     mine = make_alert(other, "search-errors")
     page = member("ops").get("/dashboard/alerts/?project=search").content.decode()
     assert alert_ids(page) == {mine.pk}

@@ -15,8 +15,7 @@ from analytics.dashboard.filters import (
     selection_from,
 )
 from analytics.window import Window
-from governance.models import MatrixModel
-from governance.services import organization_create, project_create, service_create
+from tests.governance.factories import MatrixModelFactory, ProjectFactory, ServiceFactory
 
 pytestmark = pytest.mark.django_db
 NOW = datetime(2026, 11, 25, 10, 30, 42, tzinfo=UTC)
@@ -96,7 +95,7 @@ def test_refusals_name_the_parameter(project, params, field):
 
 
 def test_another_organizations_project_is_not_visible(project):
-    other = project_create(organization=organization_create(name="globex"), name="secret")
+    other = ProjectFactory()  # another organization's
     with pytest.raises(BadSelection) as refused:
         selection_from({"project": other.name}, organization_id=project.organization_id, now=NOW)
     assert refused.value.field == "project"
@@ -110,9 +109,8 @@ def test_interval_gives_a_readable_number_of_points():
 
 
 def test_filter_options_are_the_organizations_own(project, service):
-    rival = project_create(organization=organization_create(name="globex"), name="rival")
-    service_create(project=rival, name="rival-svc")
-    MatrixModel.objects.create(project=rival, name="rival-model", provider="x")
+    rival = ServiceFactory(name="rival-svc").project  # of another organization
+    MatrixModelFactory(project=rival, name="rival-model")
     options = filter_options(organization_id=project.organization_id)
     assert options.project == ["support"]
     assert options.service == ["router"]

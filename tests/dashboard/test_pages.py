@@ -17,9 +17,8 @@ from analytics.dashboard.filters import selection_from
 from analytics.dashboard.pages.cost import spend_csv
 from analytics.models import Repricing
 from analytics.selectors import metrics_drift, metrics_drift_timeseries, metrics_spend
-from governance.models import Budget
-from governance.services import organization_create, user_create
-from tests.dashboard.conftest import PASSWORD, as_number, headline, page_window, rows
+from tests.dashboard.conftest import as_number, headline, page_window, rows
+from tests.governance.factories import BudgetFactory, ProjectFactory, UserFactory
 
 PAGES = {
     "overview": "/dashboard/",
@@ -203,13 +202,7 @@ class TestWithTraffic:
     def test_cost_tables_budgets_and_csv_are_the_selectors(
         self, traffic, member, organization, project
     ):
-        Budget.objects.create(
-            organization=organization,
-            project=project,
-            name="support monthly",
-            period="month",
-            amount_usd=Decimal("1.00"),
-        )
+        BudgetFactory(project=project, name="support monthly", amount_usd=Decimal("1.00"))
         client = member("finance")
         html = client.get(PAGES["cost"], {"range": "24h"}).content.decode()
         window = page_window(html)
@@ -277,12 +270,7 @@ class TestWithTraffic:
             assert f'<option value="{value}" selected>' in html
 
     def test_another_organization_sees_none_of_it(self, traffic, member):
-        rival = user_create(
-            organization=traffic["rival"].organization,
-            username="eve",
-            role="ops",
-            password=PASSWORD,
-        )
+        rival = UserFactory(organization=traffic["rival"].organization, role="ops")
         client = Client()
         client.force_login(rival)
         html = client.get(PAGES["overview"]).content.decode()
@@ -308,16 +296,9 @@ class TestWithTraffic:
         ],
     )
     def test_query_count_is_small(
-        self, traffic, member, organization, project, page, most, django_assert_max_num_queries
+        self, traffic, member, project, page, most, django_assert_max_num_queries
     ):
-        for name in ("a", "b", "c"):
-            Budget.objects.create(
-                organization=organization,
-                project=project,
-                name=name,
-                period="month",
-                amount_usd=Decimal("5.00"),
-            )
+        BudgetFactory.create_batch(3, project=project, amount_usd=Decimal("5.00"))
         client = member("ops")
         client.get(PAGES[page])  # warm the session
         with django_assert_max_num_queries(most):
@@ -373,9 +354,7 @@ def test_a_bad_range_is_a_400_naming_it(member, project):
 
 @pytest.mark.django_db
 def test_a_project_of_another_organization_is_refused(member, project):
-    from governance.services import project_create
-
-    project_create(organization=organization_create(name="globex"), name="secret")
+    ProjectFactory(name="secret")  # in an organization of its own
     response = member("ops").get(PAGES["enforcement"], {"project": "secret"})
     assert response.status_code == 400 and b'data-field="project"' in response.content
 

@@ -17,20 +17,18 @@ from governance.models import (
     ModelPrice,
     Project,
 )
-from governance.services import organization_create, project_create, service_create, user_create
+from tests.governance.factories import ApiKeyFactory, ServiceFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def two_tenants(project, service):
-    other_org = organization_create(name="globex")
-    other_project = project_create(organization=other_org, name="secret-project")
-    service_create(project=other_project, name="secret-router")
-    admin = user_create(
-        organization=project.organization, username="ada", role="admin", password="pw-123-long"
+    other = ServiceFactory(
+        project__organization__name="globex", project__name="secret-project", name="secret-router"
     )
-    return admin, other_project
+    admin = UserFactory(organization=project.organization, username="ada", role="admin")
+    return admin, other.project
 
 
 def test_staff_lists_only_their_organization(client, two_tenants):
@@ -86,9 +84,7 @@ def test_ingest_key_without_service_is_a_form_error(client, two_tenants, project
 
 
 def test_non_staff_cannot_reach_admin(client, project):
-    user = user_create(
-        organization=project.organization, username="olivia", role="ops", password="pw-123-long"
-    )
+    user = UserFactory(organization=project.organization, username="olivia", role="ops")
     client.force_login(user)
     assert client.get("/admin/governance/project/").status_code == 302
     assert User.objects.get(username="olivia").is_staff is False
@@ -114,9 +110,7 @@ def test_list_filters_do_not_name_other_organizations(client, two_tenants):
 
 def test_membership_form_offers_only_own_or_unassigned_users(client, two_tenants):
     admin, other = two_tenants
-    user_create(
-        organization=other.organization, username="globex-user", role="ops", password="pw-123-long"
-    )
+    UserFactory(organization=other.organization, username="globex-user")
     User.objects.create_user(username="newcomer", password="pw-123-long")
     client.force_login(admin)
     page = client.get("/admin/governance/membership/add/").content.decode()
@@ -126,9 +120,7 @@ def test_membership_form_offers_only_own_or_unassigned_users(client, two_tenants
 
 def test_changing_a_role_moves_groups_and_admin_access(client, two_tenants, project):
     admin, _other = two_tenants
-    user = user_create(
-        organization=project.organization, username="bea", role="admin", password="pw-123-long"
-    )
+    user = UserFactory(organization=project.organization, username="bea", role="admin")
     client.force_login(admin)
     membership = user.membership
     response = client.post(
@@ -148,10 +140,8 @@ def test_staff_cannot_create_organizations(client, two_tenants):
 
 
 def test_issued_key_keeps_scope_and_cannot_be_deleted(client, two_tenants, project, service):
-    from governance.services import api_key_create
-
     admin, _other = two_tenants
-    api_key, _ = api_key_create(project=project, service=service, scope="ingest")
+    api_key = ApiKeyFactory(service=service)
     client.force_login(admin)
     client.post(
         f"/admin/governance/apikey/{api_key.pk}/change/",

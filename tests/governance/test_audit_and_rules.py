@@ -11,7 +11,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from governance.models import AlertRule, Budget, ComplexityBand, MatrixModel, ModelPrice
-from governance.services import organization_create, project_create, user_create
+from tests.governance.factories import AlertRuleFactory, BudgetFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -46,9 +46,7 @@ RULES = {
 
 @pytest.fixture
 def admin_user(project):
-    return user_create(
-        organization=project.organization, username="ada", role="admin", password="pw-123-long"
-    )
+    return UserFactory(organization=project.organization, username="ada", role="admin")
 
 
 def _form(instance, **changes) -> dict:
@@ -120,14 +118,8 @@ def test_each_kind_of_admin_edit_is_audited(client, admin_user, project):
     model = MatrixModel.objects.get(project=project, name="gpt-5.4")
     price = ModelPrice.objects.filter(model=model).first()
     band = ComplexityBand.objects.filter(project=project).first()
-    budget = Budget.objects.create(
-        organization=project.organization,
-        project=project,
-        name="b",
-        period="month",
-        amount_usd=Decimal("10"),
-    )
-    rule = AlertRule.objects.create(project=project, name="r", kind="error_rate")
+    budget = BudgetFactory(project=project, amount_usd=Decimal("10"))
+    rule = AlertRuleFactory(project=project)
     edits = [
         (price, "modelprice", {"input_per_1k": "0.009"}),
         (band, "complexityband", {"model_name": "claude-opus-4.6"}),
@@ -153,15 +145,8 @@ def test_each_kind_of_admin_edit_is_audited(client, admin_user, project):
 
 
 def test_staff_cannot_reach_another_organizations_budgets_or_rules(client, admin_user):
-    other = project_create(organization=organization_create(name="globex"), name="secret")
-    budget = Budget.objects.create(
-        organization=other.organization,
-        project=other,
-        name="secret-budget",
-        period="day",
-        amount_usd=Decimal("5"),
-    )
-    rule = AlertRule.objects.create(project=other, name="secret-rule", kind="error_rate")
+    budget = BudgetFactory(name="secret-budget")  # in an organization of its own
+    rule = AlertRuleFactory(project=budget.project, name="secret-rule")
     client.force_login(admin_user)
     for name, instance in (("budget", budget), ("alertrule", rule)):
         listing = client.get(f"/admin/governance/{name}/")

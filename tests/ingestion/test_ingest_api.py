@@ -15,9 +15,10 @@ from django.db.utils import OperationalError
 from django.utils import timezone
 
 from governance.models import ApiKey, ModelPrice
-from governance.services import api_key_create, api_key_revoke, project_create, service_create
+from governance.services import api_key_revoke
 from ingestion.models import EnforcementEvent, RoutingEvent
 from tests.conftest import enforcement_event, routing_event
+from tests.governance.factories import ApiKeyFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -279,7 +280,7 @@ class TestAuthentication:
         assert "revoked" in response.json()["detail"]
 
     def test_read_key_cannot_ingest(self, post_batch, project):
-        _, read_key = api_key_create(project=project, scope="read")
+        read_key = ApiKeyFactory(project=project, scope="read").raw_key
         assert post_batch([routing_event()], key=read_key).status_code == 403
         assert RoutingEvent.objects.count() == 0
 
@@ -292,21 +293,16 @@ class TestAuthentication:
 
 class TestTenantIsolation:
     def test_a_key_writes_only_into_its_own_project(self, post_batch, organization, project):
-        other = project_create(organization=organization, name="other")
-        other_service = service_create(project=other, name="other-router")
-        _, other_key = api_key_create(project=other, service=other_service, scope="ingest")
+        other = ApiKeyFactory(project__organization=organization)  # another project's key
         event = routing_event(project=project.name, service="router", project_id=project.pk)
 
-        assert post_batch([event], key=other_key).status_code == 200
+        assert post_batch([event], key=other.raw_key).status_code == 200
 
         row = RoutingEvent.objects.get(event_id=event["event_id"])
-        assert (row.project_id, row.service_id) == (other.pk, other_service.pk)
+        assert (row.project_id, row.service_id) == (other.project_id, other.service_id)
 
     def test_same_event_id_in_two_projects_is_two_events(self, post_batch, organization):
-        other = project_create(organization=organization, name="other")
-        _, other_key = api_key_create(
-            project=other, service=service_create(project=other, name="r"), scope="ingest"
-        )
+        other_key = ApiKeyFactory(project__organization=organization).raw_key
         event = routing_event()
         assert post_batch([event]).json()["accepted"] == 1
         assert post_batch([event], key=other_key).json()["accepted"] == 1
