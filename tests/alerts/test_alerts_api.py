@@ -73,7 +73,7 @@ def test_project_filter_is_checked_like_the_metrics_api(project, alerts):
     """`?project=` names a project the caller can see, or is a 400 naming `project` (it was
     passed to the query as it came: a NUL was a DataError, a 500, and another organization's
     project an empty list instead of the metrics API's 400)."""
-    search = project_create(organization=project.organization, name="search")
+    search = ProjectFactory(organization=project.organization, name="search")
     _alert(search, "search-errors")
     member = _member(project, "finance")
     rows = member.get("/api/v1/alerts", {"project": "search"}).json()["rows"]
@@ -84,9 +84,10 @@ def test_project_filter_is_checked_like_the_metrics_api(project, alerts):
         assert response.json()["field"] == "project"
         metrics = member.get("/api/v1/metrics/summary", {"project": name}).json()
         assert response.json()["detail"] == metrics["detail"]  # the very same words
-    _, raw = api_key_create(project=project, scope="read")
     key = APIClient()
-    key.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    key.credentials(
+        HTTP_AUTHORIZATION=f"Bearer {ApiKeyFactory(project=project, scope='read').raw_key}"
+    )
     # A read key sees its own project only: another project of its organization is not there.
     assert key.get("/api/v1/alerts", {"project": "search"}).status_code == 400
     own = key.get("/api/v1/alerts", {"project": "support"}).json()["rows"]
