@@ -89,8 +89,9 @@ def scope_query(owner: Budget | AlertRule, window: Window) -> MetricsQuery:
     return MetricsQuery(window=window, projects=projects, service_ids=service_ids, model=model)
 
 
-def spend(budget: Budget, start: datetime, end: datetime) -> Decimal:
-    rows = rollup_totals(ATTEMPTS, scope_query(budget, Window.of(start, end)), sketches=())
+def spend(owner: Budget | AlertRule, start: datetime, end: datetime) -> Decimal:
+    """Exact USD a budget's or an alert rule's scope spent in [start, end) (to 1e-8)."""
+    rows = rollup_totals(ATTEMPTS, scope_query(owner, Window.of(start, end)), sketches=())
     units = sum(row["cost_usd"] for row in rows)
     return usd_of(units)
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
 
-from analytics.budgets import SpendLedger, SpendOf, budget_status, scope_query
+from analytics.budgets import SpendLedger, SpendOf, budget_status, scope_query, spend
 from analytics.formatting import usd
 from analytics.models import Alert, AlertEvaluation, AlertState, BudgetNotice
 from analytics.notifications import dashboard_url, notify, recipients_for
@@ -95,32 +96,40 @@ def _query(rule: AlertRule, now: datetime) -> MetricsQuery:
 
 def rule_measurements(rule: AlertRule, now: datetime) -> Iterator[Measurement]:
     """What the rule sees now, per scope."""
-    threshold = rule.effective_threshold
+    threshold = rule.effective_threshold  # Decimal: a cost ceiling is judged as money
+    # Rates, PSI, latencies and hour counts are measured as floats: the one conversion.
+    limit = float(threshold)
     scope = rule.scope_label
     window = f"the last {rule.window_minutes} min"
     if rule.kind == AlertKind.MODEL_FAILURE:
-        yield from _model_failures(rule, now, threshold)
+        yield from _model_failures(rule, now, limit)
         return
     if rule.kind == AlertKind.ROUTING_DRIFT:
-        yield _drift(rule, now, threshold, scope)
+        yield _drift(rule, now, limit, scope)
         return
     if rule.kind == AlertKind.ROLLUP_MISMATCH:
-        yield _rollup_mismatch(rule, threshold, scope)
+        yield _rollup_mismatch(rule, limit, scope)
         return
     summary = metrics_summary(_query(rule, now))
     requests, attempts = summary["requests"], summary["attempts"]
     if rule.kind == AlertKind.OVER_INTERCEPTION:
         value, count, what = summary["interception_rate"], requests, "interception rate"
-        text = f"{what} {_percent(value)} over {window} (threshold {_percent(threshold)})"
+        text = f"{what} {_percent(value)} over {window} (threshold {_percent(limit)})"
+        over = value is not None and value > limit
     elif rule.kind == AlertKind.ERROR_RATE:
         value, count, what = summary["error_rate"], attempts, "error rate"
-        text = f"{what} {_percent(value)} over {window} (threshold {_percent(threshold)})"
+        text = f"{what} {_percent(value)} over {window} (threshold {_percent(limit)})"
+        over = value is not None and value > limit
     elif rule.kind == AlertKind.LATENCY_SLO:
         value, count = summary["latency_ms"]["p95"], attempts
-        text = f"P95 latency {value} ms over {window} (SLO {threshold:g} ms)"
-    else:  # cost_overrun: spend within the window against a ceiling in USD
-        value, count = float(summary["cost_usd"]), max(requests, attempts)
-        text = f"spend {usd(value)} over {window} (ceiling {usd(threshold)})"
+        text = f"P95 latency {value} ms over {window} (SLO {limit:g} ms)"
+        over = value is not None and value > limit
+    else:  # cost_overrun: spend within the window against a ceiling in USD, Decimal to Decimal
+        # The exact spend (1e-8 USD), not the summary's six-place string: a ceiling is exact.
+        spent = spend(rule, now - timedelta(minutes=rule.window_minutes), now)
+        value, count = float(spent), max(requests, attempts)
+        text = f"spend {usd(spent)} over {window} (ceiling {usd(threshold)})"
+        over = spent > threshold
     # Spend is judged whatever the traffic: no requests is a spend of $0, not a lack of data.
     judged = value is not None and (
         rule.kind == AlertKind.COST_OVERRUN or count >= rule.min_requests
@@ -128,7 +137,7 @@ def rule_measurements(rule: AlertRule, now: datetime) -> Iterator[Measurement]:
     yield Measurement(
         scope=scope,
         value=value,
-        breached=judged and value > threshold,
+        breached=judged and over,
         judged=judged,
         summary=text if judged else f"{count} requests over {window}: below {rule.min_requests}",
         details={"requests": requests, "attempts": attempts},
@@ -249,7 +258,8 @@ def _advance(rule: AlertRule, seen: Measurement, now: datetime, run: EvaluationR
             alert.details = {**alert.details, **_migration(alert, rule, now)}
     notifying = event is not None and not _silenced(alert, now)
     if alert is not None:
-        alert.severity, alert.threshold = rule.severity, rule.effective_threshold
+        # The alert keeps a float snapshot of the line it was judged against, for display.
+        alert.severity, alert.threshold = rule.severity, float(rule.effective_threshold)
         alert.summary = seen.summary[:300]
         if seen.value is not None or not seen.judged:
             alert.value = seen.value
@@ -393,35 +403,43 @@ def _alert_notify(alert: Alert, rule: AlertRule, event: str, now: datetime) -> i
 RATE_KINDS = {AlertKind.OVER_INTERCEPTION, AlertKind.ERROR_RATE, AlertKind.MODEL_FAILURE}
 
 
-def crossing_shown(kind: str, value: float | None, threshold: float | None) -> dict[str, str]:
-    """The value, the line it is judged against and how far past it, with units, for mail."""
-
-    def shown(number: float) -> str:
-        if kind in RATE_KINDS:
-            return f"{number:.2%}"
-        if kind == AlertKind.LATENCY_SLO:
-            return f"{number:,.1f} ms"
-        if kind == AlertKind.COST_OVERRUN:
-            return usd(number)
-        if kind == AlertKind.ROLLUP_MISMATCH:
-            return f"{number:.0f} hours"
-        return f"{number:.3f}"  # routing drift: a PSI
-
+def crossing_shown(
+    kind: str, value: Decimal | float | None, threshold: Decimal | float | None
+) -> dict[str, str]:
+    """The value, the line it is judged against and how far past it, with units, for mail.
+    Money is worked in Decimal (a float read as the decimal it prints as), the rest in float."""
     if value is None or threshold is None:
         return {"value_shown": "n/a", "threshold_shown": "n/a", "excess_shown": ""}
-    difference = value - threshold
-    if kind in RATE_KINDS:
-        excess = f"{difference * 100:+.2f} points"
+    if kind == AlertKind.COST_OVERRUN:
+        money_value, money_threshold = Decimal(str(value)), Decimal(str(threshold))
+        difference = money_value - money_threshold
+        shown_value, shown_threshold = usd(money_value), usd(money_threshold)
+        excess = ("+" if difference >= 0 else "-") + usd(abs(difference))
     else:
-        excess = shown(abs(difference))
-        excess = ("+" if difference >= 0 else "-") + excess
+        number, line = float(value), float(threshold)
+        shown_value, shown_threshold = _figure_shown(kind, number), _figure_shown(kind, line)
+        if kind in RATE_KINDS:
+            excess = f"{(number - line) * 100:+.2f} points"
+        else:
+            excess = ("+" if number >= line else "-") + _figure_shown(kind, abs(number - line))
     if threshold:
-        excess += f", {value / threshold:.1f}x the threshold"
+        excess += f", {float(value) / float(threshold):.1f}x the threshold"  # a ratio: a float
     return {
-        "value_shown": shown(value),
-        "threshold_shown": shown(threshold),
+        "value_shown": shown_value,
+        "threshold_shown": shown_threshold,
         "excess_shown": excess,
     }
+
+
+def _figure_shown(kind: str, number: float) -> str:
+    """A rate, a latency, an hour count or a PSI in its unit."""
+    if kind in RATE_KINDS:
+        return f"{number:.2%}"
+    if kind == AlertKind.LATENCY_SLO:
+        return f"{number:,.1f} ms"
+    if kind == AlertKind.ROLLUP_MISMATCH:
+        return f"{number:.0f} hours"
+    return f"{number:.3f}"  # routing drift: a PSI
 
 
 # --- Budgets ------------------------------------------------------------------------------

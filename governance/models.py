@@ -347,16 +347,21 @@ class AlertKind(models.TextChoices):
     ROLLUP_MISMATCH = "rollup_mismatch", "rollup mismatch"
 
 
-# What a rule judges when its threshold is left blank.
+# What a rule judges when its threshold is left blank. Decimal for every kind, as the column
+# is: a cost ceiling is money, and one type keeps `effective_threshold` simple.
 DEFAULT_THRESHOLDS = {
-    AlertKind.OVER_INTERCEPTION: 0.01,  # interception rate
-    AlertKind.COST_OVERRUN: 100.0,  # USD spent within the window
-    AlertKind.ROUTING_DRIFT: 0.25,  # PSI
-    AlertKind.LATENCY_SLO: 1000.0,  # P95 latency, ms
-    AlertKind.ERROR_RATE: 0.05,
-    AlertKind.MODEL_FAILURE: 0.5,  # a model's error rate
-    AlertKind.ROLLUP_MISMATCH: 0.0,  # hours whose rollups differ: fires at the first one
+    AlertKind.OVER_INTERCEPTION: Decimal("0.01"),  # interception rate
+    AlertKind.COST_OVERRUN: Decimal("100"),  # USD spent within the window
+    AlertKind.ROUTING_DRIFT: Decimal("0.25"),  # PSI
+    AlertKind.LATENCY_SLO: Decimal("1000"),  # P95 latency, ms
+    AlertKind.ERROR_RATE: Decimal("0.05"),
+    AlertKind.MODEL_FAILURE: Decimal("0.5"),  # a model's error rate
+    AlertKind.ROLLUP_MISMATCH: Decimal("0"),  # hours whose rollups differ: fires at the first one
 }
+# The threshold column, numeric(20, 8) like every money column: exact dollars and cents to
+# eight places, and enough for the other kinds (rates and PSI to 1e-8, ms, hour counts).
+THRESHOLD_MAX_DIGITS = 20
+THRESHOLD_DECIMAL_PLACES = 8
 DEFAULT_CONFORMANCE_MIN = 0.8
 
 
@@ -378,8 +383,12 @@ class AlertRule(models.Model):
         default=ScopeKind.PROJECT,
     )
     scope_name = models.CharField(max_length=100, blank=True)
-    threshold = models.FloatField(
-        null=True, blank=True, help_text="Blank: the kind's default (e.g. 1% interception)."
+    threshold = models.DecimalField(
+        max_digits=THRESHOLD_MAX_DIGITS,
+        decimal_places=THRESHOLD_DECIMAL_PLACES,
+        null=True,
+        blank=True,
+        help_text="Blank: the kind's default (e.g. 0.01: 1% interception; USD for cost_overrun).",
     )
     conformance_min = models.FloatField(
         null=True, blank=True, help_text="routing_drift only: fire when conformance is below."
@@ -408,7 +417,9 @@ class AlertRule(models.Model):
         return scope_label(self.scope_kind, self.scope_name)
 
     @property
-    def effective_threshold(self) -> float:
+    def effective_threshold(self) -> Decimal:
+        """The rule's threshold or its kind's default, as a Decimal for every kind: a cost
+        ceiling is compared with spend as Decimal; readers of rates convert once, explicitly."""
         return self.threshold if self.threshold is not None else DEFAULT_THRESHOLDS[self.kind]
 
     def clean(self) -> None:

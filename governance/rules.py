@@ -8,6 +8,7 @@ change goes through the model's history, so the audit trail shows rule files too
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -89,6 +90,21 @@ def _number(value: Any, where: str) -> float | None:
         raise GovernanceError(f"{where}: {value!r} is not a number ({exc})") from None
 
 
+def _threshold(value: Any, where: str) -> Decimal | None:
+    """A rule's threshold, exact: a JSON number or a decimal string in ASCII digits, kept as
+    a Decimal (a cost ceiling is money), so a second load compares Decimal with the stored
+    numeric and finds nothing to change. More places than the column keeps are refused by the
+    model's validation (`_save`), naming the field."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise GovernanceError(f"{where}: expected a number or a decimal string")
+    try:
+        return decimal_parse(value)  # a JSON float: the shortest text that reads back as it
+    except ValueError as exc:
+        raise GovernanceError(f"{where}: {value!r} is not a number ({exc})") from None
+
+
 def _integer(value: Any, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise GovernanceError(f"{where}: expected a whole number >= 0")
@@ -133,7 +149,7 @@ def _rule_fields(item: dict[str, Any], where: str) -> dict[str, Any]:
         "kind": _choice(item.get("kind"), AlertKind, f"{where}.kind"),
         "scope_kind": scope_kind,
         "scope_name": scope_name,
-        "threshold": _number(item.get("threshold"), f"{where}.threshold"),
+        "threshold": _threshold(item.get("threshold"), f"{where}.threshold"),
         "conformance_min": _number(item.get("conformance_min"), f"{where}.conformance_min"),
         "severity": _choice(item.get("severity", "warning"), Severity, f"{where}.severity"),
         "send_resolved": bool(item.get("send_resolved", True)),

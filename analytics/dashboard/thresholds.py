@@ -4,6 +4,7 @@ raising an alert (e.g. the over-interception threshold on the interception chart
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from decimal import Decimal
 
 from analytics.dashboard.charts import Threshold
 from analytics.selectors import MetricsQuery
@@ -25,21 +26,20 @@ def rule_thresholds(
     rules: Sequence[AlertRule],
     kind: str,
     *,
-    default: float | None = None,
+    default: Decimal | float | None = None,
     default_label: str = "",
-    value_of: Callable[[AlertRule], float] | None = None,
+    value_of: Callable[[AlertRule], Decimal | float] | None = None,
 ) -> list[Threshold]:
     """One line per distinct threshold of the rules of `kind` (the default when none)."""
     value_of = value_of or (lambda rule: rule.effective_threshold)
     lines: dict[float, Threshold] = {}
     for rule in rules:
-        if rule.kind == kind and value_of(rule) not in lines:
+        value = float(value_of(rule))  # a line on a chart: thresholds are Decimal, plots float
+        if rule.kind == kind and value not in lines:
             scope = "" if rule.scope_label == "project" else f", {rule.scope_label}"
-            lines[value_of(rule)] = Threshold(
-                value_of(rule), f"Rule “{rule.name}” ({rule.project.name}{scope})"
-            )
+            lines[value] = Threshold(value, f"Rule “{rule.name}” ({rule.project.name}{scope})")
     if not lines and default is not None:
-        return [Threshold(default, default_label)]
+        return [Threshold(float(default), default_label)]
     return sorted(lines.values(), key=lambda line: line.value)[:MOST_LINES]
 
 
