@@ -146,8 +146,8 @@ def test_clean_saved_rows_are_validated():
 
 
 def test_rule_band_and_price_chains():
-    rule = AlertRuleFactory(threshold=0.2)
-    assert rule.effective_threshold == 0.2 and rule.history.count() == 1
+    rule = AlertRuleFactory(threshold=Decimal("0.2"))
+    assert rule.effective_threshold == Decimal("0.2") and rule.history.count() == 1
     band = ComplexityBandFactory()
     assert band.project.bands.get() == band
     price = ModelPriceFactory()
