@@ -34,7 +34,7 @@ from governance.models import (
     Project,
     Service,
 )
-from governance.numbers import ADMIN_NUMBER_FIELDS, is_row_id
+from governance.numbers import ADMIN_NUMBER_FIELDS, decimal_shown, is_row_id
 from governance.services import membership_role_apply
 
 
@@ -345,7 +345,7 @@ class AlertRuleAdmin(AuditedAdmin):
         "kind",
         "scope_kind",
         "scope_name",
-        "threshold",
+        "threshold_shown",
         "window_minutes",
         "for_minutes",
         "severity",
@@ -353,6 +353,13 @@ class AlertRuleAdmin(AuditedAdmin):
     ]
     list_filter = ["project", "kind", "severity", "is_active"]
     search_fields = ["name", "scope_name", "project__name"]
+
+    @admin.display(description="threshold", ordering="threshold")
+    def threshold_shown(self, rule: AlertRule) -> str:
+        """The threshold as typed (numeric(20, 8) keeps eight places); blank: the default."""
+        if rule.threshold is None:
+            return f"default ({decimal_shown(rule.effective_threshold)})"
+        return decimal_shown(rule.threshold)
 
 
 class SuperusersOnly:

@@ -34,6 +34,11 @@ def decimal_parse(value: str | int | float) -> Decimal:
         raise ValueError(ASCII_DIGITS_MESSAGE) from None
 
 
+def decimal_shown(value: Decimal) -> str:
+    """A stored decimal as people wrote it: 0.01, not 0.01000000; 100, not 1E+2."""
+    return format(value.normalize(), "f")
+
+
 def is_row_id(raw: str) -> bool:
     """Whether a path or query value can be a row's id (a bigint): ASCII digits, at most 18 of
     them. isdigit() alone lets "²" through, which int() refuses, and "١٢", which it reads as

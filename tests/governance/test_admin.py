@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from django.contrib.admin import site
 from django.contrib.auth.models import User
@@ -17,7 +19,12 @@ from governance.models import (
     ModelPrice,
     Project,
 )
-from tests.governance.factories import ApiKeyFactory, ServiceFactory, UserFactory
+from tests.governance.factories import (
+    AlertRuleFactory,
+    ApiKeyFactory,
+    ServiceFactory,
+    UserFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -280,3 +287,16 @@ def test_inline_prices_take_the_digits_0_to_9_only(rf, two_tenants):
     with pytest.raises(ValidationError):
         price_field.clean("\u0661\u0662")
     assert price_field.clean("12") == 12
+
+
+def test_alert_rule_thresholds_are_listed_as_typed(client, two_tenants, project):
+    """numeric(20, 8) keeps eight places; the list shows 0.02, not 0.02000000, and a blank
+    threshold as the kind's default."""
+    admin, _other = two_tenants
+    AlertRuleFactory(project=project, name="typed", threshold=Decimal("0.02"))
+    AlertRuleFactory(project=project, name="blank", kind="error_rate", threshold=None)
+    client.force_login(admin)
+    page = client.get("/admin/governance/alertrule/").content.decode()
+    assert '<td class="field-threshold_shown">0.02</td>' in page
+    assert "0.02000000" not in page
+    assert '<td class="field-threshold_shown">default (0.05)</td>' in page
