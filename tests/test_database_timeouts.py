@@ -204,7 +204,7 @@ def _locked(table: str, mode: str) -> Iterator[None]:
 
 
 def _statement_timeout(milliseconds: int) -> None:
-    # Session-wide, and undone with the test's transaction.
+    # Session-wide: undone with the test's transaction, or by RESET in a transactional test.
     with connection.cursor() as cursor:
         cursor.execute(f"SET statement_timeout = {milliseconds}")
 
@@ -230,27 +230,32 @@ def _next_month(month: Any) -> Any:
     return month.replace(year=month.year + month.month // 12, month=month.month % 12 + 1)
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_statement_timeout_on_the_raw_copy_answers_503_and_stores_nothing(post_batch, caplog):
+    # Transactional: a test transaction that has read the parent table would hold off the
+    # partition's creation by another session (it needs ACCESS EXCLUSIVE on the parent).
     event = routing_event()
     table = partition_name("ingestion_routingevent", month_start(datetime.now(UTC)))
     params = {**connection.get_connection_params(), "autocommit": True}
-    with psycopg.connect(**params) as other:  # committed, so the other session can lock it
+    with psycopg.connect(**params) as other:
         other.execute(
             f"CREATE TABLE IF NOT EXISTS {table} PARTITION OF ingestion_routingevent "
             "FOR VALUES FROM (%s) TO (%s)",
             [month_start(datetime.now(UTC)), _next_month(month_start(datetime.now(UTC)))],
         )
     _statement_timeout(300)
-    # SHARE keeps writers out; the test's own transaction already reads the table.
-    with _locked(table, "SHARE"), caplog.at_level(logging.WARNING, "tollgate.middleware"):
-        response = post_batch([event])
+    try:
+        # SHARE keeps writers out of the partition.
+        with _locked(table, "SHARE"), caplog.at_level(logging.WARNING, "tollgate.middleware"):
+            response = post_batch([event])
+    finally:
+        with connection.cursor() as cursor:  # the session outlives the test
+            cursor.execute("RESET statement_timeout")
     assert response.status_code == 503, response.content
     assert int(response["Retry-After"]) > 0
     (record,) = [r for r in caplog.records if r.name == "tollgate.middleware"]
     # psycopg's own error, not Django's wrapper: it came from the writer's COPY.
     assert isinstance(record.exc_info[1], psycopg.errors.QueryCanceled)
-    _statement_timeout(0)
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT count(*) FROM ingestion_routingevent WHERE event_id = %s", [event["event_id"]]
@@ -293,3 +298,12 @@ def test_wait_limit_follows_the_statement_timeout():
     assert entry["ENGINE"] == "tollgate.db"
     unlimited = DatabaseTimeouts(connect_s=3, statement_s=0, idle_in_transaction_s=0)
     assert unlimited.wait_limit_s is None
+
+
+def test_this_test_process_keeps_the_jobs_timeouts(settings):
+    """No test module switches the whole run to the web's timeouts (importing tollgate.wsgi
+    does): every test after it would run under a 5 s statement timeout."""
+    jobs = settings.TOLLGATE_DATABASE_TIMEOUTS["jobs"]
+    assert connection.settings_dict["WAIT_LIMIT_S"] == jobs.wait_limit_s
+    options = connection.settings_dict["OPTIONS"]["options"]
+    assert f"statement_timeout={jobs.statement_s * 1000}" in options
