@@ -91,7 +91,8 @@ def streams_read(
     connection); `rollup_pids` are the job's other sessions (see `unfinished_xid_floor`)."""
     # Every event up to `end` is committed; a stream that fills its limit brings `end` down to
     # its last event, so the streams read after it read no event that would be trimmed off.
-    end = (unfinished_xid_floor(on=on, rollup_pids=rollup_pids) - 1, LAST_SEQ)
+    # Never below 0: '-1'::xid8 would wrap to the largest id, a read without bound.
+    end = (max(unfinished_xid_floor(on=on, rollup_pids=rollup_pids) - 1, 0), LAST_SEQ)
     # Row comparisons defeat the planner's estimates: it would sort a whole partition
     # rather than walk the (ingest_xid, seq) index for the next `limit` rows (5x slower).
     execute("SET LOCAL enable_sort = off", on=on)

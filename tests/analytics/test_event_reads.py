@@ -143,3 +143,12 @@ def test_every_limit_reads_a_common_prefix_of_the_ingest_order(post_batch):
             for stream, positions in every.items()
         }
         assert _positions(_read_here(START, limit=limit)) == expected, limit
+
+
+def test_a_floor_of_zero_reads_nothing(post_batch, monkeypatch):
+    """xid_widen clamps at 0; the read's bound is then -1, which as xid8 would wrap to the
+    largest id and read everything, committed or not (issue 12's loss again)."""
+    assert post_batch([routing_event(), enforcement_event()]).json()["accepted"] == 2
+    monkeypatch.setattr("analytics.event_reads.unfinished_xid_floor", lambda **_: 0)
+    streams = _read_here(START, limit=10)
+    assert [len(events) for events in streams.values()] == [0, 0]
