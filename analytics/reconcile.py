@@ -31,7 +31,8 @@ rollup job would have made them, and resolves the mismatches it repaired.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -215,6 +216,13 @@ def rollups_reconcile(
     (updated when it was open already), and every open mismatch of the checked projects and
     span that no longer differs resolved."""
     now = now or timezone.now()
+    with _reconcile_lock():
+        return _reconcile(project_ids, start, end, now)
+
+
+def _reconcile(
+    project_ids: Sequence[int] | None, start: datetime | None, end: datetime | None, now: datetime
+) -> ReconcileRun:
     judged, differences = rollups_compare(project_ids=project_ids, start=start, end=end)
     run = ReconcileRun(hours_checked=judged, differences=differences)
     with transaction.atomic():
@@ -277,6 +285,7 @@ class RebuildRun:
     """What a rebuild did."""
 
     hours: int = 0
+    skipped: int = 0  # hours of months whose raw events retention dropped
     resolved: int = 0
     still_differing: list[HourDifference] = field(default_factory=list)
 
@@ -287,27 +296,56 @@ def rollups_rebuild(
     """Recompute the project's rollups of every hour in `[start, end)` (taken to whole hours)
     from its raw events, an hour per transaction under the rollup lock (waiting for a
     running rollup job to finish its run), exactly as the rollup job would have made them;
-    resolve the mismatches of the hours that now agree with their raw events.
+    resolve the mismatches of the hours that now agree with their raw events. Hours of months
+    whose raw events retention dropped are skipped (their rollups are all that is left).
 
     Idempotent: a second rebuild of the same hours writes the same rows again.
     """
     now = now or timezone.now()
     run = RebuildRun()
-    hour = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    while hour < end:
+    first = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    hours = []
+    while first + len(hours) * HOUR < end:
+        hours.append(first + len(hours) * HOUR)
+    # Hours of months whose raw events retention dropped keep their rollups on purpose:
+    # rebuilt from nothing, they would be emptied.
+    held = raw_months_held(months=sorted({_month(hour) for hour in hours}))
+    with _reconcile_lock():
+        for hour in hours:
+            if _month(hour) not in held:
+                run.skipped += 1
+                continue
+            with transaction.atomic():
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ROLLUP_LOCK_KEY])
+                hour_rebuild(project_id=project.pk, start=hour, end=hour + HOUR)
+            run.hours += 1
+        # One comparison over the span, not one per hour (each reads the project's requests).
+        _, differences = rollups_compare(project_ids=[project.pk], start=first, end=end)
+        keep = {(d.project_id, d.hour) for d in differences}
         with transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ROLLUP_LOCK_KEY])
-            hour_rebuild(project_id=project.pk, start=hour, end=hour + HOUR)
-            _, differences = rollups_compare(project_ids=[project.pk], start=hour, end=hour + HOUR)
-            keep = {(d.project_id, d.hour) for d in differences}
-            run.resolved += _resolve(
-                _open_within([project.pk], hour, hour + HOUR), keep=keep, now=now, by="rebuild"
+            run.resolved = _resolve(
+                _open_within([project.pk], first, end), keep=keep, now=now, by="rebuild"
             )
-            run.still_differing += differences
-        run.hours += 1
-        hour += HOUR
+        run.still_differing = differences
     return run
+
+
+RECONCILE_LOCK_KEY = 0x7265636F  # "reco": one check or rebuild at a time
+
+
+@contextmanager
+def _reconcile_lock() -> Iterator[None]:
+    """Hold the reconciliation's session lock: a check recording what it compared before a
+    rebuild committed would reopen the hour just repaired, and an older check would resolve
+    a newer one's finding. Waits for the one under way."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)", [RECONCILE_LOCK_KEY])
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [RECONCILE_LOCK_KEY])
 
 
 def hour_rebuild(*, project_id: int, start: datetime, end: datetime) -> None:

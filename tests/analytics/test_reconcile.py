@@ -316,6 +316,26 @@ def test_an_event_the_watermark_passed_unfolded_is_found_and_rebuilt(traffic, pr
     _assert_same(_snapshot(), rebuilt)
 
 
+def test_a_check_and_a_rebuild_take_turns(traffic, project, monkeypatch):
+    """Both compare under the reconciliation lock: a check cannot record what it saw before a
+    rebuild committed (reopening the hour just repaired), nor two checks cross."""
+    held = []
+    compare = reconcile_module.rollups_compare
+
+    def compare_watched(**span: Any):
+        with psycopg.connect(**connection.get_connection_params()) as other:
+            (free,) = other.execute(
+                "SELECT pg_try_advisory_lock(%s)", [reconcile_module.RECONCILE_LOCK_KEY]
+            ).fetchone()
+        held.append(not free)
+        return compare(**span)
+
+    monkeypatch.setattr(reconcile_module, "rollups_compare", compare_watched)
+    rollups_reconcile()
+    rollups_rebuild(project=project, start=START, end=START + timedelta(hours=1))
+    assert held == [True, True]
+
+
 def test_hours_whose_raw_partition_is_gone_are_not_judged(traffic, project):
     """Retention drops raw months while their rollups stay: that is no mismatch."""
     AttemptRollup.objects.create(
@@ -330,6 +350,12 @@ def test_hours_whose_raw_partition_is_gone_are_not_judged(traffic, project):
         attempts=3,
     )
     assert rollups_reconcile().differences == []
+
+    # Nor is it rebuilt from nothing: its rollups are all that is left of it.
+    hour = datetime(2020, 1, 1, 5, tzinfo=UTC)
+    run = rollups_rebuild(project=project, start=hour, end=hour + timedelta(hours=1))
+    assert (run.hours, run.skipped) == (0, 1)
+    assert AttemptRollup.objects.get(bucket=hour, project_id=project.pk).attempts == 3
 
 
 def test_the_alert_fires_and_resolves_through_the_outbox(traffic, project):

@@ -28,6 +28,11 @@ class Command(TollgateCommand):
             f"rebuilt {run.hours} hours of {options['org']}/{options['project']} from "
             f"{start:%Y-%m-%dT%H:00Z} to {end:%Y-%m-%dT%H:00Z}; "
             f"{run.resolved} mismatches resolved"
+            + (
+                f"; {run.skipped} hours skipped (raw events dropped by retention)"
+                if run.skipped
+                else ""
+            )
         )
         for difference in run.still_differing:  # raw events changed meanwhile, or a bug
             self.stdout.write(f"{difference.hour:%Y-%m-%dT%H:00Z} still differs")
