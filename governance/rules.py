@@ -80,14 +80,9 @@ def _choice(value: Any, choices: type, where: str) -> str:
 
 
 def _number(value: Any, where: str) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise GovernanceError(f"{where}: expected a number")
-    try:
-        return float(decimal_parse(value))
-    except ValueError as exc:
-        raise GovernanceError(f"{where}: {value!r} is not a number ({exc})") from None
+    """A figure that is no money (a rate, a latency): read exactly like a threshold."""
+    exact = _threshold(value, where)
+    return None if exact is None else float(exact)
 
 
 def _threshold(value: Any, where: str) -> Decimal | None:
