@@ -24,6 +24,7 @@ test: $(BIN)/.installed lint
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 # Against this machine's real services; .ci/run sets DATABASE_URL and the broker.
 integration: $(BIN)/.installed

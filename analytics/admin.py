@@ -11,8 +11,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
+from analytics.delivery.outbox import notifications_resend
 from analytics.models import Alert, Notification, Repricing, RollupMismatch
-from analytics.notifications import notifications_resend
 from governance.admin import TenantScopedAdmin
 
 

@@ -8,4 +8,4 @@ class AnalyticsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from analytics import receivers  # noqa: F401  (connects the repricing receivers)
+        from analytics.repricing import receivers  # noqa: F401  (connects the repricing receivers)

@@ -10,7 +10,7 @@ from typing import Any
 NA = "—"  # a figure without a value (a rate of nothing, a ratio without a denominator)
 CENT = Decimal("0.01")
 MONEY_PLACES = Decimal("1e-8")  # money is stored with eight places
-BUDGET_STATUS_LABELS = {  # the states of analytics.budgets.BudgetStatus.status
+BUDGET_STATUS_LABELS = {  # the states of analytics.metrics.budgets.BudgetStatus.status
     "ok": "on track",
     "forecast_to_exceed": "forecast to exceed",
     "exceeded": "exceeded",

@@ -7,8 +7,7 @@ import time
 from celery import shared_task
 from django.db.utils import InterfaceError, OperationalError
 
-from analytics import digest, evaluation, notifications, reconcile, repricing
-from analytics.rollup import rollups_advance
+from analytics import services
 
 ROLLUP_BUDGET_S = 50.0  # under the beat period, so runs rarely queue behind each other
 # Every task here is idempotent: acknowledged late, retried with backoff only when the
@@ -33,11 +32,11 @@ def rollup_advance() -> dict[str, object]:
     """Fold new events into the rollups, then spend what is left of the run's budget on
     repricing jobs; a run that finds the lock taken does nothing."""
     started = time.monotonic()
-    run = rollups_advance(max_seconds=ROLLUP_BUDGET_S)
-    repriced = repricing.RepricingRun()
+    run = services.rollups_advance(max_seconds=ROLLUP_BUDGET_S)
+    repriced = services.RepricingRun()
     if not run.skipped_locked:
         left = ROLLUP_BUDGET_S - (time.monotonic() - started)
-        repriced = repricing.repricings_advance(max_seconds=max(left, 0.0))
+        repriced = services.repricings_advance(max_seconds=max(left, 0.0))
     return {
         "events": run.events,
         "chunks": run.chunks,
@@ -57,7 +56,7 @@ def rollup_advance() -> dict[str, object]:
 )
 def alerts_evaluate() -> dict[str, object]:
     """Judge every rule and budget; queued mail goes out right after."""
-    run = evaluation.alerts_evaluate()
+    run = services.alerts_evaluate()
     if run.notifications:
         notifications_send.delay()
     return {
@@ -78,7 +77,7 @@ def alerts_evaluate() -> dict[str, object]:
 def notifications_send() -> dict[str, int]:
     """Send due outbox rows; SMTP failures are rescheduled row by row (or marked failed once
     their attempts are used up), not retried here."""
-    run = notifications.notifications_send()
+    run = services.notifications_send()
     return {"sent": run.sent, "failed": run.failed, "gave_up": run.gave_up}
 
 
@@ -91,7 +90,7 @@ def notifications_send() -> dict[str, int]:
 )
 def finance_digest() -> dict[str, object]:
     """Queue yesterday's finance digest for every organization; the mail goes out right after."""
-    run = digest.finance_digest_send()
+    run = services.finance_digest_send()
     if run.queued:
         notifications_send.delay()
     return {
@@ -114,7 +113,7 @@ def rollups_reconcile() -> dict[str, object]:
     """Compare every project's hour rollups with the raw events folded into them; record the
     hours that differ (the `rollup_mismatch` rules alert on them) and resolve those that no
     longer do. Reads only, besides the records: safe to run at any time, twice too."""
-    run = reconcile.rollups_reconcile()
+    run = services.rollups_reconcile()
     return {
         "hours_checked": run.hours_checked,
         "differing": len(run.differences),

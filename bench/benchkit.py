@@ -116,7 +116,7 @@ def rollup_lock(take: bool) -> None:
     """
     from django.db import connection
 
-    from analytics.rollup import ROLLUP_LOCK_KEY
+    from analytics.rollups.job import ROLLUP_LOCK_KEY
 
     with connection.cursor() as cursor:
         if take:

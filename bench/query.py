@@ -11,7 +11,7 @@ DATABASE_URL is unset):
    transaction per chunk of 100,000 events, so memory stays bounded. The rows are built
    directly in the column order of the raw tables (building 10 million event dicts and
    validating them would take far longer than the rest of the run), following the demo
-   scenarios of `ingestion.traffic`: per request, checks at the scenario's layers before the
+   scenarios of `tollgate.demo.traffic`: per request, checks at the scenario's layers before the
    model (3-10 ms each), one attempt on a model of the scenario's mix (latency 120-550 ms,
    about 0.8% failures, most retried on another model), checks after the model, and sometimes
    a review minutes to hours later; a few percent of requests are blocked, modified or
@@ -57,7 +57,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from governance.models import Service
     from governance.pricing import PriceBook
-    from ingestion.traffic import Scenario
+    from tollgate.demo.traffic import Scenario
 
 from benchkit import (
     PROJECT_ROOT,
@@ -71,7 +71,7 @@ from benchkit import (
 if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
-from ingestion import traffic
+from tollgate.demo import traffic
 
 DEFAULT_EVENTS = 10_000_000
 DEFAULT_SMALL_FRACTION = 0.1
@@ -104,7 +104,7 @@ ENDPOINTS = (
 
 @dataclass(frozen=True)
 class Plan:
-    """A scenario of ingestion.traffic, prepared for fast row building."""
+    """A scenario of tollgate.demo.traffic, prepared for fast row building."""
 
     scenario: Scenario
     service_id: int
@@ -122,7 +122,7 @@ def plans_build(services: dict[str, Service]) -> list[Plan]:
     """One plan per scenario; `services` are named after the scenarios' projects."""
     import orjson
 
-    from ingestion.traffic import POST_MODEL_LAYERS, PRE_MODEL_LAYERS, REVIEW, SCENARIOS
+    from tollgate.demo.traffic import POST_MODEL_LAYERS, PRE_MODEL_LAYERS, REVIEW, SCENARIOS
 
     plans = []
     for scenario in SCENARIOS.values():
@@ -148,7 +148,7 @@ def plans_build(services: dict[str, Service]) -> list[Plan]:
 class RowMaker:
     """Builds the raw-table rows of whole requests (`ingestion.validation` column order).
 
-    Mirrors `ingestion.traffic`'s request model, with tuples instead of event dicts, datetimes
+    Mirrors `tollgate.demo.traffic`'s request model, with tuples instead of event dicts, datetimes
     instead of strings, and event ids as 32 random hex digits (the writer sends them as uuid).
     """
 
@@ -472,7 +472,7 @@ def rollup_run(expected: int, label: str, budget_s: float) -> RollupOutcome:
     The job is called in slices of about PROGRESS_S with the same chunking as one call with
     max_seconds=inf: each call goes on from the watermark.
     """
-    from analytics.rollup import rollups_advance
+    from analytics.rollups.job import rollups_advance
 
     events = chunks = 0
     started = time.perf_counter()
@@ -719,7 +719,7 @@ def main(argv: list[str] | None = None) -> int:
     django_setup()
     from django.conf import settings
 
-    from analytics.rollup import rollups_advance
+    from analytics.rollups.job import rollups_advance
     from governance.selectors import price_book_for_project
     from ingestion.partitions import partitions_ensure
 

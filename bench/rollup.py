@@ -5,7 +5,7 @@ DATABASE_URL is unset):
 
 1. Any backlog already in the raw tables (other projects' events the job has not seen yet) is
    rolled up first, untimed, so the measured run covers exactly this run's events.
-2. N events (default 300,000) of the five demo scenarios (`ingestion.traffic.scenario_events`,
+2. N events (default 300,000) of the five demo scenarios (`tollgate.demo.traffic.scenario_events`,
    interleaved by time as if five products posted at once) over the last few days are
    spooled to a temporary file as JSON batches of 1,000, then posted through the real ingest
    API exactly as bench/ingest.py posts (gunicorn with 2 workers, 2 client threads). That
@@ -82,7 +82,7 @@ MIB = 1024 * 1024
 
 def events_per_request(seed: int) -> dict[str, float]:
     """The mean number of events a request of each scenario makes (a small untimed pilot)."""
-    from ingestion.traffic import SCENARIOS, scenario_events
+    from tollgate.demo.traffic import SCENARIOS, scenario_events
 
     rng = random.Random(seed)
     end = datetime.now(UTC)
@@ -108,7 +108,7 @@ def events_stream(
     pilot says are needed and the stream stops at `count`, so the latest minutes of the window
     may stay empty.
     """
-    from ingestion.traffic import SCENARIOS, scenario_events
+    from tollgate.demo.traffic import SCENARIOS, scenario_events
 
     rates = events_per_request(seed + 1)
     streams = []
@@ -282,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     django_setup()
     from django.conf import settings
 
-    from analytics.rollup import rollups_advance
+    from analytics.rollups.job import rollups_advance
 
     database = settings.DATABASES["default"]
     print(f"database: {database['NAME']} on {database['HOST'] or 'localhost'}", flush=True)
@@ -313,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _load_and_roll_up(arguments: argparse.Namespace, tenant: Tenant) -> int:
     """Load the events, time the rollup over them, print the figures; the exit status."""
-    from analytics.rollup import CHUNK_EVENTS, rollups_advance
+    from analytics.rollups.job import CHUNK_EVENTS, rollups_advance
 
     end = datetime.now(UTC)
     start = end - timedelta(days=arguments.days)

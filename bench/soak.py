@@ -4,7 +4,7 @@ and the rollups must agree exactly, as the reconciliation task judges them (issu
 What runs at once, on whatever database the settings resolve to (the embedded pgserver when
 DATABASE_URL is unset):
 - gunicorn with 2 workers and `--clients` threads posting the five demo scenarios' traffic
-  (`ingestion.traffic.scenario_events`) through the real ingest API, as fast as it answers;
+  (`tollgate.demo.traffic.scenario_events`) through the real ingest API, as fast as it answers;
   a tenth of the batches is posted again later (replays: duplicates only), and each request's
   enforcement events are held back and posted a few batches after its attempts (late checks);
 - `--holders` threads that keep transactions open which take transaction ids and commit them
@@ -14,7 +14,7 @@ DATABASE_URL is unset):
   `--fold-every` seconds.
 
 Then the clients stop, the holders commit, the job folds what is left, and
-`analytics.reconcile.rollups_compare` checks every hour of the run's project: raw attempts,
+`analytics.rollups.reconcile.rollups_compare` checks every hour of the run's project: raw attempts,
 checks, requests, tokens and cost against the rollups. Printed: events posted, accepted and
 duplicates, the ingest rate, P50/P99 of the ingest answers, folds run, and the hours that differ
 (exit 1 when any, or when a batch was not answered 200).
@@ -82,7 +82,7 @@ class Tally:
 def batches_of_traffic(seed: int, client: int, now: datetime) -> Any:
     """Endless batches of one client's traffic: requests of the last two hours, their checks
     posted LATE_CHECKS_BEHIND batches after their attempts, and some batches posted twice."""
-    from ingestion.traffic import SCENARIOS, scenario_events
+    from tollgate.demo.traffic import SCENARIOS, scenario_events
 
     rng = random.Random(seed * 1000 + client)
     scenarios = list(SCENARIOS.values())
@@ -153,7 +153,7 @@ def fold_run(every_s: float, stop: threading.Event, folds: list[int]) -> None:
     """Run the rollup job every `every_s` seconds, as the beat's task does."""
     from django.db import connection
 
-    from analytics.rollup import rollups_advance
+    from analytics.rollups.job import rollups_advance
 
     try:
         while not stop.wait(every_s):
@@ -180,8 +180,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--minutes must be positive, --clients at least 1, --holders 0 or more")
 
     django_setup()
-    from analytics.reconcile import rollups_compare
-    from analytics.rollup import rollups_advance
+    from analytics.rollups.job import rollups_advance
+    from analytics.rollups.reconcile import rollups_compare
 
     rollups_advance(max_seconds=float("inf"))  # an earlier backlog is not this run's
     tenant = tenant_create("soak", scope="ingest")

@@ -343,7 +343,7 @@ class AlertKind(models.TextChoices):
     ERROR_RATE = "error_rate", "error rate"
     MODEL_FAILURE = "model_failure", "model failure"
     # The reconciliation found hours whose rollups differ from their raw events (the measured
-    # value is the number of such hours still open; analytics.reconcile).
+    # value is the number of such hours still open; analytics.rollups.reconcile).
     ROLLUP_MISMATCH = "rollup_mismatch", "rollup mismatch"
 
 

@@ -164,7 +164,7 @@ def raw_months_held(*, months: Sequence[date]) -> frozenset[date]:
     )
 
 
-# What a request's events tell the rollups about it (analytics.rollup folds the same columns).
+# What a request's events tell the rollups about it (analytics.rollups.job folds the same columns).
 REQUEST_ROUTING_COLUMNS = (
     "seq", "project_id", "service_id", "request_id", "timestamp", "environment", "model",
     "mode", "status",

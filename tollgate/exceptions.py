@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
@@ -21,3 +22,11 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         if field:
             response.data["field"] = field
     return response
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The body of every API error, as documented in the OpenAPI schema."""
+
+    detail = serializers.CharField()
+    code = serializers.CharField()
+    field = serializers.CharField(required=False)

@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "governance",
     "ingestion",
     "analytics",
+    "tollgate.demo",  # the demo's simulate_traffic command
 ]
 
 MIDDLEWARE = [
@@ -142,7 +143,7 @@ CELERY_BEAT_SCHEDULE = {
     "partitions-maintain": {"task": "ingestion.partitions_maintain", "schedule": 6 * 3600},
     "rate-windows-prune": {"task": "governance.rate_windows_prune", "schedule": 15 * 60},
     "alerts-evaluate": {"task": "analytics.alerts_evaluate", "schedule": 60.0},
-    # Raw events against rollups, every project and retained hour (analytics.reconcile).
+    # Raw events against rollups, every project and retained hour (analytics.rollups.reconcile).
     "rollups-reconcile": {"task": "analytics.rollups_reconcile", "schedule": 15 * 60},
     # Retries of failed mail come due on their own backoff; this picks them up.
     "notifications-send": {"task": "analytics.notifications_send", "schedule": 30.0},

@@ -7,8 +7,6 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from analytics.api.prometheus import metrics_view
-
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("ingestion.urls")),
@@ -21,6 +19,6 @@ urlpatterns = [
         csp_update({"img-src": [SELF, "data:"]})(SpectacularSwaggerView.as_view(url_name="schema")),
         name="api-docs",
     ),
-    path("metrics", metrics_view, name="prometheus-metrics"),
+    path("", include("analytics.exporters.urls")),  # /metrics
     path("", include("analytics.dashboard.urls")),  # /, /dashboard/..., /accounts/...
 ]

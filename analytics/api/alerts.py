@@ -16,6 +16,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from analytics.alerts.lifecycle import alert_acknowledge, alert_silence
+from analytics.alerts.selectors import alert_answer, alerts_for
 from analytics.api.params import (
     BadParameter,
     choice,
@@ -24,16 +26,10 @@ from analytics.api.params import (
     project_ids_param,
 )
 from analytics.api.views import ERRORS, MetricsView, caller_scope
+from analytics.metrics.budgets import budgets_for
 from analytics.models import AlertState
-from analytics.selectors_alerts import (
-    alert_acknowledge,
-    alert_answer,
-    alert_silence,
-    alerts_for,
-    budgets_for,
-)
 from governance.models import AlertKind, Membership, Role, Severity
-from ingestion.api.serializers import ErrorSerializer
+from tollgate.exceptions import ErrorSerializer
 
 PROJECT = OpenApiParameter(
     "project", OpenApiTypes.STR, description="Project name; default all projects you can see."

@@ -9,8 +9,8 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from rest_framework import exceptions
 
-from analytics.selectors import MetricsQuery
-from analytics.window import Window
+from analytics.metrics.queries import MetricsQuery
+from analytics.metrics.window import Window
 from governance.models import ApiKey, Project, Service
 from governance.numbers import is_row_id as is_row_id  # for the views and the dashboard
 

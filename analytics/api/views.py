@@ -1,4 +1,4 @@
-"""The metrics API (DESIGN.md "Metrics API (read)"): thin views over analytics.selectors."""
+"""The metrics API (DESIGN.md "Metrics API (read)"): thin views over analytics.metrics.queries."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 
 from analytics.api.params import BadParameter, choice, metrics_query
 from analytics.api.renderers import CsvRenderer
-from analytics.selectors import (
+from analytics.metrics.queries import (
     GROUPS,
     SERIES_METRICS,
     MetricsQuery,
@@ -31,7 +31,7 @@ from analytics.selectors import (
 from governance.authentication import ApiKeyAuthentication
 from governance.models import ApiKey, ApiKeyScope, Membership
 from governance.throttling import ApiKeyRateThrottle
-from ingestion.api.serializers import ErrorSerializer
+from tollgate.exceptions import ErrorSerializer
 
 
 def caller_scope(request: Request) -> tuple[int, tuple[int, ...] | None]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from analytics.dashboard.charts import Bars, Series
 from analytics.dashboard.filters import Selection
-from analytics.selectors import MetricsQuery, metrics_timeseries
+from analytics.metrics.queries import MetricsQuery, metrics_timeseries
 
 
 def _number(value: Any) -> float | None:

@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST, require_safe
 
+from analytics.alerts.lifecycle import alert_acknowledge
 from analytics.dashboard.access import can_act_on_alerts, forbidden, member_required
 from analytics.dashboard.filters import (
     RANGE_LABELS,
@@ -29,8 +30,7 @@ from analytics.dashboard.pages.enforcement import enforcement_context
 from analytics.dashboard.pages.overview import overview_context
 from analytics.dashboard.pages.reliability import reliability_context
 from analytics.dashboard.pages.routing import routing_context
-from analytics.selectors import repricings_in_progress
-from analytics.selectors_alerts import alert_acknowledge
+from analytics.metrics.queries import repricings_in_progress
 from governance.models import Membership
 
 PAGES = (

@@ -1,4 +1,4 @@
-"""Latency sketches move from JSON text to packed records (analytics.sketch): metric reads
+"""Latency sketches move from JSON text to packed records (analytics.rollups.sketch): metric reads
 then take each group's sketches as one bytea and read them without parsing.
 
 The conversion runs in SQL, row by row in place, both ways."""

@@ -101,9 +101,3 @@ class IngestResultSerializer(serializers.Serializer):
     duplicates = serializers.IntegerField(help_text="Events already stored (replays are safe).")
     rejected = serializers.IntegerField(help_text="Events refused; each is named in `errors`.")
     errors = EventErrorSerializer(many=True)
-
-
-class ErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField()
-    code = serializers.CharField()
-    field = serializers.CharField(required=False)

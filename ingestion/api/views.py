@@ -16,8 +16,9 @@ from governance.models import ApiKeyScope
 from governance.services import api_key_touch
 from governance.throttling import ApiKeyRateThrottle
 from ingestion.api.body import BadBody, PayloadTooLarge, json_body
-from ingestion.api.serializers import ErrorSerializer, IngestBatchSerializer, IngestResultSerializer
+from ingestion.api.serializers import IngestBatchSerializer, IngestResultSerializer
 from ingestion.services import events_ingest
+from tollgate.exceptions import ErrorSerializer
 
 
 def _error(description: str) -> OpenApiResponse:

@@ -10,10 +10,10 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from analytics.budgets import SpendLedger, budget_status, period_bounds
-from analytics.evaluation import alerts_evaluate
+from analytics.alerts.evaluation import alerts_evaluate
+from analytics.metrics.budgets import SpendLedger, budget_status, period_bounds
 from analytics.models import BudgetNotice, Notification
-from analytics.rollup import rollups_advance
+from analytics.rollups.job import rollups_advance
 from governance.models import Budget
 from governance.services import organization_create, project_create, user_create
 from tests.conftest import routing_event

@@ -13,12 +13,12 @@ from django.conf import settings
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from analytics.budgets import budget_status
-from analytics.digest import DigestRun, day_window, finance_digest_send
+from analytics.delivery.digest import DigestRun, day_window, finance_digest_send
 from analytics.formatting import multiple, ratio_percent, usd
+from analytics.metrics.budgets import budget_status
+from analytics.metrics.queries import MetricsQuery, metrics_summary
 from analytics.models import Notification
-from analytics.rollup import rollups_advance
-from analytics.selectors import MetricsQuery, metrics_summary
+from analytics.rollups.job import rollups_advance
 from analytics.tasks import finance_digest
 from governance.models import Budget, Organization, Project
 from tests.conftest import enforcement_event, routing_event

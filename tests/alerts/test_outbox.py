@@ -14,8 +14,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from django.utils import timezone
 
+from analytics.delivery.outbox import CLAIM_LEASE, notifications_resend, notifications_send, notify
 from analytics.models import Notification, NotificationState
-from analytics.notifications import CLAIM_LEASE, notifications_resend, notifications_send, notify
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -111,7 +111,7 @@ def test_a_sender_killed_between_send_and_mark_resends_under_the_same_message_id
     class Killed(BaseException):
         """Stands for SIGKILL: nothing after the send runs in that process."""
 
-    from analytics import notifications
+    from analytics.delivery import outbox as notifications
 
     real_update = notifications.Notification.objects.filter
 

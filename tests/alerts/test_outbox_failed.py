@@ -16,9 +16,9 @@ from django.db.migrations.executor import MigrationExecutor
 from django.test import Client
 from django.utils import timezone
 
-from analytics import notifications
+from analytics.delivery import outbox as notifications
+from analytics.delivery.outbox import notifications_send
 from analytics.models import Notification, NotificationState
-from analytics.notifications import notifications_send
 from governance.services import organization_create, user_create
 
 CHANGELIST = "/admin/analytics/notification/"

@@ -16,14 +16,14 @@ from django.db import connection, transaction
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from analytics import repricing as repricing_module
-from analytics.evaluation import alerts_evaluate
+from analytics.alerts.evaluation import alerts_evaluate
+from analytics.metrics.queries import MetricsQuery, metrics_models, metrics_summary
+from analytics.metrics.window import Window
 from analytics.models import Alert, AlertState, Repricing, RepricingState
-from analytics.repricing import START_GRACE, RepricingRun, repricing_request, repricings_advance
-from analytics.rollup import rollups_advance
-from analytics.selectors import MetricsQuery, metrics_models, metrics_summary
+from analytics.repricing import job as repricing_module
+from analytics.repricing.job import START_GRACE, RepricingRun, repricing_request, repricings_advance
+from analytics.rollups.job import rollups_advance
 from analytics.tasks import rollup_advance
-from analytics.window import Window
 from governance.models import AlertRule, MatrixModel, ModelPrice
 from governance.pricing import cost_usd
 from governance.selectors import baseline_model_name, price_book_for_project

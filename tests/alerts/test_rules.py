@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from analytics.evaluation import alerts_evaluate, crossing_shown
+from analytics.alerts.evaluation import alerts_evaluate, crossing_shown
 from analytics.models import Alert, AlertEvaluation, AlertState, Notification
-from analytics.rollup import rollups_advance
+from analytics.rollups.job import rollups_advance
 from governance.models import AlertRule
 from tests.conftest import enforcement_event, routing_event
 

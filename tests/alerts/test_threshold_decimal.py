@@ -9,9 +9,9 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from analytics.evaluation import alerts_evaluate, crossing_shown
+from analytics.alerts.evaluation import alerts_evaluate, crossing_shown
 from analytics.models import Alert, AlertState, Notification
-from analytics.rollup import rollups_advance
+from analytics.rollups.job import rollups_advance
 from governance.models import AlertRule
 from tests.conftest import routing_event
 

@@ -8,7 +8,8 @@ import psycopg
 import pytest
 from django.db import connection, transaction
 
-from analytics.event_reads import (
+from analytics.rollups.job import ROLLUP_LOCK_KEY, _rollup_lock_held
+from analytics.rollups.reads import (
     ROUTING_COLUMNS,
     ROUTING_SQL,
     ReadAhead,
@@ -16,7 +17,6 @@ from analytics.event_reads import (
     positions_after,
     streams_read,
 )
-from analytics.rollup import ROLLUP_LOCK_KEY, _rollup_lock_held
 from tests.conftest import enforcement_event, routing_event
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -149,6 +149,6 @@ def test_a_floor_of_zero_reads_nothing(post_batch, monkeypatch):
     """xid_widen clamps at 0; the read's bound is then -1, which as xid8 would wrap to the
     largest id and read everything, committed or not (issue 12's loss again)."""
     assert post_batch([routing_event(), enforcement_event()]).json()["accepted"] == 2
-    monkeypatch.setattr("analytics.event_reads.unfinished_xid_floor", lambda **_: 0)
+    monkeypatch.setattr("analytics.rollups.reads.unfinished_xid_floor", lambda **_: 0)
     streams = _read_here(START, limit=10)
     assert [len(events) for events in streams.values()] == [0, 0]

@@ -8,7 +8,6 @@ from decimal import Decimal
 
 import pytest
 
-from analytics.budgets import BudgetStatus
 from analytics.formatting import (
     BUDGET_STATUS_LABELS,
     csv_cell,
@@ -17,6 +16,7 @@ from analytics.formatting import (
     ratio_percent,
     usd,
 )
+from analytics.metrics.budgets import BudgetStatus
 from governance.models import Budget
 
 

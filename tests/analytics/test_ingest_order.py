@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analytics.event_reads import in_ingest_order
+from analytics.rollups.reads import in_ingest_order
 
 
 def _stream(positions: list[tuple[int, int]]) -> pd.DataFrame:

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from analytics.memory import _libc, heap_trim
+from analytics.rollups.memory import _libc, heap_trim
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 MIB = 1024 * 1024

@@ -14,11 +14,11 @@ import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
-from analytics.rollup import rollups_advance
+from analytics.rollups.job import rollups_advance
 from governance.models import ModelPrice
 from governance.services import api_key_create
-from ingestion.traffic import SCENARIOS, scenario_events
 from tests.analytics.exact import PriceRow, exact_summary, nearest_rank
+from tollgate.demo.traffic import SCENARIOS, scenario_events
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

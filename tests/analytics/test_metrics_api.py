@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from analytics.api.renderers import CsvRenderer
-from analytics.rollup import rollups_advance
+from analytics.rollups.job import rollups_advance
 from tests.conftest import enforcement_event, routing_event
 from tests.governance.factories import ApiKeyFactory, ProjectFactory, UserFactory
 

@@ -25,11 +25,16 @@ from prometheus_client.openmetrics.parser import (
 from prometheus_client.parser import text_string_to_metric_families
 from rest_framework.test import APIClient
 
-from analytics.budgets import budget_status
+from analytics.exporters.prometheus import (
+    LATENCY_BOUNDS_MS,
+    UNLISTED_MODEL,
+    WINDOW,
+    metrics_collect,
+)
+from analytics.metrics.budgets import budget_status
+from analytics.metrics.window import Window
 from analytics.models import Alert, AlertState
-from analytics.prometheus import LATENCY_BOUNDS_MS, UNLISTED_MODEL, WINDOW, metrics_collect
-from analytics.rollup import rollups_advance
-from analytics.window import Window
+from analytics.rollups.job import rollups_advance
 from governance.matrix import matrix_load
 from governance.models import AlertRule, Budget
 from governance.services import (

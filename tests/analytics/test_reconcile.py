@@ -1,4 +1,4 @@
-"""Reconciliation of raw events with rollups (analytics.reconcile).
+"""Reconciliation of raw events with rollups (analytics.rollups.reconcile).
 
 A healthy database, on realistic traffic with late enforcement events, replays, reported and
 unpriced costs and events the rollup job has not reached yet, shows no mismatch. A rollup row
@@ -23,8 +23,7 @@ from django.core.management.base import CommandError
 from django.db import connection
 from django.db.models import Sum
 
-from analytics import reconcile as reconcile_module
-from analytics.evaluation import alerts_evaluate
+from analytics.alerts.evaluation import alerts_evaluate
 from analytics.models import (
     Alert,
     AlertState,
@@ -38,9 +37,10 @@ from analytics.models import (
     RollupMismatch,
     Watermark,
 )
-from analytics.reconcile import rollups_compare, rollups_rebuild, rollups_reconcile
-from analytics.repricing import repricings_advance
-from analytics.rollup import ROLLUP_LOCK_KEY, rollups_advance
+from analytics.repricing.job import repricings_advance
+from analytics.rollups import reconcile as reconcile_module
+from analytics.rollups.job import ROLLUP_LOCK_KEY, rollups_advance
+from analytics.rollups.reconcile import rollups_compare, rollups_rebuild, rollups_reconcile
 from analytics.tasks import rollups_reconcile as rollups_reconcile_task
 from governance.models import AlertRule, MatrixModel, Membership, ModelPrice, Role
 from governance.services import (
@@ -49,8 +49,8 @@ from governance.services import (
     project_create,
     service_create,
 )
-from ingestion.traffic import SCENARIOS, scenario_events
 from tests.conftest import enforcement_event, routing_event
+from tollgate.demo.traffic import SCENARIOS, scenario_events
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

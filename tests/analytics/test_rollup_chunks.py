@@ -14,11 +14,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import connection
 
-from analytics.families import ATTEMPTS, LAYERS, REQUESTS, Family
-from analytics.rollup import rollups_advance
-from analytics.sketch import sketch_unpack
-from ingestion.traffic import SCENARIOS, scenario_events
+from analytics.rollups.families import ATTEMPTS, LAYERS, REQUESTS, Family
+from analytics.rollups.job import rollups_advance
+from analytics.rollups.sketch import sketch_unpack
 from tests.conftest import enforcement_event, routing_event
+from tollgate.demo.traffic import SCENARIOS, scenario_events
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

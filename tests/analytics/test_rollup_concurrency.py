@@ -15,10 +15,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import connection
 
-from analytics.rollup import RollupRun, rollups_advance
-from analytics.selectors import MetricsQuery, metrics_summary
-from analytics.window import Window
-from ingestion.traffic import SCENARIOS, scenario_events
+from analytics.metrics.queries import MetricsQuery, metrics_summary
+from analytics.metrics.window import Window
+from analytics.rollups.job import RollupRun, rollups_advance
+from tollgate.demo.traffic import SCENARIOS, scenario_events
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

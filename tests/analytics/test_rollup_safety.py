@@ -10,7 +10,7 @@ import pytest
 from django.db import connection
 
 from analytics.models import Watermark
-from analytics.rollup import rollups_advance
+from analytics.rollups.job import rollups_advance
 from tests.conftest import enforcement_event, routing_event
 
 pytestmark = pytest.mark.django_db(transaction=True)

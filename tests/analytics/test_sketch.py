@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from analytics.sketch import (
+from analytics.metrics.window import Window
+from analytics.rollups.sketch import (
     sketch_count,
     sketch_from_values,
     sketch_merge,
@@ -19,7 +20,6 @@ from analytics.sketch import (
     sketches_for_groups,
     sketches_merge_for_groups,
 )
-from analytics.window import Window
 
 latencies = st.lists(
     st.one_of(st.just(0.0), st.floats(min_value=0.001, max_value=600_000, allow_nan=False)),

@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-from analytics.sketch import sketch_from_values, sketch_unpack
+from analytics.rollups.sketch import sketch_from_values, sketch_unpack
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from analytics.window import Window
+from analytics.metrics.window import Window
 
 
 def test_previous_is_the_same_length_just_before():

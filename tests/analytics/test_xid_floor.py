@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from analytics.event_reads import XID_SPACE, xid_floor, xid_widen
+from analytics.rollups.reads import XID_SPACE, xid_floor, xid_widen
 
 HALF = XID_SPACE // 2
 FIRST_NORMAL_XID = 3  # 0, 1 and 2 are PostgreSQL's special ids

@@ -10,8 +10,8 @@ from datetime import datetime, timedelta
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from analytics.evaluation import alerts_evaluate
-from analytics.rollup import rollups_advance
+from analytics.alerts.evaluation import alerts_evaluate
+from analytics.rollups.job import rollups_advance
 from governance.models import Organization
 from tests.conftest import enforcement_event, routing_event
 from tests.governance.factories import (

@@ -13,7 +13,7 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
-from analytics.rollup import rollups_advance
+from analytics.rollups.job import rollups_advance
 from tests.conftest import enforcement_event, routing_event
 from tests.governance.factories import (
     ApiKeyFactory,

@@ -14,7 +14,7 @@ from analytics.dashboard.filters import (
     interval_for,
     selection_from,
 )
-from analytics.window import Window
+from analytics.metrics.window import Window
 from tests.governance.factories import MatrixModelFactory, ProjectFactory, ServiceFactory
 
 pytestmark = pytest.mark.django_db

@@ -15,8 +15,8 @@ from django.test import Client
 
 from analytics.dashboard.filters import selection_from
 from analytics.dashboard.pages.cost import spend_csv
+from analytics.metrics.queries import metrics_drift, metrics_drift_timeseries, metrics_spend
 from analytics.models import Repricing
-from analytics.selectors import metrics_drift, metrics_drift_timeseries, metrics_spend
 from tests.dashboard.conftest import as_number, headline, page_window, rows
 from tests.governance.factories import BudgetFactory, ProjectFactory, UserFactory
 

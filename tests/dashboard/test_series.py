@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from analytics.dashboard.filters import selection_from
 from analytics.dashboard.series import compared_with_previous
-from analytics.rollup import rollups_advance
+from analytics.rollups.job import rollups_advance
 from tests.conftest import routing_event
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -15,20 +15,20 @@ from django.core.wsgi import get_wsgi_application
 from django.utils import timezone
 
 from analytics.models import Alert, AlertState, BudgetNotice
-from analytics.reconcile import rollups_reconcile
-from analytics.rollup import rollups_advance
+from analytics.rollups.job import rollups_advance
+from analytics.rollups.reconcile import rollups_reconcile
 from governance.models import Organization
-from ingestion.incidents import demo_incidents
-from ingestion.poster import PostTotals, history_post
-from ingestion.simulation import TrafficPlan, minute_floor
-from ingestion.traffic import SCENARIOS
-from tollgate.demo_alerts import (
+from tollgate.demo.alerts import (
     OVERRUN_PROJECT,
     alerts_replay,
     demo_rules_load,
     overrun_budget_size,
 )
-from tollgate.demo_tenant import ORGANIZATION, DemoState, demo_tenant_ensure
+from tollgate.demo.incidents import demo_incidents
+from tollgate.demo.poster import PostTotals, history_post
+from tollgate.demo.simulation import TrafficPlan, minute_floor
+from tollgate.demo.tenant import ORGANIZATION, DemoState, demo_tenant_ensure
+from tollgate.demo.traffic import SCENARIOS
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -13,13 +13,14 @@ import httpx
 import pytest
 from django.core.wsgi import get_wsgi_application
 
-from analytics.budgets import BudgetStatus
+from analytics.metrics.budgets import BudgetStatus
 from governance.models import Budget, Project
-from ingestion.incidents import demo_incidents
 from ingestion.models import RoutingEvent
-from ingestion.poster import live_post, request_batches
-from ingestion.progress import ProgressBar
-from ingestion.simulation import (
+from tollgate.demo.alerts import overrun_amount
+from tollgate.demo.incidents import demo_incidents
+from tollgate.demo.poster import live_post, request_batches
+from tollgate.demo.progress import ProgressBar
+from tollgate.demo.simulation import (
     TrafficPlan,
     diurnal_factor,
     minute_floor,
@@ -27,9 +28,8 @@ from ingestion.simulation import (
     minutes,
     requests_count,
 )
-from ingestion.traffic import SCENARIOS, Event
-from tollgate.demo_alerts import overrun_amount
-from tollgate.demo_tenant import DemoState, demo_tenant_ensure
+from tollgate.demo.tenant import DemoState, demo_tenant_ensure
+from tollgate.demo.traffic import SCENARIOS, Event
 
 ANCHOR = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 INCIDENTS = demo_incidents(ANCHOR)

@@ -16,7 +16,7 @@ from django.core.management.base import CommandError
 from governance.models import ApiKey, Project
 from governance.services import organization_create
 from ingestion.models import EnforcementEvent, RoutingEvent
-from tollgate.demo_tenant import ORGANIZATION, DemoState, demo_tenant_ensure
+from tollgate.demo.tenant import ORGANIZATION, DemoState, demo_tenant_ensure
 
 ROOT = Path(__file__).resolve().parents[2]
 

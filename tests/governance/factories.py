@@ -49,7 +49,7 @@ from governance.services import (
     user_create,
 )
 
-REFERENCE_MATRIX = Path(__file__).resolve().parents[2] / "tollgate/demo_data/reference_matrix.json"
+REFERENCE_MATRIX = Path(__file__).resolve().parents[2] / "tollgate/demo/data/reference_matrix.json"
 USER_PASSWORD = "factory-pw-long-enough-1"
 
 

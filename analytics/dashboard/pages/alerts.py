@@ -8,11 +8,12 @@ from typing import Any
 
 from django.db.models import Count, F, Q, QuerySet
 
+from analytics.alerts.lifecycle import alert_silence
+from analytics.alerts.selectors import alerts_for
 from analytics.dashboard.filters import Selection
 from analytics.dashboard.formatting import ms
 from analytics.formatting import NA, percent, usd
 from analytics.models import Alert, AlertEvaluation, AlertState
-from analytics.selectors_alerts import alert_silence, alerts_for
 from governance.models import AlertKind
 
 ROWS_SHOWN = 200

@@ -9,15 +9,14 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from analytics.budgets import scope_query
 from analytics.dashboard import charts
 from analytics.dashboard.filters import Selection
 from analytics.dashboard.formatting import Figure, count, figure
 from analytics.dashboard.series import stacked
 from analytics.formatting import BUDGET_STATUS_LABELS, csv_cell, usd
-from analytics.selectors import metrics_spend, metrics_summary, metrics_timeseries
-from analytics.selectors_alerts import budgets_for
-from analytics.window import Window, floor_to
+from analytics.metrics.budgets import budgets_for, scope_query
+from analytics.metrics.queries import metrics_spend, metrics_summary, metrics_timeseries
+from analytics.metrics.window import Window, floor_to
 from governance.models import Budget, BudgetPeriod
 
 SPEND_GROUPS = ("model", "service", "project")

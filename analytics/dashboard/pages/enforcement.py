@@ -11,7 +11,7 @@ from analytics.dashboard.formatting import Figure, amount, figure
 from analytics.dashboard.series import lines
 from analytics.dashboard.thresholds import active_rules, rule_thresholds
 from analytics.formatting import percent
-from analytics.selectors import metrics_layers, metrics_summary
+from analytics.metrics.queries import metrics_layers, metrics_summary
 from governance.models import DEFAULT_THRESHOLDS, AlertKind
 
 DEFAULT_OVER_INTERCEPTION = DEFAULT_THRESHOLDS[AlertKind.OVER_INTERCEPTION]

@@ -13,9 +13,9 @@ from analytics.dashboard.formatting import Change, Figure, amount, count, figure
 from analytics.dashboard.pages.alerts import organization_alerts
 from analytics.dashboard.series import compared_with_previous
 from analytics.formatting import usd
+from analytics.metrics.queries import metrics_summary
+from analytics.metrics.window import Window
 from analytics.models import AlertState
-from analytics.selectors import metrics_summary
-from analytics.window import Window
 
 FIRING_SHOWN = 10
 

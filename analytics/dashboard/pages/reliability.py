@@ -7,15 +7,15 @@ from typing import Any
 
 from django.db.models import Q
 
+from analytics.alerts.selectors import alerts_for
 from analytics.dashboard import charts
 from analytics.dashboard.filters import Selection
 from analytics.dashboard.formatting import Figure, amount, figure, ms
 from analytics.dashboard.series import lines
 from analytics.dashboard.thresholds import active_rules, rule_thresholds
 from analytics.formatting import percent
+from analytics.metrics.queries import metrics_models, metrics_summary
 from analytics.models import Alert
-from analytics.selectors import metrics_models, metrics_summary
-from analytics.selectors_alerts import alerts_for
 from governance.models import AlertKind
 
 PERCENTILE_CHARTS = (("p50", "P50"), ("p95", "P95"), ("p99", "P99"))

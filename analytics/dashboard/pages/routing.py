@@ -11,7 +11,7 @@ from analytics.dashboard.filters import Selection
 from analytics.dashboard.formatting import Figure, figure
 from analytics.dashboard.thresholds import active_rules, conformance_minimum, rule_thresholds
 from analytics.formatting import percent
-from analytics.selectors import (
+from analytics.metrics.queries import (
     metrics_drift,
     metrics_drift_timeseries,
     metrics_models,

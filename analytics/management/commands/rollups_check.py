@@ -2,7 +2,7 @@ from argparse import ArgumentParser
 from typing import Any
 
 from analytics.management.reconcile_args import hours_span, projects_named
-from analytics.reconcile import rollups_reconcile
+from analytics.services import rollups_reconcile
 from governance.management.base import TollgateCommand
 from governance.models import Project
 

@@ -2,7 +2,7 @@ from argparse import ArgumentParser
 from typing import Any
 
 from analytics.management.reconcile_args import bad_arguments, hours_span, projects_named
-from analytics.reconcile import rollups_rebuild
+from analytics.services import rollups_rebuild
 from governance.management.base import TollgateCommand
 
 

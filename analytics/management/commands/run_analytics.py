@@ -1,9 +1,11 @@
 from typing import Any
 
-from analytics.evaluation import alerts_evaluate
-from analytics.notifications import notifications_send
-from analytics.repricing import repricings_advance
-from analytics.rollup import rollups_advance
+from analytics.services import (
+    alerts_evaluate,
+    notifications_send,
+    repricings_advance,
+    rollups_advance,
+)
 from governance.management.base import TollgateCommand
 
 

@@ -1,0 +1,39 @@
+"""The analytics app's writes, for its tasks and commands and for `tollgate/`: one import
+point, so the rooms behind it (rollups, repricing, alerts, delivery) can move freely.
+
+Each entry is idempotent and safe to run at any time: the jobs take their own locks and a run
+that finds its lock taken does nothing.
+"""
+
+from analytics.alerts.evaluation import EvaluationRun, alerts_evaluate
+from analytics.alerts.lifecycle import alert_acknowledge, alert_silence
+from analytics.delivery.digest import DigestRun, finance_digest_send
+from analytics.delivery.outbox import SendRun, notifications_resend, notifications_send
+from analytics.repricing.job import RepricingRun, repricings_advance
+from analytics.rollups.job import RollupRun, rollups_advance
+from analytics.rollups.reconcile import (
+    RebuildRun,
+    ReconcileRun,
+    rollups_rebuild,
+    rollups_reconcile,
+)
+
+__all__ = [
+    "DigestRun",
+    "EvaluationRun",
+    "RebuildRun",
+    "ReconcileRun",
+    "RepricingRun",
+    "RollupRun",
+    "SendRun",
+    "alert_acknowledge",
+    "alert_silence",
+    "alerts_evaluate",
+    "finance_digest_send",
+    "notifications_resend",
+    "notifications_send",
+    "repricings_advance",
+    "rollups_advance",
+    "rollups_rebuild",
+    "rollups_reconcile",
+]

@@ -1,0 +1,7 @@
+"""`python -m tollgate.demo`: see `tollgate.demo.run`."""
+
+import sys
+
+from tollgate.demo.run import main
+
+sys.exit(main())
