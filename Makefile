@@ -39,4 +39,4 @@ lock:
 		--no-header -o requirements.lock
 
 clean:
-	rm -rf $(VENV) .data .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .data .pytest_cache .ruff_cache .hypothesis .mypy_cache .import_linter_cache
