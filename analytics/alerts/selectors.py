@@ -13,7 +13,9 @@ from governance.models import Project
 ALERT_FILTERS = ("state", "kind", "severity")
 
 
-def visible_projects(organization_id: int, project_ids: tuple[int, ...] | None) -> QuerySet:
+def visible_projects(
+    organization_id: int, project_ids: tuple[int, ...] | None
+) -> QuerySet[Project]:
     projects = Project.objects.filter(organization_id=organization_id)
     return projects if project_ids is None else projects.filter(pk__in=project_ids)
 

@@ -20,15 +20,7 @@ from django.utils import timezone
 
 from analytics.delivery.outbox import dashboard_url, notify, recipients_for
 from analytics.formatting import BUDGET_STATUS_LABELS, multiple, ratio_percent, usd
-from analytics.metrics.budgets import (
-    BudgetStatus,
-    SpendLedger,
-    SpendOf,
-    budget_status,
-    budget_status_closed,
-    period_bounds,
-    spend,
-)
+from analytics.metrics.budgets import BudgetStatus, SpendLedger, budget_burn
 from analytics.metrics.queries import MetricsQuery, metrics_spend, metrics_summary
 from analytics.metrics.window import Window
 from governance.models import Budget, Organization, Project, Role
@@ -64,15 +56,6 @@ def day_window(day: date) -> Window:
     """The UTC day as a window, midnight to midnight."""
     start = datetime(day.year, day.month, day.day, tzinfo=UTC)
     return Window(start, start + timedelta(days=1))
-
-
-def budget_burn(budget: Budget, window: Window, *, spend_of: SpendOf = spend) -> BudgetStatus:
-    """The budget's period holding the reported day, as it stood at the day's end: still
-    open, or closed with the day (its spend final)."""
-    start, end = period_bounds(budget.period, window.start)
-    if end > window.end:
-        return budget_status(budget, window.end, spend_of=spend_of)
-    return budget_status_closed(budget, start, end, spend_of=spend_of)
 
 
 def digest_build(*, organization: Organization, day: date) -> FinanceDigest:

@@ -302,7 +302,7 @@ def budget_families(projects: Iterable[Project], *, now: datetime) -> list[Metri
         }
         _set(amount, series, budget.amount_usd)
         _set(spent, series, status.spent)
-        _set(burn, series, round(float(status.spent / budget.amount_usd), 6))
+        _set(burn, series, round(float(status.burn_ratio), 6))
         _set(run_rate, series, round(status.run_rate_per_day, 8))
         _set(forecast, series, round(status.forecast, 8))
     return [amount, spent, burn, run_rate, forecast]

@@ -57,6 +57,11 @@ class BudgetStatus:
     percent: float  # spent as a percent of the amount
 
     @property
+    def burn_ratio(self) -> Decimal:
+        """Spent / the amount: 1 when the budget is used up."""
+        return self.spent / self.budget.amount_usd
+
+    @property
     def status(self) -> str:
         """`exceeded` once spent reaches the amount, `forecast_to_exceed` when the forecast
         passes it, else `ok`."""
@@ -74,10 +79,12 @@ class BudgetStatus:
 
 def scope_query(owner: Budget | AlertRule, window: Window) -> MetricsQuery:
     """The metrics query for what a budget or an alert rule watches (its scope) over a window."""
-    if owner.scope_kind == ScopeKind.ORGANIZATION:
+    if isinstance(owner, Budget) and owner.scope_kind == ScopeKind.ORGANIZATION:
         projects = tuple(Project.objects.filter(organization_id=owner.organization_id))
-    else:
+    elif owner.project is not None:
         projects = (owner.project,)
+    else:  # Budget.clean: only an organization budget has no project
+        raise ValueError(f"budget {owner.pk} has a {owner.scope_kind} scope but no project")
     service_ids = None
     if owner.scope_kind == ScopeKind.SERVICE:
         service_ids = tuple(
@@ -130,9 +137,10 @@ class SpendLedger:
         if row["project_id"] != budget.project_id:
             return False
         if budget.scope_kind == ScopeKind.SERVICE:
-            return row["service_id"] in self._services(budget.project_id, budget.scope_name)
+            # The row's project is the budget's (above), and never None.
+            return row["service_id"] in self._services(row["project_id"], budget.scope_name)
         if budget.scope_kind == ScopeKind.MODEL:
-            return row["model"] == budget.scope_name
+            return bool(row["model"] == budget.scope_name)
         return True
 
     def _services(self, project_id: int, name: str) -> set[int]:
@@ -194,6 +202,15 @@ def budget_status(budget: Budget, now: datetime, *, spend_of: SpendOf = spend) -
         forecast=forecast,
         percent=float(spent / budget.amount_usd * 100),
     )
+
+
+def budget_burn(budget: Budget, window: Window, *, spend_of: SpendOf = spend) -> BudgetStatus:
+    """The budget's period holding the window's start (a reported day), as it stood at the
+    window's end: still open, or closed with the window (its spend final)."""
+    start, end = period_bounds(budget.period, window.start)
+    if end > window.end:
+        return budget_status(budget, window.end, spend_of=spend_of)
+    return budget_status_closed(budget, start, end, spend_of=spend_of)
 
 
 def budgets_for(

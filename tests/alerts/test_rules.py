@@ -8,7 +8,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from analytics.alerts.evaluation import alerts_evaluate, crossing_shown
+from analytics.alerts.evaluation import alerts_evaluate
+from analytics.alerts.wording import crossing_shown
 from analytics.models import Alert, AlertEvaluation, AlertState, Notification
 from analytics.rollups.job import rollups_advance
 from governance.models import AlertRule

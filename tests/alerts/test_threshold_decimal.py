@@ -9,7 +9,8 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from analytics.alerts.evaluation import alerts_evaluate, crossing_shown
+from analytics.alerts.evaluation import alerts_evaluate
+from analytics.alerts.wording import crossing_shown
 from analytics.models import Alert, AlertState, Notification
 from analytics.rollups.job import rollups_advance
 from governance.models import AlertRule

@@ -1,0 +1,216 @@
+"""What an alert rule sees now: one measurement per scope, from the live figures.
+
+A model_failure rule measures each model with traffic in its window; routing drift, rollup
+mismatches and the summary's rates, latency and spend measure the rule's one scope. When a
+model incident resolves, its traffic migration time is read from the raw events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import connection
+
+from analytics.alerts.wording import percent
+from analytics.formatting import usd
+from analytics.metrics.budgets import scope_query, spend
+from analytics.metrics.queries import (
+    MetricsQuery,
+    metrics_drift,
+    metrics_models,
+    metrics_summary,
+)
+from analytics.metrics.window import Window
+from analytics.models import Alert, AlertState
+from analytics.rollups.reconcile import mismatches_open
+from governance.models import DEFAULT_CONFORMANCE_MIN, AlertKind, AlertRule
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One scope's figure as a rule judges it: its value, whether it breaches the line."""
+
+    scope: str
+    value: float | None
+    breached: bool
+    judged: bool  # False below the rule's minimum request count: no state change
+    summary: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def _query(rule: AlertRule, now: datetime) -> MetricsQuery:
+    return scope_query(rule, Window.of(now - timedelta(minutes=rule.window_minutes), now))
+
+
+def rule_measurements(rule: AlertRule, now: datetime) -> Iterator[Measurement]:
+    """What the rule sees now, per scope."""
+    threshold = rule.effective_threshold  # Decimal: a cost ceiling is judged as money
+    # Rates, PSI, latencies and hour counts are measured as floats: the one conversion.
+    limit = float(threshold)
+    scope = rule.scope_label
+    window = f"the last {rule.window_minutes} min"
+    if rule.kind == AlertKind.MODEL_FAILURE:
+        yield from _model_failures(rule, now, limit)
+        return
+    if rule.kind == AlertKind.ROUTING_DRIFT:
+        yield _drift(rule, now, limit, scope)
+        return
+    if rule.kind == AlertKind.ROLLUP_MISMATCH:
+        yield _rollup_mismatch(rule, limit, scope)
+        return
+    summary = metrics_summary(_query(rule, now))
+    requests, attempts = summary["requests"], summary["attempts"]
+    if rule.kind == AlertKind.OVER_INTERCEPTION:
+        value, count, what = summary["interception_rate"], requests, "interception rate"
+        text = f"{what} {percent(value)} over {window} (threshold {percent(limit)})"
+        over = value is not None and value > limit
+    elif rule.kind == AlertKind.ERROR_RATE:
+        value, count, what = summary["error_rate"], attempts, "error rate"
+        text = f"{what} {percent(value)} over {window} (threshold {percent(limit)})"
+        over = value is not None and value > limit
+    elif rule.kind == AlertKind.LATENCY_SLO:
+        value, count = summary["latency_ms"]["p95"], attempts
+        text = f"P95 latency {value} ms over {window} (SLO {limit:g} ms)"
+        over = value is not None and value > limit
+    else:  # cost_overrun: spend within the window against a ceiling in USD, Decimal to Decimal
+        # The exact spend (1e-8 USD), not the summary's six-place string: a ceiling is exact.
+        spent = spend(rule, now - timedelta(minutes=rule.window_minutes), now)
+        value, count = float(spent), max(requests, attempts)
+        text = f"spend {usd(spent)} over {window} (ceiling {usd(threshold)})"
+        over = spent > threshold
+    # Spend is judged whatever the traffic: no requests is a spend of $0, not a lack of data.
+    judged = value is not None and (
+        rule.kind == AlertKind.COST_OVERRUN or count >= rule.min_requests
+    )
+    yield Measurement(
+        scope=scope,
+        value=value,
+        breached=judged and over,
+        judged=judged,
+        summary=text if judged else f"{count} requests over {window}: below {rule.min_requests}",
+        details={"requests": requests, "attempts": attempts},
+    )
+
+
+def _drift(rule: AlertRule, now: datetime, threshold: float, scope: str) -> Measurement:
+    (drift,) = metrics_drift(_query(rule, now))
+    conformance_min = (
+        rule.conformance_min if rule.conformance_min is not None else DEFAULT_CONFORMANCE_MIN
+    )
+    psi, conformance = drift["psi"], drift["conformance"]
+    judged = drift["nonfallback_attempts"] >= rule.min_requests and psi is not None
+    breached = judged and (
+        psi > threshold or (conformance is not None and conformance < conformance_min)
+    )
+    text = (
+        f"PSI {psi} against {drift['reference'].replace('_', ' ')} (threshold {threshold:g}), "
+        f"conformance {percent(conformance)} (minimum {percent(conformance_min)})"
+    )
+    return Measurement(
+        scope=scope,
+        value=psi,
+        breached=breached,
+        judged=judged,
+        summary=text,
+        details={"conformance": conformance, "mix": drift["mix"]},
+    )
+
+
+def _rollup_mismatch(rule: AlertRule, threshold: float, scope: str) -> Measurement:
+    """The project's hours whose rollups the reconciliation found differing from their raw
+    events and that are still open (analytics.rollups.reconcile): the value is their number, judged
+    whatever the traffic (the window and minimum request count do not apply), so with the
+    default threshold of 0 the rule fires at the first such hour and resolves when a check or
+    a rebuild has closed the last one."""
+    hours = [mismatch.hour for mismatch in mismatches_open(project_id=rule.project_id)]
+    count = len(hours)
+    if hours:
+        shown = ", ".join(f"{hour:%Y-%m-%d %H:00}" for hour in hours[:3])
+        text = (
+            f"{count} hour{'s' * (count != 1)} whose rollups differ from the raw events "
+            f"({shown}{', ...' if count > 3 else ''} UTC); repair with manage.py rollups_rebuild"
+        )
+    else:
+        text = "rollups agree with the raw events"
+    return Measurement(
+        scope=scope,
+        value=float(count),
+        breached=count > threshold,
+        judged=True,
+        summary=text,
+        details={"hours": [hour.isoformat() for hour in hours[:24]]},
+    )
+
+
+def _model_failures(rule: AlertRule, now: datetime, threshold: float) -> Iterator[Measurement]:
+    """One measurement per model with traffic in the window (or the rule's one model)."""
+    seen = set()
+    for row in metrics_models(_query(rule, now)):
+        seen.add(row["model"])
+        judged = row["attempts"] >= rule.min_requests
+        rate = row["error_rate"]
+        yield Measurement(
+            scope=f"model:{row['model']}",
+            value=rate,
+            breached=judged and rate is not None and rate > threshold,
+            judged=judged,
+            summary=f"{row['model']} error rate {percent(rate)} over the last "
+            f"{rule.window_minutes} min (threshold {percent(threshold)})",
+            details={"attempts": row["attempts"]},
+        )
+    # A model whose traffic stopped entirely has recovered as far as this rule can tell.
+    for alert in Alert.objects.filter(rule=rule).exclude(state=AlertState.RESOLVED):
+        if alert.scope.removeprefix("model:") not in seen:
+            yield Measurement(
+                scope=alert.scope,
+                value=None,
+                breached=False,
+                judged=True,
+                summary=f"{alert.scope.removeprefix('model:')} has no traffic left in the window",
+            )
+
+
+def migration_time(alert: Alert, rule: AlertRule, now: datetime) -> dict[str, Any]:
+    """Traffic migration time of a model incident (DESIGN.md): from the model's first failed
+    attempt of the incident to the first minute its traffic was served by fallbacks with an
+    error rate back under the threshold. Read from raw events of the incident's span only."""
+    model = alert.scope.removeprefix("model:")
+    since = (alert.pending_since or now) - timedelta(minutes=rule.window_minutes)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            WITH first_failure AS (
+                SELECT min("timestamp") AS at FROM ingestion_routingevent
+                WHERE project_id = %s AND model = %s AND status <> 'ok'
+                  AND "timestamp" >= %s AND "timestamp" < %s
+            ), fallback_minutes AS (
+                SELECT date_trunc('minute', "timestamp", 'UTC') AS minute,
+                       avg((status <> 'ok')::int) AS error_rate
+                FROM ingestion_routingevent, first_failure
+                WHERE project_id = %s AND fallback_from = %s
+                  AND "timestamp" >= first_failure.at AND "timestamp" < %s
+                GROUP BY 1
+            )
+            SELECT first_failure.at,
+                   (SELECT min(minute) FROM fallback_minutes WHERE error_rate < %s)
+            FROM first_failure
+            """,
+            [
+                rule.project_id,
+                model,
+                since,
+                now,
+                rule.project_id,
+                model,
+                now,
+                rule.effective_threshold,
+            ],
+        )
+        first_failure, migrated = cursor.fetchone()
+    if first_failure is None or migrated is None:
+        return {"migration_seconds": None}
+    seconds = max(0.0, (migrated - first_failure).total_seconds())
+    return {"migration_seconds": seconds, "first_failure_at": first_failure.isoformat()}

@@ -1,0 +1,168 @@
+"""Bar charts: grouped vertical bars, stacked bars over time, horizontal bars."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from django.utils.html import escape
+from django.utils.safestring import SafeString
+
+from analytics.dashboard.charts.axes import (
+    legend,
+    legend_rows,
+    threshold_lines,
+    x_time_axis,
+    y_axis,
+)
+from analytics.dashboard.charts.canvas import (
+    MARGIN_TOP,
+    WIDTH,
+    Frame,
+    color,
+    empty_chart,
+    svg,
+    time_scale,
+)
+from analytics.dashboard.charts.inputs import Bars, Format, Threshold
+from analytics.dashboard.charts.scales import nice_top, point_label
+
+
+def bar_chart(
+    categories: Sequence[str],
+    series: Sequence[Bars],
+    *,
+    title: str,
+    y_label: str,
+    fmt: Format,
+    thresholds: Sequence[Threshold] = (),
+    empty: str = "No data in this window",
+    whole: bool = False,
+) -> SafeString:
+    """Grouped vertical bars: one group per category, one bar per series."""
+    values = [v for s in series for v in s.values if v is not None]
+    if not categories or not values:
+        return empty_chart(title, empty)
+    top, step = nice_top(max([*values, *(t.value for t in thresholds)]), whole=whole)
+    frame = Frame(top, legend_rows(len(series) + len(thresholds)))
+    group_width = (frame.right - frame.left) / len(categories)
+    bar_width = group_width * 0.8 / len(series)
+    show_values = len(categories) * len(series) <= 16
+    body = y_axis(frame, step, fmt, y_label)
+    for c_index, category in enumerate(categories):
+        centre = frame.left + group_width * (c_index + 0.5)
+        label = category if len(category) <= 18 else category[:17] + "…"
+        body.append(
+            f'<text x="{centre:.1f}" y="{frame.y0 + 16}" text-anchor="middle" fill="#444">'
+            f"<title>{escape(category)}</title>{escape(label)}</text>"
+        )
+        for s_index, bars in enumerate(series):
+            value = bars.values[c_index]
+            if value is None:
+                continue
+            x = frame.left + group_width * c_index + group_width * 0.1 + bar_width * s_index
+            y = frame.y(value)
+            text = escape(f"{category} · {bars.name}: {fmt(value)}")
+            body.append(
+                f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_width:.1f}" '
+                f'height="{frame.y0 - y:.1f}" fill="{color(s_index)}"><title>{text}</title>'
+                "</rect>"
+            )
+            if show_values:
+                body.append(
+                    f'<text x="{x + bar_width / 2:.1f}" y="{y - 3:.1f}" text-anchor="middle" '
+                    f'fill="#222">{escape(fmt(value))}</text>'
+                )
+    body += threshold_lines(frame, thresholds, fmt)
+    body += legend(frame, [(s.name, color(i), False) for i, s in enumerate(series)], thresholds)
+    return svg(title, frame, body)
+
+
+def stacked_time_bars(
+    times: Sequence[datetime],
+    series: Sequence[Bars],
+    *,
+    title: str,
+    y_label: str,
+    fmt: Format,
+    start: datetime,
+    end: datetime,
+    step: timedelta,
+    empty: str = "No data in this window",
+) -> SafeString:
+    """One stacked bar per time bucket of length `step`, one segment per series."""
+    totals = [sum(s.values[i] or 0 for s in series) for i in range(len(times))]
+    if not times or not any(totals):
+        return empty_chart(title, empty)
+    top, tick = nice_top(max(totals))
+    frame = Frame(top, legend_rows(len(series)))
+    x = time_scale(frame, start, end)
+    span = (end - start).total_seconds() or 1.0
+    width = max((frame.right - frame.left) * step.total_seconds() / span * 0.8, 1.0)
+    body = y_axis(frame, tick, fmt, y_label) + x_time_axis(frame, start, end, x)
+    for index, moment in enumerate(times):
+        base = 0.0
+        left = x(moment) + width * 0.1
+        column = [f"{point_label(moment)} total: {fmt(totals[index])}"]
+        for s_index, bars in enumerate(series):
+            value = bars.values[index] or 0
+            if not value:
+                continue
+            column.append(f"{bars.name}: {fmt(value)}")
+            y_top, y_bottom = frame.y(base + value), frame.y(base)
+            text = escape(f"{bars.name} · {point_label(moment)}: {fmt(value)}")
+            body.append(
+                f'<rect x="{left:.1f}" y="{y_top:.1f}" width="{width:.1f}" '
+                f'height="{max(y_bottom - y_top, 0.5):.1f}" fill="{color(s_index)}">'
+                f"<title>{text}</title></rect>"
+            )
+            base += value
+    body += legend(frame, [(s.name, color(i), False) for i, s in enumerate(series)], ())
+    return svg(title, frame, body)
+
+
+def hbar_chart(
+    rows: Sequence[tuple[str, float]],
+    *,
+    title: str,
+    x_label: str,
+    fmt: Format,
+    empty: str = "No data in this window",
+) -> SafeString:
+    """Horizontal bars, one per labelled row (long names fit on the left)."""
+    if not rows or not any(value for _, value in rows):
+        return empty_chart(title, empty)
+    top, step = nice_top(max(value for _, value in rows))
+    row_height, left = 22, 190
+    right = WIDTH - 90
+    height = MARGIN_TOP + row_height * len(rows) + 40
+    frame = Frame(top, 0)
+    frame.height = height
+    body = []
+    ticks = round(top / step)
+    for index in range(ticks + 1):
+        value = index * step
+        x = left + (value / top) * (right - left)
+        body.append(
+            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{MARGIN_TOP}" '
+            f'y2="{MARGIN_TOP + row_height * len(rows)}" stroke="#e3e6ea"/>'
+            f'<text x="{x:.1f}" y="{MARGIN_TOP + row_height * len(rows) + 14}" '
+            f'text-anchor="middle" fill="#444">{escape(fmt(value))}</text>'
+        )
+    for index, (name, value) in enumerate(rows):
+        y = MARGIN_TOP + row_height * index
+        length = (value / top) * (right - left)
+        label = name if len(name) <= 26 else name[:25] + "…"
+        text = escape(f"{name}: {fmt(value)}")
+        body.append(
+            f'<text x="{left - 8}" y="{y + 15}" text-anchor="end" fill="#222">'
+            f"<title>{escape(name)}</title>{escape(label)}</text>"
+            f'<rect x="{left}" y="{y + 4}" width="{max(length, 0.5):.1f}" height="{row_height - 8}" '
+            f'fill="{color(0)}"><title>{text}</title></rect>'
+            f'<text x="{left + length + 6:.1f}" y="{y + 15}" fill="#222">{escape(fmt(value))}</text>'
+        )
+    body.append(
+        f'<text x="{(left + right) / 2:.1f}" y="{height - 6}" text-anchor="middle" '
+        f'fill="#222" font-weight="600">{escape(x_label)}</text>'
+    )
+    return svg(title, frame, body)
