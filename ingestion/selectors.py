@@ -72,28 +72,9 @@ def _events_where(
     return " AND ".join(conditions), params
 
 
-def raw_hour_totals(
-    *,
-    routing_upto: Position,
-    enforcement_upto: Position,
-    project_ids: Sequence[int] | None = None,
-    start: datetime | None = None,
-    end: datetime | None = None,
-) -> list[RawHourTotals]:
-    """Per project and hour in `[start, end)` (None: unbounded), what the raw events up to
-    these positions add up to; hours without any event are left out.
-
-    A request is placed by its earliest event among all of its events up to the positions,
-    also those before `start`, so one whose first event is earlier does not count here.
-    One statement, so every figure comes from one snapshot.
-    """
-    routing, routing_params = _events_where(routing_upto, project_ids, start, end)
-    checks, checks_params = _events_where(enforcement_upto, project_ids, start, end)
-    # Requests: every event before `end`, so that each is placed by its earliest event.
-    routing_all, routing_all_params = _events_where(routing_upto, project_ids, None, end)
-    checks_all, checks_all_params = _events_where(enforcement_upto, project_ids, None, end)
-    first_seen_from = "" if start is None else "WHERE first_seen >= %s"
-    sql = f"""
+# The conditions are filled in by `raw_hour_totals` (built there from constants; every value is
+# a parameter).
+HOUR_TOTALS_SQL = """
     WITH attempts AS (
         SELECT project_id, date_trunc('hour', "timestamp", 'UTC') AS hour,
                count(*) AS attempts, sum(input_tokens) AS input_tokens,
@@ -122,34 +103,57 @@ def raw_hour_totals(
     FROM attempts FULL JOIN checks USING (project_id, hour)
          FULL JOIN requests USING (project_id, hour)
     ORDER BY project_id, hour
-    """  # noqa: S608 (conditions are built here from constants; values are parameters)
+    """
+
+
+def raw_hour_totals(
+    *,
+    routing_upto: Position,
+    enforcement_upto: Position,
+    project_ids: Sequence[int] | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> list[RawHourTotals]:
+    """Per project and hour in `[start, end)` (None: unbounded), what the raw events up to
+    these positions add up to; hours without any event are left out.
+
+    A request is placed by its earliest event among all of its events up to the positions,
+    also those before `start`, so one whose first event is earlier does not count here.
+    One statement, so every figure comes from one snapshot.
+    """
+    routing, routing_params = _events_where(routing_upto, project_ids, start, end)
+    checks, checks_params = _events_where(enforcement_upto, project_ids, start, end)
+    # Requests: every event before `end`, so that each is placed by its earliest event.
+    routing_all, routing_all_params = _events_where(routing_upto, project_ids, None, end)
+    checks_all, checks_all_params = _events_where(enforcement_upto, project_ids, None, end)
+    first_seen_from = "" if start is None else "WHERE first_seen >= %s"
+    sql = HOUR_TOTALS_SQL.format(
+        routing=routing,
+        checks=checks,
+        routing_all=routing_all,
+        checks_all=checks_all,
+        first_seen_from=first_seen_from,
+    )
     params = [*routing_params, *checks_params, *routing_all_params, *checks_all_params]
     if start is not None:
         params.append(start)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return [
-            RawHourTotals(
-                project_id=project_id,
-                hour=hour,
-                attempts=attempts,
-                input_tokens=input_tokens,
-                output_tokens=output_tokens,
-                cost_usd=Decimal(cost_usd),
-                checks=checks_count,
-                requests=requests,
-            )
-            for (
-                project_id,
-                hour,
-                attempts,
-                input_tokens,
-                output_tokens,
-                cost_usd,
-                checks_count,
-                requests,
-            ) in cursor.fetchall()
-        ]
+        return [_hour_totals(row) for row in cursor.fetchall()]
+
+
+def _hour_totals(row: tuple[Any, ...]) -> RawHourTotals:
+    project_id, hour, attempts, input_tokens, output_tokens, cost_usd, checks, requests = row
+    return RawHourTotals(
+        project_id=project_id,
+        hour=hour,
+        attempts=attempts,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cost_usd=Decimal(cost_usd),
+        checks=checks,
+        requests=requests,
+    )
 
 
 def raw_months_held(*, months: Sequence[date]) -> frozenset[date]:
