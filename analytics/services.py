@@ -12,12 +12,8 @@ from analytics.delivery.digest import DigestRun, finance_digest_send
 from analytics.delivery.outbox import SendRun, notifications_resend, notifications_send
 from analytics.repricing.job import RepricingRun, repricings_advance
 from analytics.rollups.job import RollupRun, rollups_advance
-from analytics.rollups.reconcile import (
-    RebuildRun,
-    ReconcileRun,
-    rollups_rebuild,
-    rollups_reconcile,
-)
+from analytics.rollups.rebuild import RebuildRun, rollups_rebuild
+from analytics.rollups.reconcile import ReconcileRun, rollups_reconcile
 
 __all__ = [
     "DigestRun",

@@ -33,7 +33,7 @@ def django_setup() -> None:
 
 # --- What the benchmarks share once Django is set up ----------------------------------------
 
-MATRIX_PATH = PROJECT_ROOT / "tollgate" / "demo_data" / "reference_matrix.json"
+MATRIX_PATH = PROJECT_ROOT / "tollgate" / "demo" / "data" / "reference_matrix.json"
 # The run's rows in these tables go with its project when the run cleans up.
 CLEANUP_TABLES = (
     "ingestion_routingevent",

@@ -1,9 +1,11 @@
 """Reads of the raw event tables for other apps: ingestion owns those tables, so the SQL that
 names them lives here.
 
-Every read takes the positions in ingest order (transaction id, sequence) up to which the
-caller wants events, one per stream: the rollup job's watermarks, so that what is read is what
-the rollups hold (analytics' reconciliation and rebuild).
+The reads for analytics' reconciliation and rebuild take the positions in ingest order
+(transaction id, sequence) up to which the caller wants events, one per stream: the rollup
+job's watermarks, so that what is read is what the rollups hold. The rollup job reads each
+stream past its watermark (`events_after`, from ingestion.event_reads); repricing reads an
+hour of routing events with their prices; alert evaluation looks up a model's incident.
 """
 
 from __future__ import annotations
@@ -14,11 +16,16 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+import pandas as pd
 from django.db import connection
+from django.db.models import Min
 
+from ingestion.event_reads import Position as Position
+from ingestion.event_reads import events_after as events_after
+from ingestion.models import RoutingEvent
 from ingestion.partitions import PARTITIONED_TABLES, partition_name
-
-Position = tuple[int, int]  # (ingest transaction id as a 64-bit integer, sequence)
+from ingestion.partitions import month_start as month_start
+from tollgate.db.sql import frame_query
 
 
 @dataclass(frozen=True)
@@ -65,28 +72,9 @@ def _events_where(
     return " AND ".join(conditions), params
 
 
-def raw_hour_totals(
-    *,
-    routing_upto: Position,
-    enforcement_upto: Position,
-    project_ids: Sequence[int] | None = None,
-    start: datetime | None = None,
-    end: datetime | None = None,
-) -> list[RawHourTotals]:
-    """Per project and hour in `[start, end)` (None: unbounded), what the raw events up to
-    these positions add up to; hours without any event are left out.
-
-    A request is placed by its earliest event among all of its events up to the positions,
-    also those before `start`, so one whose first event is earlier does not count here.
-    One statement, so every figure comes from one snapshot.
-    """
-    routing, routing_params = _events_where(routing_upto, project_ids, start, end)
-    checks, checks_params = _events_where(enforcement_upto, project_ids, start, end)
-    # Requests: every event before `end`, so that each is placed by its earliest event.
-    routing_all, routing_all_params = _events_where(routing_upto, project_ids, None, end)
-    checks_all, checks_all_params = _events_where(enforcement_upto, project_ids, None, end)
-    first_seen_from = "" if start is None else "WHERE first_seen >= %s"
-    sql = f"""
+# The conditions are filled in by `raw_hour_totals` (built there from constants; every value is
+# a parameter).
+HOUR_TOTALS_SQL = """
     WITH attempts AS (
         SELECT project_id, date_trunc('hour', "timestamp", 'UTC') AS hour,
                count(*) AS attempts, sum(input_tokens) AS input_tokens,
@@ -115,34 +103,57 @@ def raw_hour_totals(
     FROM attempts FULL JOIN checks USING (project_id, hour)
          FULL JOIN requests USING (project_id, hour)
     ORDER BY project_id, hour
-    """  # noqa: S608 (conditions are built here from constants; values are parameters)
+    """
+
+
+def raw_hour_totals(
+    *,
+    routing_upto: Position,
+    enforcement_upto: Position,
+    project_ids: Sequence[int] | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> list[RawHourTotals]:
+    """Per project and hour in `[start, end)` (None: unbounded), what the raw events up to
+    these positions add up to; hours without any event are left out.
+
+    A request is placed by its earliest event among all of its events up to the positions,
+    also those before `start`, so one whose first event is earlier does not count here.
+    One statement, so every figure comes from one snapshot.
+    """
+    routing, routing_params = _events_where(routing_upto, project_ids, start, end)
+    checks, checks_params = _events_where(enforcement_upto, project_ids, start, end)
+    # Requests: every event before `end`, so that each is placed by its earliest event.
+    routing_all, routing_all_params = _events_where(routing_upto, project_ids, None, end)
+    checks_all, checks_all_params = _events_where(enforcement_upto, project_ids, None, end)
+    first_seen_from = "" if start is None else "WHERE first_seen >= %s"
+    sql = HOUR_TOTALS_SQL.format(
+        routing=routing,
+        checks=checks,
+        routing_all=routing_all,
+        checks_all=checks_all,
+        first_seen_from=first_seen_from,
+    )
     params = [*routing_params, *checks_params, *routing_all_params, *checks_all_params]
     if start is not None:
         params.append(start)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return [
-            RawHourTotals(
-                project_id=project_id,
-                hour=hour,
-                attempts=attempts,
-                input_tokens=input_tokens,
-                output_tokens=output_tokens,
-                cost_usd=Decimal(cost_usd),
-                checks=checks_count,
-                requests=requests,
-            )
-            for (
-                project_id,
-                hour,
-                attempts,
-                input_tokens,
-                output_tokens,
-                cost_usd,
-                checks_count,
-                requests,
-            ) in cursor.fetchall()
-        ]
+        return [_hour_totals(row) for row in cursor.fetchall()]
+
+
+def _hour_totals(row: tuple[Any, ...]) -> RawHourTotals:
+    project_id, hour, attempts, input_tokens, output_tokens, cost_usd, checks, requests = row
+    return RawHourTotals(
+        project_id=project_id,
+        hour=hour,
+        attempts=attempts,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cost_usd=Decimal(cost_usd),
+        checks=checks,
+        requests=requests,
+    )
 
 
 def raw_months_held(*, months: Sequence[date]) -> frozenset[date]:
@@ -164,7 +175,7 @@ def raw_months_held(*, months: Sequence[date]) -> frozenset[date]:
     )
 
 
-# What a request's events tell the rollups about it (analytics.rollups.job folds the same columns).
+# What a request's events tell the rollups about it (analytics.rollups.rows folds the same columns).
 REQUEST_ROUTING_COLUMNS = (
     "seq", "project_id", "service_id", "request_id", "timestamp", "environment", "model",
     "mode", "status",
@@ -187,7 +198,8 @@ def enforcement_events_in(
             f"WHERE {where} ORDER BY ingest_xid, seq",
             params,
         )
-        return cursor.fetchall()
+        rows: list[tuple[Any, ...]] = cursor.fetchall()
+    return rows
 
 
 def request_events(
@@ -231,3 +243,96 @@ def request_events(
 
 def _quoted(columns: Sequence[str]) -> list[str]:
     return [f'"{name}"' for name in columns]
+
+
+# --- Routing events for repricing (analytics.repricing) ----------------------------------
+
+ROUTING_PRICE_SQL = """
+SELECT event_id, seq, ingest_xid::text::bigint AS xid, project_id, service_id, "timestamp",
+       environment, model, provider, mode, status, fallback_from, complexity_score,
+       input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
+       latency_ms, routing_latency_ms,
+       (reported_cost_usd * 100000000)::bigint AS reported_units,
+       (priced_cost_usd * 100000000)::bigint AS priced_units, price_id
+FROM ingestion_routingevent
+WHERE project_id = %s AND "timestamp" >= %s AND "timestamp" < %s
+"""
+ROUTING_PRICE_COLUMNS = (
+    "event_id", "seq", "xid", "project_id", "service_id", "timestamp", "environment", "model",
+    "provider", "mode", "status", "fallback_from", "complexity_score", "input_tokens",
+    "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "latency_ms",
+    "routing_latency_ms", "reported_units", "priced_units", "price_id",
+)  # fmt: skip
+
+
+def routing_events_priced(*, project_id: int, start: datetime, end: datetime) -> pd.DataFrame:
+    """The project's routing events in `[start, end)`, whatever their position in ingest
+    order (`xid`, `seq`), as ROUTING_PRICE_COLUMNS: reported and priced cost in 1e-8 USD (NA
+    where there is none) and the price row, timestamps as UTC datetimes."""
+    events = frame_query(ROUTING_PRICE_SQL, [project_id, start, end], ROUTING_PRICE_COLUMNS)
+    events["timestamp"] = pd.to_datetime(events["timestamp"], utc=True)
+    return events
+
+
+def first_routing_event_at(*, project_id: int) -> datetime | None:
+    """When the project's earliest routing event happened; None before its first."""
+    first: datetime | None = RoutingEvent.objects.filter(project_id=project_id).aggregate(
+        first=Min("timestamp")
+    )["first"]
+    return first
+
+
+def routing_events_exist(
+    *, project_id: int, since: datetime | None, until: datetime | None
+) -> bool:
+    """Whether the project has a routing event in `[since, until)` (None: unbounded)."""
+    events = RoutingEvent.objects.filter(project_id=project_id)
+    if since is not None:
+        events = events.filter(timestamp__gte=since)
+    if until is not None:
+        events = events.filter(timestamp__lt=until)
+    return events.exists()
+
+
+# --- Incidents (analytics.alerts) --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelFailover:
+    """How a model's incident moved its traffic away: its first failed attempt, and the
+    first minute after it whose fallback traffic (attempts that fell back from the model)
+    had an error rate under the bound; None where there was none."""
+
+    first_failure_at: datetime | None
+    migrated_at: datetime | None
+
+
+def model_failover(
+    *, project_id: int, model: str, since: datetime, until: datetime, error_rate_below: Decimal
+) -> ModelFailover:
+    """The model's failover in the project: its first failed attempt in `[since, until)`,
+    and the first minute from then until `until` that its fallbacks served with an error
+    rate under `error_rate_below`. Reads the raw events of that span only."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            WITH first_failure AS (
+                SELECT min("timestamp") AS at FROM ingestion_routingevent
+                WHERE project_id = %s AND model = %s AND status <> 'ok'
+                  AND "timestamp" >= %s AND "timestamp" < %s
+            ), fallback_minutes AS (
+                SELECT date_trunc('minute', "timestamp", 'UTC') AS minute,
+                       avg((status <> 'ok')::int) AS error_rate
+                FROM ingestion_routingevent, first_failure
+                WHERE project_id = %s AND fallback_from = %s
+                  AND "timestamp" >= first_failure.at AND "timestamp" < %s
+                GROUP BY 1
+            )
+            SELECT first_failure.at,
+                   (SELECT min(minute) FROM fallback_minutes WHERE error_rate < %s)
+            FROM first_failure
+            """,
+            [project_id, model, since, until, project_id, model, until, error_rate_below],
+        )
+        first_failure, migrated = cursor.fetchone()
+    return ModelFailover(first_failure_at=first_failure, migrated_at=migrated)

@@ -1,4 +1,5 @@
-"""The ingest use case: a batch of events from one service's key becomes durable raw rows."""
+"""The ingest use case: a batch of events from one service's key becomes durable raw rows;
+and the one later write to them, a new priced cost (analytics' repricing)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -17,6 +19,7 @@ from governance.services import GovernanceError, api_key_create, prices_lock
 from ingestion.partitions import partition_missing, partitions_ensure, partitions_forget
 from ingestion.validation import FieldError, IngestContext, batch_validate
 from ingestion.writer import rows_insert
+from tollgate.db.sql import copy_rows, execute
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,8 @@ def events_ingest(*, api_key: ApiKey, events: list[Any], now: datetime) -> Inges
 
 def _batch_store(*, api_key: ApiKey, events: list[Any], now: datetime) -> IngestResult:
     project = api_key.project
+    if api_key.service_id is None:  # a constraint gives every ingest key its service
+        raise ValueError(f"key {api_key.pk} has no service to ingest for")
     with transaction.atomic():
         # Shared with other batches, exclusive for a price change: events are priced and
         # stored either wholly before a change commits (and repriced) or wholly after it.
@@ -83,6 +88,39 @@ def _batch_store(*, api_key: ApiKey, events: list[Any], now: datetime) -> Ingest
         rejected=batch.rejected,
         errors=batch.errors,
     )
+
+
+# (event_id, timestamp, priced cost in 1e-8 USD or None, price row id or None)
+EventPrice = tuple[UUID, datetime, int | None, int | None]
+# The prices are staged in a temporary table of this session, then set by one UPDATE. The
+# stage lives here with the UPDATE it feeds: nothing else reads it.
+PRICE_STAGE = "stage_repriced_events"
+
+
+def routing_prices_set(*, project_id: int, prices: Iterable[EventPrice]) -> int:
+    """Set `priced_cost_usd` and `price_id` of these routing events of the project (found by
+    event id and timestamp); the number of events updated. Reported costs are left as they
+    are."""
+    with transaction.atomic():
+        execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {PRICE_STAGE} "
+            '(event_id uuid, "timestamp" timestamptz, priced_units bigint, price_id bigint) '
+            "ON COMMIT DELETE ROWS"
+        )
+        copy_rows(
+            PRICE_STAGE,
+            ("event_id", "timestamp", "priced_units", "price_id"),
+            prices,
+            binary_types=("uuid", "timestamptz", "int8", "int8"),
+        )
+        return execute(
+            f"WITH staged AS (DELETE FROM {PRICE_STAGE} RETURNING *) "  # noqa: S608 (a constant)
+            "UPDATE ingestion_routingevent e "
+            "SET priced_cost_usd = s.priced_units / 100000000.0, price_id = s.price_id "
+            "FROM staged s "
+            'WHERE e.project_id = %s AND e.event_id = s.event_id AND e."timestamp" = s."timestamp"',
+            [project_id],
+        )
 
 
 @transaction.atomic

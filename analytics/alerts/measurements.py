@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import connection
-
 from analytics.alerts.wording import percent
 from analytics.formatting import usd
 from analytics.metrics.budgets import scope_query, spend
@@ -27,6 +25,7 @@ from analytics.metrics.window import Window
 from analytics.models import Alert, AlertState
 from analytics.rollups.reconcile import mismatches_open
 from governance.models import DEFAULT_CONFORMANCE_MIN, AlertKind, AlertRule
+from ingestion.selectors import model_failover
 
 
 @dataclass(frozen=True)
@@ -179,37 +178,14 @@ def migration_time(alert: Alert, rule: AlertRule, now: datetime) -> dict[str, An
     error rate back under the threshold. Read from raw events of the incident's span only."""
     model = alert.scope.removeprefix("model:")
     since = (alert.pending_since or now) - timedelta(minutes=rule.window_minutes)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            WITH first_failure AS (
-                SELECT min("timestamp") AS at FROM ingestion_routingevent
-                WHERE project_id = %s AND model = %s AND status <> 'ok'
-                  AND "timestamp" >= %s AND "timestamp" < %s
-            ), fallback_minutes AS (
-                SELECT date_trunc('minute', "timestamp", 'UTC') AS minute,
-                       avg((status <> 'ok')::int) AS error_rate
-                FROM ingestion_routingevent, first_failure
-                WHERE project_id = %s AND fallback_from = %s
-                  AND "timestamp" >= first_failure.at AND "timestamp" < %s
-                GROUP BY 1
-            )
-            SELECT first_failure.at,
-                   (SELECT min(minute) FROM fallback_minutes WHERE error_rate < %s)
-            FROM first_failure
-            """,
-            [
-                rule.project_id,
-                model,
-                since,
-                now,
-                rule.project_id,
-                model,
-                now,
-                rule.effective_threshold,
-            ],
-        )
-        first_failure, migrated = cursor.fetchone()
+    failover = model_failover(
+        project_id=rule.project_id,
+        model=model,
+        since=since,
+        until=now,
+        error_rate_below=rule.effective_threshold,
+    )
+    first_failure, migrated = failover.first_failure_at, failover.migrated_at
     if first_failure is None or migrated is None:
         return {"migration_seconds": None}
     seconds = max(0.0, (migrated - first_failure).total_seconds())

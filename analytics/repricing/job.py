@@ -30,34 +30,19 @@ from django.utils import timezone
 
 from analytics.models import Repricing, RepricingState, Watermark
 from analytics.rollups.families import ATTEMPTS, hour_rows_replace
-from analytics.rollups.job import ROLLUP_LOCK_KEY, attempt_event_rows, calls_of
+from analytics.rollups.job import ROLLUP_LOCK_KEY
+from analytics.rollups.rows import attempt_event_rows, calls_of
 from governance.pricing import calls_price
 from governance.selectors import price_book_for_project
-from tollgate.db.sql import copy_rows, execute, frame_query
+from ingestion.selectors import first_routing_event_at, routing_events_priced
+from ingestion.services import routing_prices_set
+from tollgate.db.sql import frame_query
 
 HOUR = timedelta(hours=1)
 # Ingest and price changes share a lock (governance.services.prices_lock), which holds until a
 # change commits only when it is made inside a transaction; for one made outside (a shell),
 # a job waits this long so that a batch priced just before it has committed when it reads.
 START_GRACE = timedelta(seconds=10)
-
-HOUR_EVENTS_SQL = """
-SELECT event_id, seq, ingest_xid::text::bigint AS xid, project_id, service_id, "timestamp",
-       environment, model, provider, mode, status, fallback_from, complexity_score,
-       input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
-       latency_ms, routing_latency_ms,
-       (reported_cost_usd * 100000000)::bigint AS reported_units,
-       (priced_cost_usd * 100000000)::bigint AS priced_units, price_id
-FROM ingestion_routingevent
-WHERE project_id = %s AND "timestamp" >= %s AND "timestamp" < %s
-"""
-HOUR_EVENT_COLUMNS = (
-    "event_id", "seq", "xid", "project_id", "service_id", "timestamp", "environment", "model",
-    "provider", "mode", "status", "fallback_from", "complexity_score", "input_tokens",
-    "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "latency_ms",
-    "routing_latency_ms", "reported_units", "priced_units", "price_id",
-)  # fmt: skip
-PRICE_STAGE = "stage_repriced_events"
 
 
 @dataclass(frozen=True)
@@ -147,13 +132,14 @@ def _rollup_lock_try() -> bool:
 def _job_step(job: Repricing, *, now: datetime) -> str:
     if job.state == RepricingState.QUEUED:
         _job_start(job, now=now)
-    if job.done_until >= job.until:
+    done_until, until = _span_left(job)
+    if done_until >= until:
         job.state = RepricingState.DONE
         job.finished_at = timezone.now()
         job.save(update_fields=["state", "finished_at"])
         return job.state
-    hour_end = min(job.done_until + HOUR, job.until)
-    result = hour_reprice(project_id=job.project_id, start=job.done_until, end=hour_end)
+    hour_end = min(done_until + HOUR, until)
+    result = hour_reprice(project_id=job.project_id, start=done_until, end=hour_end)
     job.done_until = hour_end
     job.hours_done += 1
     job.events_repriced += result.repriced
@@ -161,10 +147,17 @@ def _job_step(job: Repricing, *, now: datetime) -> str:
     return job.state
 
 
+def _span_left(job: Repricing) -> tuple[datetime, datetime]:
+    """How far a started job has got and where it ends (`_job_start` fixed both)."""
+    if job.done_until is None or job.until is None:
+        raise ValueError(f"repricing {job.pk} was started without a span")
+    return job.done_until, job.until
+
+
 def _job_start(job: Repricing, *, now: datetime) -> None:
     """Fix the job's span to whole hours: from its start (or the project's first event) to its
     end (or the latest moment an event may carry: now plus the allowed clock skew)."""
-    since = job.since or _first_event_at(job.project_id) or now
+    since = job.since or first_routing_event_at(project_id=job.project_id) or now
     until = job.until or now + timedelta(seconds=settings.TOLLGATE_INGEST_FUTURE_SKEW_S)
     start = since.replace(minute=0, second=0, microsecond=0)
     end = until.replace(minute=0, second=0, microsecond=0)
@@ -176,21 +169,11 @@ def _job_start(job: Repricing, *, now: datetime) -> None:
     job.save()
 
 
-def _first_event_at(project_id: int) -> datetime | None:
-    frame = frame_query(
-        'SELECT min("timestamp") FROM ingestion_routingevent WHERE project_id = %s',
-        [project_id],
-        ["first"],
-    )
-    first = frame["first"].iloc[0]
-    return None if pd.isna(first) else first
-
-
 def hour_reprice(*, project_id: int, start: datetime, end: datetime) -> HourRepriced:
     """Reprice one project's routing events in `[start, end)` (at most an hour) and rebuild
     that span's attempt rollups. Runs inside the caller's transaction, which holds the rollup
     lock."""
-    events = hour_events(project_id=project_id, start=start, end=end)
+    events = routing_events_priced(project_id=project_id, start=start, end=end)
     if events.empty:
         return HourRepriced(events=0, repriced=0)
     priced_units, price_ids = _prices_now(project_id, events)
@@ -202,13 +185,6 @@ def hour_reprice(*, project_id: int, start: datetime, end: datetime) -> HourRepr
     events["cost_units"] = events["reported_units"].astype("Int64").fillna(priced_units)
     hour_attempts_rebuild(project_id=project_id, start=start, end=end, events=events)
     return HourRepriced(events=len(events), repriced=int(changed.sum()))
-
-
-def hour_events(*, project_id: int, start: datetime, end: datetime) -> pd.DataFrame:
-    """The project's routing events in `[start, end)`, as HOUR_EVENT_COLUMNS."""
-    events = frame_query(HOUR_EVENTS_SQL, [project_id, start, end], HOUR_EVENT_COLUMNS)
-    events["timestamp"] = pd.to_datetime(events["timestamp"], utc=True)
-    return events
 
 
 def hour_attempts_rebuild(
@@ -250,33 +226,18 @@ def _differs(stored: pd.Series, computed: pd.Series) -> pd.Series:
 def _priced_costs_write(
     project_id: int, events: pd.DataFrame, units: pd.Series, price_ids: pd.Series
 ) -> None:
-    """Set `priced_cost_usd` and `price_id` of these events (staged, then one UPDATE)."""
+    """Set `priced_cost_usd` and `price_id` of these events (ingestion owns the raw rows)."""
     if events.empty:
         return
-    execute(
-        f"CREATE TEMP TABLE IF NOT EXISTS {PRICE_STAGE} "
-        '(event_id uuid, "timestamp" timestamptz, priced_units bigint, price_id bigint) '
-        "ON COMMIT DELETE ROWS"
-    )
-    copy_rows(
-        PRICE_STAGE,
-        ("event_id", "timestamp", "priced_units", "price_id"),
-        zip(
+    routing_prices_set(
+        project_id=project_id,
+        prices=zip(
             events["event_id"].tolist(),
             [moment.to_pydatetime() for moment in events["timestamp"]],
             [None if pd.isna(value) else int(value) for value in units],
             [None if pd.isna(value) else int(value) for value in price_ids],
             strict=True,
         ),
-        binary_types=("uuid", "timestamptz", "int8", "int8"),
-    )
-    execute(
-        f"WITH staged AS (DELETE FROM {PRICE_STAGE} RETURNING *) "
-        "UPDATE ingestion_routingevent e "
-        "SET priced_cost_usd = s.priced_units / 100000000.0, price_id = s.price_id "
-        "FROM staged s "
-        'WHERE e.project_id = %s AND e.event_id = s.event_id AND e."timestamp" = s."timestamp"',
-        [project_id],
     )
 
 

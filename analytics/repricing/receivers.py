@@ -23,7 +23,7 @@ from analytics.repricing.job import repricing_request
 from governance.models import MatrixModel, ModelPrice, Organization, Project
 from governance.selectors import baseline_model_name
 from governance.services import prices_lock
-from tollgate.db.sql import frame_query
+from ingestion.selectors import routing_events_exist
 
 PRICE_FIELDS = (
     "effective_from", "input_per_1k", "output_per_1k", "cache_read_per_1k", "cache_write_per_1k",
@@ -133,7 +133,7 @@ def _reprice(project_id: int, since: datetime | None, until: datetime | None, re
     """Queue a job, unless the span holds no event yet (a matrix loaded before any traffic).
     A job not started yet is widened instead, so loading a matrix queues one job, not one per
     price."""
-    if not _has_events(project_id, since, until):
+    if not routing_events_exist(project_id=project_id, since=since, until=until):
         return
     with transaction.atomic():
         _job_queue_or_widen(project_id, since, until, reason)
@@ -150,23 +150,7 @@ def _job_queue_or_widen(
     if queued is None:
         repricing_request(project_id=project_id, since=since, until=until, reason=reason)
         return
-    queued.since = None if None in (since, queued.since) else min(since, queued.since)
-    queued.until = None if None in (until, queued.until) else max(until, queued.until)
+    queued.since = None if since is None or queued.since is None else min(since, queued.since)
+    queued.until = None if until is None or queued.until is None else max(until, queued.until)
     queued.reason = f"{queued.reason}; {reason}"[:300]
     queued.save(update_fields=["since", "until", "reason"])
-
-
-def _has_events(project_id: int, since: datetime | None, until: datetime | None) -> bool:
-    conditions, params = ["project_id = %s"], [project_id]
-    if since is not None:
-        conditions.append('"timestamp" >= %s')
-        params.append(since)
-    if until is not None:
-        conditions.append('"timestamp" < %s')
-        params.append(until)
-    found = frame_query(
-        f"SELECT EXISTS (SELECT 1 FROM ingestion_routingevent WHERE {' AND '.join(conditions)})",
-        params,
-        ["found"],
-    )
-    return bool(found["found"].iloc[0])

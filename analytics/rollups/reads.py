@@ -1,10 +1,11 @@
 """Reading the raw event streams in ingest order, for the rollup job.
 
-Events are read past a stream's watermark in ingest order (transaction, then sequence), and
-only from transactions that can no longer commit, so a read never skips a row that commits
-later. `ReadAhead` reads the next chunk on a second connection (and starts work on it) while
-the job works on this one: PostgreSQL's share of a read (walking the index, setting hint bits
-on fresh rows) then runs on the other core, beside Python's share of the work.
+Events are read past a stream's watermark in ingest order (transaction, then sequence:
+ingestion.selectors.events_after), and only from transactions that can no longer commit, so
+a read never skips a row that commits later. `ReadAhead` reads the next chunk on a second
+connection (and starts work on it) while the job works on this one: PostgreSQL's share of a
+read (walking the index, setting hint bits on fresh rows) then runs on the other core, beside
+Python's share of the work.
 """
 
 from __future__ import annotations
@@ -14,68 +15,19 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Generic, TypeVar
 
-import numpy as np
 import pandas as pd
 import psycopg
 from django.db import connection
 
-from tollgate.db.sql import Connection, csv_aggregate, csv_frame, epoch_us, execute, fetch_rows
+from ingestion.selectors import Position, events_after
+from tollgate.db.sql import Connection, execute, fetch_rows
 
 logger = logging.getLogger(__name__)
 
 Prepared = TypeVar("Prepared")
-Position = tuple[int, int]  # (ingest transaction id, sequence): where a stream's read starts
-
-ROUTING_SQL = f"""
-SELECT seq, ingest_xid::text::bigint AS xid, project_id, service_id, request_id,
-       {epoch_us('"timestamp"')} AS "timestamp",
-       environment, model, provider, mode, status, fallback_from, complexity_score,
-       input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
-       latency_ms, routing_latency_ms,
-       (COALESCE(reported_cost_usd, priced_cost_usd) * 100000000)::bigint AS cost_units
-FROM ingestion_routingevent
-WHERE (ingest_xid, seq) > (%s::text::xid8, %s) AND (ingest_xid, seq) <= (%s::text::xid8, %s)
-ORDER BY ingest_xid, seq
-LIMIT %s
-"""
-ENFORCEMENT_SQL = f"""
-SELECT seq, ingest_xid::text::bigint AS xid, project_id, service_id, request_id,
-       {epoch_us('"timestamp"')} AS "timestamp",
-       environment, layer, verdict, violation, false_positive, check_latency_ms
-FROM ingestion_enforcementevent
-WHERE (ingest_xid, seq) > (%s::text::xid8, %s) AND (ingest_xid, seq) <= (%s::text::xid8, %s)
-ORDER BY ingest_xid, seq
-LIMIT %s
-"""
-ROUTING_COLUMNS = (
-    "seq", "xid", "project_id", "service_id", "request_id", "timestamp", "environment", "model",
-    "provider", "mode", "status", "fallback_from", "complexity_score", "input_tokens",
-    "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "latency_ms",
-    "routing_latency_ms", "cost_units",
-)  # fmt: skip
-ENFORCEMENT_COLUMNS = (
-    "seq", "xid", "project_id", "service_id", "request_id", "timestamp", "environment", "layer",
-    "verdict", "violation", "false_positive", "check_latency_ms",
-)  # fmt: skip
-# Each column's type once parsed.
-STREAM_TYPES = {
-    "seq": "int64", "xid": "int64", "project_id": "int64", "service_id": "int64",
-    "request_id": "str", "timestamp": "int64", "environment": "str", "model": "str",
-    "provider": "str", "mode": "str", "status": "str", "fallback_from": "str",
-    "complexity_score": "float64", "input_tokens": "int64", "output_tokens": "int64",
-    "cache_read_tokens": "int64", "cache_write_tokens": "int64", "reasoning_tokens": "int64",
-    "latency_ms": "float64", "routing_latency_ms": "float64", "cost_units": "Int64",
-    "layer": "str", "verdict": "str", "violation": "str", "false_positive": "bool",
-    "check_latency_ms": "float64",
-}  # fmt: skip
-NULLABLE = ("routing_latency_ms", "cost_units", "violation")  # elsewhere "" is a value
 # Enforcement first: a request usually makes several checks, so its read usually fills the
 # limit first, and the routing read then stops where it stopped (see `streams_read`).
-STREAM_QUERIES = {
-    "enforcement": (ENFORCEMENT_SQL, ENFORCEMENT_COLUMNS),
-    "routing": (ROUTING_SQL, ROUTING_COLUMNS),
-}
-STREAMS = tuple(STREAM_QUERIES)
+STREAMS = ("enforcement", "routing")
 LAST_SEQ = 2**63 - 1
 
 
@@ -93,42 +45,14 @@ def streams_read(
     # its last event, so the streams read after it read no event that would be trimmed off.
     # Never below 0: '-1'::xid8 would wrap to the largest id, a read without bound.
     end = (max(unfinished_xid_floor(on=on, rollup_pids=rollup_pids) - 1, 0), LAST_SEQ)
-    # Row comparisons defeat the planner's estimates: it would sort a whole partition
-    # rather than walk the (ingest_xid, seq) index for the next `limit` rows (5x slower).
-    execute("SET LOCAL enable_sort = off", on=on)
     streams = {}
-    for stream, (sql, columns) in STREAM_QUERIES.items():
-        start = starts[stream]
-        params = [str(start[0]), start[1], str(end[0]), end[1], limit]
-        streams[stream] = events = _events_fetched(sql, params, columns, on)
+    for stream in STREAMS:
+        streams[stream] = events = events_after(
+            stream, after=starts[stream], upto=end, limit=limit, on=on
+        )
         if len(events) >= limit:
             end = min(end, (int(events["xid"].iloc[-1]), int(events["seq"].iloc[-1])))
-    execute("SET LOCAL enable_sort = on", on=on)
     return in_ingest_order(streams, limit)
-
-
-def _events_fetched(
-    sql: str, params: Sequence[Any], columns: Sequence[str], on: Connection | None
-) -> pd.DataFrame:
-    """The query's rows, as one CSV value (see `csv_aggregate`): the read-ahead thread then
-    holds the GIL for little more than pandas' parse."""
-    text = [name for name in columns if STREAM_TYPES[name] == "str"]
-    ((data,),) = fetch_rows(
-        f"SELECT {csv_aggregate(columns, text, 'e')} FROM ({sql}) e", params, on=on
-    )
-    events = csv_frame(data, columns, STREAM_TYPES, nullable=NULLABLE, moments=("timestamp",))
-    # string_agg takes the rows in the subquery's order in practice; SQL does not promise it.
-    return (
-        events
-        if _positions_ascending(events)
-        else events.sort_values(["xid", "seq"], ignore_index=True)
-    )
-
-
-def _positions_ascending(events: pd.DataFrame) -> bool:
-    xid_steps = np.diff(events["xid"].to_numpy())
-    seq_steps = np.diff(events["seq"].to_numpy())
-    return bool(np.all((xid_steps > 0) | ((xid_steps == 0) & (seq_steps > 0))))
 
 
 def positions_after(

@@ -57,7 +57,7 @@ def sketch_count(sketch: Mapping[str, Any] | None) -> int:
 def sketch_quantile(sketch: Mapping[str, Any] | None, q: float) -> float | None:
     """The nearest-rank q-quantile (0 < q <= 1), within the relative accuracy; None if empty."""
     total = sketch_count(sketch)
-    if total == 0:
+    if sketch is None or total == 0:
         return None
     rank = max(1, math.ceil(q * total - 1e-9))
     seen = int(sketch.get("z", 0))

@@ -9,14 +9,7 @@ import pytest
 from django.db import connection, transaction
 
 from analytics.rollups.job import ROLLUP_LOCK_KEY, _rollup_lock_held
-from analytics.rollups.reads import (
-    ROUTING_COLUMNS,
-    ROUTING_SQL,
-    ReadAhead,
-    _events_fetched,
-    positions_after,
-    streams_read,
-)
+from analytics.rollups.reads import ReadAhead, positions_after, streams_read
 from tests.conftest import enforcement_event, routing_event
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -103,20 +96,6 @@ def test_non_ascii_text_survives_the_csv_read(post_batch):
     assert post_batch(events).json()["accepted"] == 1
     routing = _read_here(START, limit=10)["routing"]
     assert routing[["request_id", "model"]].to_numpy().tolist() == [["réq-ü-東京", "modèle-ß"]]
-
-
-def test_rows_come_back_in_ingest_order_even_when_the_query_gives_them_out_of_order(post_batch):
-    for _ in range(3):
-        assert post_batch([routing_event() for _ in range(4)]).json()["accepted"] == 4
-    reversed_sql = ROUTING_SQL.replace(
-        "ORDER BY ingest_xid, seq", "ORDER BY ingest_xid DESC, seq DESC"
-    )
-    assert reversed_sql != ROUTING_SQL
-    with transaction.atomic():
-        events = _events_fetched(reversed_sql, ["0", 0, str(2**62), 0, 100], ROUTING_COLUMNS, None)
-    positions = list(zip(events["xid"], events["seq"], strict=True))
-    assert len(positions) == 12
-    assert positions == sorted(positions)
 
 
 def _positions(streams: dict[str, pd.DataFrame]) -> dict[str, list[tuple[int, int]]]:

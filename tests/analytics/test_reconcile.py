@@ -38,9 +38,11 @@ from analytics.models import (
     Watermark,
 )
 from analytics.repricing.job import repricings_advance
+from analytics.rollups import rebuild as rebuild_module
 from analytics.rollups import reconcile as reconcile_module
 from analytics.rollups.job import ROLLUP_LOCK_KEY, rollups_advance
-from analytics.rollups.reconcile import rollups_compare, rollups_rebuild, rollups_reconcile
+from analytics.rollups.rebuild import rollups_rebuild
+from analytics.rollups.reconcile import rollups_compare, rollups_reconcile
 from analytics.tasks import rollups_reconcile as rollups_reconcile_task
 from governance.models import AlertRule, MatrixModel, Membership, ModelPrice, Role
 from governance.services import (
@@ -183,7 +185,7 @@ def test_the_rebuild_holds_the_rollup_lock(traffic, project, monkeypatch):
     """While an hour is rebuilt, no rollup worker (another session) can take the lock."""
     settings = connection.settings_dict
     taken_by_other = []
-    real_hour_rebuild = reconcile_module.hour_rebuild
+    real_hour_rebuild = rebuild_module.hour_rebuild
 
     def hour_rebuild(**kwargs: Any) -> None:
         with psycopg.connect(
@@ -198,7 +200,7 @@ def test_the_rebuild_holds_the_rollup_lock(traffic, project, monkeypatch):
             )
         real_hour_rebuild(**kwargs)
 
-    monkeypatch.setattr(reconcile_module, "hour_rebuild", hour_rebuild)
+    monkeypatch.setattr(rebuild_module, "hour_rebuild", hour_rebuild)
     hour = _busiest_hour(project)
     assert rollups_rebuild(project=project, start=hour, end=hour + timedelta(hours=2)).hours == 2
     assert taken_by_other == [False, False]
@@ -331,6 +333,7 @@ def test_a_check_and_a_rebuild_take_turns(traffic, project, monkeypatch):
         return compare(**span)
 
     monkeypatch.setattr(reconcile_module, "rollups_compare", compare_watched)
+    monkeypatch.setattr(rebuild_module, "rollups_compare", compare_watched)
     rollups_reconcile()
     rollups_rebuild(project=project, start=START, end=START + timedelta(hours=1))
     assert held == [True, True]

@@ -1,0 +1,207 @@
+"""Rebuilding rollups from raw events: the repair for the hours reconciliation found wrong
+(analytics.rollups.reconcile).
+
+An hour is rebuilt exactly as the rollup job would have made it from the events it has folded
+in (those at or before its watermarks): the attempt rollups from the hour's routing events
+(as a repricing rebuilds them), the layer rollups from its enforcement events, and the request
+facts of every request with an event in the hour from all of their events, with the request
+rollups of each hour a changed fact leaves or enters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+from django.db import connection, transaction
+from django.utils import timezone
+
+from analytics.models import RequestFact
+from analytics.repricing.job import hour_attempts_rebuild
+from analytics.rollups.facts import FACT_COLUMNS, request_contributions
+from analytics.rollups.families import LAYERS, REQUESTS, hour_rows_replace
+from analytics.rollups.job import ROLLUP_LOCK_KEY
+from analytics.rollups.reconcile import (
+    HourDifference,
+    folded_positions,
+    mismatches_open_within,
+    mismatches_resolve,
+    reconcile_lock,
+    rollups_compare,
+)
+from analytics.rollups.rows import layer_event_rows, request_facts_of
+from governance.models import Project
+from ingestion.selectors import (
+    ENFORCEMENT_COLUMNS,
+    REQUEST_ROUTING_COLUMNS,
+    Position,
+    enforcement_events_in,
+    month_start,
+    raw_months_held,
+    request_events,
+    routing_events_priced,
+)
+
+HOUR = timedelta(hours=1)
+
+
+# --- Rebuilding --------------------------------------------------------------------------
+
+
+@dataclass
+class RebuildRun:
+    """What a rebuild did."""
+
+    hours: int = 0
+    skipped: int = 0  # hours of months whose raw events retention dropped
+    resolved: int = 0
+    still_differing: list[HourDifference] = field(default_factory=list)
+
+
+def rollups_rebuild(
+    *, project: Project, start: datetime, end: datetime, now: datetime | None = None
+) -> RebuildRun:
+    """Recompute the project's rollups of every hour in `[start, end)` (taken to whole hours)
+    from its raw events, an hour per transaction under the rollup lock (waiting for a
+    running rollup job to finish its run), exactly as the rollup job would have made them;
+    resolve the mismatches of the hours that now agree with their raw events. Hours of months
+    whose raw events retention dropped are skipped (their rollups are all that is left).
+
+    Idempotent: a second rebuild of the same hours writes the same rows again.
+    """
+    now = now or timezone.now()
+    run = RebuildRun()
+    first = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    hours: list[datetime] = []
+    while first + len(hours) * HOUR < end:
+        hours.append(first + len(hours) * HOUR)
+    # Hours of months whose raw events retention dropped keep their rollups on purpose:
+    # rebuilt from nothing, they would be emptied.
+    held = raw_months_held(months=sorted({month_start(hour) for hour in hours}))
+    with reconcile_lock():
+        for hour in hours:
+            if month_start(hour) not in held:
+                run.skipped += 1
+                continue
+            with transaction.atomic():
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ROLLUP_LOCK_KEY])
+                hour_rebuild(project_id=project.pk, start=hour, end=hour + HOUR)
+            run.hours += 1
+        # One comparison over the span, not one per hour (each reads the project's requests).
+        _, differences = rollups_compare(project_ids=[project.pk], start=first, end=end)
+        keep = {(d.project_id, d.hour) for d in differences}
+        with transaction.atomic():
+            run.resolved = mismatches_resolve(
+                mismatches_open_within([project.pk], first, end), keep=keep, now=now, by="rebuild"
+            )
+        run.still_differing = differences
+    return run
+
+
+def hour_rebuild(*, project_id: int, start: datetime, end: datetime) -> None:
+    """Make one hour's attempt, layer and request rollups (minute, hour and the day that holds
+    them) what the raw events the rollup job has folded in make; the caller's transaction
+    holds the rollup lock.
+
+    Requests: the facts of every request with an event in the hour (or placed in it) are
+    computed again from all of their folded events, and the request rollups of every hour a
+    changed fact leaves or enters are rebuilt from the facts.
+    """
+    positions = folded_positions()
+    span = (project_id, pd.Timestamp(start), pd.Timestamp(end))
+
+    attempts = routing_events_priced(project_id=project_id, start=start, end=end)
+    attempts["cost_units"] = (
+        attempts["reported_units"].astype("Int64").fillna(attempts["priced_units"].astype("Int64"))
+    )
+    hour_attempts_rebuild(project_id=project_id, start=start, end=end, events=attempts)
+
+    checks = _frame(
+        enforcement_events_in(
+            project_id=project_id, start=start, end=end, upto=positions["enforcement"]
+        ),
+        ENFORCEMENT_COLUMNS,
+    )
+    hour_rows_replace(LAYERS, span, layer_event_rows(checks))
+
+    _requests_rebuild(project_id, start, end, positions)
+
+
+def _requests_rebuild(
+    project_id: int, start: datetime, end: datetime, positions: dict[str, Position]
+) -> None:
+    placed_here = list(
+        RequestFact.objects.filter(
+            project_id=project_id, first_seen__gte=start, first_seen__lt=end
+        ).values_list("request_id", flat=True)
+    )
+    routing_rows, enforcement_rows = request_events(
+        project_id=project_id,
+        start=start,
+        end=end,
+        routing_upto=positions["routing"],
+        enforcement_upto=positions["enforcement"],
+        also=placed_here,
+    )
+    facts = request_facts_of(
+        _frame(routing_rows, REQUEST_ROUTING_COLUMNS),
+        _frame(enforcement_rows, ENFORCEMENT_COLUMNS),
+    )
+    touched = set(placed_here) | set(facts["request_id"])
+    old = RequestFact.objects.filter(project_id=project_id, request_id__in=touched)
+    hours = {start} | {_hour_of(moment) for moment in old.values_list("first_seen", flat=True)}
+    old.delete()  # a request without any folded event left has no fact
+    RequestFact.objects.bulk_create(_fact_models(facts))
+    hours |= {_hour_of(moment) for moment in facts["first_seen"]}
+    for hour in sorted(hours):
+        _request_hour_rebuild(project_id, hour)
+
+
+def _request_hour_rebuild(project_id: int, hour: datetime) -> None:
+    """The request rollups of one hour (minutes, the hour, its day) from the request facts."""
+    stored = pd.DataFrame(
+        RequestFact.objects.filter(
+            project_id=project_id, first_seen__gte=hour, first_seen__lt=hour + HOUR
+        ).values(*FACT_COLUMNS),
+        columns=list(FACT_COLUMNS),
+    )
+    if not stored.empty:
+        stored["first_seen"] = pd.to_datetime(stored["first_seen"], utc=True)
+    rows = request_contributions(stored)
+    span = (project_id, pd.Timestamp(hour), pd.Timestamp(hour + HOUR))
+    hour_rows_replace(REQUESTS, span, rows, weights=None if rows.empty else rows["sign"])
+
+
+def _hour_of(moment: datetime | pd.Timestamp) -> datetime:
+    moment = pd.Timestamp(moment).tz_convert("UTC").to_pydatetime()
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def _frame(rows: list[tuple[Any, ...]], columns: Sequence[str]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=list(columns))
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
+    return frame
+
+
+def _fact_models(facts: pd.DataFrame) -> list[RequestFact]:
+    models = []
+    for row in facts.to_dict("records"):
+        first_attempt_at = row["first_attempt_at"]
+        models.append(
+            RequestFact(
+                **{
+                    **row,
+                    "first_seen": pd.Timestamp(row["first_seen"]).to_pydatetime(),
+                    "first_attempt_at": None
+                    if pd.isna(first_attempt_at)
+                    else pd.Timestamp(first_attempt_at).to_pydatetime(),
+                    "model": row["model"] or "",
+                    "mode": row["mode"] or "",
+                }
+            )
+        )
+    return models
