@@ -144,40 +144,8 @@ def event_validate(
     if fields is None:
         problems.append(("type", "must be one of routing, enforcement"))
 
-    event_id = timestamp = None
-    if raw_id is None:
-        problems.append(("event_id", "is required"))
-    else:
-        try:
-            event_id = event_uuid(raw_id)
-        except Invalid as exc:
-            problems.append(("event_id", str(exc)))
-    raw_ts = raw.get("timestamp")
-    if raw_ts is None:
-        problems.append(("timestamp", "is required"))
-    else:
-        try:
-            timestamp = rfc3339(raw_ts)
-        except Invalid as exc:
-            problems.append(("timestamp", str(exc)))
-        else:
-            if timestamp > context.newest_allowed:
-                problems.append(("timestamp", context.too_new_message))
-            elif timestamp < context.oldest_allowed:
-                problems.append(("timestamp", context.too_old_message))
-
-    values: dict[str, Any] = {}
-    for name, required, check, default in fields or ():
-        value = raw.get(name)
-        if value is None:
-            if required:
-                problems.append((name, "is required"))
-            values[name] = default
-        else:
-            try:
-                values[name] = check(value)
-            except Invalid as exc:
-                problems.append((name, str(exc)))
+    event_id, timestamp = _identity(raw, raw_id, context, problems)
+    values = _field_values(raw, fields or (), problems)
     if problems:
         return [FieldError(index, shown_id, name, message) for name, message in problems]
 
@@ -205,6 +173,53 @@ def event_validate(
     return "enforcement", row
 
 
+def _identity(
+    raw: dict[str, Any], raw_id: Any, context: IngestContext, problems: list[tuple[str, str]]
+) -> tuple[Any, datetime | None]:
+    """The event's id and timestamp, each None when invalid (the problem is appended)."""
+    event_id = timestamp = None
+    if raw_id is None:
+        problems.append(("event_id", "is required"))
+    else:
+        try:
+            event_id = event_uuid(raw_id)
+        except Invalid as exc:
+            problems.append(("event_id", str(exc)))
+    raw_ts = raw.get("timestamp")
+    if raw_ts is None:
+        problems.append(("timestamp", "is required"))
+    else:
+        try:
+            timestamp = rfc3339(raw_ts)
+        except Invalid as exc:
+            problems.append(("timestamp", str(exc)))
+        else:
+            if timestamp > context.newest_allowed:
+                problems.append(("timestamp", context.too_new_message))
+            elif timestamp < context.oldest_allowed:
+                problems.append(("timestamp", context.too_old_message))
+    return event_id, timestamp
+
+
+def _field_values(
+    raw: dict[str, Any], fields: Any, problems: list[tuple[str, str]]
+) -> dict[str, Any]:
+    """The type's fields, checked, with defaults for those absent (problems are appended)."""
+    values: dict[str, Any] = {}
+    for name, required, check, default in fields:
+        value = raw.get(name)
+        if value is None:
+            if required:
+                problems.append((name, "is required"))
+            values[name] = default
+        else:
+            try:
+                values[name] = check(value)
+            except Invalid as exc:
+                problems.append((name, str(exc)))
+    return values
+
+
 def _routing_row(
     index: int,
     shown_id: str | None,
@@ -224,18 +239,7 @@ def _routing_row(
 
     model = values["model"]
     entry = context.price_book.entry(model)
-    price = entry.price_at(timestamp) if entry is not None else None
-    priced = (
-        cost_usd(
-            price=price,
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            cache_read_tokens=cache_read,
-            cache_write_tokens=cache_write,
-        )
-        if price is not None
-        else None
-    )
+    price, priced = _priced(entry, timestamp, values)
     score = values["complexity_score"]
     computed = score is None
     if computed:
@@ -272,3 +276,17 @@ def _routing_row(
         price.id if price is not None else None,
     )
     return "routing", row
+
+
+def _priced(entry: Any, timestamp: datetime, values: dict[str, Any]) -> tuple[Any, Any]:
+    """The matrix price in force at the attempt's time and its cost, or (None, None)."""
+    price = entry.price_at(timestamp) if entry is not None else None
+    if price is None:
+        return None, None
+    return price, cost_usd(
+        price=price,
+        input_tokens=values["input_tokens"],
+        output_tokens=values["output_tokens"],
+        cache_read_tokens=values["cache_read_tokens"],
+        cache_write_tokens=values["cache_write_tokens"],
+    )
