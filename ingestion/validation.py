@@ -178,7 +178,7 @@ def event_validate(
                 values[name] = check(value)
             except Invalid as exc:
                 problems.append((name, str(exc)))
-    if problems:
+    if problems or timestamp is None:  # no timestamp is always one of the problems
         return [FieldError(index, shown_id, name, message) for name, message in problems]
 
     head = (
