@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ipaddress
 import math
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from axes.handlers.database import AxesDatabaseHandler
@@ -23,6 +22,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 if TYPE_CHECKING:
+    from datetime import datetime
 
     class AxesRequest(HttpRequest):
         """A sign-in request as axes hands it to its handler: stamped with the client's address
