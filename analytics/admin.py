@@ -7,6 +7,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.models import CHANGE, LogEntry
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
@@ -59,9 +60,12 @@ class NotificationAdmin(ReadOnlyAdmin):
         """Queue the selected failed and pending emails for the sender's next run, attempts
         counted afresh; sent ones are not sent twice. Each row's history records who did it."""
         # The queryset holds only the user's organization's rows (TenantScopedAdmin).
+        user = request.user
+        if not user.is_authenticated:  # the admin admits only signed-in staff
+            raise PermissionDenied
         queued = notifications_resend(notifications=queryset, now=timezone.now())
         LogEntry.objects.log_actions(
-            user_id=request.user.pk,
+            user_id=user.pk,
             queryset=Notification.objects.filter(pk__in=queued),
             action_flag=CHANGE,
             change_message="Send again: queued for the next run, attempts reset.",

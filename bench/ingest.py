@@ -36,6 +36,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -242,7 +243,7 @@ class PostOutcome:
 def post_client(
     port: int,
     headers: dict[str, str],
-    bodies: list[bytes],
+    bodies: Sequence[bytes],
     sizes: list[int],
     work: queue.SimpleQueue[int],
     outcome: PostOutcome,
@@ -282,16 +283,15 @@ def _judge(
     except orjson.JSONDecodeError:
         answer = None
     accepted = answer.get("accepted") if isinstance(answer, dict) else None
+    counted = accepted if isinstance(accepted, int) else 0
     if status == 200 and isinstance(answer, dict) and answer.get(expect) == size:
-        return accepted, None
+        return counted, None
     excerpt = payload[:300].decode("utf-8", "replace")
-    return (accepted if isinstance(accepted, int) else 0), (
-        f"batch {index}: HTTP {status}, accepted={accepted!r} of {size}: {excerpt}"
-    )
+    return counted, (f"batch {index}: HTTP {status}, accepted={accepted!r} of {size}: {excerpt}")
 
 
 def http_ingest(
-    port: int, raw_key: str, bodies: list[bytes], sizes: list[int], expect: str = "accepted"
+    port: int, raw_key: str, bodies: Sequence[bytes], sizes: list[int], expect: str = "accepted"
 ) -> tuple[float, PostOutcome]:
     """Post every body from CLIENTS threads; return the wall time and what they saw."""
     headers = {"Authorization": f"Bearer {raw_key}", "Content-Type": "application/json"}
@@ -449,7 +449,7 @@ def bare_copy(connection: Any, row_batches: list[RowBatch]) -> float:
     from ingestion.writer import TABLES, JsonbBytes, JsonbBytesBinaryDumper
 
     connection.adapters.register_dumper(JsonbBytes, JsonbBytesBinaryDumper)
-    statements = {}
+    statements: dict[str, tuple[str, list[str]]] = {}
     for kind, (_table, columns, types) in TABLES.items():
         column_list = ", ".join(f'"{name}"' for name in columns)
         statements[kind] = (
@@ -465,9 +465,9 @@ def bare_copy(connection: Any, row_batches: list[RowBatch]) -> float:
             for kind, rows in (("routing", routing_rows), ("enforcement", enforcement_rows)):
                 if not rows:
                     continue
-                statement, types = statements[kind]
+                statement, column_types = statements[kind]
                 with cursor.copy(statement) as copy:
-                    copy.set_types(types)
+                    copy.set_types(column_types)
                     for row in rows:
                         copy.write_row(row)
         connection.commit()

@@ -85,7 +85,7 @@ STAGING_SHARE = 0.1  # requests from the staging environment
 PILOT_REQUESTS = 20_000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECONDS = 1_000_000
-ENDPOINTS = (
+ENDPOINTS: tuple[tuple[str, str, dict[str, str]], ...] = (
     ("summary", "/api/v1/metrics/summary", {}),
     ("models", "/api/v1/metrics/models", {}),
     ("layers", "/api/v1/metrics/layers", {}),

@@ -188,7 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     port = free_port()
     server = gunicorn_start(port)
     stop = threading.Event()
-    tally, folds, held = Tally(), [], []
+    tally = Tally()
+    folds: list[int] = []  # events each fold took in
+    held: list[int] = []  # one entry per transaction a holder kept open
     threads = [
         threading.Thread(
             target=client_run,

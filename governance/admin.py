@@ -127,7 +127,7 @@ class TenantScopedAdmin(CheckedAdminMixin, admin.ModelAdmin):
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         field = super().formfield_for_foreignkey(db_field, request, **kwargs)
-        if request.user.is_superuser or field is None:
+        if request.user.is_superuser or field is None or field.queryset is None:
             return field
         organization_id = user_organization_id(request)
         scopes = {
@@ -154,7 +154,7 @@ class TenantScopedAdmin(CheckedAdminMixin, admin.ModelAdmin):
         model = self.model
         for part in name.split("__"):
             field = model._meta.get_field(part)
-            if not field.is_relation:
+            if not field.is_relation or field.related_model is None:
                 return False
             model = field.related_model
         return True

@@ -58,4 +58,6 @@ class HasKeyScope(permissions.BasePermission):
 
     def has_permission(self, request: Request, view: object) -> bool:
         api_key = request.auth
-        return isinstance(api_key, ApiKey) and api_key.scope == view.required_scope
+        # A view that names no scope admits no key.
+        required_scope = getattr(view, "required_scope", None)
+        return isinstance(api_key, ApiKey) and api_key.scope == required_scope

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from axes.handlers.database import AxesDatabaseHandler
 from axes.helpers import get_client_username, get_cool_off, get_lockout_parameters
@@ -20,6 +20,16 @@ from django.conf import settings
 from django.db.models import QuerySet, Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    class AxesRequest(HttpRequest):
+        """A sign-in request as axes hands it to its handler: stamped with the client's address
+        and the attempt's time (axes.helpers / AxesHandler.update_request)."""
+
+        axes_ip_address: str | None
+        axes_attempt_time: datetime
 
 
 def client_address(request: HttpRequest) -> str | None:
@@ -59,7 +69,7 @@ class SignInThrottleHandler(AxesDatabaseHandler):
     """Axes' database handler, with a limit per counter and a success that clears only its pair."""
 
     def counters(
-        self, request: HttpRequest, credentials: dict[str, Any] | None = None
+        self, request: AxesRequest, credentials: dict[str, Any] | None = None
     ) -> list[tuple[QuerySet, int]]:
         """Each counter this sign-in goes on: its failures within the cool-off, and its limit."""
         parameters = get_lockout_parameters(request, credentials)
@@ -69,7 +79,7 @@ class SignInThrottleHandler(AxesDatabaseHandler):
             for parameter, queryset in zip(parameters, attempts, strict=True)
         ]
 
-    def get_failures(self, request: HttpRequest, credentials: dict[str, Any] | None = None) -> int:
+    def get_failures(self, request: AxesRequest, credentials: dict[str, Any] | None = None) -> int:
         """The failures axes compares with AXES_FAILURE_LIMIT (the pair's limit).
 
         Axes has one limit for all counters; ours differ. So this reports the counter nearest
@@ -82,7 +92,7 @@ class SignInThrottleHandler(AxesDatabaseHandler):
         return settings.AXES_FAILURE_LIMIT - left
 
     def reset_user_attempts(
-        self, request: HttpRequest, credentials: dict[str, Any] | None = None
+        self, request: AxesRequest, credentials: dict[str, Any] | None = None
     ) -> int:
         """A success (AXES_RESET_ON_SUCCESS) clears its own pair only.
 
@@ -95,7 +105,7 @@ class SignInThrottleHandler(AxesDatabaseHandler):
         ).delete()
         return deleted
 
-    def retry_after_s(self, request: HttpRequest, credentials: dict[str, Any] | None = None) -> int:
+    def retry_after_s(self, request: AxesRequest, credentials: dict[str, Any] | None = None) -> int:
         """Seconds until every counter that refuses this sign-in is under its limit again."""
         cool_off = get_cool_off(request)
         waits = [1]
@@ -115,7 +125,7 @@ class SignInThrottleHandler(AxesDatabaseHandler):
 
 
 def lockout_response(
-    request: HttpRequest,
+    request: AxesRequest,
     original_response: HttpResponse | None,
     credentials: dict[str, Any] | None,
 ) -> HttpResponse:

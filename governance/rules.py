@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import models, transaction
 
 from governance.models import (
     AlertKind,
@@ -73,7 +73,7 @@ def _recipients(value: Any, where: str) -> list[str]:
     return value
 
 
-def _choice(value: Any, choices: type, where: str) -> str:
+def _choice(value: Any, choices: type[models.TextChoices], where: str) -> str:
     if value not in choices.values:
         raise GovernanceError(f"{where}: expected one of {', '.join(choices.values)}")
     return value
@@ -140,7 +140,7 @@ def _rule_fields(item: dict[str, Any], where: str) -> dict[str, Any]:
     scope_kind, scope_name = scope_parse(
         item.get("scope", "project"), f"{where}.scope", organization_allowed=False
     )
-    fields = {
+    fields: dict[str, Any] = {
         "kind": _choice(item.get("kind"), AlertKind, f"{where}.kind"),
         "scope_kind": scope_kind,
         "scope_name": scope_name,
@@ -150,11 +150,13 @@ def _rule_fields(item: dict[str, Any], where: str) -> dict[str, Any]:
         "send_resolved": bool(item.get("send_resolved", True)),
         "recipients": _recipients(item.get("recipients"), f"{where}.recipients"),
     }
-    for name, default in RULE_INTEGERS.items():
-        fields[name] = _integer(item.get(name, default), f"{where}.{name}")
-    if fields["window_minutes"] < 1 or fields["repeat_minutes"] < 1:
+    integers = {
+        name: _integer(item.get(name, default), f"{where}.{name}")
+        for name, default in RULE_INTEGERS.items()
+    }
+    if integers["window_minutes"] < 1 or integers["repeat_minutes"] < 1:
         raise GovernanceError(f"{where}: window_minutes and repeat_minutes must be at least 1")
-    return fields
+    return fields | integers
 
 
 def _named_items(document: dict[str, Any], key: str) -> list[dict[str, Any]]:

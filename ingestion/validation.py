@@ -146,7 +146,7 @@ def event_validate(
 
     event_id, timestamp = _identity(raw, raw_id, context, problems)
     values = _field_values(raw, fields or (), problems)
-    if problems:
+    if problems or timestamp is None:  # no timestamp is always one of the problems
         return [FieldError(index, shown_id, name, message) for name, message in problems]
 
     head = (

@@ -74,22 +74,22 @@ def _raw_tables_emptied_after_transactional_tests(request):
 
 @pytest.fixture
 def organization(db) -> Organization:
-    return OrganizationFactory(name="acme")
+    return OrganizationFactory.create(name="acme")
 
 
 @pytest.fixture
 def project(organization) -> Project:
-    return ProjectFactory(organization=organization, name="support", matrix=True)
+    return ProjectFactory.create(organization=organization, name="support", matrix=True)
 
 
 @pytest.fixture
 def service(project) -> Service:
-    return ServiceFactory(project=project, name="router")
+    return ServiceFactory.create(project=project, name="router")
 
 
 @pytest.fixture
 def ingest_key(service) -> str:
-    return ApiKeyFactory(service=service).raw_key
+    return ApiKeyFactory.create(service=service).raw_key
 
 
 @pytest.fixture

@@ -155,7 +155,9 @@ def _events_processed(server: PostgresServer) -> int:
         db.cursor() as cursor,
     ):
         cursor.execute("SELECT COALESCE(sum(events_processed), 0) FROM analytics_watermark")
-        return int(cursor.fetchone()[0])
+        row = cursor.fetchone()
+        assert row is not None  # an aggregate always answers one row
+        return int(row[0])
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from pgserver._commands import pg_ctl
+from pgserver._commands import create_command_function
 from pgserver.postgres_server import PostgresServer
 
 from tests.services import (
@@ -25,6 +25,9 @@ from tests.services import (
     throwaway_postgres,
     wait_until_serving,
 )
+
+# pgserver makes one such function per binary at import, out of sight of type checkers.
+pg_ctl = create_command_function("pg_ctl")
 
 
 @pytest.fixture

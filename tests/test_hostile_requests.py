@@ -24,7 +24,7 @@ from django.contrib import admin
 from django.contrib.admin.utils import get_fields_from_path
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
-from django.db.models import DateField
+from django.db.models import DateField, Model
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
 from django.urls.exceptions import Resolver404
@@ -240,7 +240,7 @@ class World:
     """A tenant with a row of every registered model, and a client per caller."""
 
     clients: dict[str, Client]
-    ids: dict[Any, str]  # model -> the pk of one of its rows
+    ids: dict[type[Model] | str, str]  # model (or "default": the alert) -> a row's pk
     content_type_id: str
 
     def well_formed(self, pattern: Pattern) -> dict[str, str]:
@@ -257,7 +257,7 @@ class World:
             elif model is not None and slot.name in ("object_id", "id", "group0"):
                 values[slot.name] = self.ids[model]
             elif model is not None and slot.name == "group1":  # a history version
-                history = model.history.filter(id=self.ids[model]).first()  # type: ignore[attr-defined]
+                history = model.history.filter(id=self.ids[model]).first()
                 values[slot.name] = str(history.history_id) if history else "1"
             else:
                 values[slot.name] = self.ids.get("default", "1")
@@ -329,7 +329,7 @@ def world(project, service) -> World:
         created_at=now,
     )
     Repricing.objects.create(project=project, reason="price fix")
-    ids = {}
+    ids: dict[type[Model] | str, str] = {}
     for model in admin.site._registry:
         row = model._default_manager.order_by("pk").first()
         if row is None:  # a model added later, or another app's (axes' logs): id 1

@@ -37,8 +37,10 @@ def test_values_up_to_the_cap_pass_and_one_more_character_is_refused():
 
 @pytest.mark.parametrize("character", ["\x00", "\x01", "\x1f", "\x7f", "\x0b"])
 def test_control_characters_are_refused_in_values_and_names(character):
-    assert refusal_of(urlencode({"q": f"a{character}"})).field == "q"
+    in_value = refusal_of(urlencode({"q": f"a{character}"}))
+    assert in_value is not None and in_value.field == "q"
     named = refusal_of(urlencode({f"q{character}": "1"}))
+    assert named is not None
     assert named.field == f"q\\x{ord(character):02x}"  # shown escaped, never raw
     assert "control character" in named.message
 
@@ -63,7 +65,8 @@ def test_the_parameter_count_is_judged_before_the_query_string_is_parsed():
 
 def test_over_long_names_are_refused_and_shown_shortened():
     assert refusal_of("abcdefgh=1") is None
-    assert refusal_of("abcdefghi=1").field == "abcdefghi"
+    long_name = refusal_of("abcdefghi=1")
+    assert long_name is not None and long_name.field == "abcdefghi"
     assert shown_name("n" * 150) == "n" * 100 + "..."
 
 

@@ -45,14 +45,23 @@ def hours_span(start: str | None, end: str | None) -> tuple[datetime | None, dat
     return lo, hi
 
 
+def one_project_named(org: str, project: str) -> Project:
+    """The one project named; an unknown name is a bad argument."""
+    try:
+        return project_named(org, project)
+    except CommandError as error:
+        raise bad_arguments(str(error)) from None
+
+
 def projects_named(org: str | None, project: str | None) -> list[Project] | None:
     """The projects named (all of an organization, one of it, or None for every project);
     an unknown name is a bad argument."""
+    if org is None:
+        return None
+    if project is not None:
+        return [one_project_named(org, project)]
     try:
-        if org is None:
-            return None
-        if project is None:
-            return list(Project.objects.filter(organization=organization_named(org)))
-        return [project_named(org, project)]
+        organization = organization_named(org)
     except CommandError as error:
         raise bad_arguments(str(error)) from None
+    return list(Project.objects.filter(organization=organization))

@@ -13,7 +13,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 
-MONEY = {"max_digits": 20, "decimal_places": 8, "default": 0}
+from governance.models import MONEY
 
 
 def SketchField() -> models.BinaryField:
@@ -104,9 +104,11 @@ class AttemptRollup(Rollup):
     cache_read_tokens = models.BigIntegerField(default=0)
     cache_write_tokens = models.BigIntegerField(default=0)
     reasoning_tokens = models.BigIntegerField(default=0)
-    cost_usd = models.DecimalField(**MONEY)
-    baseline_cost_usd = models.DecimalField(**MONEY)
-    baseline_actual_cost_usd = models.DecimalField(**MONEY)  # actual cost of those attempts
+    cost_usd = models.DecimalField(**MONEY, default=0)
+    baseline_cost_usd = models.DecimalField(**MONEY, default=0)
+    baseline_actual_cost_usd = models.DecimalField(
+        **MONEY, default=0
+    )  # actual cost of those attempts
     latency_sum_ms = models.FloatField(default=0)
     routing_latency_count = models.BigIntegerField(default=0)
     routing_latency_sum_ms = models.FloatField(default=0)

@@ -100,4 +100,6 @@ class IngestResultSerializer(serializers.Serializer):
     accepted = serializers.IntegerField(help_text="Events stored by this request.")
     duplicates = serializers.IntegerField(help_text="Events already stored (replays are safe).")
     rejected = serializers.IntegerField(help_text="Events refused; each is named in `errors`.")
-    errors = EventErrorSerializer(many=True)
+    # SerializerMetaclass moves declared fields into _declared_fields, so this field does not
+    # replace Serializer.errors at run time; the stubs read it as an override.
+    errors = EventErrorSerializer(many=True)  # type: ignore[assignment]

@@ -6,13 +6,13 @@ from django.conf import settings
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import status
+from rest_framework import exceptions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from governance.authentication import ApiKeyAuthentication, HasKeyScope
-from governance.models import ApiKeyScope
+from governance.models import ApiKey, ApiKeyScope
 from governance.services import api_key_touch
 from governance.throttling import ApiKeyRateThrottle
 from ingestion.api.body import BadBody, PayloadTooLarge, json_body
@@ -61,6 +61,9 @@ class IngestView(APIView):
         ],
     )
     def post(self, request: Request) -> Response:
+        api_key = request.auth
+        if not isinstance(api_key, ApiKey):  # HasKeyScope admits nothing else; kept so here
+            raise exceptions.NotAuthenticated()
         document = json_body(request, limit=settings.TOLLGATE_INGEST_MAX_BYTES)
         if not isinstance(document, dict) or "batch" not in document:
             raise BadBody('The body must be an object {"batch": [event, ...]}.', field="batch")
@@ -75,7 +78,7 @@ class IngestView(APIView):
                 f"{settings.TOLLGATE_INGEST_MAX_EVENTS} are accepted."
             )
         now = timezone.now()
-        result = events_ingest(api_key=request.auth, events=events, now=now)
-        api_key_touch(api_key=request.auth, now=now)
+        result = events_ingest(api_key=api_key, events=events, now=now)
+        api_key_touch(api_key=api_key, now=now)
         answer = status.HTTP_200_OK if result.rejected == 0 else status.HTTP_207_MULTI_STATUS
         return Response(result.as_dict(), status=answer)

@@ -4,6 +4,7 @@ signed-in ops and admin members only, with CSRF; bad input named."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.utils import timezone
@@ -22,7 +23,7 @@ CSRF_SECRET = "Tollgate0csrf0secret0for0tests00"  # 32 letters and digits, as Dj
 
 
 def _alert(project, name: str, state: str = AlertState.FIRING) -> Alert:
-    rule = AlertRuleFactory(project=project, name=name)
+    rule = AlertRuleFactory.create(project=project, name=name)
     now = timezone.now()
     return Alert.objects.create(
         rule=rule,
@@ -41,7 +42,7 @@ def _alert(project, name: str, state: str = AlertState.FIRING) -> Alert:
 
 @pytest.fixture
 def alerts(project):
-    other = ProjectFactory()  # another organization's
+    other = ProjectFactory.create()  # another organization's
     return {
         "firing": _alert(project, "errors"),
         "resolved": _alert(project, "old", AlertState.RESOLVED),
@@ -50,7 +51,7 @@ def alerts(project):
 
 
 def _member(project, role: str) -> APIClient:
-    user = UserFactory(organization=project.organization, username=role, role=role)
+    user = UserFactory.create(organization=project.organization, username=role, role=role)
     client = APIClient(enforce_csrf_checks=True)
     client.force_login(user)
     return client
@@ -59,7 +60,7 @@ def _member(project, role: str) -> APIClient:
 def test_list_is_scoped_to_the_organization_and_filters(project, alerts):
     client = APIClient()
     client.credentials(
-        HTTP_AUTHORIZATION=f"Bearer {ApiKeyFactory(project=project, scope='read').raw_key}"
+        HTTP_AUTHORIZATION=f"Bearer {ApiKeyFactory.create(project=project, scope='read').raw_key}"
     )
     names = {row["name"] for row in client.get("/api/v1/alerts").json()["rows"]}
     assert names == {"errors", "old"}
@@ -73,7 +74,7 @@ def test_project_filter_is_checked_like_the_metrics_api(project, alerts):
     """`?project=` names a project the caller can see, or is a 400 naming `project` (it was
     passed to the query as it came: a NUL was a DataError, a 500, and another organization's
     project an empty list instead of the metrics API's 400)."""
-    search = ProjectFactory(organization=project.organization, name="search")
+    search = ProjectFactory.create(organization=project.organization, name="search")
     _alert(search, "search-errors")
     member = _member(project, "finance")
     rows = member.get("/api/v1/alerts", {"project": "search"}).json()["rows"]
@@ -86,7 +87,7 @@ def test_project_filter_is_checked_like_the_metrics_api(project, alerts):
         assert response.json()["detail"] == metrics["detail"]  # the very same words
     key = APIClient()
     key.credentials(
-        HTTP_AUTHORIZATION=f"Bearer {ApiKeyFactory(project=project, scope='read').raw_key}"
+        HTTP_AUTHORIZATION=f"Bearer {ApiKeyFactory.create(project=project, scope='read').raw_key}"
     )
     # A read key sees its own project only: another project of its organization is not there.
     assert key.get("/api/v1/alerts", {"project": "search"}).status_code == 400
@@ -99,7 +100,7 @@ def test_ops_acknowledges_and_silences(project, alerts):
     alert = alerts["firing"]
     assert client.post(f"/api/v1/alerts/{alert.pk}/acknowledge").status_code == 403  # no CSRF
     client.cookies["csrftoken"] = CSRF_SECRET
-    headers = {"HTTP_X_CSRFTOKEN": CSRF_SECRET}
+    headers: dict[str, Any] = {"HTTP_X_CSRFTOKEN": CSRF_SECRET}
 
     answer = client.post(f"/api/v1/alerts/{alert.pk}/acknowledge", **headers)
     assert answer.status_code == 200, answer.content
@@ -115,7 +116,7 @@ def test_ops_acknowledges_and_silences(project, alerts):
 
 def test_bad_silence_and_resolved_acknowledge_are_named(project, alerts):
     client = APIClient()
-    client.force_login(UserFactory(organization=project.organization, role="admin"))
+    client.force_login(UserFactory.create(organization=project.organization, role="admin"))
     past = client.post(
         f"/api/v1/alerts/{alerts['firing'].pk}/silence",
         {"until": (timezone.now() - timedelta(minutes=1)).isoformat()},
@@ -130,18 +131,18 @@ def test_bad_silence_and_resolved_acknowledge_are_named(project, alerts):
 
 def test_finance_keys_and_other_organizations_cannot_act(project, alerts):
     finance = APIClient()
-    finance.force_login(UserFactory(organization=project.organization, role="finance"))
+    finance.force_login(UserFactory.create(organization=project.organization, role="finance"))
     assert finance.post(f"/api/v1/alerts/{alerts['firing'].pk}/acknowledge").status_code == 403
     keyed = APIClient()
     keyed.credentials(
-        HTTP_AUTHORIZATION=f"Bearer {ApiKeyFactory(project=project, scope='read').raw_key}"
+        HTTP_AUTHORIZATION=f"Bearer {ApiKeyFactory.create(project=project, scope='read').raw_key}"
     )
     assert keyed.post(f"/api/v1/alerts/{alerts['firing'].pk}/acknowledge").status_code in (
         401,
         403,
     )
     ops = APIClient()
-    ops.force_login(UserFactory(organization=project.organization, role="ops"))
+    ops.force_login(UserFactory.create(organization=project.organization, role="ops"))
     assert ops.post(f"/api/v1/alerts/{alerts['foreign'].pk}/acknowledge").status_code == 404
     for hostile in ("²", "1" * 19, "-1"):  # digits int() refuses, past bigint, not digits
         assert ops.post(f"/api/v1/alerts/{hostile}/acknowledge").status_code == 404

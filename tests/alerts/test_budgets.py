@@ -50,7 +50,7 @@ def _spend(post_batch, count: int, when: datetime) -> None:
 
 
 def test_each_threshold_fires_once_per_period(post_batch, project):
-    budget = BudgetFactory(
+    budget = BudgetFactory.create(
         project=project,
         period="day",
         amount_usd=Decimal("0.70"),
@@ -102,7 +102,7 @@ def test_forecast_to_exceed_fires_before_the_money_is_gone(post_batch, project, 
 
 
 def test_a_new_period_starts_clean(post_batch, project):
-    budget = BudgetFactory(
+    budget = BudgetFactory.create(
         project=project, period="day", amount_usd=Decimal("0.10"), notify_forecast=False
     )
     now = timezone.now()
@@ -118,9 +118,9 @@ def test_a_new_period_starts_clean(post_batch, project):
 def test_budgets_api_answers_status(post_batch, project):
     read_client = APIClient()
     read_client.credentials(
-        HTTP_AUTHORIZATION=f"Bearer {ApiKeyFactory(project=project, scope='read').raw_key}"
+        HTTP_AUTHORIZATION=f"Bearer {ApiKeyFactory.create(project=project, scope='read').raw_key}"
     )
-    BudgetFactory(project=project, period="month", amount_usd=Decimal("100.00"))
+    BudgetFactory.create(project=project, period="month", amount_usd=Decimal("100.00"))
     _spend(post_batch, 10, timezone.now() - timedelta(minutes=2))
     (row,) = read_client.get("/api/v1/budgets").json()["rows"]
     assert row["spent_usd"] == "0.070000"
@@ -154,10 +154,10 @@ def test_budgets_api_filters_by_a_project_checked_like_the_metrics_api(project, 
 
 
 def test_a_ledger_reads_only_its_own_projects_services(post_batch, project, service):
-    ServiceFactory(name="router")  # a rival organization's service of the same name
+    ServiceFactory.create(name="router")  # a rival organization's service of the same name
     now = timezone.now()
     _spend(post_batch, 2, now - timedelta(minutes=2))
-    budget = BudgetFactory(project=project, scope_kind="service", scope_name="router")
+    budget = BudgetFactory.create(project=project, scope_kind="service", scope_name="router")
     ledger = SpendLedger([project])
     assert ledger(budget, now - timedelta(hours=1), now) == Decimal("0.014")
     assert ledger._service_ids == {(project.pk, "router"): {service.pk}}

@@ -49,15 +49,15 @@ def at(day: date) -> str:
 
 
 def member(organization: Organization, username: str, role: str) -> None:
-    user = UserFactory(organization=organization, username=username, role=role)
+    user = UserFactory.create(organization=organization, username=username, role=role)
     user.email = f"{username}@{organization.name}.example"
     user.save(update_fields=["email"])
 
 
 def tenant_project(organization: Organization, name: str) -> tuple[Project, str]:
     """A project with the reference prices and an ingest key for it."""
-    project = ProjectFactory(organization=organization, name=name, matrix=True)
-    return project, ApiKeyFactory(project=project).raw_key
+    project = ProjectFactory.create(organization=organization, name=name, matrix=True)
+    return project, ApiKeyFactory.create(project=project).raw_key
 
 
 def post(events: list[dict], key: str) -> None:
@@ -108,8 +108,10 @@ def acme(organization, project, ingest_key, day) -> Organization:
         ingest_key,
     )
     post(attempts(10, day, "claude-opus-4.6"), search_key)
-    BudgetFactory(project=project, name="support daily", period="day", amount_usd=Decimal("0.50"))
-    BudgetFactory(
+    BudgetFactory.create(
+        project=project, name="support daily", period="day", amount_usd=Decimal("0.50")
+    )
+    BudgetFactory.create(
         organization_wide=True,
         organization=organization,
         name="acme weekly",
@@ -122,7 +124,7 @@ def acme(organization, project, ingest_key, day) -> Organization:
 @pytest.fixture
 def globex(day) -> Organization:
     """Another tenant with traffic the same day, on a model acme does not use."""
-    organization = OrganizationFactory(name="globex")
+    organization = OrganizationFactory.create(name="globex")
     _, key = tenant_project(organization, "globex-lab")
     post(attempts(7, day, "gemini-3.1-pro"), key)
     return organization
@@ -222,7 +224,7 @@ def test_digest_shows_the_selectors_figures_for_the_day(acme, globex, project, d
 
 
 def test_names_are_not_escaped_outside_html(day):
-    organization = OrganizationFactory(name="Smith & Jones <Ltd>")
+    organization = OrganizationFactory.create(name="Smith & Jones <Ltd>")
     member(organization, "fay", "finance")
     project, key = tenant_project(organization, "R&D")
     post(attempts(10, day, "gpt-5.4"), key)

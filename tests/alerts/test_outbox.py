@@ -87,7 +87,8 @@ def test_smtp_down_then_up_delivers_every_notification_exactly_once(smtp, organi
     assert (first.sent, first.failed) == (0, 5)
     assert set(Notification.objects.values_list("state", flat=True)) == {"pending"}
     assert all(n.next_attempt_at > timezone.now() for n in Notification.objects.all())
-    assert "ConnectionRefusedError" in Notification.objects.first().last_error
+    refused = Notification.objects.first()
+    assert refused is not None and "ConnectionRefusedError" in refused.last_error
 
     controller.start()
     later = timezone.now() + timedelta(hours=2)  # past every backoff

@@ -118,8 +118,8 @@ def test_an_org_admin_sends_again_only_their_organizations_failed_and_pending_ro
     }
     assert not Notification.objects.filter(pk=outbox["failed"].pk, failed_at__isnull=False)
     logged = LogEntry.objects.filter(user=org_admin, action_flag=CHANGE)
-    assert sorted(int(entry.object_id) for entry in logged) == sorted(
-        [outbox["failed"].pk, outbox["pending"].pk]
+    assert sorted(str(entry.object_id) for entry in logged) == sorted(
+        [str(outbox["failed"].pk), str(outbox["pending"].pk)]
     )
     shown = [str(message) for message in response.context["messages"]]
     assert shown == [

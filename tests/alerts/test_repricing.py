@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import psycopg
@@ -25,7 +25,7 @@ from analytics.repricing.job import START_GRACE, RepricingRun, repricing_request
 from analytics.rollups.job import rollups_advance
 from analytics.tasks import rollup_advance
 from governance.models import AlertRule, MatrixModel, ModelPrice
-from governance.pricing import cost_usd
+from governance.pricing import Price, PriceBook, cost_usd
 from governance.selectors import baseline_model_name, price_book_for_project
 from governance.services import PRICES_LOCK_CLASS
 from ingestion.models import RoutingEvent
@@ -64,12 +64,22 @@ def _new_gpt_price(project, **prices: str) -> ModelPrice:
     )
 
 
+def _price_in_force(book: PriceBook, model: str, at: datetime) -> Price:
+    """The price of `model` at `at` in the price book."""
+    entry = book.entry(model)
+    price = entry.price_at(at) if entry is not None else None
+    assert price is not None, (model, at)
+    return price
+
+
 def _exact_costs(project) -> tuple[Decimal, Decimal, dict[str, Decimal]]:
     """Total cost, baseline cost and cost per model, straight from the raw events and the
     matrix as it is now, one Decimal at a time (no rollups, no numpy)."""
     book = price_book_for_project(project_id=project.pk)
-    baseline = book.entry(baseline_model_name(project_id=project.pk))
-    total, baseline_total, by_model = Decimal(0), Decimal(0), {}
+    baseline_name = baseline_model_name(project_id=project.pk)
+    assert baseline_name is not None
+    total, baseline_total = Decimal(0), Decimal(0)
+    by_model: dict[str, Decimal] = {}
     for event in RoutingEvent.objects.filter(project_id=project.pk):
         tokens = {
             "input_tokens": event.input_tokens,
@@ -87,7 +97,8 @@ def _exact_costs(project) -> tuple[Decimal, Decimal, dict[str, Decimal]]:
             continue  # unpriced: in no money figure
         total += cost
         by_model[event.model] = by_model.get(event.model, Decimal(0)) + cost
-        baseline_total += cost_usd(price=baseline.price_at(event.timestamp), **tokens)
+        baseline_price = _price_in_force(book, baseline_name, event.timestamp)
+        baseline_total += cost_usd(price=baseline_price, **tokens)
     return total, baseline_total, by_model
 
 
@@ -141,9 +152,9 @@ def test_back_dated_price_reprices_exactly_the_events_it_covers(post_batch, proj
             covered += 1
             assert event.price_id == price.pk
             assert event.priced_cost_usd == cost_usd(
-                price=price_book_for_project(project_id=project.pk)
-                .entry("gpt-5.4")
-                .price_at(event.timestamp),
+                price=_price_in_force(
+                    price_book_for_project(project_id=project.pk), "gpt-5.4", event.timestamp
+                ),
                 input_tokens=event.input_tokens,
                 output_tokens=event.output_tokens,
             )
@@ -260,14 +271,14 @@ def test_admin_shows_progress_to_the_projects_organization_only(
     _new_gpt_price(project)
     _run_jobs()
     view_repricing = Permission.objects.get(codename="view_repricing")
-    staff = UserFactory(organization=organization, role="admin")
+    staff = UserFactory.create(organization=organization, role="admin")
     staff.user_permissions.add(view_repricing)
     client.force_login(staff)
     page = client.get("/admin/analytics/repricing/")
     assert page.status_code == 200
     assert "100% (" in page.content.decode() and "price added: gpt-5.4" in page.content.decode()
 
-    other = UserFactory(role="admin")  # an admin of another organization
+    other = UserFactory.create(role="admin")  # an admin of another organization
     other.user_permissions.add(view_repricing)
     client.force_login(other)
     assert "price added" not in client.get("/admin/analytics/repricing/").content.decode()
@@ -345,7 +356,7 @@ def test_the_rollup_task_reprices_after_new_events_and_never_waits_for_it(post_b
 def test_answers_say_while_a_repricing_moves_their_figures(post_batch, project):
     read_client = APIClient()
     read_client.credentials(
-        HTTP_AUTHORIZATION=f"Bearer {ApiKeyFactory(project=project, scope='read').raw_key}"
+        HTTP_AUTHORIZATION=f"Bearer {ApiKeyFactory.create(project=project, scope='read').raw_key}"
     )
     _traffic(post_batch)
     rollups_advance(max_seconds=float("inf"))
@@ -388,9 +399,9 @@ def test_a_price_change_holds_the_prices_lock_until_it_commits(project):
         _new_gpt_price(project)
         other = psycopg.connect(**{**connection.get_connection_params(), "autocommit": True})
         try:
-            taken = other.execute(
+            [(taken,)] = other.execute(
                 "SELECT pg_try_advisory_lock_shared(%s, %s)", [PRICES_LOCK_CLASS, project.pk]
-            ).fetchone()[0]
+            ).fetchall()
             assert taken is False  # an ingest batch waits for the change to commit
         finally:
             other.close()

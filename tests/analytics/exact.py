@@ -82,7 +82,7 @@ def exact_summary(
             baseline += base
             actual += value
 
-    def flags(evs: list[dict[str, Any]]) -> dict[str, bool]:
+    def flags(evs: list[dict[str, Any]]) -> dict[str, bool | float | None]:
         checks = [e for e in evs if e["type"] == "enforcement"]
         pre = [e for e in checks if e["layer"] in PRE_DELIVERY]
         review = [e for e in checks if e["layer"] == "review"]

@@ -164,7 +164,7 @@ def scrape(monkeypatch, settings, now):
 
 @pytest.fixture
 def scrape_text(monkeypatch, settings, now):
-    """GET /metrics from loopback as of `now` (also `scrape_text.now`), with an Accept header;
+    """GET /metrics from loopback as of `now` (the fixture), with an Accept header;
     the body as text, once the content type is checked against `expect`."""
     settings.TOLLGATE_METRICS_TOKEN = ""
     settings.TOLLGATE_METRICS_LOOPBACK = True
@@ -177,7 +177,6 @@ def scrape_text(monkeypatch, settings, now):
         assert response["Content-Type"] == expect
         return response.content.decode()
 
-    get.now = now
     return get
 
 
@@ -652,11 +651,11 @@ def _sample_set(text: str) -> set[tuple[str, tuple[tuple[str, str], ...], float]
 
 @pytest.mark.django_db(transaction=True)
 def test_the_exposition_equals_the_recorded_hand_written_one(
-    post_batch, project, organization, scrape_text
+    post_batch, project, organization, scrape_text, now
 ):
     """prometheus_recorded.txt is what the hand-written renderer (before prometheus_client)
     answered for this state: the same samples, names, labels and values must come back."""
-    _recorded_state(post_batch, project, organization, scrape_text.now)
+    _recorded_state(post_batch, project, organization, now)  # the moment scrape_text reads at
     text = scrape_text()
     recorded = _sample_set(RECORDED.read_text())
     assert len(recorded) > 100

@@ -50,6 +50,7 @@ def test_merged_sketch_quantiles_are_within_one_percent(values, cuts, q):
     assert sketch_count(sketch) == len(values)
     exact = nearest_rank(values, q)
     estimate = sketch_quantile(sketch, q)
+    assert estimate is not None  # the sketch holds values
     if exact < 1e-9:
         assert estimate == 0.0
     else:

@@ -50,10 +50,12 @@ class ConsoleWatch:
 
     def __init__(self, page: Any) -> None:
         self.errors: list[str] = []
-        page.on(
-            "console", lambda message: message.type == "error" and self.errors.append(message.text)
-        )
+        page.on("console", self._on_console)
         page.on("pageerror", lambda error: self.errors.append(str(error)))
+
+    def _on_console(self, message: Any) -> None:
+        if message.type == "error":
+            self.errors.append(message.text)
 
 
 @pytest.fixture

@@ -33,13 +33,15 @@ class BrowserTenant:
 
 
 def _post(project, service_name: str, events: list[dict]) -> None:
-    key = ApiKeyFactory(service=ServiceFactory(project=project, name=service_name)).raw_key
+    key = ApiKeyFactory.create(
+        service=ServiceFactory.create(project=project, name=service_name)
+    ).raw_key
     client = APIClient()
     for start in range(0, len(events), 500):
         answer = client.generic(
             "POST",
             "/api/v1/ingest",
-            data=json.dumps({"batch": events[start : start + 500]}).encode(),
+            data=json.dumps({"batch": events[start : start + 500]}),
             content_type="application/json",
             HTTP_AUTHORIZATION=f"Bearer {key}",
         )
@@ -74,12 +76,12 @@ def _requests(count: int, *, now: datetime, prefix: str, model: str, blocked: in
 
 def browser_tenant_create(name: str = "acme", *, with_users: bool = True) -> BrowserTenant:
     now = timezone.now()
-    organization = OrganizationFactory(name=name)
-    support = ProjectFactory(organization=organization, name="support", matrix=True)
-    trading = ProjectFactory(organization=organization, name="trading", matrix=True)
+    organization = OrganizationFactory.create(name=name)
+    support = ProjectFactory.create(organization=organization, name="support", matrix=True)
+    trading = ProjectFactory.create(organization=organization, name="trading", matrix=True)
     _post(support, "router", _requests(300, now=now, prefix="s", model="gpt-5.4", blocked=15))
     _post(trading, "gateway", _requests(120, now=now, prefix="t", model="claude-opus-4.6"))
-    AlertRuleFactory(
+    AlertRuleFactory.create(
         project=support,
         name="over-interception",
         kind="over_interception",
@@ -92,7 +94,7 @@ def browser_tenant_create(name: str = "acme", *, with_users: bool = True) -> Bro
     alerts_evaluate(now=now)
     if with_users:
         for role in ("ops", "finance"):
-            UserFactory(
+            UserFactory.create(
                 organization=organization, username=f"{name}-{role}", role=role, password=PASSWORD
             )
     return BrowserTenant(organization=organization, now=now)

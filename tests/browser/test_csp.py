@@ -38,12 +38,11 @@ class CspWatch:
         self.page = page
         self.console: list[str] = []
         page.add_init_script(VIOLATION_LISTENER)
-        page.on(
-            "console",
-            lambda message: (
-                "Content Security Policy" in message.text and self.console.append(message.text)
-            ),
-        )
+        page.on("console", self._on_console)
+
+    def _on_console(self, message: Any) -> None:
+        if "Content Security Policy" in message.text:
+            self.console.append(message.text)
 
     def violations(self) -> list[str]:
         """Everything reported so far, this document's events included."""
@@ -179,6 +178,7 @@ def test_alert_pages_and_their_actions_have_no_violation(acme, live_server, page
 def test_admin_pages_have_no_violation_and_their_scripts_work(acme, live_server, page, csp):
     project = Project.objects.get(organization=acme.organization, name="support")
     matrix_model = MatrixModel.objects.filter(project=project).first()
+    assert matrix_model is not None
     sign_in(page, live_server.url, "acme-admin")
     base = f"{live_server.url}/admin"
     visit(page, csp, f"{base}/")

@@ -61,7 +61,9 @@ def csrf_token(page: Any) -> str:
 
 
 def same_rate(shown: str, answered: float | None) -> bool:
-    return answered is None if shown in ("", None) else abs(float(shown) - answered) < 1e-9
+    if shown in ("", None):
+        return answered is None
+    return answered is not None and abs(float(shown) - answered) < 1e-9
 
 
 @pytest.mark.parametrize("role", ["ops", "finance"])

@@ -30,7 +30,7 @@ def member(organization):
     """A signed-in Client for a new member of `organization` with the given role."""
 
     def make(role: str, *, username: str | None = None, csrf: bool = False) -> Client:
-        user = UserFactory(
+        user = UserFactory.create(
             organization=organization, username=username or role, role=role, password=PASSWORD
         )
         client = Client(enforce_csrf_checks=csrf)
@@ -111,8 +111,10 @@ def traffic(project, service, ingest_key, organization) -> dict[str, Any]:
     at = datetime.now(UTC) - timedelta(minutes=10)
     _post(support_events(at), ingest_key)
 
-    search = ProjectFactory(organization=organization, name="search", matrix=True)
-    search_key = ApiKeyFactory(service=ServiceFactory(project=search, name="indexer")).raw_key
+    search = ProjectFactory.create(organization=organization, name="search", matrix=True)
+    search_key = ApiKeyFactory.create(
+        service=ServiceFactory.create(project=search, name="indexer")
+    ).raw_key
     _post(
         [
             routing_event(timestamp=at.isoformat(), model="gemini-3.1-pro", environment="staging")
@@ -121,8 +123,10 @@ def traffic(project, service, ingest_key, organization) -> dict[str, Any]:
         search_key,
     )
 
-    rival = ProjectFactory(organization__name="globex", name="rival", matrix=True)
-    rival_key = ApiKeyFactory(service=ServiceFactory(project=rival, name="secret-svc")).raw_key
+    rival = ProjectFactory.create(organization__name="globex", name="rival", matrix=True)
+    rival_key = ApiKeyFactory.create(
+        service=ServiceFactory.create(project=rival, name="secret-svc")
+    ).raw_key
     _post(
         [routing_event(timestamp=at.isoformat(), model="rival-only-model") for _ in range(7)],
         rival_key,

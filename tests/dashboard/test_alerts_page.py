@@ -18,7 +18,9 @@ pytestmark = pytest.mark.django_db
 
 
 def make_alert(project, name: str, state: str = AlertState.FIRING, **fields) -> Alert:
-    rule = AlertRuleFactory(project=project, name=name, kind=fields.pop("kind", "error_rate"))
+    rule = AlertRuleFactory.create(
+        project=project, name=name, kind=fields.pop("kind", "error_rate")
+    )
     now = timezone.now()
     alert = Alert.objects.create(
         rule=rule,
@@ -53,7 +55,7 @@ def make_alert(project, name: str, state: str = AlertState.FIRING, **fields) -> 
 
 @pytest.fixture
 def alerts(project):
-    rival = ProjectFactory()  # another organization's
+    rival = ProjectFactory.create()  # another organization's
     return {
         "firing": make_alert(project, "errors"),
         "pending": make_alert(project, "slow", AlertState.PENDING, kind="latency_slo"),
@@ -64,7 +66,9 @@ def alerts(project):
 
 def csrf_token(client: Client, url: str = "/dashboard/alerts/") -> str:
     page = client.get(url).content.decode()
-    return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+    assert token is not None, url
+    return token.group(1)
 
 
 def alert_ids(page: str) -> set[int]:
@@ -174,12 +178,12 @@ def test_redirects_stay_on_this_site(member, alerts):
 def test_an_emailed_link_highlights_its_alert(member, alerts):
     alert = alerts["pending"]
     page = member("finance").get(f"/dashboard/alerts/?alert={alert.pk}").content.decode()
-    row = re.search(rf'<tr data-alert-id="{alert.pk}"[^>]*>', page).group(0)
-    assert 'class="highlight"' in row
+    row = re.search(rf'<tr data-alert-id="{alert.pk}"[^>]*>', page)
+    assert row is not None and 'class="highlight"' in row.group(0)
 
 
 def test_the_project_filter_applies_to_alerts(member, alerts, organization):
-    other = ProjectFactory(organization=organization, name="search")
+    other = ProjectFactory.create(organization=organization, name="search")
     mine = make_alert(other, "search-errors")
     page = member("ops").get("/dashboard/alerts/?project=search").content.decode()
     assert alert_ids(page) == {mine.pk}

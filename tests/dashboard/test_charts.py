@@ -54,8 +54,9 @@ def test_line_chart_points_carry_exact_values_and_the_threshold_is_drawn():
     assert "Over-interception threshold" in labels and "Interception rate" in labels  # legend
     assert "00:00" in labels and "02:00" in labels  # time ticks
     # The gap at 01:00 splits the line into two pieces rather than drawing through it.
-    path = parse(markup).find(f".//{SVG}path").attrib["d"]
-    assert path.count("M") == 2
+    path = parse(markup).find(f".//{SVG}path")
+    assert path is not None
+    assert path.attrib["d"].count("M") == 2
 
 
 def test_every_text_is_escaped():

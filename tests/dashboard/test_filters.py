@@ -95,7 +95,7 @@ def test_refusals_name_the_parameter(project, params, field):
 
 
 def test_another_organizations_project_is_not_visible(project):
-    other = ProjectFactory()  # another organization's
+    other = ProjectFactory.create()  # another organization's
     with pytest.raises(BadSelection) as refused:
         selection_from({"project": other.name}, organization_id=project.organization_id, now=NOW)
     assert refused.value.field == "project"
@@ -109,8 +109,8 @@ def test_interval_gives_a_readable_number_of_points():
 
 
 def test_filter_options_are_the_organizations_own(project, service):
-    rival = ServiceFactory(name="rival-svc").project  # of another organization
-    MatrixModelFactory(project=rival, name="rival-model")
+    rival = ServiceFactory.create(name="rival-svc").project  # of another organization
+    MatrixModelFactory.create(project=rival, name="rival-model")
     options = filter_options(organization_id=project.organization_id)
     assert options.project == ["support"]
     assert options.service == ["router"]

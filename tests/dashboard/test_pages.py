@@ -9,6 +9,7 @@ import io
 import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -202,7 +203,7 @@ class TestWithTraffic:
     def test_cost_tables_budgets_and_csv_are_the_selectors(
         self, traffic, member, organization, project
     ):
-        BudgetFactory(project=project, name="support monthly", amount_usd=Decimal("1.00"))
+        BudgetFactory.create(project=project, name="support monthly", amount_usd=Decimal("1.00"))
         client = member("finance")
         html = client.get(PAGES["cost"], {"range": "24h"}).content.decode()
         window = page_window(html)
@@ -265,12 +266,12 @@ class TestWithTraffic:
         html = member("ops").get(PAGES["overview"], filters).content.decode()
         assert headline(html)["requests"]["data-value"] == requests
         for name, value in filters.items():
-            reliability = re.search(r'href="(/dashboard/reliability/\?[^"]*)"', html).group(1)
-            assert f"{name}={value}" in reliability
+            reliability = re.search(r'href="(/dashboard/reliability/\?[^"]*)"', html)
+            assert reliability is not None and f"{name}={value}" in reliability.group(1)
             assert f'<option value="{value}" selected>' in html
 
     def test_another_organization_sees_none_of_it(self, traffic, member):
-        rival = UserFactory(organization=traffic["rival"].organization, role="ops")
+        rival = UserFactory.create(organization=traffic["rival"].organization, role="ops")
         client = Client()
         client.force_login(rival)
         html = client.get(PAGES["overview"]).content.decode()
@@ -354,7 +355,7 @@ def test_a_bad_range_is_a_400_naming_it(member, project):
 
 @pytest.mark.django_db
 def test_a_project_of_another_organization_is_refused(member, project):
-    ProjectFactory(name="secret")  # in an organization of its own
+    ProjectFactory.create(name="secret")  # in an organization of its own
     response = member("ops").get(PAGES["enforcement"], {"project": "secret"})
     assert response.status_code == 400 and b'data-field="project"' in response.content
 
@@ -434,7 +435,9 @@ def spend_row(name: str, by: str) -> dict:
 )
 @pytest.mark.parametrize("by", ["model", "service", "project"])
 def test_spend_csv_names_cannot_run_as_formulas(name, by):
-    tables = {group: [] for group in ("model", "service", "project")}
+    tables: dict[str, list[dict[str, Any]]] = {
+        group: [] for group in ("model", "service", "project")
+    }
     tables[by] = [spend_row(name, by)]
     (line,) = csv.DictReader(io.StringIO(spend_csv(tables)))
     assert line["name"] == "'" + name  # a spreadsheet shows it as text

@@ -86,7 +86,8 @@ def test_each_incident_raises_its_alert(demo_keys):
     # ended, with the time its traffic took to migrate.
     outage = _alert("customer-service", "model_failure", scope="model:gpt-5.4")
     assert outage.firing_since is not None and outage.firing_since < ANCHOR
-    assert outage.state == AlertState.RESOLVED and outage.resolved_at > ANCHOR
+    assert outage.state == AlertState.RESOLVED
+    assert outage.resolved_at is not None and outage.resolved_at > ANCHOR
     assert 0 <= outage.details["migration_seconds"] <= 180
     assert not Alert.objects.filter(kind="model_failure", scope="model:claude-opus-4.6").exists()
     assert _alert("customer-service", "error_rate").firing_since is not None
@@ -94,15 +95,17 @@ def test_each_incident_raises_its_alert(demo_keys):
     # (b) The drifting router, still drifting.
     drift = _alert("research-assistant", "routing_drift")
     assert drift.state == AlertState.FIRING
+    assert drift.value is not None
     assert drift.value > 0.25 or drift.details["conformance"] < 0.8
 
     # (c) The over-intercepting policy, still over-intercepting.
     interception = _alert("content-platform", "over_interception")
     assert interception.state == AlertState.FIRING
-    assert interception.value > 0.03
+    assert interception.value is not None and interception.value > 0.03
 
     # (d) The budget on course to overrun: 50% and 80% crossed, forecast beyond the amount.
-    assert budget is not None and budget.project.name == OVERRUN_PROJECT
+    assert budget is not None and budget.project is not None
+    assert budget.project.name == OVERRUN_PROJECT
     notices = set(BudgetNotice.objects.filter(budget=budget).values_list("threshold", flat=True))
     assert {"50", "80", "forecast"} <= notices and "100" not in notices
     assert Alert.objects.get(budget=budget).state == AlertState.FIRING

@@ -17,7 +17,7 @@ from analytics.metrics.budgets import BudgetStatus
 from governance.models import Budget, Project
 from ingestion.models import RoutingEvent
 from tollgate.demo.alerts import overrun_amount
-from tollgate.demo.incidents import demo_incidents
+from tollgate.demo.incidents import Outage, OverInterception, RouterDrift, demo_incidents
 from tollgate.demo.poster import live_post, request_batches
 from tollgate.demo.progress import ProgressBar
 from tollgate.demo.simulation import (
@@ -107,6 +107,7 @@ def test_incidents_change_their_scenario_alone():
 
 def test_outage_fails_the_model_and_falls_back_throttled_at_first():
     outage = INCIDENTS[0]
+    assert isinstance(outage, Outage) and outage.end is not None
     events = _events(
         _plan(), "customer_service", outage.start, outage.start + timedelta(minutes=20)
     )
@@ -130,6 +131,7 @@ def test_outage_fails_the_model_and_falls_back_throttled_at_first():
 
 def test_drift_moves_the_mix_and_breaks_band_conformance():
     drift = INCIDENTS[1]
+    assert isinstance(drift, RouterDrift)
     settled = drift.start + drift.ramp
     events = _events(_plan(), "research_assistant", settled, settled + timedelta(minutes=60))
     attempts = [event for event in _attempts(events) if "fallback_from" not in event]
@@ -147,6 +149,7 @@ def test_drift_moves_the_mix_and_breaks_band_conformance():
 
 def test_over_interception_blocks_and_modifies_with_the_new_policy():
     rogue = INCIDENTS[2]
+    assert isinstance(rogue, OverInterception)
     events = _events(_plan(), "content_platform", ANCHOR - timedelta(hours=1), ANCHOR)
     requests = {event["request_id"] for event in events}
     stopped = {

@@ -122,8 +122,7 @@ def test_posts_through_a_live_server_with_temporary_keys(live_server, demo_tenan
         "--url",
         live_server.url,
     )
-    accepted, duplicates = (
-        int(number.replace(",", ""))
-        for number in re.search(r"([\d,]+) accepted, ([\d,]+) duplicates", out).groups()
-    )
+    counts = re.search(r"([\d,]+) accepted, ([\d,]+) duplicates", out)
+    assert counts is not None, out
+    accepted, duplicates = (int(number.replace(",", "")) for number in counts.groups())
     assert duplicates > 10 * accepted  # at most the minute that passed in between is new

@@ -5,13 +5,16 @@ API keys through `governance.services` (names trimmed and checked, roles turned 
 keys hashed); the reference matrix through `matrix_load`; prices, bands, budgets and rules
 with `full_clean()` then `save()`, as the admin and `load_rules` do (so the audit history and
 the repricing signals run). Defaults are unique (sequences) and the chains are whole:
-`BudgetFactory()` alone makes its organization and project.
+`BudgetFactory.create()` alone makes its organization and project.
 
-    project = ProjectFactory(matrix=True)          # with the reference matrix
-    key = ApiKeyFactory(project=project)           # an ingest key, with a new service
-    key.raw_key                                    # its clear text, returned once
-    UserFactory(organization=org, role="finance")  # signs in with USER_PASSWORD
-    BudgetFactory(organization_wide=True, organization=org)
+    project = ProjectFactory.create(matrix=True)          # with the reference matrix
+    key = ApiKeyFactory.create(project=project)           # an ingest key, with a new service
+    key.raw_key                                           # its clear text, returned once
+    UserFactory.create(organization=org, role="finance")  # signs in with USER_PASSWORD
+    BudgetFactory.create(organization_wide=True, organization=org)
+
+Call `XFactory.create(...)`: it is typed as the model. `XFactory(...)` makes the same row, but
+mypy reads it as the factory (factory_boy types only `build()` and `create()`).
 """
 
 from __future__ import annotations
@@ -20,10 +23,11 @@ import json
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import factory
 from django.contrib.auth.models import User
+from django.db import models
 from factory.django import DjangoModelFactory
 
 from governance.matrix import matrix_load
@@ -49,6 +53,18 @@ from governance.services import (
     user_create,
 )
 
+ModelT = TypeVar("ModelT", bound=models.Model)
+
+if TYPE_CHECKING:
+
+    class IssuedApiKey(ApiKey):
+        """An API key as ApiKeyFactory returns it: with its clear text (never stored)."""
+
+        raw_key: str
+
+else:
+    IssuedApiKey = ApiKey
+
 REFERENCE_MATRIX = Path(__file__).resolve().parents[2] / "tollgate/demo/data/reference_matrix.json"
 USER_PASSWORD = "factory-pw-long-enough-1"
 
@@ -58,21 +74,21 @@ def reference_matrix() -> dict[str, Any]:
     return json.loads(REFERENCE_MATRIX.read_text())
 
 
-class _CleanSavedFactory(DjangoModelFactory):
+class _CleanSavedFactory(DjangoModelFactory[ModelT]):
     """Rows the admin and the rules file write: validated with full_clean(), then saved."""
 
     class Meta:
         abstract = True
 
     @classmethod
-    def _create(cls, model_class: type, *args: Any, **kwargs: Any) -> Any:
+    def _create(cls, model_class: type[ModelT], *args: Any, **kwargs: Any) -> ModelT:
         instance = model_class(*args, **kwargs)
         instance.full_clean()
         instance.save()
         return instance
 
 
-class OrganizationFactory(DjangoModelFactory):
+class OrganizationFactory(DjangoModelFactory[Organization]):
     """A tenant made by `organization_create`."""
 
     class Meta:
@@ -85,9 +101,9 @@ class OrganizationFactory(DjangoModelFactory):
         return organization_create(name=name)
 
 
-class ProjectFactory(DjangoModelFactory):
+class ProjectFactory(DjangoModelFactory[Project]):
     """A project made by `project_create`; settings passed beside it (`retention_days=30`)
-    are then saved as an admin edit would. `ProjectFactory(matrix=True)` also loads the
+    are then saved as an admin edit would. `ProjectFactory.create(matrix=True)` also loads the
     reference matrix (or pass a matrix document of your own)."""
 
     class Meta:
@@ -116,7 +132,7 @@ class ProjectFactory(DjangoModelFactory):
             matrix_load(project=project, document=document)
 
 
-class ServiceFactory(DjangoModelFactory):
+class ServiceFactory(DjangoModelFactory[Service]):
     """A service of a project made by `service_create`."""
 
     class Meta:
@@ -130,7 +146,7 @@ class ServiceFactory(DjangoModelFactory):
         return service_create(project=project, name=name)
 
 
-class ApiKeyFactory(DjangoModelFactory):
+class ApiKeyFactory(DjangoModelFactory[IssuedApiKey]):
     """An API key made by `api_key_create`; its clear text is on `.raw_key` (never stored).
 
     The project comes from the service when only the service is given; an ingest key without
@@ -159,19 +175,20 @@ class ApiKeyFactory(DjangoModelFactory):
         scope: str,
         name: str,
         **fields: Any,
-    ) -> ApiKey:
+    ) -> IssuedApiKey:
         if service is None and scope == ApiKeyScope.INGEST:
-            service = ServiceFactory(project=project)
+            service = ServiceFactory.create(project=project)
         api_key, raw = api_key_create(project=project, service=service, scope=scope, name=name)
         if fields:  # what the service leaves at its default, e.g. rate_limit_per_minute
             for field, value in fields.items():
                 setattr(api_key, field, value)
             api_key.save(update_fields=list(fields))
-        api_key.raw_key = raw
-        return api_key
+        issued = cast("IssuedApiKey", api_key)
+        issued.raw_key = raw
+        return issued
 
 
-class UserFactory(DjangoModelFactory):
+class UserFactory(DjangoModelFactory[User]):
     """A member of one organization with a role (ops by default), made by `user_create`, so
     their groups and admin access follow the role; the password is USER_PASSWORD."""
 
@@ -198,7 +215,7 @@ class UserFactory(DjangoModelFactory):
         )
 
 
-class MatrixModelFactory(_CleanSavedFactory):
+class MatrixModelFactory(_CleanSavedFactory[MatrixModel]):
     """A model of a project's matrix, without prices (add them with ModelPriceFactory)."""
 
     class Meta:
@@ -209,7 +226,7 @@ class MatrixModelFactory(_CleanSavedFactory):
     provider = "openai"
 
 
-class ModelPriceFactory(_CleanSavedFactory):
+class ModelPriceFactory(_CleanSavedFactory[ModelPrice]):
     """A price of a matrix model from `effective_from` (1 January 2026, UTC, by default)."""
 
     class Meta:
@@ -221,7 +238,7 @@ class ModelPriceFactory(_CleanSavedFactory):
     output_per_1k = Decimal("0.01500000")
 
 
-class ComplexityBandFactory(_CleanSavedFactory):
+class ComplexityBandFactory(_CleanSavedFactory[ComplexityBand]):
     """One band covering every score (0 to 100) for gpt-5.4."""
 
     class Meta:
@@ -233,7 +250,7 @@ class ComplexityBandFactory(_CleanSavedFactory):
     model_name = "gpt-5.4"
 
 
-class BudgetFactory(_CleanSavedFactory):
+class BudgetFactory(_CleanSavedFactory[Budget]):
     """A monthly project budget of 100 USD; `organization_wide=True` makes an organization
     budget (no project). Give the project or the organization (or neither): the other follows,
     a new project being made in the given organization."""
@@ -266,13 +283,15 @@ class BudgetFactory(_CleanSavedFactory):
         **fields: Any,
     ) -> Budget:
         if organization is None:
-            organization = project.organization if project is not None else OrganizationFactory()
+            organization = (
+                project.organization if project is not None else OrganizationFactory.create()
+            )
         if project is not None and project.organization_id != organization.pk:
             raise ValueError(f"project {project} is not in organization {organization}")
         return super()._create(model_class, organization=organization, project=project, **fields)
 
 
-class AlertRuleFactory(_CleanSavedFactory):
+class AlertRuleFactory(_CleanSavedFactory[AlertRule]):
     """An error-rate rule on its project, with the model's defaults for everything else."""
 
     class Meta:

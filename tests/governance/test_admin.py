@@ -31,10 +31,10 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def two_tenants(project, service):
-    other = ServiceFactory(
+    other = ServiceFactory.create(
         project__organization__name="globex", project__name="secret-project", name="secret-router"
     )
-    admin = UserFactory(organization=project.organization, username="ada", role="admin")
+    admin = UserFactory.create(organization=project.organization, username="ada", role="admin")
     return admin, other.project
 
 
@@ -91,7 +91,7 @@ def test_ingest_key_without_service_is_a_form_error(client, two_tenants, project
 
 
 def test_non_staff_cannot_reach_admin(client, project):
-    user = UserFactory(organization=project.organization, username="olivia", role="ops")
+    user = UserFactory.create(organization=project.organization, username="olivia", role="ops")
     client.force_login(user)
     assert client.get("/admin/governance/project/").status_code == 302
     assert User.objects.get(username="olivia").is_staff is False
@@ -117,7 +117,7 @@ def test_list_filters_do_not_name_other_organizations(client, two_tenants):
 
 def test_membership_form_offers_only_own_or_unassigned_users(client, two_tenants):
     admin, other = two_tenants
-    UserFactory(organization=other.organization, username="globex-user")
+    UserFactory.create(organization=other.organization, username="globex-user")
     User.objects.create_user(username="newcomer", password="pw-123-long")
     client.force_login(admin)
     page = client.get("/admin/governance/membership/add/").content.decode()
@@ -127,7 +127,7 @@ def test_membership_form_offers_only_own_or_unassigned_users(client, two_tenants
 
 def test_changing_a_role_moves_groups_and_admin_access(client, two_tenants, project):
     admin, _other = two_tenants
-    user = UserFactory(organization=project.organization, username="bea", role="admin")
+    user = UserFactory.create(organization=project.organization, username="bea", role="admin")
     client.force_login(admin)
     membership = user.membership
     response = client.post(
@@ -148,7 +148,7 @@ def test_staff_cannot_create_organizations(client, two_tenants):
 
 def test_issued_key_keeps_scope_and_cannot_be_deleted(client, two_tenants, project, service):
     admin, _other = two_tenants
-    api_key = ApiKeyFactory(service=service)
+    api_key = ApiKeyFactory.create(service=service)
     client.force_login(admin)
     client.post(
         f"/admin/governance/apikey/{api_key.pk}/change/",
@@ -246,7 +246,9 @@ def test_date_garbage_in_a_changelist_is_a_bad_lookup(client, two_tenants, chang
 def test_a_real_year_still_filters_the_changelist(client, two_tenants, project):
     admin, _ = two_tenants
     client.force_login(admin)
-    year = ModelPrice.objects.filter(model__project=project).first().effective_from.year
+    price = ModelPrice.objects.filter(model__project=project).first()
+    assert price is not None
+    year = price.effective_from.year
     response = client.get(f"/admin/governance/modelprice/?effective_from__year={year}")
     assert response.status_code == 200
     expected = ModelPrice.objects.filter(model__project=project, effective_from__year=year)
@@ -293,8 +295,8 @@ def test_alert_rule_thresholds_are_listed_as_typed(client, two_tenants, project)
     """numeric(20, 8) keeps eight places; the list shows 0.02, not 0.02000000, and a blank
     threshold as the kind's default."""
     admin, _other = two_tenants
-    AlertRuleFactory(project=project, name="typed", threshold=Decimal("0.02"))
-    AlertRuleFactory(project=project, name="blank", kind="error_rate", threshold=None)
+    AlertRuleFactory.create(project=project, name="typed", threshold=Decimal("0.02"))
+    AlertRuleFactory.create(project=project, name="blank", kind="error_rate", threshold=None)
     client.force_login(admin)
     page = client.get("/admin/governance/alertrule/").content.decode()
     assert '<td class="field-threshold_shown">0.02</td>' in page

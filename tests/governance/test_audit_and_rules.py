@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -15,7 +16,7 @@ from tests.governance.factories import AlertRuleFactory, BudgetFactory, UserFact
 
 pytestmark = pytest.mark.django_db
 
-RULES = {
+RULES: dict[str, list[dict[str, Any]]] = {
     "budgets": [
         {
             "name": "monthly",
@@ -46,7 +47,7 @@ RULES = {
 
 @pytest.fixture
 def admin_user(project):
-    return UserFactory(organization=project.organization, username="ada", role="admin")
+    return UserFactory.create(organization=project.organization, username="ada", role="admin")
 
 
 def _form(instance, **changes) -> dict:
@@ -118,9 +119,10 @@ def test_each_kind_of_admin_edit_is_audited(client, admin_user, project):
     model = MatrixModel.objects.get(project=project, name="gpt-5.4")
     price = ModelPrice.objects.filter(model=model).first()
     band = ComplexityBand.objects.filter(project=project).first()
-    budget = BudgetFactory(project=project, amount_usd=Decimal("10"))
-    rule = AlertRuleFactory(project=project)
-    edits = [
+    assert price is not None and band is not None  # the reference matrix has both
+    budget = BudgetFactory.create(project=project, amount_usd=Decimal("10"))
+    rule = AlertRuleFactory.create(project=project)
+    edits: list[tuple[ModelPrice | ComplexityBand | Budget | AlertRule, str, dict[str, str]]] = [
         (price, "modelprice", {"input_per_1k": "0.009"}),
         (band, "complexityband", {"model_name": "claude-opus-4.6"}),
         (budget, "budget", {"amount_usd": "25.00"}),
@@ -145,8 +147,8 @@ def test_each_kind_of_admin_edit_is_audited(client, admin_user, project):
 
 
 def test_staff_cannot_reach_another_organizations_budgets_or_rules(client, admin_user):
-    budget = BudgetFactory(name="secret-budget")  # in an organization of its own
-    rule = AlertRuleFactory(project=budget.project, name="secret-rule")
+    budget = BudgetFactory.create(name="secret-budget")  # in an organization of its own
+    rule = AlertRuleFactory.create(project=budget.project, name="secret-rule")
     client.force_login(admin_user)
     for name, instance in (("budget", budget), ("alertrule", rule)):
         listing = client.get(f"/admin/governance/{name}/")

@@ -75,6 +75,7 @@ def test_create_api_key_prints_the_key_alone_on_the_last_line(tenant):
     assert raw_key.startswith(f"tg_{api_key.prefix}_") and len(raw_key) >= 44
     assert key_matches(raw_key, api_key.digest)
     assert raw_key not in (api_key.digest, api_key.prefix)
+    assert api_key.service is not None
     assert api_key.service.name == "router" and api_key.scope == "ingest"
 
 

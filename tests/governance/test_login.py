@@ -5,6 +5,7 @@ username alone; a success clears its pair; X-Forwarded-For counts only behind tr
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from axes.models import AccessAttempt, AccessLog
@@ -50,7 +51,7 @@ def sign_in(
     address: str = "10.0.0.1",
     page: str = "/accounts/login/",
     client: Client | None = None,
-    **headers: str,
+    **headers: Any,
 ):
     """One POST to a sign-in page from `address` (REMOTE_ADDR)."""
     return (client or Client()).post(

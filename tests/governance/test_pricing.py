@@ -66,10 +66,15 @@ def test_price_in_force_is_the_latest_at_or_before_the_moment():
     entry = MatrixEntry(
         name="m", provider="p", prices=[price(at=change, id_=2), price(at=T0, id_=1)]
     )
-    assert entry.price_at(T0 - timedelta(seconds=1)) is None
-    assert entry.price_at(T0).id == 1
-    assert entry.price_at(change - timedelta(microseconds=1)).id == 1
-    assert entry.price_at(change).id == 2
+
+    def in_force(moment: datetime) -> int | None:
+        found = entry.price_at(moment)
+        return None if found is None else found.id
+
+    assert in_force(T0 - timedelta(seconds=1)) is None
+    assert in_force(T0) == 1
+    assert in_force(change - timedelta(microseconds=1)) == 1
+    assert in_force(change) == 2
 
 
 @given(

@@ -280,7 +280,7 @@ class TestAuthentication:
         assert "revoked" in response.json()["detail"]
 
     def test_read_key_cannot_ingest(self, post_batch, project):
-        read_key = ApiKeyFactory(project=project, scope="read").raw_key
+        read_key = ApiKeyFactory.create(project=project, scope="read").raw_key
         assert post_batch([routing_event()], key=read_key).status_code == 403
         assert RoutingEvent.objects.count() == 0
 
@@ -293,7 +293,7 @@ class TestAuthentication:
 
 class TestTenantIsolation:
     def test_a_key_writes_only_into_its_own_project(self, post_batch, organization, project):
-        other = ApiKeyFactory(project__organization=organization)  # another project's key
+        other = ApiKeyFactory.create(project__organization=organization)  # another project's key
         event = routing_event(project=project.name, service="router", project_id=project.pk)
 
         assert post_batch([event], key=other.raw_key).status_code == 200
@@ -302,7 +302,7 @@ class TestTenantIsolation:
         assert (row.project_id, row.service_id) == (other.project_id, other.service_id)
 
     def test_same_event_id_in_two_projects_is_two_events(self, post_batch, organization):
-        other_key = ApiKeyFactory(project__organization=organization).raw_key
+        other_key = ApiKeyFactory.create(project__organization=organization).raw_key
         event = routing_event()
         assert post_batch([event]).json()["accepted"] == 1
         assert post_batch([event], key=other_key).json()["accepted"] == 1

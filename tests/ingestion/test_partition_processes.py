@@ -48,10 +48,10 @@ def throwaway_server() -> Iterator[PostgresServer]:
 
 def _stored(server: PostgresServer, events: list[dict]) -> int:
     with psycopg.connect(host=str(server.pgdata), user="postgres", dbname="postgres") as db:
-        (count,) = db.execute(
+        [(count,)] = db.execute(
             "SELECT count(*) FROM ingestion_routingevent WHERE event_id = ANY(%s::uuid[])",
             [[event["event_id"] for event in events]],
-        ).fetchone()
+        ).fetchall()
     return count
 
 

@@ -85,7 +85,7 @@ def copy_rows(
         " (FORMAT BINARY)" if binary else ""
     )
     with _cursor(statement, on) as cursor, cursor.copy(statement) as copy:
-        if binary:
+        if binary_types is not None:
             copy.set_types(list(binary_types))
         for row in rows:
             copy.write_row(row)

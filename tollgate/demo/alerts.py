@@ -104,7 +104,7 @@ def alerts_replay(*, start: datetime, end: datetime, step: timedelta) -> Replay:
 
 def alerts_overview(organization: Organization) -> list[str]:
     """One line per alert of the organization, the open ones first."""
-    order = {AlertState.FIRING: 0, AlertState.PENDING: 1, AlertState.RESOLVED: 2}
+    order: dict[str, int] = {AlertState.FIRING: 0, AlertState.PENDING: 1, AlertState.RESOLVED: 2}
     alerts = sorted(
         Alert.objects.filter(organization=organization).select_related("project", "rule"),
         key=lambda alert: (order.get(alert.state, 3), alert.project.name if alert.project else ""),

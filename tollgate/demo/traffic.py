@@ -271,7 +271,7 @@ class _Request:
             model = drift.to_model
         outage = conditions.outage
         if outage is not None and model == outage.model and rng.random() < outage.failure_rate:
-            failure = rng.choices(OUTAGE_FAILURES, OUTAGE_FAILURE_WEIGHTS)[0]
+            failure: tuple[str, ...] = rng.choices(OUTAGE_FAILURES, OUTAGE_FAILURE_WEIGHTS)[0]
             first = self.attempt(model, tier, score, failure=failure, hang_ms=ROUTER_TIMEOUT_MS)
             throttled = conditions.migrating and rng.random() < outage.fallback_throttle_rate
             fallback = self.attempt(
@@ -343,18 +343,19 @@ class _Request:
         if REVIEW not in s.layers:
             return []
         intercepted = finding.verdict in ("block", "modify")
+        review: dict[str, Any]
         if intercepted and rng.random() < finding.false_positive_rate:
-            finding: dict[str, Any] = {"verdict": "allow", "false_positive": True}
+            review = {"verdict": "allow", "false_positive": True}
         elif delivered and rng.random() < s.escaped_violation_rate:
             found = rng.choice(s.violations)
-            finding = {"verdict": "flag", "violation": found, "severity": _severity("block", rng)}
+            review = {"verdict": "flag", "violation": found, "severity": _severity("block", rng)}
         elif delivered and rng.random() < s.review_sample_rate:
-            finding = {"verdict": "allow"}
+            review = {"verdict": "allow"}
         else:
             return []
         later_ms = rng.uniform(30_000, 7_200_000)  # reviewers look minutes to hours later
         policy, latency = LAYER_POLICIES[REVIEW][0], round(rng.uniform(3, 10), 2)
-        event = self.event("enforcement", later_ms, layer=REVIEW, policy=policy, **finding)
+        event = self.event("enforcement", later_ms, layer=REVIEW, policy=policy, **review)
         return [{**event, "check_latency_ms": latency}]
 
 

@@ -1,7 +1,7 @@
 from argparse import ArgumentParser
 from typing import Any
 
-from analytics.management.reconcile_args import bad_arguments, hours_span, projects_named
+from analytics.management.reconcile_args import bad_arguments, hours_span, one_project_named
 from analytics.services import rollups_rebuild
 from governance.management.base import TollgateCommand
 
@@ -22,7 +22,7 @@ class Command(TollgateCommand):
         start, end = hours_span(options["start"], options["end"])
         if start is None or end is None:
             raise bad_arguments("--from and --to are required")
-        (project,) = projects_named(options["org"], options["project"]) or ()
+        project = one_project_named(options["org"], options["project"])
         run = rollups_rebuild(project=project, start=start, end=end)
         self.stdout.write(
             f"rebuilt {run.hours} hours of {options['org']}/{options['project']} from "
