@@ -4,6 +4,7 @@ Money, rates, ratios and multiples come from `analytics.formatting`, shared with
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -43,7 +44,7 @@ def seconds(value: float | None) -> str:
     return f"{whole // 60} min {whole % 60} s"
 
 
-FORMATS = {
+FORMATS: dict[str, Callable[[Any], str]] = {
     "count": count,
     "rate": percent,
     "ms": ms,

@@ -54,7 +54,7 @@ def test_a_read_ahead_from_other_starts_is_not_used(post_batch):
 
 def _other_session_takes_the_lock() -> bool:
     with psycopg.connect(**connection.get_connection_params()) as other:
-        taken = other.execute("SELECT pg_try_advisory_lock(%s)", [ROLLUP_LOCK_KEY]).fetchone()[0]
+        (taken,) = other.execute("SELECT pg_try_advisory_lock(%s)", [ROLLUP_LOCK_KEY]).fetchall()[0]
         if taken:
             other.execute("SELECT pg_advisory_unlock(%s)", [ROLLUP_LOCK_KEY])
         return taken

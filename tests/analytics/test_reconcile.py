@@ -108,7 +108,7 @@ def traffic(post_batch, project) -> dict[str, Any]:
     return {"events": len(events) + len(extra)}
 
 
-def _hour_row(model: type, project, hour: datetime):
+def _hour_row(model: Any, project, hour: datetime):
     return model.objects.filter(project_id=project.pk, grain=Grain.HOUR, bucket=hour).first()
 
 
@@ -128,7 +128,7 @@ def _snapshot() -> dict[str, list[tuple]]:
     """Every rollup row and request fact, each column as stored (ids aside)."""
     snapshot = {}
     for model in (*ROLLUPS, RequestFact):
-        names = [f.column for f in model._meta.concrete_fields if f.column != "id"]
+        names = [str(f.column) for f in model._meta.concrete_fields if f.column != "id"]
         with connection.cursor() as cursor:
             cursor.execute(
                 f"SELECT {', '.join(names)} FROM {model._meta.db_table} "  # noqa: S608
@@ -152,6 +152,7 @@ def _busiest_hour(project) -> datetime:
         .order_by("-attempts")
         .first()
     )
+    assert row is not None
     return row.bucket
 
 
@@ -196,7 +197,7 @@ def test_the_rebuild_holds_the_rollup_lock(traffic, project, monkeypatch):
             autocommit=True,
         ) as other:
             taken_by_other.append(
-                other.execute("SELECT pg_try_advisory_lock(%s)", [ROLLUP_LOCK_KEY]).fetchone()[0]
+                other.execute("SELECT pg_try_advisory_lock(%s)", [ROLLUP_LOCK_KEY]).fetchall()[0][0]
             )
         real_hour_rebuild(**kwargs)
 
@@ -326,9 +327,9 @@ def test_a_check_and_a_rebuild_take_turns(traffic, project, monkeypatch):
 
     def compare_watched(**span: Any):
         with psycopg.connect(**connection.get_connection_params()) as other:
-            (free,) = other.execute(
+            ((free,),) = other.execute(
                 "SELECT pg_try_advisory_lock(%s)", [reconcile_module.RECONCILE_LOCK_KEY]
-            ).fetchone()
+            ).fetchall()
         held.append(not free)
         return compare(**span)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -65,7 +66,7 @@ def _assert_same_rows(family: Family, chunked: dict, whole: dict) -> None:
 
 def test_small_chunks_make_the_rollups_one_chunk_makes(post_batch, project):
     start = NOW - timedelta(hours=2)
-    events = []
+    events: list[dict[str, Any]] = []
     for seed, scenario in enumerate(("customer_service", "content_platform")):
         events += scenario_events(
             SCENARIOS[scenario],

@@ -95,10 +95,11 @@ def alerts_context(
         "history": [
             {
                 "evaluation": evaluation,
-                "name": evaluation.alert.name,
-                "value": alert_value(evaluation.alert, evaluation.value),
+                "name": alert.name,
+                "value": alert_value(alert, evaluation.value),
             }
             for evaluation in history
+            if (alert := evaluation.alert) is not None  # always: read by alert__in
         ],
         "silence_choices": [(key, label) for key, (label, _) in SILENCE_CHOICES.items()],
         "highlight": highlight,
