@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from analytics.metrics.queries import MetricsQuery, rollup_totals
+from analytics.metrics.query import MetricsQuery, rollup_totals
 from analytics.metrics.window import Window
 from analytics.rollups.families import ATTEMPTS
 from governance.models import AlertRule, Budget, BudgetPeriod, Project, ScopeKind, Service
@@ -74,10 +74,6 @@ class BudgetStatus:
 
 def scope_query(owner: Budget | AlertRule, window: Window) -> MetricsQuery:
     """The metrics query for what a budget or an alert rule watches (its scope) over a window."""
-    if owner.scope_kind == ScopeKind.ORGANIZATION:
-        projects = tuple(Project.objects.filter(organization_id=owner.organization_id))
-    else:
-        projects = (owner.project,)
     service_ids = None
     if owner.scope_kind == ScopeKind.SERVICE:
         service_ids = tuple(
@@ -86,7 +82,17 @@ def scope_query(owner: Budget | AlertRule, window: Window) -> MetricsQuery:
             )
         )
     model = owner.scope_name if owner.scope_kind == ScopeKind.MODEL else None
-    return MetricsQuery(window=window, projects=projects, service_ids=service_ids, model=model)
+    return MetricsQuery(
+        window=window, projects=_scope_projects(owner), service_ids=service_ids, model=model
+    )
+
+
+def _scope_projects(owner: Budget | AlertRule) -> tuple[Project, ...]:
+    """The projects a scope covers: all of the organization's for an organization-wide
+    budget (rules have no such scope), else its own project."""
+    if isinstance(owner, Budget) and owner.scope_kind == ScopeKind.ORGANIZATION:
+        return tuple(Project.objects.filter(organization_id=owner.organization_id))
+    return () if owner.project is None else (owner.project,)
 
 
 def spend(owner: Budget | AlertRule, start: datetime, end: datetime) -> Decimal:
@@ -127,12 +133,12 @@ class SpendLedger:
     def _covers(self, budget: Budget, row: dict[str, Any]) -> bool:
         if budget.scope_kind == ScopeKind.ORGANIZATION:
             return row["project_id"] in self._organization_projects[budget.organization_id]
-        if row["project_id"] != budget.project_id:
+        if budget.project_id is None or row["project_id"] != budget.project_id:
             return False
         if budget.scope_kind == ScopeKind.SERVICE:
             return row["service_id"] in self._services(budget.project_id, budget.scope_name)
         if budget.scope_kind == ScopeKind.MODEL:
-            return row["model"] == budget.scope_name
+            return bool(row["model"] == budget.scope_name)
         return True
 
     def _services(self, project_id: int, name: str) -> set[int]:
