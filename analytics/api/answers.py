@@ -6,6 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from analytics.metrics.budgets import BudgetStatus
 from analytics.metrics.query import MetricsQuery
 from analytics.metrics.results import (
     ALL_PERCENTILES,
@@ -150,4 +151,26 @@ def drift_answer(drift: Drift) -> Answer:
             {"model": share.model, "share": share.share, "expected_share": share.expected_share}
             for share in drift.mix
         ],
+    }
+
+
+def budget_answer(burn: BudgetStatus) -> Answer:
+    """A row of /budgets: the budget, its period, and its money to six places."""
+    budget = burn.budget
+    return {
+        "id": budget.pk,
+        "name": budget.name,
+        "project": budget.project.name if budget.project else None,
+        "scope": budget.scope_label,
+        "period": budget.period,
+        "period_start": burn.period_start.isoformat(),
+        "period_end": burn.period_end.isoformat(),
+        "amount_usd": f"{budget.amount_usd:.6f}",
+        "spent_usd": f"{burn.spent:.6f}",
+        "run_rate_usd_per_day": f"{burn.run_rate_per_day:.6f}",
+        "forecast_usd": f"{burn.forecast:.6f}",
+        "percent": round(burn.percent, 4),
+        "status": burn.status,
+        "thresholds": budget.thresholds,
+        "thresholds_crossed": burn.crossed,
     }

@@ -48,6 +48,8 @@ def _midnight(day: date) -> datetime:
 
 @dataclass(frozen=True)
 class BudgetStatus:
+    """A budget's current (or closed) period: spent, run rate and forecast in exact USD."""
+
     budget: Budget
     period_start: datetime
     period_end: datetime
@@ -204,8 +206,9 @@ def budget_status(budget: Budget, now: datetime, *, spend_of: SpendOf = spend) -
 
 def budgets_for(
     *, organization_id: int, project_ids: tuple[int, ...] | None, now: datetime
-) -> list[dict[str, Any]]:
-    """Active budgets of the organization (a key: its project's), with their status now."""
+) -> list[BudgetStatus]:
+    """Active budgets of the organization (a key: its project's), by name, with their status
+    now."""
     budgets = Budget.objects.filter(organization_id=organization_id, is_active=True)
     if project_ids is not None:
         budgets = budgets.filter(project_id__in=project_ids)
@@ -214,26 +217,7 @@ def budgets_for(
     if project_ids is not None:
         projects = projects.filter(pk__in=project_ids)
     ledger = SpendLedger(projects)
-    answer = []
-    for budget in budgets.select_related("project", "organization").order_by("name"):
-        status = budget_status(budget, now, spend_of=ledger)
-        answer.append(
-            {
-                "id": budget.pk,
-                "name": budget.name,
-                "project": budget.project.name if budget.project else None,
-                "scope": budget.scope_label,
-                "period": budget.period,
-                "period_start": status.period_start.isoformat(),
-                "period_end": status.period_end.isoformat(),
-                "amount_usd": f"{budget.amount_usd:.6f}",
-                "spent_usd": f"{status.spent:.6f}",
-                "run_rate_usd_per_day": f"{status.run_rate_per_day:.6f}",
-                "forecast_usd": f"{status.forecast:.6f}",
-                "percent": round(status.percent, 4),
-                "status": status.status,
-                "thresholds": budget.thresholds,
-                "thresholds_crossed": status.crossed,
-            }
-        )
-    return answer
+    return [
+        budget_status(budget, now, spend_of=ledger)
+        for budget in budgets.select_related("project", "organization").order_by("name")
+    ]

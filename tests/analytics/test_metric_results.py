@@ -13,6 +13,7 @@ import pytest
 from rest_framework.renderers import JSONRenderer
 
 from analytics.api.answers import (
+    budget_answer,
     drift_answer,
     layer_answer,
     model_answer,
@@ -21,6 +22,7 @@ from analytics.api.answers import (
     summary_answer,
 )
 from analytics.metrics.breakdowns import metrics_models, metrics_spend
+from analytics.metrics.budgets import BudgetStatus
 from analytics.metrics.query import MetricsQuery, cost_per_1k, money, rate
 from analytics.metrics.results import (
     Drift,
@@ -37,6 +39,7 @@ from analytics.metrics.window import Window
 from analytics.models import Repricing
 from analytics.rollups.job import rollups_advance
 from tests.conftest import enforcement_event, routing_event
+from tests.governance.factories import BudgetFactory
 
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)
 
@@ -249,4 +252,36 @@ def test_series_points_and_drift_answer_as_the_api_always_did():
         "conformance": None,
         "nonfallback_attempts": 9,
         "mix": [{"model": "gpt-5.4", "share": 0.333333, "expected_share": 0.8}],
+    }
+
+
+@pytest.mark.django_db
+def test_a_budget_answers_its_money_to_six_places(project):
+    budget = BudgetFactory(project=project, name="support monthly", amount_usd=Decimal("1.00"))
+    start = datetime(2026, 12, 1, tzinfo=UTC)
+    burn = BudgetStatus(
+        budget=budget,
+        period_start=start,
+        period_end=datetime(2027, 1, 1, tzinfo=UTC),
+        spent=Decimal("0.35712345"),
+        run_rate_per_day=Decimal("0.1"),
+        forecast=Decimal("3.1"),
+        percent=35.712345,
+    )
+    assert budget_answer(burn) == {
+        "id": budget.pk,
+        "name": "support monthly",
+        "project": project.name,
+        "scope": budget.scope_label,
+        "period": "month",
+        "period_start": "2026-12-01T00:00:00+00:00",
+        "period_end": "2027-01-01T00:00:00+00:00",
+        "amount_usd": "1.000000",
+        "spent_usd": "0.357123",
+        "run_rate_usd_per_day": "0.100000",
+        "forecast_usd": "3.100000",
+        "percent": 35.7123,
+        "status": "forecast_to_exceed",
+        "thresholds": budget.thresholds,
+        "thresholds_crossed": [],
     }

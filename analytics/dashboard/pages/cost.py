@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
+
+from django.utils.safestring import SafeString
 
 from analytics.dashboard import charts
 from analytics.dashboard.filters import Selection
@@ -15,7 +18,8 @@ from analytics.dashboard.formatting import Figure, count, figure
 from analytics.dashboard.series import stacked
 from analytics.formatting import BUDGET_STATUS_LABELS, csv_cell, usd
 from analytics.metrics.breakdowns import metrics_spend
-from analytics.metrics.budgets import budgets_for, scope_query
+from analytics.metrics.budgets import BudgetStatus, budgets_for, scope_query
+from analytics.metrics.query import money
 from analytics.metrics.results import SpendRow, Summary
 from analytics.metrics.summary import metrics_summary
 from analytics.metrics.timeseries import metrics_timeseries
@@ -143,29 +147,62 @@ def spend_csv(tables: dict[str, list[SpendRow]]) -> str:
 # --- Budgets ------------------------------------------------------------------------------
 
 
-def budget_rows(
-    selection: Selection, *, organization_id: int, now: datetime
-) -> list[dict[str, Any]]:
-    """The budgets API's rows (only the filtered project's when a project is picked), the
+@dataclass(frozen=True)
+class BudgetLine:
+    """A budget's row on the page: its status, with money to six places as the budgets API
+    shows it, and its burn chart when it is among the closest to their amount."""
+
+    burn: BudgetStatus
+    chart: SafeString | None = None
+
+    @property
+    def budget(self) -> Budget:
+        return self.burn.budget
+
+    @property
+    def amount_usd(self) -> Decimal:
+        return money(self.burn.budget.amount_usd)
+
+    @property
+    def spent_usd(self) -> Decimal:
+        return money(self.burn.spent)
+
+    @property
+    def run_rate_usd_per_day(self) -> Decimal:
+        return money(self.burn.run_rate_per_day)
+
+    @property
+    def forecast_usd(self) -> Decimal:
+        return money(self.burn.forecast)
+
+    @property
+    def percent(self) -> float:
+        return round(self.burn.percent, 4)
+
+    @property
+    def status_label(self) -> str:
+        return BUDGET_STATUS_LABELS.get(self.burn.status, self.burn.status)
+
+
+def budget_lines(selection: Selection, *, organization_id: int, now: datetime) -> list[BudgetLine]:
+    """The active budgets (only the filtered project's when a project is picked), the
     closest to their amount with a burn chart."""
     query = selection.query
     project_ids = tuple(query.project_ids) if "project" in query.applied else None
-    rows = budgets_for(organization_id=organization_id, project_ids=project_ids, now=now)
-    for row in rows:
-        row["status_label"] = BUDGET_STATUS_LABELS.get(row["status"], row["status"])
-    charted = sorted(rows, key=lambda row: -row["percent"])[:BURN_CHARTS]
-    budgets = Budget.objects.select_related("project", "organization").in_bulk(
-        [row["id"] for row in charted]
-    )
-    for row in charted:
-        row["chart"] = burn_chart(budgets[row["id"]], row, now)
-    return rows
+    lines = [
+        BudgetLine(burn)
+        for burn in budgets_for(organization_id=organization_id, project_ids=project_ids, now=now)
+    ]
+    closest = sorted(range(len(lines)), key=lambda index: -lines[index].percent)[:BURN_CHARTS]
+    return [
+        BudgetLine(line.burn, burn_chart(line, now)) if index in closest else line
+        for index, line in enumerate(lines)
+    ]
 
 
-def burn_chart(budget: Budget, row: dict[str, Any], now: datetime) -> Any:
+def burn_chart(line: BudgetLine, now: datetime) -> SafeString:
     """Cumulative spend of the period so far, the forecast to its end, and the amount."""
-    start = datetime.fromisoformat(row["period_start"])
-    end = datetime.fromisoformat(row["period_end"])
+    budget, start, end = line.budget, line.burn.period_start, line.burn.period_end
     interval, step = ("hour", timedelta(hours=1))
     if budget.period != BudgetPeriod.DAY:
         interval, step = ("day", timedelta(days=1))
@@ -186,18 +223,18 @@ def burn_chart(budget: Budget, row: dict[str, Any], now: datetime) -> Any:
         total += spent_by_time.get(moment, Decimal(0))
         moment = min(moment + step, last)
         points.append((moment, float(total)))
-    spent, forecast = float(Decimal(row["spent_usd"])), float(Decimal(row["forecast_usd"]))
+    forecast = [(last, float(line.spent_usd)), (end, float(line.forecast_usd))]
     return charts.line_chart(
         [
             charts.Series("Spent so far", points),
-            charts.Series("Forecast", [(last, spent), (end, forecast)], dashed=True),
+            charts.Series("Forecast", forecast, dashed=True),
         ],
-        title=f"Budget {row['name']}: spend this {budget.period} against {usd(row['amount_usd'])}",
+        title=f"Budget {budget.name}: spend this {budget.period} against {usd(line.amount_usd)}",
         y_label="spend (USD)",
         fmt=usd,
         start=start,
         end=end,
-        thresholds=[charts.Threshold(float(Decimal(row["amount_usd"])), "Budget amount")],
+        thresholds=[charts.Threshold(float(line.amount_usd), "Budget amount")],
     )
 
 
@@ -208,7 +245,7 @@ def cost_context(selection: Selection, *, organization_id: int, now: datetime) -
     """The cost page: figures, spend tables with their charts, budgets, spend over time."""
     summary = metrics_summary(selection.query)
     tables = spend_tables(selection)
-    budgets = budget_rows(selection, organization_id=organization_id, now=now)
+    budgets = budget_lines(selection, organization_id=organization_id, now=now)
     empty = not summary.attempts and not summary.requests
     spend_charts = {
         by: charts.hbar_chart(

@@ -3,6 +3,8 @@ length, the firing alerts, and traffic and spend over time."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from django.db.models import Count, Q
@@ -21,21 +23,25 @@ from analytics.models import AlertState
 FIRING_SHOWN = 10
 
 
+def _compared(
+    summary: Summary,
+    before: Summary,
+    metric: str,
+    label: str,
+    kind: str,
+    key: str | Callable[[Summary], Any],
+    **options: Any,
+) -> Figure:
+    """A figure of this window against the previous one (`key`: a field, or how to read it)."""
+    value_of = key if callable(key) else (lambda s: getattr(s, key))
+    return figure(
+        metric, label, kind, value_of(summary), previous=value_of(before), compare=True, **options
+    )
+
+
 def headline(summary: Summary, before: Summary) -> list[Figure]:
     """The overview's figures from two summaries (this window and the previous one)."""
-
-    def compared(metric: str, label: str, kind: str, key: Any, **options: Any) -> Figure:
-        value_of = key if callable(key) else (lambda s: getattr(s, key))
-        return figure(
-            metric,
-            label,
-            kind,
-            value_of(summary),
-            previous=value_of(before),
-            compare=True,
-            **options,
-        )
-
+    compared = partial(_compared, summary, before)
     return [
         compared("requests", "Requests", "count", "requests", unit="requests"),
         compared("availability", "Availability", "rate", "availability", better="higher"),
