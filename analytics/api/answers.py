@@ -1,5 +1,6 @@
-"""The metric results as the API answers them in JSON (and, flattened, in CSV): the one place
-a result becomes a dict. Money is its decimal string with six places, as it always was."""
+"""The metric and budget results as the API answers them in JSON (and, flattened, in CSV): the
+one place a result becomes a dict. Money is its decimal string with six places, as it always
+was."""
 
 from __future__ import annotations
 
