@@ -25,6 +25,7 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 # Against this machine's real services; .ci/run sets DATABASE_URL and the broker.
 integration: $(BIN)/.installed

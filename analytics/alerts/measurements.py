@@ -8,19 +8,17 @@ model incident resolves, its traffic migration time is read from the raw events.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from analytics.alerts.wording import percent
 from analytics.formatting import usd
+from analytics.metrics.breakdowns import metrics_models
 from analytics.metrics.budgets import scope_query, spend
-from analytics.metrics.queries import (
-    MetricsQuery,
-    metrics_drift,
-    metrics_models,
-    metrics_summary,
-)
+from analytics.metrics.drift import metrics_drift
+from analytics.metrics.query import MetricsQuery
+from analytics.metrics.summary import metrics_summary
 from analytics.metrics.window import Window
 from analytics.models import Alert, AlertState
 from analytics.rollups.reconcile import mismatches_open
@@ -61,17 +59,17 @@ def rule_measurements(rule: AlertRule, now: datetime) -> Iterator[Measurement]:
         yield _rollup_mismatch(rule, limit, scope)
         return
     summary = metrics_summary(_query(rule, now))
-    requests, attempts = summary["requests"], summary["attempts"]
+    requests, attempts = summary.requests, summary.attempts
     if rule.kind == AlertKind.OVER_INTERCEPTION:
-        value, count, what = summary["interception_rate"], requests, "interception rate"
+        value, count, what = summary.interception_rate, requests, "interception rate"
         text = f"{what} {percent(value)} over {window} (threshold {percent(limit)})"
         over = value is not None and value > limit
     elif rule.kind == AlertKind.ERROR_RATE:
-        value, count, what = summary["error_rate"], attempts, "error rate"
+        value, count, what = summary.error_rate, attempts, "error rate"
         text = f"{what} {percent(value)} over {window} (threshold {percent(limit)})"
         over = value is not None and value > limit
     elif rule.kind == AlertKind.LATENCY_SLO:
-        value, count = summary["latency_ms"]["p95"], attempts
+        value, count = summary.latency_ms.p95, attempts
         text = f"P95 latency {value} ms over {window} (SLO {limit:g} ms)"
         over = value is not None and value > limit
     else:  # cost_overrun: spend within the window against a ceiling in USD, Decimal to Decimal
@@ -99,13 +97,15 @@ def _drift(rule: AlertRule, now: datetime, threshold: float, scope: str) -> Meas
     conformance_min = (
         rule.conformance_min if rule.conformance_min is not None else DEFAULT_CONFORMANCE_MIN
     )
-    psi, conformance = drift["psi"], drift["conformance"]
-    judged = drift["nonfallback_attempts"] >= rule.min_requests and psi is not None
-    breached = judged and (
-        psi > threshold or (conformance is not None and conformance < conformance_min)
+    psi, conformance = drift.psi, drift.conformance
+    judged = drift.nonfallback_attempts >= rule.min_requests and psi is not None
+    breached = (
+        judged
+        and psi is not None
+        and (psi > threshold or (conformance is not None and conformance < conformance_min))
     )
     text = (
-        f"PSI {psi} against {drift['reference'].replace('_', ' ')} (threshold {threshold:g}), "
+        f"PSI {psi} against {drift.reference.replace('_', ' ')} (threshold {threshold:g}), "
         f"conformance {percent(conformance)} (minimum {percent(conformance_min)})"
     )
     return Measurement(
@@ -114,7 +114,7 @@ def _drift(rule: AlertRule, now: datetime, threshold: float, scope: str) -> Meas
         breached=breached,
         judged=judged,
         summary=text,
-        details={"conformance": conformance, "mix": drift["mix"]},
+        details={"conformance": conformance, "mix": [asdict(share) for share in drift.mix]},
     )
 
 
@@ -148,17 +148,17 @@ def _model_failures(rule: AlertRule, now: datetime, threshold: float) -> Iterato
     """One measurement per model with traffic in the window (or the rule's one model)."""
     seen = set()
     for row in metrics_models(_query(rule, now)):
-        seen.add(row["model"])
-        judged = row["attempts"] >= rule.min_requests
-        rate = row["error_rate"]
+        seen.add(row.model)
+        judged = row.attempts >= rule.min_requests
+        rate = row.error_rate
         yield Measurement(
-            scope=f"model:{row['model']}",
+            scope=f"model:{row.model}",
             value=rate,
             breached=judged and rate is not None and rate > threshold,
             judged=judged,
-            summary=f"{row['model']} error rate {percent(rate)} over the last "
+            summary=f"{row.model} error rate {percent(rate)} over the last "
             f"{rule.window_minutes} min (threshold {percent(threshold)})",
-            details={"attempts": row["attempts"]},
+            details={"attempts": row.attempts},
         )
     # A model whose traffic stopped entirely has recovered as far as this rule can tell.
     for alert in Alert.objects.filter(rule=rule).exclude(state=AlertState.RESOLVED):

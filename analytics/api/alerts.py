@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 
 from analytics.alerts.lifecycle import alert_acknowledge, alert_silence
 from analytics.alerts.selectors import alert_answer, alerts_for
+from analytics.api.answers import budget_answer
 from analytics.api.params import (
     BadParameter,
     choice,
@@ -56,10 +57,10 @@ class BudgetsView(MetricsView):
         """Every active budget with spent, run rate, forecast, percent and status (with
         `project`, only that project's budgets)."""
         organization_id, project_ids = listed_scope(request)
-        rows = budgets_for(
+        burns = budgets_for(
             organization_id=organization_id, project_ids=project_ids, now=timezone.now()
         )
-        return Response({"rows": rows})
+        return Response({"rows": [budget_answer(burn) for burn in burns]})
 
 
 class AlertsView(MetricsView):

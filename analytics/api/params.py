@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from typing import overload
 
 from django.db.models import QuerySet
 from django.utils import timezone
 from rest_framework import exceptions
 
-from analytics.metrics.queries import MetricsQuery
+from analytics.metrics.query import MetricsQuery
 from analytics.metrics.window import Window
 from governance.models import ApiKey, Project, Service
 from governance.numbers import is_row_id as is_row_id  # for the views and the dashboard
@@ -155,9 +156,16 @@ def metrics_query(
     )
 
 
+@overload
+def choice(params: Mapping[str, str], name: str, options: tuple[str, ...], default: str) -> str: ...
+@overload
+def choice(
+    params: Mapping[str, str], name: str, options: tuple[str, ...], default: None
+) -> str | None: ...
 def choice(
     params: Mapping[str, str], name: str, options: tuple[str, ...], default: str | None
 ) -> str | None:
+    """The parameter's value (or `default`), which must be one of `options`."""
     value = params.get(name) or default
     if value is not None and value not in options:
         raise BadParameter(name, f"must be one of {', '.join(options)}")

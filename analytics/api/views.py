@@ -1,4 +1,5 @@
-"""The metrics API (DESIGN.md "Metrics API (read)"): thin views over analytics.metrics.queries."""
+"""The metrics API (DESIGN.md "Metrics API (read)"): thin views over analytics.metrics,
+answered through analytics.api.answers."""
 
 from __future__ import annotations
 
@@ -7,26 +8,32 @@ from typing import Any
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import permissions
+from rest_framework import exceptions, permissions
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from analytics.api.answers import (
+    drift_answer,
+    layer_answer,
+    model_answer,
+    point_answer,
+    summary_answer,
+    window_answer,
+)
 from analytics.api.params import BadParameter, choice, metrics_query
 from analytics.api.renderers import CsvRenderer
-from analytics.metrics.queries import (
+from analytics.metrics.breakdowns import metrics_layers, metrics_models
+from analytics.metrics.drift import metrics_drift
+from analytics.metrics.query import MetricsQuery
+from analytics.metrics.summary import metrics_summary
+from analytics.metrics.timeseries import (
     GROUPS,
     SERIES_METRICS,
-    MetricsQuery,
     UnsupportedGrouping,
-    metrics_drift,
-    metrics_layers,
-    metrics_models,
-    metrics_summary,
     metrics_timeseries,
-    window_answer,
 )
 from governance.authentication import ApiKeyAuthentication
 from governance.models import ApiKey, ApiKeyScope, Membership
@@ -38,7 +45,10 @@ def caller_scope(request: Request) -> tuple[int, tuple[int, ...] | None]:
     """The caller's organization, and the projects a read key is limited to (None: all)."""
     if isinstance(request.auth, ApiKey):
         return request.auth.project.organization_id, (request.auth.project_id,)
-    return Membership.objects.get(user=request.user).organization_id, None
+    user = request.user
+    if not user.is_authenticated:  # CanReadMetrics admits only keys and signed-in members
+        raise exceptions.NotAuthenticated()
+    return Membership.objects.get(user=user).organization_id, None
 
 
 class CanReadMetrics(permissions.BasePermission):
@@ -123,7 +133,8 @@ class SummaryView(MetricsView):
     )
     def get(self, request: Request) -> Response:
         """Headline figures for the window: volume, reliability, latency, cost, enforcement, ROI."""
-        return Response(metrics_summary(self.metrics_query(request)))
+        query = self.metrics_query(request)
+        return Response(summary_answer(metrics_summary(query), query))
 
 
 class ModelsView(MetricsView):
@@ -135,7 +146,7 @@ class ModelsView(MetricsView):
     def get(self, request: Request) -> Response:
         """A row per model: attempts, share, cost, latency percentiles, error rate."""
         query = self.metrics_query(request)
-        return self.table(query, metrics_models(query))
+        return self.table(query, [model_answer(row) for row in metrics_models(query)])
 
 
 class LayersView(MetricsView):
@@ -147,7 +158,7 @@ class LayersView(MetricsView):
     def get(self, request: Request) -> Response:
         """A row per enforcement layer (model and mode filters do not apply to checks)."""
         query = self.metrics_query(request)
-        return self.table(query, metrics_layers(query))
+        return self.table(query, [layer_answer(row) for row in metrics_layers(query)])
 
 
 class TimeseriesView(MetricsView):
@@ -182,10 +193,11 @@ class TimeseriesView(MetricsView):
                 "interval", "gives more than 5,000 points for this window; use a coarser one"
             )
         try:
-            rows = metrics_timeseries(query, metric=metric, interval=interval, group_by=group_by)
+            series = metrics_timeseries(query, metric=metric, interval=interval, group_by=group_by)
         except UnsupportedGrouping as exc:
             raise BadParameter("group_by", str(exc)) from None
-        return self.table(query, rows)
+        grouped = group_by is not None
+        return self.table(query, [point_answer(point, grouped=grouped) for point in series])
 
 
 class DriftView(MetricsView):
@@ -197,4 +209,4 @@ class DriftView(MetricsView):
     def get(self, request: Request) -> Response:
         """Per project: PSI of the model mix against the expected mix, and band conformance."""
         query = self.metrics_query(request)
-        return self.table(query, metrics_drift(query))
+        return self.table(query, [drift_answer(row) for row in metrics_drift(query)])

@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 from django.db import connection
 
 from analytics.api.params import MODES, BadParameter, is_row_id, metrics_query
-from analytics.metrics.queries import MetricsQuery
+from analytics.metrics.query import MetricsQuery
 from analytics.metrics.window import INTERVAL_GRAIN, Window, floor_to
 from governance.models import MatrixModel, Project, Service
 

@@ -4,28 +4,29 @@ interval of the window (counts are zero where nothing happened; rates leave a ga
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from analytics.dashboard.charts import Bars, Series
 from analytics.dashboard.filters import Selection
-from analytics.metrics.queries import MetricsQuery, metrics_timeseries
+from analytics.metrics.query import MetricsQuery
+from analytics.metrics.results import SeriesValue
+from analytics.metrics.timeseries import metrics_timeseries
 
 
-def _number(value: Any) -> float | None:
-    return None if value is None else float(value)  # money comes as a decimal string
+def _number(value: SeriesValue) -> float | None:
+    return None if value is None else float(value)  # charts draw money as floats
 
 
 def grouped_points(
     selection: Selection, metric: str, group_by: str | None, *, query: MetricsQuery | None = None
 ) -> dict[str, dict[datetime, float | None]]:
     """{group: {interval start: value}} as `metrics_timeseries` answers it."""
-    rows = metrics_timeseries(
+    points = metrics_timeseries(
         query or selection.query, metric=metric, interval=selection.interval, group_by=group_by
     )
     groups: dict[str, dict[datetime, float | None]] = {}
-    for row in rows:
-        name = str(row.get("group", "all"))
-        groups.setdefault(name, {})[datetime.fromisoformat(row["time"])] = _number(row["value"])
+    for point in points:
+        name = "all" if group_by is None else str(point.group)
+        groups.setdefault(name, {})[point.time] = _number(point.value)
     return groups
 
 

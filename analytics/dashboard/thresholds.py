@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 
 from analytics.dashboard.charts import Threshold
-from analytics.metrics.queries import MetricsQuery
+from analytics.metrics.query import MetricsQuery
 from governance.models import DEFAULT_CONFORMANCE_MIN, AlertRule
 
 MOST_LINES = 3  # more lines than this say nothing a reader can use

@@ -30,7 +30,7 @@ from analytics.dashboard.pages.enforcement import enforcement_context
 from analytics.dashboard.pages.overview import overview_context
 from analytics.dashboard.pages.reliability import reliability_context
 from analytics.dashboard.pages.routing import routing_context
-from analytics.metrics.queries import repricings_in_progress
+from analytics.metrics.summary import repricings_in_progress
 from governance.models import Membership
 
 PAGES = (

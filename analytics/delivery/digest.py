@@ -20,8 +20,11 @@ from django.utils import timezone
 
 from analytics.delivery.outbox import dashboard_url, notify, recipients_for
 from analytics.formatting import BUDGET_STATUS_LABELS, multiple, ratio_percent, usd
+from analytics.metrics.breakdowns import metrics_spend
 from analytics.metrics.budgets import BudgetStatus, SpendLedger, budget_burn
-from analytics.metrics.queries import MetricsQuery, metrics_spend, metrics_summary
+from analytics.metrics.query import MetricsQuery
+from analytics.metrics.results import SpendRow, Summary
+from analytics.metrics.summary import metrics_summary
 from analytics.metrics.window import Window
 from governance.models import Budget, Organization, Project, Role
 
@@ -40,9 +43,9 @@ class FinanceDigest:
     organization: Organization
     day: date
     window: Window
-    summary: dict[str, Any]
-    projects: list[dict[str, Any]]  # metrics_spend rows
-    models: list[dict[str, Any]]
+    summary: Summary
+    projects: list[SpendRow]  # per project
+    models: list[SpendRow]  # per model
     previous_costs: dict[str, Decimal]  # per project, the day before
     budgets: list[BudgetStatus]  # each as it stood at the day's end
 
@@ -77,10 +80,7 @@ def digest_build(*, organization: Organization, day: date) -> FinanceDigest:
         summary=metrics_summary(query),
         projects=metrics_spend(query, by="project"),
         models=metrics_spend(query, by="model"),
-        previous_costs={
-            row["project"]: Decimal(row["cost_usd"])
-            for row in metrics_spend(previous, by="project")
-        },
+        previous_costs={row.name: row.cost_usd for row in metrics_spend(previous, by="project")},
         # One grouped read per distinct window serves every budget (no query per budget).
         budgets=[budget_burn(budget, window, spend_of=ledger) for budget in budgets],
     )
@@ -117,14 +117,14 @@ def period_label(burn: BudgetStatus) -> str:
     return f"{burn.budget.period} {days}"
 
 
-def _spend_line(row: dict[str, Any], name: str, url: str) -> dict[str, Any]:
+def _spend_line(row: SpendRow, url: str) -> dict[str, Any]:
     return {
-        "name": name,
-        "spend": usd(row["cost_usd"]),
-        "attempts": f"{row['attempts']:,}",
-        "requests": f"{row['requests']:,}",
-        "cost_per_1k": usd(row["cost_per_1k_requests_usd"], na=NA),
-        "unpriced": f"{row['unpriced_attempts']:,}",
+        "name": row.name,
+        "spend": usd(row.cost_usd),
+        "attempts": f"{row.attempts:,}",
+        "requests": f"{row.requests:,}",
+        "cost_per_1k": usd(row.cost_per_1k_requests_usd, na=NA),
+        "unpriced": f"{row.unpriced_attempts:,}",
         "url": url,
     }
 
@@ -132,13 +132,13 @@ def _spend_line(row: dict[str, Any], name: str, url: str) -> dict[str, Any]:
 def digest_context(digest: FinanceDigest) -> dict[str, Any]:
     """What the digest templates show: every figure already formatted, with its link."""
     summary, window = digest.summary, digest.window
-    cost = Decimal(summary["cost_usd"])
+    cost = summary.cost_usd
     projects = []
     for row in digest.projects:
-        line = _spend_line(row, row["project"], cost_page(window, project=row["project"]))
-        before = digest.previous_costs.get(row["project"], Decimal(0))
+        line = _spend_line(row, cost_page(window, project=row.name))
+        before = digest.previous_costs.get(row.name, Decimal(0))
         line["day_before"] = usd(before)
-        line["change"] = change(Decimal(row["cost_usd"]), before)
+        line["change"] = change(row.cost_usd, before)
         projects.append(line)
     budgets = [
         {
@@ -164,21 +164,18 @@ def digest_context(digest: FinanceDigest) -> dict[str, Any]:
         "spend": usd(cost),
         "day_before": usd(digest.previous_cost),
         "change": change(cost, digest.previous_cost),
-        "requests": f"{summary['requests']:,}",
-        "attempts": f"{summary['attempts']:,}",
-        "cost_per_1k": usd(summary["cost_per_1k_requests_usd"], na=NA),
-        "unpriced_attempts": f"{summary['unpriced_attempts']:,}",
-        "baseline_cost": usd(summary["baseline_cost_usd"]),
-        "routing_savings": usd(summary["routing_savings_usd"]),
-        "error_cost_savings": usd(summary["error_cost_savings_usd"]),
-        "enforcement_cost": usd(summary["enforcement_cost_usd"]),
-        "roi": ratio_percent(summary["roi"], na=NA),
-        "savings_multiple": multiple(summary["savings_multiple"], na=NA),
+        "requests": f"{summary.requests:,}",
+        "attempts": f"{summary.attempts:,}",
+        "cost_per_1k": usd(summary.cost_per_1k_requests_usd, na=NA),
+        "unpriced_attempts": f"{summary.unpriced_attempts:,}",
+        "baseline_cost": usd(summary.baseline_cost_usd),
+        "routing_savings": usd(summary.routing_savings_usd),
+        "error_cost_savings": usd(summary.error_cost_savings_usd),
+        "enforcement_cost": usd(summary.enforcement_cost_usd),
+        "roi": ratio_percent(summary.roi, na=NA),
+        "savings_multiple": multiple(summary.savings_multiple, na=NA),
         "projects": projects,
-        "models": [
-            _spend_line(row, row["model"], cost_page(window, model=row["model"]))
-            for row in digest.models
-        ],
+        "models": [_spend_line(row, cost_page(window, model=row.name)) for row in digest.models],
         "budgets": budgets,
         "url": cost_page(window),
     }

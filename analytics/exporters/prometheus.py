@@ -28,7 +28,7 @@ from prometheus_client.registry import CollectorRegistry
 from prometheus_client.utils import floatToGoString
 
 from analytics.metrics.budgets import SpendLedger, budget_status
-from analytics.metrics.queries import MetricsQuery, Totals, rate, rollup_totals
+from analytics.metrics.query import MetricsQuery, Totals, rate, rollup_totals
 from analytics.metrics.window import Window
 from analytics.models import Alert, AlertState, Notification, NotificationState
 from analytics.rollups.families import ATTEMPTS, LAYERS, REQUESTS

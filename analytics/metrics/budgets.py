@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from analytics.metrics.queries import MetricsQuery, rollup_totals
+from analytics.metrics.query import MetricsQuery, rollup_totals
 from analytics.metrics.window import Window
 from analytics.rollups.families import ATTEMPTS
 from governance.models import AlertRule, Budget, BudgetPeriod, Project, ScopeKind, Service
@@ -48,6 +48,8 @@ def _midnight(day: date) -> datetime:
 
 @dataclass(frozen=True)
 class BudgetStatus:
+    """A budget's current (or closed) period: spent, run rate and forecast in exact USD."""
+
     budget: Budget
     period_start: datetime
     period_end: datetime
@@ -79,12 +81,6 @@ class BudgetStatus:
 
 def scope_query(owner: Budget | AlertRule, window: Window) -> MetricsQuery:
     """The metrics query for what a budget or an alert rule watches (its scope) over a window."""
-    if isinstance(owner, Budget) and owner.scope_kind == ScopeKind.ORGANIZATION:
-        projects = tuple(Project.objects.filter(organization_id=owner.organization_id))
-    elif owner.project is not None:
-        projects = (owner.project,)
-    else:  # Budget.clean: only an organization budget has no project
-        raise ValueError(f"budget {owner.pk} has a {owner.scope_kind} scope but no project")
     service_ids = None
     if owner.scope_kind == ScopeKind.SERVICE:
         service_ids = tuple(
@@ -93,7 +89,17 @@ def scope_query(owner: Budget | AlertRule, window: Window) -> MetricsQuery:
             )
         )
     model = owner.scope_name if owner.scope_kind == ScopeKind.MODEL else None
-    return MetricsQuery(window=window, projects=projects, service_ids=service_ids, model=model)
+    return MetricsQuery(
+        window=window, projects=_scope_projects(owner), service_ids=service_ids, model=model
+    )
+
+
+def _scope_projects(owner: Budget | AlertRule) -> tuple[Project, ...]:
+    """The projects a scope covers: all of the organization's for an organization-wide
+    budget (rules have no such scope), else its own project."""
+    if isinstance(owner, Budget) and owner.scope_kind == ScopeKind.ORGANIZATION:
+        return tuple(Project.objects.filter(organization_id=owner.organization_id))
+    return () if owner.project is None else (owner.project,)
 
 
 def spend(owner: Budget | AlertRule, start: datetime, end: datetime) -> Decimal:
@@ -134,7 +140,7 @@ class SpendLedger:
     def _covers(self, budget: Budget, row: dict[str, Any]) -> bool:
         if budget.scope_kind == ScopeKind.ORGANIZATION:
             return row["project_id"] in self._organization_projects[budget.organization_id]
-        if row["project_id"] != budget.project_id:
+        if budget.project_id is None or row["project_id"] != budget.project_id:
             return False
         if budget.scope_kind == ScopeKind.SERVICE:
             # The row's project is the budget's (above), and never None.
@@ -215,8 +221,9 @@ def budget_burn(budget: Budget, window: Window, *, spend_of: SpendOf = spend) ->
 
 def budgets_for(
     *, organization_id: int, project_ids: tuple[int, ...] | None, now: datetime
-) -> list[dict[str, Any]]:
-    """Active budgets of the organization (a key: its project's), with their status now."""
+) -> list[BudgetStatus]:
+    """Active budgets of the organization (a key: its project's), by name, with their status
+    now."""
     budgets = Budget.objects.filter(organization_id=organization_id, is_active=True)
     if project_ids is not None:
         budgets = budgets.filter(project_id__in=project_ids)
@@ -225,26 +232,7 @@ def budgets_for(
     if project_ids is not None:
         projects = projects.filter(pk__in=project_ids)
     ledger = SpendLedger(projects)
-    answer = []
-    for budget in budgets.select_related("project", "organization").order_by("name"):
-        status = budget_status(budget, now, spend_of=ledger)
-        answer.append(
-            {
-                "id": budget.pk,
-                "name": budget.name,
-                "project": budget.project.name if budget.project else None,
-                "scope": budget.scope_label,
-                "period": budget.period,
-                "period_start": status.period_start.isoformat(),
-                "period_end": status.period_end.isoformat(),
-                "amount_usd": f"{budget.amount_usd:.6f}",
-                "spent_usd": f"{status.spent:.6f}",
-                "run_rate_usd_per_day": f"{status.run_rate_per_day:.6f}",
-                "forecast_usd": f"{status.forecast:.6f}",
-                "percent": round(status.percent, 4),
-                "status": status.status,
-                "thresholds": budget.thresholds,
-                "thresholds_crossed": status.crossed,
-            }
-        )
-    return answer
+    return [
+        budget_status(budget, now, spend_of=ledger)
+        for budget in budgets.select_related("project", "organization").order_by("name")
+    ]

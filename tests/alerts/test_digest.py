@@ -16,7 +16,8 @@ from rest_framework.test import APIClient
 from analytics.delivery.digest import DigestRun, day_window, finance_digest_send
 from analytics.formatting import multiple, ratio_percent, usd
 from analytics.metrics.budgets import budget_status
-from analytics.metrics.queries import MetricsQuery, metrics_summary
+from analytics.metrics.query import MetricsQuery
+from analytics.metrics.summary import metrics_summary
 from analytics.models import Notification
 from analytics.rollups.job import rollups_advance
 from analytics.tasks import finance_digest
@@ -157,40 +158,40 @@ def test_digest_shows_the_selectors_figures_for_the_day(acme, globex, project, d
     summary = metrics_summary(MetricsQuery(window=window, projects=projects))
 
     # 35 + 5 gpt-5.4 attempts ($0.28) in support, 10 claude-opus-4.6 ($0.12) in search.
-    assert summary["cost_usd"] == "0.400000" and summary["unpriced_attempts"] == 2
-    assert f"Spend:               {usd(summary['cost_usd'])}\n" in text
+    assert str(summary.cost_usd) == "0.400000" and summary.unpriced_attempts == 2
+    assert f"Spend:               {usd(summary.cost_usd)}\n" in text
     assert "Change:              +$0.33 (+471.4%) on the day before ($0.07)" in text
     assert "$0.40 spent" in notice.subject and day.isoformat() in notice.subject
-    assert f"Unpriced attempts:   {summary['unpriced_attempts']}" in text
-    assert f"Per 1,000 requests:  {usd(summary['cost_per_1k_requests_usd'])}" in text
+    assert f"Unpriced attempts:   {summary.unpriced_attempts}" in text
+    assert f"Per 1,000 requests:  {usd(summary.cost_per_1k_requests_usd)}" in text
 
     for each in projects:
         figures = metrics_summary(MetricsQuery(window=window, projects=(each,)))
         assert row_of(text, each.name)[1:5] == [
-            usd(figures["cost_usd"]),
-            str(figures["attempts"]),
-            usd(figures["cost_per_1k_requests_usd"]),
-            str(figures["unpriced_attempts"]),
+            usd(figures.cost_usd),
+            str(figures.attempts),
+            usd(figures.cost_per_1k_requests_usd),
+            str(figures.unpriced_attempts),
         ]
         assert f'project={each.name}">{each.name}</a>' in html
-        assert f'<td align="right">{usd(figures["cost_usd"])}</td>' in html
+        assert f'<td align="right">{usd(figures.cost_usd)}</td>' in html
     assert row_of(text, "support")[1:7] == ["$0.28", "42", "$6.67", "2", "$0.07", "+$0.21"]
 
     for model in ("gpt-5.4", "claude-opus-4.6", "mystery-model"):
         figures = metrics_summary(MetricsQuery(window=window, projects=projects, model=model))
         assert row_of(text, model)[1:5] == [
-            usd(figures["cost_usd"]),
-            str(figures["attempts"]),
-            usd(figures["cost_per_1k_requests_usd"]),
-            str(figures["unpriced_attempts"]),
+            usd(figures.cost_usd),
+            str(figures.attempts),
+            usd(figures.cost_per_1k_requests_usd),
+            str(figures.unpriced_attempts),
         ]
         assert f'model={model}">{model}</a>' in html
 
     # Savings against the claude-opus-4.6 baseline: 40 x ($0.012 - $0.007) = $0.20; five
     # blocked requests cost 5 x $0.002 = $0.01 of enforcement.
-    assert summary["routing_savings_usd"] == "0.200000"
-    assert summary["enforcement_cost_usd"] == "0.010000"
-    assert (ratio_percent(summary["roi"]), multiple(summary["savings_multiple"])) == (
+    assert str(summary.routing_savings_usd) == "0.200000"
+    assert str(summary.enforcement_cost_usd) == "0.010000"
+    assert (ratio_percent(summary.roi), multiple(summary.savings_multiple)) == (
         "1,900%",
         "20.00x",
     )

@@ -17,7 +17,9 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from analytics.alerts.evaluation import alerts_evaluate
-from analytics.metrics.queries import MetricsQuery, metrics_models, metrics_summary
+from analytics.metrics.breakdowns import metrics_models
+from analytics.metrics.query import MetricsQuery
+from analytics.metrics.summary import metrics_summary
 from analytics.metrics.window import Window
 from analytics.models import Alert, AlertState, Repricing, RepricingState
 from analytics.repricing import job as repricing_module
@@ -134,7 +136,7 @@ def test_back_dated_price_reprices_exactly_the_events_it_covers(post_batch, proj
         event.event_id: (event.priced_cost_usd, event.price_id, event.reported_cost_usd)
         for event in RoutingEvent.objects.filter(project_id=project.pk)
     }
-    old_total = Decimal(metrics_summary(_query(project))["cost_usd"])
+    old_total = metrics_summary(_query(project)).cost_usd
 
     price = _new_gpt_price(project)
     job = Repricing.objects.get()
@@ -165,12 +167,10 @@ def test_back_dated_price_reprices_exactly_the_events_it_covers(post_batch, proj
 
     total, baseline_total, by_model = _exact_costs(project)
     summary = metrics_summary(_query(project))
-    assert Decimal(summary["cost_usd"]) == total != old_total
-    assert Decimal(summary["baseline_cost_usd"]) == baseline_total
-    assert summary["unpriced_attempts"] == 0
-    assert {row["model"]: Decimal(row["cost_usd"]) for row in metrics_models(_query(project))} == (
-        by_model
-    )
+    assert summary.cost_usd == total != old_total
+    assert summary.baseline_cost_usd == baseline_total
+    assert summary.unpriced_attempts == 0
+    assert {row.model: row.cost_usd for row in metrics_models(_query(project))} == (by_model)
 
 
 def test_a_new_baseline_price_moves_the_savings_of_every_model(post_batch, project):
@@ -185,9 +185,9 @@ def test_a_new_baseline_price_moves_the_savings_of_every_model(post_batch, proje
     _run_jobs()
     total, baseline_total, _ = _exact_costs(project)
     summary = metrics_summary(_query(project))
-    assert Decimal(summary["cost_usd"]) == total
-    assert Decimal(summary["baseline_cost_usd"]) == baseline_total
-    assert Decimal(summary["routing_savings_usd"]) == baseline_total - total
+    assert summary.cost_usd == total
+    assert summary.baseline_cost_usd == baseline_total
+    assert summary.routing_savings_usd == baseline_total - total
 
 
 def test_events_not_yet_rolled_up_are_counted_once_at_the_new_price(post_batch, project):
@@ -196,8 +196,8 @@ def test_events_not_yet_rolled_up_are_counted_once_at_the_new_price(post_batch, 
     _run_jobs()
     rollups_advance(max_seconds=float("inf"))
     total, _, _ = _exact_costs(project)
-    assert Decimal(metrics_summary(_query(project))["cost_usd"]) == total
-    assert metrics_summary(_query(project))["attempts"] == 24
+    assert metrics_summary(_query(project)).cost_usd == total
+    assert metrics_summary(_query(project)).attempts == 24
 
 
 def test_a_killed_job_resumes_where_it_stopped(post_batch, project, monkeypatch):
@@ -216,17 +216,15 @@ def test_a_killed_job_resumes_where_it_stopped(post_batch, project, monkeypatch)
     job.refresh_from_db()
     assert job.state == RepricingState.DONE
     total, _, _ = _exact_costs(project)
-    assert Decimal(metrics_summary(_query(project))["cost_usd"]) == total
+    assert metrics_summary(_query(project)).cost_usd == total
 
 
 def test_a_cost_alert_re_evaluates_on_the_new_figures(post_batch, project):
     _traffic(post_batch)
     rollups_advance(max_seconds=float("inf"))
-    recent_spend = Decimal(
-        metrics_summary(
-            MetricsQuery(window=Window.of(NOW - timedelta(hours=2), NOW), projects=(project,))
-        )["cost_usd"]
-    )
+    recent_spend = metrics_summary(
+        MetricsQuery(window=Window.of(NOW - timedelta(hours=2), NOW), projects=(project,))
+    ).cost_usd
     AlertRule.objects.create(
         project=project,
         name="hourly spend",
@@ -261,7 +259,7 @@ def test_a_deleted_price_reprices_its_span_back_to_the_old_price(post_batch, pro
     price.delete()
     assert Repricing.objects.filter(reason__startswith="price deleted").exists()
     _run_jobs()
-    assert Decimal(metrics_summary(_query(project))["cost_usd"]) == original_total
+    assert metrics_summary(_query(project)).cost_usd == original_total
 
 
 def test_admin_shows_progress_to_the_projects_organization_only(
@@ -319,8 +317,8 @@ def test_renaming_a_model_reprices_all_its_events(post_batch, project):
     assert (job.since, job.until) == (None, None) and "renamed" in job.reason
     _run_jobs()
     summary = metrics_summary(_query(project))
-    assert summary["unpriced_attempts"] == 12  # gpt-5.4 attempts without a reported cost
-    assert summary["cost_usd"] == str(_exact_costs(project)[0].quantize(Decimal("0.000001")))
+    assert summary.unpriced_attempts == 12  # gpt-5.4 attempts without a reported cost
+    assert summary.cost_usd == _exact_costs(project)[0].quantize(Decimal("0.000001"))
 
 
 def test_a_job_that_fails_is_marked_failed_and_the_others_go_on(post_batch, project, monkeypatch):
@@ -350,7 +348,7 @@ def test_the_rollup_task_reprices_after_new_events_and_never_waits_for_it(post_b
     assert answer["events"]["routing"] == 1 and answer["repricings_finished"] == 1
     assert Repricing.objects.get().state == RepricingState.DONE
     total, _, _ = _exact_costs(project)
-    assert Decimal(metrics_summary(_query(project))["cost_usd"]) == total
+    assert metrics_summary(_query(project)).cost_usd == total
 
 
 def test_answers_say_while_a_repricing_moves_their_figures(post_batch, project):

@@ -34,7 +34,7 @@ def client_with_key(raw_key: str) -> APIClient:
 
 @pytest.fixture
 def read_key(project) -> str:
-    return ApiKeyFactory(project=project, scope="read").raw_key
+    return ApiKeyFactory.create(project=project, scope="read").raw_key
 
 
 @pytest.mark.django_db
@@ -52,7 +52,7 @@ class TestAccess:
         assert client_with_key(read_key).get(url).status_code == 200
 
     def test_member_session_is_200_and_needs_csrf_only_for_writes(self, project):
-        user = UserFactory(organization=project.organization, role="ops")
+        user = UserFactory.create(organization=project.organization, role="ops")
         client = APIClient(enforce_csrf_checks=True)
         client.force_login(user)
         assert client.get("/api/v1/metrics/summary").status_code == 200
@@ -179,7 +179,7 @@ class TestWithData:
             for i in range(5)
         ]
         assert post_batch(events).status_code == 200
-        other_key = ApiKeyFactory().raw_key  # an ingest key of another organization
+        other_key = ApiKeyFactory.create().raw_key  # an ingest key of another organization
         assert (
             post_batch(
                 [routing_event(timestamp=stamp) for _ in range(7)], key=other_key
@@ -196,7 +196,7 @@ class TestWithData:
         summary = client_with_key(read_key).get("/api/v1/metrics/summary", loaded).json()
         assert (summary["attempts"], summary["requests"]) == (20, 20)
         assert summary["block_rate"] == 0.25
-        rival = UserFactory(role="ops")  # of an organization of their own
+        rival = UserFactory.create(role="ops")  # of an organization of their own
         client = APIClient()
         client.force_login(rival)
         assert client.get("/api/v1/metrics/summary", loaded).json()["attempts"] == 0

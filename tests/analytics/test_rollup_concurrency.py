@@ -15,7 +15,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import connection
 
-from analytics.metrics.queries import MetricsQuery, metrics_summary
+from analytics.metrics.query import MetricsQuery
+from analytics.metrics.results import Summary
+from analytics.metrics.summary import metrics_summary
 from analytics.metrics.window import Window
 from analytics.rollups.job import RollupRun, rollups_advance
 from tollgate.demo.traffic import SCENARIOS, scenario_events
@@ -48,7 +50,7 @@ def _worker(runs: list[RollupRun], errors: list[BaseException], start: threading
         connection.close()  # this thread's own connection
 
 
-def _summary(project) -> dict:
+def _summary(project) -> Summary:
     return metrics_summary(MetricsQuery(window=Window.of(START, NOW), projects=(project,)))
 
 
@@ -82,8 +84,8 @@ def test_two_concurrent_rollups_double_count_nothing(post_batch, project):
     assert sum(run.events["routing"] for run in runs) == routing  # each event exactly once
     assert sum(run.total_events for run in runs) == len(events)
     concurrent = _summary(project)
-    assert concurrent["attempts"] == routing
-    assert concurrent["requests"] == len({event["request_id"] for event in events})
+    assert concurrent.attempts == routing
+    assert concurrent.requests == len({event["request_id"] for event in events})
 
     with connection.cursor() as cursor:  # the same events, rolled up by one worker alone
         cursor.execute(f"TRUNCATE {ROLLUP_TABLES}")

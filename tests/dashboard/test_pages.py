@@ -9,14 +9,15 @@ import io
 import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 import pytest
 from django.test import Client
 
 from analytics.dashboard.filters import selection_from
 from analytics.dashboard.pages.cost import spend_csv
-from analytics.metrics.queries import metrics_drift, metrics_drift_timeseries, metrics_spend
+from analytics.metrics.breakdowns import metrics_spend
+from analytics.metrics.drift import metrics_drift, metrics_drift_timeseries
+from analytics.metrics.results import SpendRow
 from analytics.models import Repricing
 from tests.dashboard.conftest import as_number, headline, page_window, rows
 from tests.governance.factories import BudgetFactory, ProjectFactory, UserFactory
@@ -192,13 +193,13 @@ class TestWithTraffic:
             {"range": "24h"}, organization_id=organization.pk, now=datetime.now(UTC)
         ).query
         points = metrics_drift_timeseries(query, interval="day")
-        by_project = {row["project"]: row for row in metrics_drift(query)}
-        assert {point["project"] for point in points} == {"support", "search"}
+        by_project = {row.project: row for row in metrics_drift(query)}
+        assert {point.project for point in points} == {"support", "search"}
         for point in points:
-            whole = by_project[point["project"]]
-            assert point["psi"] == whole["psi"] and point["status"] == whole["status"]
-            assert point["conformance"] == whole["conformance"]
-            assert point["nonfallback_attempts"] == whole["nonfallback_attempts"]
+            whole = by_project[point.project]
+            assert point.psi == whole.psi and point.status == whole.status
+            assert point.conformance == whole.conformance
+            assert point.nonfallback_attempts == whole.nonfallback_attempts
 
     def test_cost_tables_budgets_and_csv_are_the_selectors(
         self, traffic, member, organization, project
@@ -214,12 +215,12 @@ class TestWithTraffic:
             table = html.split(f'data-group="{by}"')[1].split("</table>")[0]
             for row in metrics_spend(query, by=by):
                 cell = re.search(
-                    rf'<tr data-name="{re.escape(row[by])}">.*?data-metric="cost_usd" '
+                    rf'<tr data-name="{re.escape(row.name)}">.*?data-metric="cost_usd" '
                     r'data-value="([^"]+)"',
                     table,
                     re.S,
                 )
-                assert cell and cell.group(1) == row["cost_usd"], (by, row)
+                assert cell and cell.group(1) == str(row.cost_usd), (by, row)
         assert "ROI" in html and "Savings multiple" in html
 
         (budget,) = client.get("/api/v1/budgets").json()["rows"]
@@ -235,7 +236,7 @@ class TestWithTraffic:
         assert export["Content-Disposition"].startswith('attachment; filename="tollgate-spend-')
         lines = list(csv.DictReader(io.StringIO(export.content.decode())))
         models = {line["name"]: line for line in lines if line["group"] == "model"}
-        assert models["gpt-5.4"]["cost_usd"] == metrics_spend(query, by="model")[0]["cost_usd"]
+        assert models["gpt-5.4"]["cost_usd"] == str(metrics_spend(query, by="model")[0].cost_usd)
         assert models["mystery-model"]["unpriced_attempts"] == "3"
         services = {line["name"]: line for line in lines if line["group"] == "service"}
         projects = {line["name"]: line for line in lines if line["group"] == "project"}
@@ -411,15 +412,15 @@ def test_an_alert_that_is_not_an_id_is_a_400_naming_it(member, project, alert):
 # --- The spend CSV ------------------------------------------------------------------------
 
 
-def spend_row(name: str, by: str) -> dict:
-    return {
-        by: name,
-        "attempts": 1,
-        "requests": 1,
-        "cost_usd": "0.007000",
-        "cost_per_1k_requests_usd": "7.000000",
-        "unpriced_attempts": 0,
-    }
+def spend_row(name: str) -> SpendRow:
+    return SpendRow(
+        name=name,
+        attempts=1,
+        requests=1,
+        cost_usd=Decimal("0.007000"),
+        cost_per_1k_requests_usd=Decimal("7.000000"),
+        unpriced_attempts=0,
+    )
 
 
 @pytest.mark.parametrize(
@@ -435,16 +436,14 @@ def spend_row(name: str, by: str) -> dict:
 )
 @pytest.mark.parametrize("by", ["model", "service", "project"])
 def test_spend_csv_names_cannot_run_as_formulas(name, by):
-    tables: dict[str, list[dict[str, Any]]] = {
-        group: [] for group in ("model", "service", "project")
-    }
-    tables[by] = [spend_row(name, by)]
+    tables: dict[str, list[SpendRow]] = {group: [] for group in ("model", "service", "project")}
+    tables[by] = [spend_row(name)]
     (line,) = csv.DictReader(io.StringIO(spend_csv(tables)))
     assert line["name"] == "'" + name  # a spreadsheet shows it as text
     assert line["cost_usd"] == "0.007000" and line["attempts"] == "1"
 
 
 def test_spend_csv_keeps_ordinary_names():
-    tables = {"model": [spend_row("gpt-5.4", "model")], "service": [], "project": []}
+    tables = {"model": [spend_row("gpt-5.4")], "service": [], "project": []}
     (line,) = csv.DictReader(io.StringIO(spend_csv(tables)))
     assert line["name"] == "gpt-5.4"

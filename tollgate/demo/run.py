@@ -23,7 +23,6 @@ import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from types import FrameType
 from typing import TYPE_CHECKING
 
@@ -223,8 +222,8 @@ def _metrics_print() -> None:
     summary = metrics_summary(MetricsQuery(window=Window.of(start, end), projects=projects))
     connections.close_all()
     print(
-        f"Last 7 days, {len(projects)} projects: {summary['requests']:,} requests, "
-        f"{summary['attempts']:,} attempts, cost ${Decimal(summary['cost_usd']):,.2f}."
+        f"Last 7 days, {len(projects)} projects: {summary.requests:,} requests, "
+        f"{summary.attempts:,} attempts, cost ${summary.cost_usd:,.2f}."
     )
 
 

@@ -5,28 +5,32 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.safestring import SafeString
+
 from analytics.dashboard import charts
 from analytics.dashboard.filters import Selection
 from analytics.dashboard.formatting import Figure, amount, figure
 from analytics.dashboard.series import lines
 from analytics.dashboard.thresholds import active_rules, rule_thresholds
 from analytics.formatting import percent
-from analytics.metrics.queries import metrics_layers, metrics_summary
+from analytics.metrics.breakdowns import metrics_layers
+from analytics.metrics.results import LayerRow, Summary
+from analytics.metrics.summary import metrics_summary
 from governance.models import DEFAULT_THRESHOLDS, AlertKind
 
 DEFAULT_OVER_INTERCEPTION = DEFAULT_THRESHOLDS[AlertKind.OVER_INTERCEPTION]
 
 
-def enforcement_figures(summary: dict[str, Any], threshold: float) -> list[Figure]:
+def enforcement_figures(summary: Summary, threshold: float) -> list[Figure]:
     """The enforcement page's headline figures, with the over-interception threshold."""
-    overhead = summary["overhead_ms"]
+    overhead = summary.overhead_ms
     return [
-        figure("requests", "Requests", "count", summary["requests"], unit="requests"),
+        figure("requests", "Requests", "count", summary.requests, unit="requests"),
         figure(
             "interception_rate",
             "Interception rate",
             "rate",
-            summary["interception_rate"],
+            summary.interception_rate,
             note="requests blocked or modified before delivery",
         ),
         figure(
@@ -36,43 +40,43 @@ def enforcement_figures(summary: dict[str, Any], threshold: float) -> list[Figur
             threshold,
             note="the lowest alert threshold in view",
         ),
-        figure("block_rate", "Block rate", "rate", summary["block_rate"]),
-        figure("modify_rate", "Modify rate", "rate", summary["modify_rate"]),
+        figure("block_rate", "Block rate", "rate", summary.block_rate),
+        figure("modify_rate", "Modify rate", "rate", summary.modify_rate),
         figure(
             "violation_rate",
             "Escaped violation rate",
             "rate",
-            summary["violation_rate"],
+            summary.violation_rate,
             note="violations found at review, not false positives",
         ),
         figure(
             "detected_violation_rate",
             "Detected violation rate",
             "rate",
-            summary["detected_violation_rate"],
+            summary.detected_violation_rate,
         ),
         figure(
             "catch_rate",
             "Catch rate",
             "rate",
-            summary["catch_rate"],
+            summary.catch_rate,
             note="violations stopped before delivery",
         ),
         figure(
             "false_positive_rate",
             "False-positive rate",
             "rate",
-            summary["false_positive_rate"],
+            summary.false_positive_rate,
             note="of intercepted requests, overturned at review",
         ),
-        figure("overhead_p50_ms", "Overhead P50", "ms", overhead["p50"], note="checks per request"),
-        figure("overhead_p95_ms", "Overhead P95", "ms", overhead["p95"]),
-        figure("overhead_p99_ms", "Overhead P99", "ms", overhead["p99"]),
+        figure("overhead_p50_ms", "Overhead P50", "ms", overhead.p50, note="checks per request"),
+        figure("overhead_p95_ms", "Overhead P95", "ms", overhead.p95),
+        figure("overhead_p99_ms", "Overhead P99", "ms", overhead.p99),
         figure(
             "enforcement_cost_usd",
             "Enforcement cost",
             "money",
-            summary["enforcement_cost_usd"],
+            summary.enforcement_cost_usd,
             note="interceptions and corrections at the project's unit costs",
         ),
     ]
@@ -83,61 +87,66 @@ def enforcement_context(selection: Selection) -> dict[str, Any]:
     query = selection.query
     summary = metrics_summary(query)
     layers = metrics_layers(query)
-    rules = active_rules(query)
     thresholds = rule_thresholds(
-        rules,
+        active_rules(query),
         AlertKind.OVER_INTERCEPTION,
         default=DEFAULT_OVER_INTERCEPTION,
         default_label="Over-interception threshold (default)",
     )
     figures = enforcement_figures(summary, thresholds[0].value)
-    empty = not summary["requests"] and not any(layer["checks"] for layer in layers)
+    empty = not summary.requests and not any(layer.checks for layer in layers)
     if empty:
         return {"empty": True, "figures": figures, "layers": layers, "charts": []}
-    start, end = selection.buckets()[0], selection.window.end
-    names = [layer["layer"] for layer in layers]
     return {
         "empty": False,
         "figures": figures,
         "layers": layers,
         "model_filtered": bool(query.model or query.mode),
-        "charts": [
-            charts.line_chart(
-                lines(selection, "interception_rate", name="Interception rate"),
-                title="Interception rate against the over-interception threshold",
-                y_label="interception rate",
-                fmt=percent,
-                start=start,
-                end=end,
-                thresholds=thresholds,
-            ),
-            charts.line_chart(
-                lines(selection, "violation_rate", name="Escaped violation rate"),
-                title="Escaped violation rate",
-                y_label="violation rate",
-                fmt=percent,
-                start=start,
-                end=end,
-            ),
-            charts.bar_chart(
-                names,
-                [
-                    charts.Bars("Checks", [layer["checks"] for layer in layers]),
-                    charts.Bars("Blocks", [layer["blocks"] for layer in layers]),
-                    charts.Bars("Modifies", [layer["modifies"] for layer in layers]),
-                ],
-                title="Checks, blocks and modifies per layer",
-                y_label="checks",
-                fmt=amount,
-                whole=True,
-            ),
-            charts.line_chart(
-                lines(selection, "layer_interception_rate", group_by="layer"),
-                title="Interception rate per layer (blocks and modifies per check)",
-                y_label="share of checks",
-                fmt=percent,
-                start=start,
-                end=end,
-            ),
-        ],
+        "charts": enforcement_charts(selection, layers, thresholds),
     }
+
+
+def enforcement_charts(
+    selection: Selection, layers: list[LayerRow], thresholds: list[charts.Threshold]
+) -> list[SafeString]:
+    """Interception against its threshold, escaped violations, and checks per layer."""
+    start, end = selection.buckets()[0], selection.window.end
+    return [
+        charts.line_chart(
+            lines(selection, "interception_rate", name="Interception rate"),
+            title="Interception rate against the over-interception threshold",
+            y_label="interception rate",
+            fmt=percent,
+            start=start,
+            end=end,
+            thresholds=thresholds,
+        ),
+        charts.line_chart(
+            lines(selection, "violation_rate", name="Escaped violation rate"),
+            title="Escaped violation rate",
+            y_label="violation rate",
+            fmt=percent,
+            start=start,
+            end=end,
+        ),
+        charts.bar_chart(
+            [layer.layer for layer in layers],
+            [
+                charts.Bars("Checks", [layer.checks for layer in layers]),
+                charts.Bars("Blocks", [layer.blocks for layer in layers]),
+                charts.Bars("Modifies", [layer.modifies for layer in layers]),
+            ],
+            title="Checks, blocks and modifies per layer",
+            y_label="checks",
+            fmt=amount,
+            whole=True,
+        ),
+        charts.line_chart(
+            lines(selection, "layer_interception_rate", group_by="layer"),
+            title="Interception rate per layer (blocks and modifies per check)",
+            y_label="share of checks",
+            fmt=percent,
+            start=start,
+            end=end,
+        ),
+    ]

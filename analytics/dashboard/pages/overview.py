@@ -3,6 +3,8 @@ length, the firing alerts, and traffic and spend over time."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from django.db.models import Count, Q
@@ -13,28 +15,33 @@ from analytics.dashboard.formatting import Change, Figure, amount, count, figure
 from analytics.dashboard.pages.alerts import organization_alerts
 from analytics.dashboard.series import compared_with_previous
 from analytics.formatting import usd
-from analytics.metrics.queries import metrics_summary
+from analytics.metrics.results import Summary
+from analytics.metrics.summary import metrics_summary
 from analytics.metrics.window import Window
 from analytics.models import AlertState
 
 FIRING_SHOWN = 10
 
 
-def headline(summary: dict[str, Any], before: dict[str, Any]) -> list[Figure]:
+def _compared(
+    summary: Summary,
+    before: Summary,
+    metric: str,
+    label: str,
+    kind: str,
+    key: str | Callable[[Summary], Any],
+    **options: Any,
+) -> Figure:
+    """A figure of this window against the previous one (`key`: a field, or how to read it)."""
+    value_of = key if callable(key) else (lambda s: getattr(s, key))
+    return figure(
+        metric, label, kind, value_of(summary), previous=value_of(before), compare=True, **options
+    )
+
+
+def headline(summary: Summary, before: Summary) -> list[Figure]:
     """The overview's figures from two summaries (this window and the previous one)."""
-
-    def compared(metric: str, label: str, kind: str, key: Any, **options: Any) -> Figure:
-        value_of = key if callable(key) else (lambda s: s[key])
-        return figure(
-            metric,
-            label,
-            kind,
-            value_of(summary),
-            previous=value_of(before),
-            compare=True,
-            **options,
-        )
-
+    compared = partial(_compared, summary, before)
     return [
         compared("requests", "Requests", "count", "requests", unit="requests"),
         compared("availability", "Availability", "rate", "availability", better="higher"),
@@ -42,7 +49,7 @@ def headline(summary: dict[str, Any], before: dict[str, Any]) -> list[Figure]:
             "latency_p95_ms",
             "P95 latency",
             "ms",
-            lambda s: s["latency_ms"]["p95"],
+            lambda s: s.latency_ms.p95,
             better="lower",
         ),
         compared(
@@ -50,8 +57,8 @@ def headline(summary: dict[str, Any], before: dict[str, Any]) -> list[Figure]:
             "Spend",
             "money",
             "cost_usd",
-            note=f"{count(summary['unpriced_attempts'])} unpriced attempts not included"
-            if summary["unpriced_attempts"]
+            note=f"{count(summary.unpriced_attempts)} unpriced attempts not included"
+            if summary.unpriced_attempts
             else "",
         ),
         compared("interception_rate", "Interception rate", "rate", "interception_rate"),
@@ -108,7 +115,7 @@ def overview_context(selection: Selection, *, organization_id: int) -> dict[str,
         started=Count("pk", filter=_started_in(window)),
         started_before=Count("pk", filter=_started_in(previous)),
     )
-    empty = not summary["requests"] and not summary["attempts"]
+    empty = not summary.requests and not summary.attempts
     start = selection.buckets()[0]
     return {
         "figures": [*headline(summary, before), firing_figure(counts)],

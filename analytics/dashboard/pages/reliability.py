@@ -3,9 +3,11 @@ fallbacks, and how long traffic took to migrate off a failing model."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.db.models import Q
+from django.utils.safestring import SafeString
 
 from analytics.alerts.selectors import alerts_for
 from analytics.dashboard import charts
@@ -14,32 +16,34 @@ from analytics.dashboard.formatting import Figure, amount, figure, ms
 from analytics.dashboard.series import lines
 from analytics.dashboard.thresholds import active_rules, rule_thresholds
 from analytics.formatting import percent
-from analytics.metrics.queries import metrics_models, metrics_summary
+from analytics.metrics.breakdowns import metrics_models
+from analytics.metrics.results import Summary
+from analytics.metrics.summary import metrics_summary
 from analytics.models import Alert
-from governance.models import AlertKind
+from governance.models import AlertKind, AlertRule
 
 PERCENTILE_CHARTS = (("p50", "P50"), ("p95", "P95"), ("p99", "P99"))
 INCIDENTS_SHOWN = 50
 
 
-def reliability_figures(summary: dict[str, Any], fallbacks: int) -> list[Figure]:
+def reliability_figures(summary: Summary, fallbacks: int) -> list[Figure]:
     """The reliability page's headline figures: volume, errors, latency, fallbacks."""
-    latency = summary["latency_ms"]
+    latency = summary.latency_ms
     return [
-        figure("attempts", "Attempts (model calls)", "count", summary["attempts"], unit="attempts"),
-        figure("requests", "Requests", "count", summary["requests"], unit="requests"),
-        figure("error_rate", "Error rate", "rate", summary["error_rate"], note="of attempts"),
+        figure("attempts", "Attempts (model calls)", "count", summary.attempts, unit="attempts"),
+        figure("requests", "Requests", "count", summary.requests, unit="requests"),
+        figure("error_rate", "Error rate", "rate", summary.error_rate, note="of attempts"),
         figure(
             "availability",
             "Availability",
             "rate",
-            summary["availability"],
+            summary.availability,
             note="requests with an ok attempt",
         ),
-        figure("latency_p50_ms", "P50 latency", "ms", latency["p50"]),
-        figure("latency_p95_ms", "P95 latency", "ms", latency["p95"]),
-        figure("latency_p99_ms", "P99 latency", "ms", latency["p99"]),
-        figure("latency_mean_ms", "Mean latency", "ms", latency["mean"]),
+        figure("latency_p50_ms", "P50 latency", "ms", latency.p50),
+        figure("latency_p95_ms", "P95 latency", "ms", latency.p95),
+        figure("latency_p99_ms", "P99 latency", "ms", latency.p99),
+        figure("latency_mean_ms", "Mean latency", "ms", latency.mean),
         figure(
             "fallbacks",
             "Fallback attempts",
@@ -54,7 +58,7 @@ def reliability_figures(summary: dict[str, Any], fallbacks: int) -> list[Figure]
 def model_incidents(selection: Selection, *, organization_id: int) -> list[dict[str, Any]]:
     """Model-failure alerts open at any time in the window, with their migration time."""
     query, window = selection.query, selection.window
-    filters = {"kind": AlertKind.MODEL_FAILURE}
+    filters: dict[str, str] = {"kind": AlertKind.MODEL_FAILURE}
     if "project" in query.applied:
         filters["project"] = query.applied["project"]
     alerts = alerts_for(organization_id=organization_id, project_ids=None, filters=filters)
@@ -80,7 +84,7 @@ def reliability_context(selection: Selection, *, organization_id: int) -> dict[s
     """The reliability page: figures, the per-model table, incidents and latency charts."""
     query = selection.query
     summary = metrics_summary(query)
-    empty = not summary["attempts"] and not summary["requests"]
+    empty = not summary.attempts and not summary.requests
     incidents = model_incidents(selection, organization_id=organization_id)
     if empty:
         return {
@@ -91,10 +95,24 @@ def reliability_context(selection: Selection, *, organization_id: int) -> dict[s
             "charts": [],
         }
     rules = active_rules(query)
-    start, end = selection.buckets()[0], selection.window.end
     fallback_lines = lines(selection, "fallbacks", group_by="model", zero_when_missing=True)
     fallbacks = int(sum(value or 0 for line in fallback_lines for _, value in line.points))
-    latency_charts = [
+    return {
+        "empty": False,
+        "figures": reliability_figures(summary, fallbacks),
+        "models": metrics_models(query),
+        "incidents": incidents,
+        "charts": [
+            *latency_charts(selection, rules),
+            *traffic_charts(selection, rules, fallback_lines),
+        ],
+    }
+
+
+def latency_charts(selection: Selection, rules: Sequence[AlertRule]) -> list[SafeString]:
+    """P50, P95 and P99 latency per model (P95 against the latency SLOs)."""
+    start, end = selection.buckets()[0], selection.window.end
+    return [
         charts.line_chart(
             lines(selection, f"latency_{name}_ms", group_by="model"),
             title=f"{label} latency per model",
@@ -106,40 +124,40 @@ def reliability_context(selection: Selection, *, organization_id: int) -> dict[s
         )
         for name, label in PERCENTILE_CHARTS
     ]
-    return {
-        "empty": False,
-        "figures": reliability_figures(summary, fallbacks),
-        "models": metrics_models(query),
-        "incidents": incidents,
-        "charts": [
-            *latency_charts,
-            charts.line_chart(
-                lines(selection, "error_rate", group_by="model"),
-                title="Error rate per model",
-                y_label="error rate",
-                fmt=percent,
-                start=start,
-                end=end,
-                thresholds=rule_thresholds(rules, AlertKind.MODEL_FAILURE)
-                + rule_thresholds(rules, AlertKind.ERROR_RATE),
-            ),
-            charts.line_chart(
-                lines(selection, "availability", name="Availability"),
-                title="Availability (requests with an ok attempt)",
-                y_label="availability",
-                fmt=percent,
-                start=start,
-                end=end,
-            ),
-            charts.line_chart(
-                fallback_lines,
-                title="Fallback attempts per model they fell back to",
-                y_label="attempts",
-                fmt=amount,
-                whole=True,
-                start=start,
-                end=end,
-                empty="No fallbacks in this window",
-            ),
-        ],
-    }
+
+
+def traffic_charts(
+    selection: Selection, rules: Sequence[AlertRule], fallback_lines: list[charts.Series]
+) -> list[SafeString]:
+    """Error rate per model against its rules, availability, and fallbacks per model."""
+    start, end = selection.buckets()[0], selection.window.end
+    return [
+        charts.line_chart(
+            lines(selection, "error_rate", group_by="model"),
+            title="Error rate per model",
+            y_label="error rate",
+            fmt=percent,
+            start=start,
+            end=end,
+            thresholds=rule_thresholds(rules, AlertKind.MODEL_FAILURE)
+            + rule_thresholds(rules, AlertKind.ERROR_RATE),
+        ),
+        charts.line_chart(
+            lines(selection, "availability", name="Availability"),
+            title="Availability (requests with an ok attempt)",
+            y_label="availability",
+            fmt=percent,
+            start=start,
+            end=end,
+        ),
+        charts.line_chart(
+            fallback_lines,
+            title="Fallback attempts per model they fell back to",
+            y_label="attempts",
+            fmt=amount,
+            whole=True,
+            start=start,
+            end=end,
+            empty="No fallbacks in this window",
+        ),
+    ]

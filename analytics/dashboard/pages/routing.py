@@ -3,25 +3,28 @@ the complexity bands each project routes by, and models without a price."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+from django.utils.safestring import SafeString
 
 from analytics.dashboard import charts
 from analytics.dashboard.filters import Selection
 from analytics.dashboard.formatting import Figure, figure
 from analytics.dashboard.thresholds import active_rules, conformance_minimum, rule_thresholds
 from analytics.formatting import percent
-from analytics.metrics.queries import (
-    metrics_drift,
-    metrics_drift_timeseries,
-    metrics_models,
-    metrics_summary,
-)
+from analytics.metrics.breakdowns import metrics_models
+from analytics.metrics.drift import metrics_drift, metrics_drift_timeseries
+from analytics.metrics.results import Drift, DriftPoint, ModelRow, Summary
+from analytics.metrics.summary import metrics_summary
 from governance.models import (
     DEFAULT_CONFORMANCE_MIN,
     DEFAULT_THRESHOLDS,
     AlertKind,
     ComplexityBand,
+    Project,
 )
 
 PSI_MODERATE = 0.1
@@ -32,24 +35,24 @@ def psi_text(value: float) -> str:
     return f"{value:.3f}"
 
 
-def routing_figures(summary: dict[str, Any], models: list[dict[str, Any]]) -> list[Figure]:
+def routing_figures(summary: Summary, models: list[ModelRow]) -> list[Figure]:
     """The routing page's headline figures: attempts, models, routing latency, unpriced."""
-    routing_latency = summary["routing_latency_ms"]
+    routing_latency = summary.routing_latency_ms
     return [
-        figure("attempts", "Attempts", "count", summary["attempts"], unit="attempts"),
+        figure("attempts", "Attempts", "count", summary.attempts, unit="attempts"),
         figure("models_used", "Models used", "count", len(models), unit="models"),
         figure(
             "routing_latency_p50_ms",
             "Routing decision P50",
             "ms",
-            routing_latency["p50"],
+            routing_latency.p50,
         ),
-        figure("routing_latency_p95_ms", "Routing decision P95", "ms", routing_latency["p95"]),
+        figure("routing_latency_p95_ms", "Routing decision P95", "ms", routing_latency.p95),
         figure(
             "unpriced_attempts",
             "Unpriced attempts",
             "count",
-            summary["unpriced_attempts"],
+            summary.unpriced_attempts,
             unit="attempts",
             note="models not in the matrix: left out of every money figure",
         ),
@@ -57,11 +60,13 @@ def routing_figures(summary: dict[str, Any], models: list[dict[str, Any]]) -> li
 
 
 def _series_by_project(
-    points: list[dict[str, Any]], key: str, buckets: list[datetime]
+    points: list[DriftPoint],
+    value_of: Callable[[DriftPoint], float | None],
+    buckets: list[datetime],
 ) -> list[charts.Series]:
     values: dict[str, dict[datetime, float | None]] = {}
     for point in points:
-        values.setdefault(point["project"], {})[datetime.fromisoformat(point["time"])] = point[key]
+        values.setdefault(point.project, {})[point.time] = value_of(point)
     return [
         charts.Series(project, [(moment, by_time.get(moment)) for moment in buckets])
         for project, by_time in sorted(values.items())
@@ -78,20 +83,33 @@ def bands_by_project(project_ids: list[int]) -> dict[int, list[ComplexityBand]]:
     return answer
 
 
+@dataclass(frozen=True)
+class ProjectRouting:
+    """A project's panel: its drift, its complexity bands and its mix chart (with traffic)."""
+
+    project: Project
+    drift: Drift
+    bands: list[ComplexityBand]
+    chart: SafeString | None = None
+
+
 def routing_context(selection: Selection) -> dict[str, Any]:
     """The routing page: figures, each project's mix and bands, drift over time."""
     query = selection.query
     summary = metrics_summary(query)
     models = metrics_models(query)
-    drift = metrics_drift(query)
     bands = bands_by_project(query.project_ids)
     projects = [
-        {"project": project, "drift": row, "bands": bands.get(project.pk, [])}
-        for project, row in zip(query.projects, drift, strict=True)
+        ProjectRouting(
+            project=project,
+            drift=drift,
+            bands=bands.get(project.pk, []),
+            chart=mix_chart(project.name, drift) if summary.attempts else None,
+        )
+        for project, drift in zip(query.projects, metrics_drift(query), strict=True)
     ]
     figures = routing_figures(summary, models)
-    unpriced = [row for row in models if row["unpriced_attempts"]]
-    if not summary["attempts"]:
+    if not summary.attempts:
         return {
             "empty": True,
             "figures": figures,
@@ -99,9 +117,35 @@ def routing_context(selection: Selection) -> dict[str, Any]:
             "unpriced": [],
             "charts": [],
         }
-    rules = active_rules(query)
+    return {
+        "empty": False,
+        "figures": figures,
+        "projects": projects,
+        "unpriced": [row for row in models if row.unpriced_attempts],
+        "charts": drift_charts(selection),
+    }
+
+
+def mix_chart(name: str, drift: Drift) -> SafeString:
+    """A project's model mix against the shares its reference expects."""
+    return charts.bar_chart(
+        [share.model for share in drift.mix],
+        [
+            charts.Bars("Actual share", [share.share for share in drift.mix]),
+            charts.Bars("Expected share", [share.expected_share for share in drift.mix]),
+        ],
+        title=f"Model mix of {name} against the expected shares",
+        y_label="share of non-fallback attempts",
+        fmt=percent,
+        empty="No routed attempts in this window",
+    )
+
+
+def drift_charts(selection: Selection) -> list[SafeString]:
+    """PSI and band conformance per project and interval, with the rules' thresholds."""
+    rules = active_rules(selection.query)
     buckets = selection.buckets()
-    points = metrics_drift_timeseries(query, interval=selection.interval)
+    points = metrics_drift_timeseries(selection.query, interval=selection.interval)
     psi_lines = rule_thresholds(
         rules,
         AlertKind.ROUTING_DRIFT,
@@ -115,44 +159,25 @@ def routing_context(selection: Selection) -> dict[str, Any]:
         default_label="Conformance minimum (default)",
         value_of=conformance_minimum,
     )
-    for project in projects:
-        mix = project["drift"]["mix"]
-        project["chart"] = charts.bar_chart(
-            [row["model"] for row in mix],
-            [
-                charts.Bars("Actual share", [row["share"] for row in mix]),
-                charts.Bars("Expected share", [row["expected_share"] for row in mix]),
-            ],
-            title=f"Model mix of {project['project'].name} against the expected shares",
-            y_label="share of non-fallback attempts",
+    return [
+        charts.line_chart(
+            _series_by_project(points, lambda point: point.psi, buckets),
+            title="PSI of the model mix per project (below 0.1 stable, above 0.25 drifted)",
+            y_label="PSI",
+            fmt=psi_text,
+            start=buckets[0],
+            end=selection.window.end,
+            thresholds=[charts.Threshold(PSI_MODERATE, "Moderate (PSI 0.1)"), *psi_lines],
+            empty="No reference mix to compare with in this window",
+        ),
+        charts.line_chart(
+            _series_by_project(points, lambda point: point.conformance, buckets),
+            title="Band conformance per project (attempts on the model their band expects)",
+            y_label="conformance",
             fmt=percent,
-            empty="No routed attempts in this window",
-        )
-    return {
-        "empty": False,
-        "figures": figures,
-        "projects": projects,
-        "unpriced": unpriced,
-        "charts": [
-            charts.line_chart(
-                _series_by_project(points, "psi", buckets),
-                title="PSI of the model mix per project (below 0.1 stable, above 0.25 drifted)",
-                y_label="PSI",
-                fmt=psi_text,
-                start=buckets[0],
-                end=selection.window.end,
-                thresholds=[charts.Threshold(PSI_MODERATE, "Moderate (PSI 0.1)"), *psi_lines],
-                empty="No reference mix to compare with in this window",
-            ),
-            charts.line_chart(
-                _series_by_project(points, "conformance", buckets),
-                title="Band conformance per project (attempts on the model their band expects)",
-                y_label="conformance",
-                fmt=percent,
-                start=buckets[0],
-                end=selection.window.end,
-                thresholds=conformance_lines,
-                empty="No complexity bands, or no scored attempts, in this window",
-            ),
-        ],
-    }
+            start=buckets[0],
+            end=selection.window.end,
+            thresholds=conformance_lines,
+            empty="No complexity bands, or no scored attempts, in this window",
+        ),
+    ]

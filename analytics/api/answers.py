@@ -1,0 +1,177 @@
+"""The metric and budget results as the API answers them in JSON (and, flattened, in CSV): the
+one place a result becomes a dict. Money is its decimal string with six places, as it always
+was."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from analytics.metrics.budgets import BudgetStatus
+from analytics.metrics.query import MetricsQuery
+from analytics.metrics.results import (
+    ALL_PERCENTILES,
+    CHECK_PERCENTILES,
+    OVERHEAD_PERCENTILES,
+    Drift,
+    Latency,
+    LayerRow,
+    ModelRow,
+    SeriesPoint,
+    SeriesValue,
+    SpendRow,
+    Summary,
+)
+from analytics.metrics.summary import repricings_in_progress
+
+Answer = dict[str, Any]
+
+
+def money_text(value: Decimal | None) -> str | None:
+    """Money as JSON carries it: the decimal string (None stays null)."""
+    return None if value is None else str(value)
+
+
+def window_answer(query: MetricsQuery) -> Answer:
+    """The window and filters an answer used, and any repricing still moving its money
+    figures (so a figure that mixes old and new prices never does so silently)."""
+    return {
+        "from": query.window.start.isoformat(),
+        "to": query.window.end.isoformat(),
+        "filters": query.applied,
+        "repricing": [
+            {"project": job.project, "reason": job.reason, "progress": job.progress}
+            for job in repricings_in_progress(query.project_ids)
+        ],
+    }
+
+
+def latency_answer(latency: Latency, names: tuple[str, ...], *, mean: bool) -> Answer:
+    """The named percentiles, in order, then the mean when the figure keeps one."""
+    answer: Answer = {name: getattr(latency, name) for name in names}
+    if mean:
+        answer["mean"] = latency.mean
+    return answer
+
+
+def summary_answer(summary: Summary, query: MetricsQuery) -> Answer:
+    """/metrics/summary: the window, then every headline figure."""
+    return {
+        "window": window_answer(query),
+        "requests": summary.requests,
+        "attempts": summary.attempts,
+        "error_rate": summary.error_rate,
+        "availability": summary.availability,
+        "latency_ms": latency_answer(summary.latency_ms, ALL_PERCENTILES, mean=True),
+        "routing_latency_ms": latency_answer(
+            summary.routing_latency_ms, ALL_PERCENTILES, mean=True
+        ),
+        "overhead_ms": latency_answer(summary.overhead_ms, OVERHEAD_PERCENTILES, mean=False),
+        "cost_usd": money_text(summary.cost_usd),
+        "cost_per_1k_requests_usd": money_text(summary.cost_per_1k_requests_usd),
+        "unpriced_attempts": summary.unpriced_attempts,
+        "tokens": {"input": summary.input_tokens, "output": summary.output_tokens},
+        "interception_rate": summary.interception_rate,
+        "block_rate": summary.block_rate,
+        "modify_rate": summary.modify_rate,
+        "violation_rate": summary.violation_rate,
+        "detected_violation_rate": summary.detected_violation_rate,
+        "catch_rate": summary.catch_rate,
+        "false_positive_rate": summary.false_positive_rate,
+        "enforcement_cost_usd": money_text(summary.enforcement_cost_usd),
+        "baseline_cost_usd": money_text(summary.baseline_cost_usd),
+        "routing_savings_usd": money_text(summary.routing_savings_usd),
+        "error_cost_savings_usd": money_text(summary.error_cost_savings_usd),
+        "roi": summary.roi,
+        "savings_multiple": summary.savings_multiple,
+    }
+
+
+def model_answer(row: ModelRow) -> Answer:
+    """A row of /metrics/models."""
+    return {
+        "model": row.model,
+        "provider": row.provider,
+        "attempts": row.attempts,
+        "share": row.share,
+        "cost_usd": money_text(row.cost_usd),
+        "unpriced_attempts": row.unpriced_attempts,
+        "latency_ms": latency_answer(row.latency_ms, ALL_PERCENTILES, mean=True),
+        "error_rate": row.error_rate,
+    }
+
+
+def spend_answer(row: SpendRow, *, by: str) -> Answer:
+    """A spend row, its name under the group's key (`project`, `service` or `model`)."""
+    return {
+        by: row.name,
+        "attempts": row.attempts,
+        "requests": row.requests,
+        "cost_usd": money_text(row.cost_usd),
+        "cost_per_1k_requests_usd": money_text(row.cost_per_1k_requests_usd),
+        "unpriced_attempts": row.unpriced_attempts,
+    }
+
+
+def layer_answer(row: LayerRow) -> Answer:
+    """A row of /metrics/layers."""
+    return {
+        "layer": row.layer,
+        "checks": row.checks,
+        "blocks": row.blocks,
+        "modifies": row.modifies,
+        "interception_rate": row.interception_rate,
+        "check_latency_ms": latency_answer(row.check_latency_ms, CHECK_PERCENTILES, mean=False),
+    }
+
+
+def series_value(value: SeriesValue) -> Any:
+    """A point's value: money as its decimal string, anything else as it is."""
+    return str(value) if isinstance(value, Decimal) else value
+
+
+def point_answer(point: SeriesPoint, *, grouped: bool) -> Answer:
+    """A row of /metrics/timeseries (with its group when the series is grouped)."""
+    answer: Answer = {"time": point.time.isoformat()}
+    if grouped:
+        answer["group"] = point.group
+    answer["value"] = series_value(point.value)
+    return answer
+
+
+def drift_answer(drift: Drift) -> Answer:
+    """A row of /drift, with its model mix."""
+    return {
+        "project": drift.project,
+        "psi": drift.psi,
+        "status": drift.status,
+        "reference": drift.reference,
+        "conformance": drift.conformance,
+        "nonfallback_attempts": drift.nonfallback_attempts,
+        "mix": [
+            {"model": share.model, "share": share.share, "expected_share": share.expected_share}
+            for share in drift.mix
+        ],
+    }
+
+
+def budget_answer(burn: BudgetStatus) -> Answer:
+    """A row of /budgets: the budget, its period, and its money to six places."""
+    budget = burn.budget
+    return {
+        "id": budget.pk,
+        "name": budget.name,
+        "project": budget.project.name if budget.project else None,
+        "scope": budget.scope_label,
+        "period": budget.period,
+        "period_start": burn.period_start.isoformat(),
+        "period_end": burn.period_end.isoformat(),
+        "amount_usd": f"{budget.amount_usd:.6f}",
+        "spent_usd": f"{burn.spent:.6f}",
+        "run_rate_usd_per_day": f"{burn.run_rate_per_day:.6f}",
+        "forecast_usd": f"{burn.forecast:.6f}",
+        "percent": round(burn.percent, 4),
+        "status": burn.status,
+        "thresholds": budget.thresholds,
+        "thresholds_crossed": burn.crossed,
+    }

@@ -1,0 +1,122 @@
+"""Figures broken down by model, by project, service or model (spend), and by enforcement
+layer: the tables of the metrics API, the dashboard and the digest."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from analytics.metrics.query import (
+    MetricsQuery,
+    Totals,
+    cost_per_1k,
+    latency,
+    money,
+    rate,
+    rollup_totals,
+    service_names,
+)
+from analytics.metrics.results import (
+    ALL_PERCENTILES,
+    CHECK_PERCENTILES,
+    LayerRow,
+    ModelRow,
+    SpendRow,
+)
+from analytics.rollups.families import ATTEMPTS, LAYERS, REQUESTS
+
+LAYER_ORDER = ("preprocess", "routing", "execution", "verification", "review")
+SPEND_GROUPS = {"project": "project_id", "service": "service_id", "model": "model"}
+NO_ATTEMPTS: Totals = {"attempts": 0, "cost_usd": 0, "unpriced_attempts": 0}
+NO_CHECKS: Totals = {"checks": 0, "blocks": 0, "modifies": 0, "check_latency_sketch": None}
+
+
+def metrics_models(query: MetricsQuery) -> list[ModelRow]:
+    """A row per model: attempts, share, cost, latency percentiles, error rate."""
+    rows = rollup_totals(ATTEMPTS, query, ("model", "provider"), sketches=("latency_sketch",))
+    total = sum(row["attempts"] for row in rows)
+    return [
+        ModelRow(
+            model=row["model"],
+            provider=row["provider"],
+            attempts=int(row["attempts"]),
+            share=rate(row["attempts"], total),
+            cost_usd=money(row["cost_usd"]),
+            unpriced_attempts=int(row["unpriced_attempts"]),
+            latency_ms=latency(
+                row["latency_sketch"], row["latency_sum_ms"], row["attempts"], ALL_PERCENTILES
+            ),
+            error_rate=rate(row["errors"], row["attempts"]),
+        )
+        for row in sorted(rows, key=lambda row: (-row["attempts"], row["model"]))
+    ]
+
+
+def _spend_labels(query: MetricsQuery, by: str) -> Callable[[Any], str]:
+    """How a group's key is shown: project and service names (services of the same name in
+    several projects are one row, as the `service` filter takes them), models as they are."""
+    if by == "project":
+        projects = {project.pk: project.name for project in query.projects}
+        return projects.__getitem__
+    if by == "service":
+        names = service_names(query)
+        return lambda pk: names.get(pk, str(pk))
+    return str
+
+
+def _spend_totals(query: MetricsQuery, by: str) -> tuple[dict[str, Totals], dict[str, int]]:
+    """Attempts, cost and unpriced attempts, and requests, per shown name of the group."""
+    column, label = SPEND_GROUPS[by], _spend_labels(query, by)
+    attempts: dict[str, Totals] = {}
+    for row in rollup_totals(ATTEMPTS, query, (column,), sketches=()):
+        totals = attempts.setdefault(label(row[column]), dict(NO_ATTEMPTS))
+        for name in NO_ATTEMPTS:
+            totals[name] += int(row[name])
+    requests: dict[str, int] = {}
+    for row in rollup_totals(REQUESTS, query, (column,), sketches=()):
+        key = label(row[column])
+        requests[key] = requests.get(key, 0) + int(row["requests"])
+    return attempts, requests
+
+
+def metrics_spend(query: MetricsQuery, *, by: str) -> list[SpendRow]:
+    """Spend per project, service or model, most expensive first; each row holds the summary's
+    attempts, requests, cost, cost per 1,000 requests and unpriced attempts for the query
+    filtered to that project, service or model (a request counts for the model of its first
+    attempt)."""
+    attempts, requests = _spend_totals(query, by)
+    keys = (attempts.keys() | requests.keys()) - {""}  # a request stopped before any attempt
+    ordered = sorted(keys, key=lambda key: (-attempts.get(key, NO_ATTEMPTS)["cost_usd"], key))
+    answer = []
+    for key in ordered:
+        totals = attempts.get(key, NO_ATTEMPTS)
+        answer.append(
+            SpendRow(
+                name=key,
+                attempts=totals["attempts"],
+                requests=requests.get(key, 0),
+                cost_usd=money(totals["cost_usd"]),
+                cost_per_1k_requests_usd=cost_per_1k(totals["cost_usd"], requests.get(key, 0)),
+                unpriced_attempts=totals["unpriced_attempts"],
+            )
+        )
+    return answer
+
+
+def metrics_layers(query: MetricsQuery) -> list[LayerRow]:
+    """A row per enforcement layer, in the order requests meet them."""
+    rows = {row["layer"]: row for row in rollup_totals(LAYERS, query, ("layer",))}
+    answer = []
+    for layer in LAYER_ORDER:
+        row = rows.get(layer, NO_CHECKS)
+        answer.append(
+            LayerRow(
+                layer=layer,
+                checks=int(row["checks"]),
+                blocks=int(row["blocks"]),
+                modifies=int(row["modifies"]),
+                interception_rate=rate(row["blocks"] + row["modifies"], row["checks"]),
+                check_latency_ms=latency(row["check_latency_sketch"], None, 0, CHECK_PERCENTILES),
+            )
+        )
+    return answer

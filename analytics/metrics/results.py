@@ -1,0 +1,153 @@
+"""What the metric queries answer: frozen dataclasses, serialized only at the edge.
+
+Money is a `Decimal` rounded to the micro-dollar (six places), as every answer has always
+shown it, so a page, an email and the API print the same figure without parsing a string
+back. Rates, shares and ratios are `float | None` (None when their denominator is zero),
+counts are ints, latencies are milliseconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+ALL_PERCENTILES = ("p50", "p75", "p90", "p95", "p99")
+OVERHEAD_PERCENTILES = ("p50", "p95", "p99")
+CHECK_PERCENTILES = ("p50", "p95")
+
+SeriesValue = int | float | Decimal | None  # a count, a rate or latency, or money
+
+
+@dataclass(frozen=True, slots=True)
+class Latency:
+    """Latency percentiles in ms (None without samples; only those read are set), and the
+    mean where the rollups keep a sum."""
+
+    p50: float | None = None
+    p75: float | None = None
+    p90: float | None = None
+    p95: float | None = None
+    p99: float | None = None
+    mean: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RepricingProgress:
+    """An unfinished repricing job that is still moving a project's money figures."""
+
+    project: str
+    reason: str
+    progress: float  # 0..1
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """Every headline figure of DESIGN.md's summary for a query."""
+
+    requests: int
+    attempts: int
+    error_rate: float | None
+    availability: float | None
+    latency_ms: Latency
+    routing_latency_ms: Latency
+    overhead_ms: Latency
+    cost_usd: Decimal
+    cost_per_1k_requests_usd: Decimal | None
+    unpriced_attempts: int
+    input_tokens: int
+    output_tokens: int
+    interception_rate: float | None
+    block_rate: float | None
+    modify_rate: float | None
+    violation_rate: float | None
+    detected_violation_rate: float | None
+    catch_rate: float | None
+    false_positive_rate: float | None
+    enforcement_cost_usd: Decimal
+    baseline_cost_usd: Decimal
+    routing_savings_usd: Decimal
+    error_cost_savings_usd: Decimal
+    roi: float | None
+    savings_multiple: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRow:
+    """One model's attempts, share of attempts, cost, latency and error rate."""
+
+    model: str
+    provider: str
+    attempts: int
+    share: float | None
+    cost_usd: Decimal
+    unpriced_attempts: int
+    latency_ms: Latency
+    error_rate: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class SpendRow:
+    """The spend of one project, service or model (`name`), as the summary counts it."""
+
+    name: str
+    attempts: int
+    requests: int
+    cost_usd: Decimal
+    cost_per_1k_requests_usd: Decimal | None
+    unpriced_attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class LayerRow:
+    """One enforcement layer's checks, interceptions and check latency."""
+
+    layer: str
+    checks: int
+    blocks: int
+    modifies: int
+    interception_rate: float | None
+    check_latency_ms: Latency
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesPoint:
+    """One metric's value in one interval (and group, when the series is grouped)."""
+
+    time: datetime  # the interval's start, UTC
+    group: str | None
+    value: SeriesValue
+
+
+@dataclass(frozen=True, slots=True)
+class MixShare:
+    """A model's share of non-fallback attempts, against the share the reference expects."""
+
+    model: str
+    share: float
+    expected_share: float
+
+
+@dataclass(frozen=True, slots=True)
+class Drift:
+    """A project's model mix against its reference (PSI) and its band conformance."""
+
+    project: str
+    psi: float | None
+    status: str | None  # "stable", "moderate", "drifted"
+    reference: str  # "expected_shares" or "trailing_7_days"
+    conformance: float | None  # None without complexity bands
+    nonfallback_attempts: int
+    mix: tuple[MixShare, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DriftPoint:
+    """A project's PSI and conformance in one interval."""
+
+    time: datetime  # the interval's start, UTC
+    project: str
+    psi: float | None
+    status: str | None
+    conformance: float | None
+    nonfallback_attempts: int

@@ -1,0 +1,137 @@
+"""The summary (DESIGN.md "Metric definitions"): every headline figure for a query, and the
+repricing jobs still moving its money figures."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+from analytics.metrics.query import (
+    MetricsQuery,
+    Totals,
+    cost_per_1k,
+    family_totals,
+    latency,
+    money,
+    rate,
+    rollup_totals,
+    totals_sum,
+)
+from analytics.metrics.results import (
+    ALL_PERCENTILES,
+    OVERHEAD_PERCENTILES,
+    RepricingProgress,
+    Summary,
+)
+from analytics.models import Repricing, RepricingState
+from analytics.rollups.families import ATTEMPTS, REQUESTS
+from governance.models import Project
+from governance.pricing import usd_of
+
+
+@dataclass(frozen=True, slots=True)
+class _Returns:
+    """What enforcement cost and what routing and caught errors saved, in USD."""
+
+    enforcement_cost: Decimal
+    baseline: Decimal
+    routing_savings: Decimal
+    error_cost_savings: Decimal
+
+    def ratio(self, *, net: bool) -> float | None:
+        """Savings (less enforcement cost when `net`: the ROI) per dollar of enforcement."""
+        if not self.enforcement_cost:
+            return None
+        gains = self.routing_savings + self.error_cost_savings
+        gains -= self.enforcement_cost if net else Decimal(0)
+        return float(round(gains / self.enforcement_cost, 6))
+
+
+def _returns(
+    attempts: Totals, per_project: Mapping[int, Totals], settings: Mapping[int, Project]
+) -> _Returns:
+    """Enforcement cost and savings at each project's unit costs."""
+    enforcement_cost = sum(
+        (
+            row["intercepted"] * settings[project_id].interception_cost_usd
+            + row["modified"] * settings[project_id].correction_cost_usd
+            for project_id, row in per_project.items()
+        ),
+        Decimal(0),
+    )
+    error_cost_savings = sum(
+        (
+            row["caught"] * settings[project_id].incident_cost_usd
+            for project_id, row in per_project.items()
+        ),
+        Decimal(0),
+    )
+    baseline = usd_of(attempts["baseline_cost_usd"])
+    return _Returns(
+        enforcement_cost=enforcement_cost,
+        baseline=baseline,
+        routing_savings=baseline - usd_of(attempts["baseline_actual_cost_usd"]),
+        error_cost_savings=error_cost_savings,
+    )
+
+
+def metrics_summary(query: MetricsQuery) -> Summary:
+    """Every headline figure of DESIGN.md's summary for the query."""
+    attempts = family_totals(ATTEMPTS, query)
+    per_project = {
+        row["project_id"]: row for row in rollup_totals(REQUESTS, query, ("project_id",))
+    }
+    requests = totals_sum(REQUESTS, per_project.values())
+    returns = _returns(attempts, per_project, {project.pk: project for project in query.projects})
+    return Summary(
+        requests=int(requests["requests"]),
+        attempts=int(attempts["attempts"]),
+        error_rate=rate(attempts["errors"], attempts["attempts"]),
+        availability=rate(requests["served"], requests["with_attempt"]),
+        latency_ms=latency(
+            attempts["latency_sketch"],
+            attempts["latency_sum_ms"],
+            attempts["attempts"],
+            ALL_PERCENTILES,
+        ),
+        routing_latency_ms=latency(
+            attempts["routing_latency_sketch"],
+            attempts["routing_latency_sum_ms"],
+            attempts["routing_latency_count"],
+            ALL_PERCENTILES,
+        ),
+        overhead_ms=latency(requests["overhead_sketch"], None, 0, OVERHEAD_PERCENTILES),
+        cost_usd=money(attempts["cost_usd"]),
+        cost_per_1k_requests_usd=cost_per_1k(attempts["cost_usd"], requests["requests"]),
+        unpriced_attempts=int(attempts["unpriced_attempts"]),
+        input_tokens=int(attempts["input_tokens"]),
+        output_tokens=int(attempts["output_tokens"]),
+        interception_rate=rate(requests["intercepted"], requests["requests"]),
+        block_rate=rate(requests["blocked"], requests["requests"]),
+        modify_rate=rate(requests["modified"], requests["requests"]),
+        violation_rate=rate(requests["escaped"], requests["requests"]),
+        detected_violation_rate=rate(requests["violation_detected"], requests["requests"]),
+        catch_rate=rate(requests["caught"], requests["violation_detected"]),
+        false_positive_rate=rate(requests["false_positive"], requests["intercepted"]),
+        enforcement_cost_usd=money(returns.enforcement_cost),
+        baseline_cost_usd=money(returns.baseline),
+        routing_savings_usd=money(returns.routing_savings),
+        error_cost_savings_usd=money(returns.error_cost_savings),
+        roi=returns.ratio(net=True),
+        savings_multiple=returns.ratio(net=False),
+    )
+
+
+def repricings_in_progress(project_ids: list[int]) -> list[RepricingProgress]:
+    """Unfinished repricing jobs of these projects, oldest first, with their progress 0..1
+    (so a figure that mixes old and new prices never does so silently)."""
+    jobs = Repricing.objects.filter(
+        project_id__in=project_ids, state__in=[RepricingState.QUEUED, RepricingState.RUNNING]
+    ).select_related("project")
+    return [
+        RepricingProgress(
+            project=job.project.name, reason=job.reason, progress=round(job.progress, 4)
+        )
+        for job in jobs.order_by("created_at")
+    ]
