@@ -5,8 +5,8 @@ Each entry is idempotent and safe to run at any time: the jobs take their own lo
 that finds its lock taken does nothing.
 """
 
+from analytics.alerts.actions import alert_acknowledge, alert_silence
 from analytics.alerts.evaluation import alerts_evaluate
-from analytics.alerts.lifecycle import alert_acknowledge, alert_silence
 from analytics.alerts.states import EvaluationRun
 from analytics.delivery.digest import DigestRun, finance_digest_send
 from analytics.delivery.outbox import SendRun, notifications_resend, notifications_send

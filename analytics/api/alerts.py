@@ -16,7 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from analytics.alerts.lifecycle import alert_acknowledge, alert_silence
+from analytics.alerts.actions import alert_acknowledge, alert_silence
 from analytics.alerts.selectors import alert_answer, alerts_for
 from analytics.api.answers import budget_answer
 from analytics.api.params import (

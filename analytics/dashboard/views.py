@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST, require_safe
 
-from analytics.alerts.lifecycle import alert_acknowledge
+from analytics.alerts.actions import alert_acknowledge
 from analytics.dashboard.access import can_act_on_alerts, forbidden, member_required
 from analytics.dashboard.filters import (
     RANGE_LABELS,

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.db.models import Count, F, Q, QuerySet
 
-from analytics.alerts.lifecycle import alert_silence
+from analytics.alerts.actions import alert_silence
 from analytics.alerts.selectors import alerts_for
 from analytics.dashboard.filters import Selection
 from analytics.dashboard.formatting import ms
