@@ -67,3 +67,47 @@ def test_integration_run_uses_the_machine_postgresql():
         cursor.execute("SELECT inet_server_addr()::text, inet_server_port()")
         address, port = cursor.fetchone()
     assert address.startswith("127.0.0.1") and port == 5432
+
+
+def test_the_embedded_secret_key_is_made_once_per_data_dir(tmp_path):
+    from tollgate.embedded import embedded_secret_key
+
+    first = embedded_secret_key(tmp_path / "data")
+    assert embedded_secret_key(tmp_path / "data") == first  # a restart: the same key
+    assert len(first) >= 50
+    assert (tmp_path / "data" / "secret-key").stat().st_mode & 0o777 == 0o600
+    assert embedded_secret_key(tmp_path / "fresh") != first  # another checkout: its own
+    assert sorted(path.name for path in (tmp_path / "data").iterdir()) == ["secret-key"]
+
+
+def test_processes_starting_together_agree_on_the_key(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tollgate.embedded import embedded_secret_key
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        keys = set(pool.map(lambda _: embedded_secret_key(tmp_path), range(32)))
+    assert len(keys) == 1
+
+
+def test_settings_loaded_again_sign_with_the_same_key():
+    """Another process (a restart, a gunicorn worker, Celery) loads the key this one has."""
+    from django.conf import settings
+
+    from tollgate.embedded import DATA_DIR, embedded_secret_key
+
+    if os.environ.get("DATABASE_URL") or os.environ.get("SECRET_KEY"):
+        pytest.skip("the embedded mode's key only")
+    assert settings.SECRET_KEY == embedded_secret_key() == (DATA_DIR / "secret-key").read_text()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DJANGO_SETTINGS_MODULE": "tollgate.settings"}
+    completed = subprocess.run(
+        [sys.executable, "-c", "from django.conf import settings; print(settings.SECRET_KEY)"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == settings.SECRET_KEY

@@ -17,7 +17,7 @@ from csp.constants import NONCE, NONE, SELF, UNSAFE_HASHES
 from django.core.exceptions import ImproperlyConfigured
 
 from tollgate.db import DatabaseTimeouts, database_settings
-from tollgate.embedded import DATA_DIR, embedded_database
+from tollgate.embedded import DATA_DIR, embedded_database, embedded_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -26,7 +26,9 @@ EMBEDDED = not env.str("DATABASE_URL", default="")
 
 DEBUG = env.bool("DEBUG", default=False)
 if EMBEDDED:
-    SECRET_KEY = env.str("SECRET_KEY", default="embedded-mode-only-not-a-secret-" + "x" * 32)
+    # Made once and kept in .data (not a fixed key every checkout shares): sessions survive
+    # restarts, and a sign-in cookie from one checkout means nothing to another.
+    SECRET_KEY = env.str("SECRET_KEY", default="") or embedded_secret_key()
     ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 else:
     SECRET_KEY = env.str("SECRET_KEY", default="")

@@ -29,7 +29,8 @@ from analytics.api.params import (
 from analytics.api.views import ERRORS, MetricsView, caller_scope
 from analytics.metrics.budgets import budgets_for
 from analytics.models import AlertState
-from governance.models import AlertKind, Membership, Role, Severity
+from governance.authentication import ApiKeyAuthentication
+from governance.models import AlertKind, ApiKey, Membership, Role, Severity
 from tollgate.exceptions import ErrorSerializer
 
 PROJECT = OpenApiParameter(
@@ -93,10 +94,21 @@ class AlertsView(MetricsView):
         return Response({"rows": [alert_answer(alert) for alert in alerts[:500]]})
 
 
+KEYS_CANNOT_ACT = (
+    "Alert actions need a signed-in member of the organization (session and CSRF token); "
+    "API keys cannot acknowledge or silence alerts."
+)
+
+
 class CanActOnAlerts(permissions.BasePermission):
     message = "Acknowledging and silencing alerts is for signed-in ops and admin members."
 
     def has_permission(self, request: Request, view: object) -> bool:
+        if isinstance(request.auth, ApiKey):
+            # A key authenticates (so it is not told it sent no credentials) and is refused
+            # with what these actions need instead.
+            self.message, self.code = KEYS_CANNOT_ACT, "session_required"
+            return False
         user = request.user
         return bool(
             user
@@ -107,12 +119,19 @@ class CanActOnAlerts(permissions.BasePermission):
 
 ACTION_ERRORS = {
     **ERRORS,
+    403: OpenApiResponse(
+        ErrorSerializer,
+        description="Not a signed-in ops or admin member, no CSRF token, or an API key "
+        "(`session_required`: keys cannot act on alerts).",
+    ),
     404: OpenApiResponse(ErrorSerializer, description="No such alert in your organization."),
 }
 
 
 class AlertActionView(APIView):
-    authentication_classes = [SessionAuthentication]  # CSRF-checked
+    # Keys are recognised only to be refused clearly (CanActOnAlerts); the session comes
+    # first, so an anonymous caller is answered as before: 403, no credentials.
+    authentication_classes = [SessionAuthentication, ApiKeyAuthentication]  # CSRF-checked
     permission_classes = [CanActOnAlerts]
 
     def alert(self, request: Request, alert_id: str) -> Any:

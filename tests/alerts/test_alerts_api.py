@@ -137,10 +137,8 @@ def test_finance_keys_and_other_organizations_cannot_act(project, alerts):
     keyed.credentials(
         HTTP_AUTHORIZATION=f"Bearer {ApiKeyFactory.create(project=project, scope='read').raw_key}"
     )
-    assert keyed.post(f"/api/v1/alerts/{alerts['firing'].pk}/acknowledge").status_code in (
-        401,
-        403,
-    )
+    refused = keyed.post(f"/api/v1/alerts/{alerts['firing'].pk}/acknowledge")
+    assert refused.status_code == 403
     ops = APIClient()
     ops.force_login(UserFactory.create(organization=project.organization, role="ops"))
     assert ops.post(f"/api/v1/alerts/{alerts['foreign'].pk}/acknowledge").status_code == 404
@@ -148,3 +146,63 @@ def test_finance_keys_and_other_organizations_cannot_act(project, alerts):
         assert ops.post(f"/api/v1/alerts/{hostile}/acknowledge").status_code == 404
     alerts["foreign"].refresh_from_db()
     assert alerts["foreign"].acknowledged_at is None
+
+
+@pytest.mark.parametrize("scope", ["read", "ingest"])
+@pytest.mark.parametrize("action", ["acknowledge", "silence"])
+def test_a_key_is_told_that_alert_actions_need_a_session(project, alerts, scope, action):
+    keyed = APIClient()
+    keyed.credentials(
+        HTTP_AUTHORIZATION=f"Bearer {ApiKeyFactory.create(project=project, scope=scope).raw_key}"
+    )
+    until = (timezone.now() + timedelta(hours=1)).isoformat()
+    answer = keyed.post(
+        f"/api/v1/alerts/{alerts['firing'].pk}/{action}", {"until": until}, format="json"
+    )
+    assert answer.status_code == 403
+    assert answer.json() == {
+        "detail": "Alert actions need a signed-in member of the organization (session and "
+        "CSRF token); API keys cannot acknowledge or silence alerts.",
+        "code": "session_required",
+    }
+    alerts["firing"].refresh_from_db()
+    assert alerts["firing"].acknowledged_at is None and alerts["firing"].silenced_until is None
+
+
+def test_anonymous_callers_are_answered_as_before(project, alerts):
+    answer = APIClient().post(f"/api/v1/alerts/{alerts['firing'].pk}/acknowledge")
+    assert answer.status_code == 403
+    assert answer.json() == {
+        "detail": "Authentication credentials were not provided.",
+        "code": "not_authenticated",
+    }
+    unknown = APIClient()
+    unknown.credentials(HTTP_AUTHORIZATION="Bearer tg_not_a_key")
+    assert unknown.post(f"/api/v1/alerts/{alerts['firing'].pk}/acknowledge").json()["code"] == (
+        "authentication_failed"
+    )
+
+
+def test_acknowledging_from_code_as_the_readme_does(project, alerts):
+    """The README's curl sequence: the sign-in page's CSRF cookie, the sign-in form, then the
+    action with the (rotated) token in X-CSRFToken."""
+    user = UserFactory.create(organization=project.organization, username="olivia", role="ops")
+    user.set_password("a-long-ops-password-1")
+    user.save()
+    client = APIClient(enforce_csrf_checks=True)
+    assert client.get("/accounts/login/").status_code == 200
+    token = client.cookies["csrftoken"].value
+    signed_in = client.post(
+        "/accounts/login/",
+        {"csrfmiddlewaretoken": token, "username": "olivia", "password": "a-long-ops-password-1"},
+    )
+    assert signed_in.status_code == 302
+    rotated = client.cookies["csrftoken"].value  # signing in gives a new token
+    assert rotated != token
+    firing = client.get("/api/v1/alerts", {"state": "firing"}).json()["rows"]
+    assert [row["id"] for row in firing] == [alerts["firing"].pk]
+    answer = client.post(
+        f"/api/v1/alerts/{alerts['firing'].pk}/acknowledge", HTTP_X_CSRFTOKEN=rotated
+    )
+    assert answer.status_code == 200, answer.content
+    assert answer.json()["acknowledged_by"] == "olivia"

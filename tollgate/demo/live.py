@@ -15,7 +15,7 @@ import httpx
 from tollgate.demo.incidents import demo_incidents
 from tollgate.demo.poster import PostError, PostTotals, history_post, live_post
 from tollgate.demo.progress import ProgressBar
-from tollgate.demo.simulation import LIVE_RATE_RPS, TrafficPlan, minute_floor, requests_count
+from tollgate.demo.simulation import TrafficPlan, minute_floor, requests_count
 from tollgate.demo.tenant import DemoState
 from tollgate.demo.traffic import SCENARIOS
 
@@ -71,14 +71,17 @@ def week_post(state: DemoState, base_url: str) -> tuple[PostTotals, datetime]:
 
 class LiveTraffic:
     """Posts the demo's traffic in a thread from where it last stopped, until `stop()`:
-    a gap of up to a day at the history's pace at once, then `rate_rps` requests a second."""
+    a gap of up to a day at once, then each minute as it comes, all at the history's pace."""
 
-    def __init__(self, state: DemoState, base_url: str, rate_rps: float = LIVE_RATE_RPS) -> None:
+    def __init__(self, state: DemoState, base_url: str) -> None:
         if state.anchor is None:
             raise ValueError("the demo state has no traffic_end yet")
         self.state, self.base_url = state, base_url
         self.plan = demo_plan(state.anchor)
-        self.live_plan = self.plan.at_rate(rate_rps)
+        # The history's own plan: live minutes at another rate would make the last hour look
+        # like an incident next to the week (and a minute is the same events whichever path
+        # makes it).
+        self.live_plan = self.plan
         now = datetime.now(UTC)
         resume = datetime.fromisoformat(state.resume_from) if state.resume_from else now
         self.since = max(resume, now - MAX_TOP_UP)

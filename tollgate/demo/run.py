@@ -264,8 +264,9 @@ def _instructions_print(
         f"  Logins (organization {ORGANIZATION!r}; kept in {CREDENTIALS_FILE}):\n{logins}\n"
         f"  Ingest keys (service {SERVICE!r} of each project):\n{keys}\n"
         f"  Post an event to {project}:\n    {curl}\n"
-        f"Live traffic: about {live.live_plan.requests_per_hour() / 3600:.1f} requests/s across "
-        f"the five projects{top_up}; new events reach the metrics within a minute.\n"
+        f"Live traffic: about {live.live_plan.requests_per_hour() / 60:.0f} requests a minute "
+        f"across the five projects, the history's pace{top_up}; new events reach the metrics "
+        f"within a minute.\n"
         f"Ctrl-C stops everything.",
         flush=True,
     )

@@ -21,7 +21,6 @@ from tollgate.demo.traffic import SCENARIOS, Event, request_events
 MINUTE = timedelta(minutes=1)
 DIURNAL_SWING = 0.4  # the busiest hour sees 1.4x the mean rate, the quietest 0.6x
 BUSIEST_HOUR_UTC = 15
-LIVE_RATE_RPS = 1.0  # the demo's live traffic: a busy hour's pace, gentle on the machine
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,9 @@
 
 `demo_tenant_ensure` creates what is missing of the demo organization: a project per traffic
 scenario (with a `router` service, the reference model matrix and the scenario's own model mix
-as the drift reference), the users ops / finance / admin and an ingest key per project.
+as the drift reference), the users ops / finance / admin (each with an address at
+`demo.tollgate.test`, so alerts and the digest land in `.data/mail`) and an ingest key per
+project.
 `DemoState` is the credentials file that keeps passwords, keys and where the traffic stands, so
 a later run reuses them.
 """
@@ -29,6 +31,7 @@ MATRIX_FILE = Path(__file__).resolve().parent / "data" / "reference_matrix.json"
 ORGANIZATION = "demo"
 SERVICE = "router"
 USERS = ("ops", "finance", "admin")  # each user's role is its name
+EMAIL_DOMAIN = "demo.tollgate.test"  # `.test` is reserved (RFC 2606): never a real mailbox
 
 _save_lock = threading.Lock()  # the live-traffic thread saves too
 
@@ -128,8 +131,13 @@ def _project_ensure(
         )
 
 
+def demo_email(username: str) -> str:
+    return f"{username}@{EMAIL_DOMAIN}"
+
+
 def _user_ensure(organization: Organization, username: str, state: DemoState) -> None:
-    """Create the user, or set the stored password again on one that exists."""
+    """Create the user, or give one that exists the stored password and, when it has none,
+    its email address (data from a demo older than the addresses)."""
     from django.contrib.auth.models import User
 
     from governance.services import user_create
@@ -137,7 +145,16 @@ def _user_ensure(organization: Organization, username: str, state: DemoState) ->
     password = state.passwords.setdefault(username, secrets.token_urlsafe(12))
     user = User.objects.filter(username=username).first()
     if user is None:
-        user_create(organization=organization, username=username, role=username, password=password)
-    else:
+        user = user_create(
+            organization=organization, username=username, role=username, password=password
+        )
+    changed = []
+    # Only when it differs: a new hash (a new salt) would sign every session of the user out.
+    if not user.check_password(password):
         user.set_password(password)
-        user.save(update_fields=["password"])
+        changed.append("password")
+    if not user.email:  # an address someone set in the admin stays
+        user.email = demo_email(username)
+        changed.append("email")
+    if changed:
+        user.save(update_fields=changed)

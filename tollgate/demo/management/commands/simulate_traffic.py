@@ -23,7 +23,7 @@ from ingestion.services import simulation_keys_issue
 from tollgate.demo.incidents import demo_incidents
 from tollgate.demo.poster import PostError, history_post, live_post
 from tollgate.demo.progress import ProgressBar
-from tollgate.demo.simulation import LIVE_RATE_RPS, TrafficPlan, minute_floor, requests_count
+from tollgate.demo.simulation import TrafficPlan, minute_floor, requests_count
 from tollgate.demo.traffic import SCENARIOS
 
 MAX_DAYS = 89  # older events fall out of the default 90-day retention and are refused
@@ -42,7 +42,8 @@ def scenario_name(value: str) -> str:
 class Command(TollgateCommand):
     help = (
         "Post generated traffic of the demo scenarios through the ingest API: DAYS of history "
-        "up to now, then (with --live) a steady stream at RATE requests a second until Ctrl-C."
+        "up to now, then (with --live) a stream at the history's pace (or RATE requests a second) "
+        "until Ctrl-C."
     )
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
@@ -50,8 +51,8 @@ class Command(TollgateCommand):
         parser.add_argument(
             "--rate",
             type=float,
-            default=LIVE_RATE_RPS,
-            help="live requests a second, all scenarios together",
+            default=None,
+            help="live requests a second, all scenarios together (default: the history's pace)",
         )
         parser.add_argument(
             "--scenario",
@@ -81,7 +82,7 @@ class Command(TollgateCommand):
             raise CommandError(f"--days must be between 0 and {MAX_DAYS}")
         if days == 0 and not options["live"]:
             raise CommandError("nothing to post: give --days above 0, or --live")
-        if rate <= 0:
+        if rate is not None and rate <= 0:
             raise CommandError("--rate must be above 0")
         if not 1 <= options["concurrency"] <= 16:
             raise CommandError("--concurrency must be between 1 and 16")
@@ -166,17 +167,21 @@ class Command(TollgateCommand):
         api_keys: dict[str, str],
         plan: TrafficPlan,
         since: datetime,
-        rate: float,
+        rate: float | None,
     ) -> None:
         stop = threading.Event()
         previous = signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
-        self.stdout.write(f"posting live traffic at about {rate:g} requests/s; Ctrl-C stops")
+        live_plan = plan if rate is None else plan.at_rate(rate)
+        per_second = live_plan.requests_per_hour() / 3600
+        self.stdout.write(
+            f"posting live traffic at about {per_second:.2g} requests/s; Ctrl-C stops"
+        )
         try:
             totals = live_post(
                 client=client,
                 api_keys=api_keys,
                 catch_up_plan=plan,
-                live_plan=plan.at_rate(rate),
+                live_plan=live_plan,
                 since=since,
                 stop=stop,
             )

@@ -1,0 +1,56 @@
+"""The demo's tenant on a later run: users keep their sessions, and get the email addresses
+an older demo did not give them, so alerts and the digest reach `.data/mail`."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+
+from tollgate.demo.tenant import USERS, DemoState, demo_email, demo_tenant_ensure
+
+pytestmark = pytest.mark.django_db(transaction=True)  # the ensure closes every connection
+
+
+def test_each_user_gets_an_address_and_an_older_demo_gets_them_filled_in():
+    state = DemoState(passwords={}, keys={})
+    demo_tenant_ensure(state)
+    assert {user.username: user.email for user in User.objects.filter(username__in=USERS)} == {
+        "ops": "ops@demo.tollgate.test",
+        "finance": "finance@demo.tollgate.test",
+        "admin": "admin@demo.tollgate.test",
+    }
+    User.objects.filter(username__in=("ops", "finance")).update(email="")  # an older demo
+    User.objects.filter(username="admin").update(email="lead@example.com")  # set in the admin
+    demo_tenant_ensure(state)
+    emails = dict(User.objects.filter(username__in=USERS).values_list("username", "email"))
+    assert emails == {
+        "ops": demo_email("ops"),
+        "finance": demo_email("finance"),
+        "admin": "lead@example.com",
+    }
+
+
+def test_a_restart_keeps_the_users_signed_in():
+    state = DemoState(passwords={}, keys={})
+    demo_tenant_ensure(state)
+    client = Client()
+    signed_in = client.post(
+        "/accounts/login/", {"username": "ops", "password": state.passwords["ops"]}
+    )
+    assert signed_in.status_code == 302
+    assert client.get("/dashboard/").status_code == 200
+    hash_before = User.objects.get(username="ops").password
+
+    demo_tenant_ensure(DemoState(passwords=dict(state.passwords), keys=dict(state.keys)))
+
+    assert User.objects.get(username="ops").password == hash_before
+    assert client.get("/dashboard/").status_code == 200  # not sent to the sign-in page
+
+
+def test_a_changed_stored_password_is_set_again():
+    state = DemoState(passwords={}, keys={})
+    demo_tenant_ensure(state)
+    state.passwords["finance"] = "a-new-demo-password-42"
+    demo_tenant_ensure(state)
+    assert User.objects.get(username="finance").check_password("a-new-demo-password-42")
