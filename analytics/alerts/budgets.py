@@ -8,7 +8,7 @@ one evaluation are each noted, and mailed together as one message naming the hig
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -184,6 +184,7 @@ def budget_mail_context(
         "percent": f"{status.percent:,.1f}%",
         "run_rate": usd(status.run_rate_per_day),
         "forecast": usd(status.forecast),
+        "last_day": status.period_end - timedelta(days=1),  # the end is exclusive: midnight
         "now": now,
         "url": dashboard_url("/dashboard/cost/" + (f"?{urlencode(filters)}" if filters else "")),
     }

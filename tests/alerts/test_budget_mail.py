@@ -11,7 +11,7 @@ import pytest
 from django.utils import timezone
 
 from analytics.alerts.evaluation import alerts_evaluate
-from analytics.metrics.budgets import budget_status
+from analytics.metrics.budgets import budget_status, period_bounds
 from analytics.models import BudgetNotice, Notification
 from analytics.rollups.job import rollups_advance
 from tests.conftest import routing_event
@@ -92,6 +92,9 @@ def test_budget_mail_names_the_project_and_shows_money_with_separators(post_batc
     assert "Project:    support\n" in text
     assert "Scope:      service router in project support\n" in text
     assert "Amount:     $2,000.00\n" in text
+    start, end = period_bounds("month", timezone.now())
+    last_day = (end - timedelta(days=1)).date()
+    assert f"Period:     month from {start.date()} to {last_day} (UTC)" in text  # inclusive
     assert "Spent:      $1,400.00 (70.0%)\n" in text
     assert "Project support" in html and "<td>support</td>" in html
     assert "<td>$2,000.00</td>" in html and "<td>$1,400.00 (70.0%)</td>" in html
