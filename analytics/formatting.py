@@ -1,11 +1,13 @@
 """Figures for people, shared by the dashboard and the emails so both show a number the same
-way: money in dollars and cents, rates and ratios as percents, multiples, budget states, and
-CSV cells that a spreadsheet will not run as formulas."""
+way: money in dollars and cents, rates and ratios as percents, multiples, budget states and
+scopes, and CSV cells that a spreadsheet will not run as formulas."""
 
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
+
+from governance.models import Budget, ScopeKind
 
 NA = "—"  # a figure without a value (a rate of nothing, a ratio without a denominator)
 CENT = Decimal("0.01")
@@ -63,3 +65,17 @@ def _is_number(text: str) -> bool:
         return Decimal(text).is_finite()
     except InvalidOperation:
         return False
+
+
+def budget_where(budget: Budget) -> str:
+    """Whose spend a budget counts, for mail and pages: `project support`, or `all projects`
+    for an organization-wide budget (it has no project)."""
+    return f"project {budget.project.name}" if budget.project else "all projects"
+
+
+def budget_scope(budget: Budget) -> str:
+    """What a budget counts within that: `service router in project support`."""
+    where = budget_where(budget)
+    if budget.scope_kind in (ScopeKind.SERVICE, ScopeKind.MODEL):
+        return f"{budget.scope_kind} {budget.scope_name} in {where}"
+    return where

@@ -8,7 +8,7 @@ that finds its lock taken does nothing.
 from analytics.alerts.actions import alert_acknowledge, alert_silence
 from analytics.alerts.evaluation import alerts_evaluate
 from analytics.alerts.states import EvaluationRun
-from analytics.delivery.digest import DigestRun, finance_digest_send
+from analytics.delivery.digest import DigestRun, finance_digest_send, organization_digest_send
 from analytics.delivery.outbox import SendRun, notifications_resend, notifications_send
 from analytics.repricing.job import RepricingRun, repricings_advance
 from analytics.rollups.job import RollupRun, rollups_advance
@@ -29,6 +29,7 @@ __all__ = [
     "finance_digest_send",
     "notifications_resend",
     "notifications_send",
+    "organization_digest_send",
     "repricings_advance",
     "rollups_advance",
     "rollups_rebuild",

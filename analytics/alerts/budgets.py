@@ -1,16 +1,20 @@
 """Budget alerting: each threshold of a budget, and its forecast, notifies once per period.
 
 What a budget has spent and is forecast to spend is `analytics.metrics.budgets`; this module
-turns that status into crossings, the budget's alert and its notices.
+turns that status into crossings, the budget's alert and its notices. Thresholds crossed in
+one evaluation are each noted, and mailed together as one message naming the highest.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
 
 from analytics.alerts.states import EvaluationRun, evaluation_record, incident_open, silenced
 from analytics.delivery.outbox import dashboard_url, notify, recipients_for
-from analytics.formatting import usd
+from analytics.formatting import budget_scope, budget_where, usd
 from analytics.metrics.budgets import BudgetStatus, SpendOf, budget_status
 from analytics.models import Alert, AlertState, BudgetNotice
 from governance.models import AlertKind, Budget, Role
@@ -21,8 +25,8 @@ FINANCE_ROLES = (Role.FINANCE, Role.ADMIN)
 def budget_evaluate(
     budget: Budget, now: datetime, run: EvaluationRun, *, spend_of: SpendOf
 ) -> None:
-    """Judge the budget's current period: move its alert, keep the judgement, and send a
-    notice for each crossing not yet noticed this period."""
+    """Judge the budget's current period: move its alert, keep the judgement, note each
+    crossing not yet noted this period and mail them as one notice."""
     status = budget_status(budget, now, spend_of=spend_of)
     period = status.period_start.date()
     crossing = budget_crossings(status)
@@ -55,9 +59,9 @@ def budget_evaluate(
         scope=scope,
         label=f"budget {budget.name}",
     )
-    for threshold in crossing:
-        if threshold not in already:
-            _notice_send(status, period, threshold, alert, now, run)
+    fresh = [threshold for threshold in crossing if threshold not in already]
+    if fresh:
+        _notices_send(status, period, fresh, alert, now, run)
 
 
 def budget_crossings(status: BudgetStatus) -> list[str]:
@@ -112,38 +116,75 @@ def _budget_alert_update(
     alert.save()
 
 
-def _notice_send(
+def _notices_send(
     status: BudgetStatus,
     period: date,
-    threshold: str,
+    fresh: list[str],
     alert: Alert | None,
     now: datetime,
     run: EvaluationRun,
 ) -> None:
-    """Note the crossing for the period and, unless the alert is silenced, mail it."""
+    """Note every fresh crossing for the period (so none fires again) and, unless the alert
+    is silenced, mail one notice naming the highest: 50% and 80% crossed together are one
+    mail about 80%, not a 50% mail already out of date."""
     budget = status.budget
-    BudgetNotice.objects.create(
-        budget=budget,
-        period_start=period,
-        threshold=threshold,
-        fired_at=now,
-        spent_usd=status.spent,
-    )
-    run.transitions.append(f"budget {budget.name}: {threshold} crossed")
+    for threshold in fresh:
+        BudgetNotice.objects.create(
+            budget=budget,
+            period_start=period,
+            threshold=threshold,
+            fired_at=now,
+            spent_usd=status.spent,
+        )
+        run.transitions.append(f"budget {budget.name}: {threshold} crossed")
     if alert is not None and silenced(alert, now):
         return
+    percents = sorted(int(threshold) for threshold in fresh if threshold != "forecast")
+    named = str(percents[-1]) if percents else "forecast"
     run.notifications += notify(
         organization=budget.organization,
         recipients=recipients_for(budget.organization, budget.recipients, FINANCE_ROLES),
-        dedup_key=f"budget:{budget.pk}:{period.isoformat()}:{threshold}",
+        # Keyed by the threshold named: each is named at most once a period.
+        dedup_key=f"budget:{budget.pk}:{period.isoformat()}:{named}",
         template="budget",
-        context={
-            "budget": budget,
-            "status": status,
-            "threshold": threshold,
-            "now": now,
-            "url": dashboard_url("/dashboard/cost/"),
-        },
+        context=budget_mail_context(
+            status,
+            named,
+            also_crossed=[f"{value}%" for value in percents[:-1]],
+            forecast_also=bool(percents) and "forecast" in fresh,
+            now=now,
+        ),
         alert=alert,
         now=now,
     )
+
+
+def budget_mail_context(
+    status: BudgetStatus,
+    threshold: str,
+    *,
+    also_crossed: Sequence[str] = (),
+    forecast_also: bool = False,
+    now: datetime,
+) -> dict[str, Any]:
+    """What the budget templates show: whose budget it is (its project, or all projects) and
+    every figure already formatted, money with thousands separators."""
+    budget = status.budget
+    filters = {"project": budget.project.name} if budget.project else {}
+    return {
+        "budget": budget,
+        "status": status,
+        "threshold": threshold,
+        "also_crossed": list(also_crossed),
+        "forecast_also": forecast_also,
+        "where": budget_where(budget),
+        "scope": budget_scope(budget),
+        "amount": usd(budget.amount_usd),
+        "spent": usd(status.spent),
+        "percent": f"{status.percent:,.1f}%",
+        "run_rate": usd(status.run_rate_per_day),
+        "forecast": usd(status.forecast),
+        "last_day": status.period_end - timedelta(days=1),  # the end is exclusive: midnight
+        "now": now,
+        "url": dashboard_url("/dashboard/cost/" + (f"?{urlencode(filters)}" if filters else "")),
+    }

@@ -19,7 +19,13 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from analytics.delivery.outbox import dashboard_url, notify, recipients_for
-from analytics.formatting import BUDGET_STATUS_LABELS, multiple, ratio_percent, usd
+from analytics.formatting import (
+    BUDGET_STATUS_LABELS,
+    budget_scope,
+    multiple,
+    ratio_percent,
+    usd,
+)
 from analytics.metrics.breakdowns import metrics_spend
 from analytics.metrics.budgets import BudgetStatus, SpendLedger, budget_burn
 from analytics.metrics.query import MetricsQuery
@@ -143,8 +149,7 @@ def digest_context(digest: FinanceDigest) -> dict[str, Any]:
     budgets = [
         {
             "name": burn.budget.name,
-            "scope": burn.budget.scope_label
-            + (f" in {burn.budget.project.name}" if burn.budget.project else ""),
+            "scope": budget_scope(burn.budget),
             "period": period_label(burn),
             "spent": usd(burn.spent),
             "amount": usd(burn.budget.amount_usd),
@@ -204,24 +209,51 @@ def finance_digest_send(*, now: datetime | None = None) -> DigestRun:
     now = now or timezone.now()
     run = DigestRun(day=now.astimezone(UTC).date() - timedelta(days=1))
     with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [DIGEST_LOCK_KEY])
-            if not cursor.fetchone()[0]:
-                run.skipped_locked = True
-                return run
+        if not _digest_lock():
+            run.skipped_locked = True
+            return run
         for organization in Organization.objects.order_by("pk"):
-            recipients = recipients_for(organization, [], DIGEST_ROLES)
-            if not recipients:
-                run.skipped_no_recipients += 1
-                continue
-            digest = digest_build(organization=organization, day=run.day)
-            run.organizations += 1
-            run.queued += notify(
-                organization=organization,
-                recipients=recipients,
-                dedup_key=f"digest:{organization.pk}:{run.day.isoformat()}",
-                template="digest",
-                context=digest_context(digest),
-                now=now,
-            )
+            _digest_queue(organization, run, now)
     return run
+
+
+def organization_digest_send(
+    *, organization: Organization, day: date | None = None, now: datetime | None = None
+) -> DigestRun:
+    """Queue one organization's digest of `day` (by default the day before `now`, as the
+    scheduled run) now. The same dedup key as the scheduled digest: once per day and
+    recipient, whichever of the two runs first."""
+    now = now or timezone.now()
+    run = DigestRun(day=day or now.astimezone(UTC).date() - timedelta(days=1))
+    with transaction.atomic():
+        if not _digest_lock():
+            run.skipped_locked = True
+            return run
+        _digest_queue(organization, run, now)
+    return run
+
+
+def _digest_lock() -> bool:
+    """Take the digest's transaction lock, or say another run holds it."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [DIGEST_LOCK_KEY])
+        row = cursor.fetchone()
+    return bool(row and row[0])
+
+
+def _digest_queue(organization: Organization, run: DigestRun, now: datetime) -> None:
+    """Build and queue the organization's digest of `run.day`, counted in the run."""
+    recipients = recipients_for(organization, [], DIGEST_ROLES)
+    if not recipients:
+        run.skipped_no_recipients += 1
+        return
+    digest = digest_build(organization=organization, day=run.day)
+    run.organizations += 1
+    run.queued += notify(
+        organization=organization,
+        recipients=recipients,
+        dedup_key=f"digest:{organization.pk}:{run.day.isoformat()}",
+        template="digest",
+        context=digest_context(digest),
+        now=now,
+    )

@@ -203,7 +203,7 @@ def test_digest_shows_the_selectors_figures_for_the_day(acme, globex, project, d
 
     # The daily budget closed with the day ($0.28 of $0.50); the weekly one is still open.
     assert (
-        f"- support daily (project in support, day {day}): $0.28 of $0.50 (56.0%), "
+        f"- support daily (project support, day {day}): $0.28 of $0.50 (56.0%), "
         "forecast $0.28, on track" in text
     )
     weekly = budget_status(Budget.objects.get(name="acme weekly"), window.end)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from types import SimpleNamespace
 
 import pytest
@@ -26,7 +25,9 @@ NAME = "Smith & Jones <Ltd>"
         (
             "emails/budget_subject.txt",
             {
-                "budget": SimpleNamespace(name=NAME, amount_usd=Decimal("10")),
+                "budget": SimpleNamespace(name=NAME),
+                "where": "project R&D",
+                "amount": "$10.00",
                 "threshold": 80,
             },
         ),
