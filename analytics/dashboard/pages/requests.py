@@ -45,6 +45,7 @@ class Step:
     kind: str  # "attempt" or "check"
     event_id: str
     at: datetime
+    time: str  # to the millisecond; the date is the page's
     offset: str  # since the request's first event
     what: str
     outcome: str  # status or verdict; also the badge's class
@@ -68,6 +69,7 @@ def _attempt_step(attempt: RequestAttempt, start: datetime) -> Step:
         kind="attempt",
         event_id=str(attempt.event_id),
         at=attempt.timestamp,
+        time=_time(attempt.timestamp),
         offset=_offset(attempt.timestamp, start),
         what=f"{attempt.model} ({attempt.provider})" if attempt.provider else attempt.model,
         outcome=attempt.status,
@@ -90,6 +92,7 @@ def _check_step(check: RequestCheck, start: datetime, last: RequestAttempt | Non
         kind="check",
         event_id=str(check.event_id),
         at=check.timestamp,
+        time=_time(check.timestamp),
         offset=_offset(check.timestamp, start),
         what=f"{check.layer} · {check.policy}",
         outcome=check.verdict,
@@ -100,6 +103,10 @@ def _check_step(check: RequestCheck, start: datetime, last: RequestAttempt | Non
         after_attempt=last is not None and check.timestamp > last.timestamp,
         arrived_later=last is not None and check.received_at > last.received_at,
     )
+
+
+def _time(at: datetime) -> str:
+    return f"{at:%H:%M:%S}.{at.microsecond // 1000:03d}"
 
 
 def _offset(at: datetime, start: datetime) -> str:
@@ -135,11 +142,13 @@ def request_context(
     if len(traces) > 1:
         return {"request_id": request_id, "choices": [trace.project for trace in traces]}
     trace = traces[0]
+    steps = timeline(trace)  # never empty: a trace is found by one of its events
     costs = [attempt.cost_usd for attempt in trace.attempts if attempt.cost_usd is not None]
     return {
         "request_id": request_id,
         "trace": trace,
-        "steps": timeline(trace),
+        "steps": steps,
+        "started": steps[0].at,
         "total_cost": usd(sum(costs, Decimal(0))) if costs else NA,
         "final_status": trace.attempts[-1].status if trace.attempts else None,
         "blocked": any(check.verdict == "block" for check in trace.checks),
