@@ -233,3 +233,11 @@ def test_the_schema_documents_the_endpoint(api_client):
     operation = schema["paths"]["/api/v1/requests/{request_id}"]["get"]
     assert operation["operationId"] == "requests_retrieve"
     assert {"200", "401", "403", "404"} <= set(operation["responses"])
+
+
+@pytest.mark.django_db
+def test_the_answer_reads_a_fixed_number_of_queries(sent, read_key, django_assert_max_num_queries):
+    # Key lookup and scope, then projects, attempts, checks and services: none per event.
+    client = client_with_key(read_key)
+    with django_assert_max_num_queries(6):
+        assert client.get(URL).status_code == 200
