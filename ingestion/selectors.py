@@ -5,7 +5,9 @@ The reads for analytics' reconciliation and rebuild take the positions in ingest
 (transaction id, sequence) up to which the caller wants events, one per stream: the rollup
 job's watermarks, so that what is read is what the rollups hold. The rollup job reads each
 stream past its watermark (`events_after`, from ingestion.event_reads); repricing reads an
-hour of routing events with their prices; alert evaluation looks up a model's incident.
+hour of routing events with their prices; alert evaluation looks up a model's incident; the
+request API and page read one request's attempts and checks (`request_traces`, from
+ingestion.request_reads).
 """
 
 from __future__ import annotations
@@ -25,6 +27,11 @@ from ingestion.event_reads import events_after as events_after
 from ingestion.models import RoutingEvent
 from ingestion.partitions import PARTITIONED_TABLES, partition_name
 from ingestion.partitions import month_start as month_start
+from ingestion.request_reads import REQUEST_ID_MAX_LENGTH as REQUEST_ID_MAX_LENGTH
+from ingestion.request_reads import RequestAttempt as RequestAttempt
+from ingestion.request_reads import RequestCheck as RequestCheck
+from ingestion.request_reads import RequestTrace as RequestTrace
+from ingestion.request_reads import request_traces as request_traces
 from tollgate.db.sql import frame_query
 
 

@@ -20,6 +20,8 @@ urlpatterns = [
     path("dashboard/cost/", views.cost, name="cost"),
     path("dashboard/cost.csv", views.cost_csv, name="cost-csv"),
     path("dashboard/alerts/", views.alerts, name="alerts"),
+    path("dashboard/requests/", views.request_search, name="request-search"),
+    path("dashboard/requests/<path:request_id>/", views.request_detail, name="request"),
     path(
         "dashboard/alerts/<int:alert_id>/acknowledge",
         views.alert_acknowledge_view,

@@ -29,6 +29,11 @@ from analytics.dashboard.pages.cost import cost_context, spend_csv, spend_tables
 from analytics.dashboard.pages.enforcement import enforcement_context
 from analytics.dashboard.pages.overview import overview_context
 from analytics.dashboard.pages.reliability import reliability_context
+from analytics.dashboard.pages.requests import (
+    BadRequestId,
+    request_context,
+    searched_request_id,
+)
 from analytics.dashboard.pages.routing import routing_context
 from analytics.metrics.summary import repricings_in_progress
 from governance.models import Membership
@@ -191,6 +196,51 @@ def alerts(request: HttpRequest, membership: Membership) -> HttpResponse:
         organization_id=membership.organization_id,
         highlight=highlight,
     )
+
+
+# --- Requests -----------------------------------------------------------------------------
+
+
+def not_found(request: HttpRequest, membership: Membership, message: str) -> HttpResponse:
+    """The 404 page, saying what was not found (never whether another tenant has it)."""
+    context = {**chrome(membership, None, "request"), "message": message}
+    return render(request, "dashboard/not_found.html", context, status=404)
+
+
+@require_safe
+@member_required
+def request_detail(request: HttpRequest, membership: Membership, request_id: str) -> HttpResponse:
+    """A request's attempts and checks in one timeline; `?project=` chooses the project
+    when the id is in several (the page lists them)."""
+    project = request.GET.get("project") or None
+    context = request_context(
+        organization_id=membership.organization_id, request_id=request_id, project=project
+    )
+    if context is None:
+        return not_found(request, membership, "There is no such request in your organization.")
+    return render(
+        request, "dashboard/request.html", {**chrome(membership, None, "request"), **context}
+    )
+
+
+@require_safe
+@member_required
+def request_search(request: HttpRequest, membership: Membership) -> HttpResponse:
+    """The header's search box: to the request page of the id typed (whitespace stripped);
+    an empty box goes back where it was, an id too long to exist is a 400 naming the field."""
+    try:
+        request_id = searched_request_id(request.GET)
+    except BadRequestId as refusal:
+        context = {**chrome(membership, None, "request"), "error": refusal, "field": refusal.field}
+        return render(request, "dashboard/bad_search.html", context, status=400)
+    if not request_id:
+        back = request.headers.get("referer", "")
+        if back and url_has_allowed_host_and_scheme(
+            back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        ):
+            return redirect(back)
+        return redirect("dashboard:overview")
+    return redirect("dashboard:request", request_id=request_id)
 
 
 # --- Alert actions ------------------------------------------------------------------------

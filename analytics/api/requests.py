@@ -1,0 +1,170 @@
+"""One request over the API (DESIGN.md "api/v1/requests"): its attempts and checks, read
+through ingestion.selectors, for a read key of its project or a member of its organization."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import Http404
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.exceptions import NotFound
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from analytics.api.alerts import listed_scope
+from analytics.api.answers import money_text
+from analytics.api.params import BadParameter
+from analytics.api.views import ERRORS, MetricsView
+from analytics.metrics.query import money
+from ingestion.selectors import RequestAttempt, RequestCheck, RequestTrace, request_traces
+from tollgate.exceptions import ErrorSerializer
+
+Answer = dict[str, Any]
+
+
+class AttemptSerializer(serializers.Serializer):
+    """A routing event of the request (documentation of the answer)."""
+
+    event_id = serializers.UUIDField()
+    timestamp = serializers.DateTimeField()
+    model = serializers.CharField()
+    provider = serializers.CharField()
+    status = serializers.CharField()
+    error_type = serializers.CharField()
+    fallback_from = serializers.CharField()
+    latency_ms = serializers.FloatField()
+    routing_latency_ms = serializers.FloatField(allow_null=True)
+    input_tokens = serializers.IntegerField()
+    output_tokens = serializers.IntegerField()
+    cost_usd = serializers.CharField(
+        allow_null=True, help_text="Reported cost, else priced; 6 places; null when unpriced."
+    )
+    mode = serializers.CharField()
+
+
+class CheckSerializer(serializers.Serializer):
+    """An enforcement event of the request (documentation of the answer)."""
+
+    event_id = serializers.UUIDField()
+    timestamp = serializers.DateTimeField()
+    layer = serializers.CharField()
+    policy = serializers.CharField()
+    verdict = serializers.CharField()
+    violation = serializers.CharField(allow_null=True)
+    severity = serializers.CharField(allow_null=True)
+    false_positive = serializers.BooleanField()
+    check_latency_ms = serializers.FloatField()
+
+
+class RequestSerializer(serializers.Serializer):
+    """The answer of GET /api/v1/requests/<request_id>."""
+
+    request_id = serializers.CharField()
+    project = serializers.CharField()
+    service = serializers.CharField()
+    mode = serializers.CharField(allow_null=True, help_text="The first attempt's mode.")
+    attempts = AttemptSerializer(many=True, help_text="Routing events in time order.")
+    checks = CheckSerializer(many=True, help_text="Enforcement events in time order.")
+
+
+def attempt_answer(attempt: RequestAttempt) -> Answer:
+    """An attempt as the API answers it: money to six places."""
+    cost = attempt.cost_usd
+    return {
+        "event_id": str(attempt.event_id),
+        "timestamp": attempt.timestamp.isoformat(),
+        "model": attempt.model,
+        "provider": attempt.provider,
+        "status": attempt.status,
+        "error_type": attempt.error_type,
+        "fallback_from": attempt.fallback_from,
+        "latency_ms": attempt.latency_ms,
+        "routing_latency_ms": attempt.routing_latency_ms,
+        "input_tokens": attempt.input_tokens,
+        "output_tokens": attempt.output_tokens,
+        "cost_usd": money_text(None if cost is None else money(cost)),
+        "mode": attempt.mode,
+    }
+
+
+def check_answer(check: RequestCheck) -> Answer:
+    """A check as the API answers it."""
+    return {
+        "event_id": str(check.event_id),
+        "timestamp": check.timestamp.isoformat(),
+        "layer": check.layer,
+        "policy": check.policy,
+        "verdict": check.verdict,
+        "violation": check.violation,
+        "severity": check.severity,
+        "false_positive": check.false_positive,
+        "check_latency_ms": check.check_latency_ms,
+    }
+
+
+def request_answer(trace: RequestTrace) -> Answer:
+    """The whole answer: the request's header, then its attempts and checks in time order."""
+    return {
+        "request_id": trace.request_id,
+        "project": trace.project,
+        "service": trace.service,
+        "mode": trace.mode,
+        "attempts": [attempt_answer(attempt) for attempt in trace.attempts],
+        "checks": [check_answer(check) for check in trace.checks],
+    }
+
+
+class RequestView(MetricsView):
+    """GET /api/v1/requests/<request_id>: JSON only (a request is not a table)."""
+
+    renderer_classes = [JSONRenderer]
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        try:
+            return APIView.perform_content_negotiation(self, request, force)
+        except Http404:  # DRF's answer to an unknown ?format=
+            raise BadParameter("format", "must be json") from None
+
+    @extend_schema(
+        operation_id="requests_retrieve",
+        parameters=[
+            OpenApiParameter(
+                "project",
+                str,
+                description="Project name: which project's request, when the id is in several.",
+            )
+        ],
+        responses={
+            200: RequestSerializer,
+            **ERRORS,
+            404: OpenApiResponse(
+                ErrorSerializer, description="No such request in the projects you can see."
+            ),
+        },
+    )
+    def get(self, request: Request, request_id: str) -> Response:
+        """A request's attempts and checks, each in time order.
+
+        A read key sees its own project's requests; a signed-in member every project of the
+        organization. Request ids are unique only within a project: `?project=` chooses one;
+        without it the single project that has the id answers, and an id found in several
+        projects is a 400 on `project` naming them (the caller must choose, not get one at
+        random). Another organization's request, or none, is a 404.
+        """
+        organization_id, project_ids = listed_scope(request)
+        traces = request_traces(
+            request_id=request_id,
+            organization_id=organization_id,
+            project_ids=project_ids,
+        )
+        if not traces:
+            raise NotFound(f"No request {request_id!r} in the projects you can see.")
+        if len(traces) > 1:
+            names = ", ".join(trace.project for trace in traces)
+            raise BadParameter(
+                "project", f"request {request_id!r} is in several projects ({names}); name one"
+            )
+        return Response(request_answer(traces[0]))
