@@ -3,7 +3,10 @@ through ingestion.selectors, for a read key of its project or a member of its or
 
 from __future__ import annotations
 
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -70,39 +73,24 @@ class RequestSerializer(serializers.Serializer):
     checks = CheckSerializer(many=True, help_text="Enforcement events in time order.")
 
 
-def attempt_answer(attempt: RequestAttempt) -> Answer:
-    """An attempt as the API answers it: money to six places."""
-    cost = attempt.cost_usd
-    return {
-        "event_id": str(attempt.event_id),
-        "timestamp": attempt.timestamp.isoformat(),
-        "model": attempt.model,
-        "provider": attempt.provider,
-        "status": attempt.status,
-        "error_type": attempt.error_type,
-        "fallback_from": attempt.fallback_from,
-        "latency_ms": attempt.latency_ms,
-        "routing_latency_ms": attempt.routing_latency_ms,
-        "input_tokens": attempt.input_tokens,
-        "output_tokens": attempt.output_tokens,
-        "cost_usd": money_text(None if cost is None else money(cost)),
-        "mode": attempt.mode,
-    }
+ATTEMPT_FIELDS = tuple(AttemptSerializer().fields)
+CHECK_FIELDS = tuple(CheckSerializer().fields)
 
 
-def check_answer(check: RequestCheck) -> Answer:
-    """A check as the API answers it."""
-    return {
-        "event_id": str(check.event_id),
-        "timestamp": check.timestamp.isoformat(),
-        "layer": check.layer,
-        "policy": check.policy,
-        "verdict": check.verdict,
-        "violation": check.violation,
-        "severity": check.severity,
-        "false_positive": check.false_positive,
-        "check_latency_ms": check.check_latency_ms,
-    }
+def event_answer(event: RequestAttempt | RequestCheck, fields: tuple[str, ...]) -> Answer:
+    """An attempt or a check as the API answers it: the documented fields, ids and times as
+    text, money (an attempt's reported else priced cost) to six places."""
+    return {name: _json_value(getattr(event, name)) for name in fields}
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return money_text(money(value))
+    return value
 
 
 def request_answer(trace: RequestTrace) -> Answer:
@@ -112,8 +100,8 @@ def request_answer(trace: RequestTrace) -> Answer:
         "project": trace.project,
         "service": trace.service,
         "mode": trace.mode,
-        "attempts": [attempt_answer(attempt) for attempt in trace.attempts],
-        "checks": [check_answer(check) for check in trace.checks],
+        "attempts": [event_answer(attempt, ATTEMPT_FIELDS) for attempt in trace.attempts],
+        "checks": [event_answer(check, CHECK_FIELDS) for check in trace.checks],
     }
 
 

@@ -90,6 +90,15 @@ class SendRun:
     failed: int = 0  # sends that failed in this run, retried later or given up
     gave_up: int = 0  # of those, rows that ran out of attempts and are now `failed`
 
+    def summary(self) -> str:
+        """The run in one line, as the commands print it."""
+        line = (
+            f"notifications: {self.sent} sent, {self.failed - self.gave_up} failed (retried later)"
+        )
+        if self.gave_up:
+            line += f", {self.gave_up} out of attempts (marked failed)"
+        return line
+
 
 def backoff(attempts: int) -> timedelta:
     """Exponential backoff with full jitter, capped."""

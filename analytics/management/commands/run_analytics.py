@@ -34,9 +34,4 @@ class Command(TollgateCommand):
         )
         for transition in evaluation.transitions:
             self.stdout.write(f"  {transition}")
-        sent = notifications_send()
-        retried = sent.failed - sent.gave_up
-        line = f"notifications: {sent.sent} sent, {retried} failed (retried later)"
-        if sent.gave_up:
-            line += f", {sent.gave_up} out of attempts (marked failed)"
-        self.stdout.write(line)
+        self.stdout.write(notifications_send().summary())

@@ -59,9 +59,4 @@ class Command(TollgateCommand):
                 f"digest of {organization.name} for {day} was already queued for every "
                 "recipient (once a day); nothing new queued"
             )
-        sent = notifications_send()
-        retried = sent.failed - sent.gave_up
-        line = f"notifications: {sent.sent} sent, {retried} failed (retried later)"
-        if sent.gave_up:
-            line += f", {sent.gave_up} out of attempts (marked failed)"
-        self.stdout.write(line)
+        self.stdout.write(notifications_send().summary())
