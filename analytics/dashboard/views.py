@@ -217,7 +217,12 @@ def request_detail(request: HttpRequest, membership: Membership, request_id: str
         organization_id=membership.organization_id, request_id=request_id, project=project
     )
     if context is None:
-        return not_found(request, membership, "There is no such request in your organization.")
+        # Named, so a mistyped search shows what was looked for.
+        return not_found(
+            request,
+            membership,
+            f"There is no request \u201c{request_id}\u201d in your organization.",
+        )
     return render(
         request, "dashboard/request.html", {**chrome(membership, None, "request"), **context}
     )

@@ -81,12 +81,14 @@ class TestRequestPage:
         response = client.get(PAGE)
         assert response.status_code == 404
         assert b'id="not-found"' in response.content
-        assert b"fallback" not in response.content
+        # Only the id it was asked for: none of the request's events.
+        assert b"fallback from" not in response.content
+        assert b"request-timeline" not in response.content
 
     def test_unknown_id_is_404(self, member):
         response = member("finance").get("/dashboard/requests/no-such-id/")
         assert response.status_code == 404
-        assert b"no such request" in response.content
+        assert "There is no request \u201cno-such-id\u201d" in response.content.decode()
 
     def test_anonymous_goes_to_sign_in(self, sent):
         response = Client().get(PAGE)
