@@ -13,7 +13,8 @@ DATABASE_URL is unset):
 2. Bare COPY: the same rows (built untimed by `batch_validate`, exactly as the ingest path builds
    them) are loaded by one psycopg 3 connection with a binary COPY into unpartitioned scratch
    tables of the same shape (same columns and defaults; a unique index on the dedup key, a BRIN
-   index on `timestamp`, a btree on `(ingest_xid, seq)`), committing after every batch of 1,000 rows.
+   index on `timestamp`, btrees on `(ingest_xid, seq)` and `(project_id, request_id)`),
+   committing after every batch of 1,000 rows.
    This is the floor: what PostgreSQL itself costs for these rows, without any application.
 
 The ratio ingest / COPY says how much of the database's raw write speed the application keeps.
@@ -419,6 +420,7 @@ def scratch_create(connection: Any) -> None:
             )
             cursor.execute(f'CREATE INDEX {scratch}_ts_brin ON {scratch} USING brin ("timestamp")')
             cursor.execute(f"CREATE INDEX {scratch}_ingest_order ON {scratch} (ingest_xid, seq)")
+            cursor.execute(f"CREATE INDEX {scratch}_request ON {scratch} (project_id, request_id)")
     connection.commit()
 
 
