@@ -22,7 +22,7 @@ def test_the_demo_setup_is_recorded_as_made_by_the_demo_actor():
     assert not actor.is_active and not actor.has_usable_password()
     assert actor.membership.organization == organization and not actor.is_staff
     for model in (Project, MatrixModel, ModelPrice, Budget, AlertRule):
-        users = set(model.history.values_list("history_user__username", flat=True))  # type: ignore[attr-defined]
+        users = set(model.history.values_list("history_user__username", flat=True))
         assert users == {ACTOR}, model.__name__
 
 
@@ -30,4 +30,4 @@ def test_outside_the_demo_edits_name_nobody_again(project):
     demo_tenant_ensure(DemoState(passwords={}, keys={}))
     project.retention_days = 30
     project.save()
-    assert project.history.latest("history_date").history_user is None  # type: ignore[attr-defined]
+    assert project.history.latest("history_date").history_user is None
