@@ -374,9 +374,31 @@ class ModelPriceAdmin(AuditedAdmin):
     date_hierarchy = "effective_from"
 
 
+class ComplexityBandForm(AuditedForm):
+    """A band being edited names one of its project's models (a list, not free text); a new
+    band, whose project is chosen on the same page, takes the name as typed."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields.get("model_name")
+        if field is None or self.instance.pk is None:
+            return
+        names = list(
+            MatrixModel.objects.filter(project_id=self.instance.project_id)
+            .order_by("name")
+            .values_list("name", flat=True)
+        )
+        if self.instance.model_name not in names:  # a model since removed stays as it is
+            names.append(self.instance.model_name)
+        self.fields["model_name"] = forms.ChoiceField(
+            choices=[(name, name) for name in names], label=field.label, help_text=field.help_text
+        )
+
+
 @admin.register(ComplexityBand)
 class ComplexityBandAdmin(AuditedAdmin):
     organization_path = "project__organization"
+    form = ComplexityBandForm
     list_select_related = ["project__organization"]
     list_display = ["project", "min_score", "max_score", "model_name"]
     list_filter = ["project"]

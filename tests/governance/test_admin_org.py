@@ -7,11 +7,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
 from django.utils import timezone
 
 from analytics.models import Alert, AlertEvaluation, AlertState, Notification, Repricing
-from governance.models import Budget, MatrixModel, ModelPrice, Project
+from governance.models import Budget, ComplexityBand, MatrixModel, ModelPrice, Project
 from governance.numbers import AsciiMoneyField, money_shown
 from tests.governance.factories import (
     AlertRuleFactory,
@@ -254,3 +254,26 @@ def test_an_edit_keeps_its_reason_and_the_history_shows_it(client, admin_user, p
     history = client.get(f"/admin/governance/budget/{budget.pk}/history/").content.decode()
     assert "Q3 plan approved" in history
     assert "$100.00" in history and "$12,000.00" in history  # before and after, as money
+
+
+def test_a_band_offers_the_models_of_its_own_project(client, admin_user, project, other_project):
+    other_name = "only-elsewhere"
+    MatrixModel.objects.create(project=other_project, name=other_name, provider="acme-ai")
+    band = ComplexityBand.objects.create(
+        project=project, min_score=0, max_score=100, model_name="gpt-5.4"
+    )
+    client.force_login(admin_user)
+    form = client.get(f"/admin/governance/complexityband/{band.pk}/change/").context["adminform"]
+    offered = [value for value, _label in form.form.fields["model_name"].choices]
+    assert offered == sorted(project.matrix_models.values_list("name", flat=True))
+    assert other_name not in offered
+
+
+def test_migrate_gives_an_existing_admin_group_the_analytics_permissions(admin_user):
+    from governance.apps import role_groups_refresh
+
+    group = Group.objects.get(name="admin")
+    group.permissions.remove(*group.permissions.filter(content_type__app_label="analytics"))
+    assert not User.objects.get(pk=admin_user.pk).has_perm("analytics.view_alert")
+    role_groups_refresh(sender=None, using="default")
+    assert User.objects.get(pk=admin_user.pk).has_perm("analytics.view_alert")
