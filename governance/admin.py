@@ -355,6 +355,10 @@ class ModelPriceAdmin(AuditedAdmin):
     form = ModelPriceForm
     list_select_related = ["model__project"]
 
+    @admin.display(description="project", ordering="model__project__name")
+    def project(self, price: ModelPrice) -> Project:
+        return price.model.project
+
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == "model":
             kwargs["form_class"] = MatrixModelChoiceField
@@ -362,7 +366,7 @@ class ModelPriceAdmin(AuditedAdmin):
 
     list_display = [
         "model",
-        "model__project",
+        "project",
         "effective_from",
         "input_per_1k",
         "output_per_1k",

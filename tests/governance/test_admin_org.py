@@ -7,6 +7,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from django.apps import apps
 from django.contrib.auth.models import Group, User
 from django.utils import timezone
 
@@ -275,5 +276,5 @@ def test_migrate_gives_an_existing_admin_group_the_analytics_permissions(admin_u
     group = Group.objects.get(name="admin")
     group.permissions.remove(*group.permissions.filter(content_type__app_label="analytics"))
     assert not User.objects.get(pk=admin_user.pk).has_perm("analytics.view_alert")
-    role_groups_refresh(sender=None, using="default")
+    role_groups_refresh(sender=apps.get_app_config("governance"), using="default")
     assert User.objects.get(pk=admin_user.pk).has_perm("analytics.view_alert")
