@@ -1,20 +1,32 @@
-"""Alerts and the notification outbox in the admin: read-only, scoped to the organization.
-The outbox's one write is its "Send again" action."""
+"""Alerts, their evaluations, the notification outbox and repricings in the admin: read-only,
+scoped to the organization. The writes are actions: acknowledge and silence an alert, send an
+email again."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
 from analytics.delivery.outbox import notifications_resend
-from analytics.models import Alert, Notification, Repricing, RollupMismatch
-from governance.admin import TenantScopedAdmin
+from analytics.models import (
+    Alert,
+    AlertEvaluation,
+    AlertState,
+    Notification,
+    Repricing,
+    RollupMismatch,
+)
+from analytics.services import alert_acknowledge, alert_silence
+from governance.admin import TenantScopedAdmin, user_organization_id
+
+SILENCE_FOR = timedelta(hours=1)  # the admin's silence action; the alert page offers others
 
 
 class ReadOnlyAdmin(TenantScopedAdmin):
@@ -32,9 +44,69 @@ class ReadOnlyAdmin(TenantScopedAdmin):
 
 @admin.register(Alert)
 class AlertAdmin(ReadOnlyAdmin):
-    list_display = ["kind", "project", "scope", "severity", "state", "value", "updated_at"]
+    """Alerts as the evaluation left them; people acknowledge or silence them (actions that
+    take `change_alert`), the rows stay read-only."""
+
+    list_display = [
+        "kind", "project", "scope", "severity", "state", "value", "acknowledged_by",
+        "silenced_until", "updated_at",
+    ]  # fmt: skip
     list_filter = ["state", "kind", "severity", "project"]
+    list_select_related = ["project__organization", "acknowledged_by"]
     search_fields = ["scope", "summary"]
+    actions = ["acknowledge", "silence"]
+
+    def has_respond_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("analytics.change_alert")
+
+    @admin.action(
+        description="Acknowledge (reminders stop until it resolves)", permissions=["respond"]
+    )
+    def acknowledge(self, request: HttpRequest, queryset: QuerySet[Alert]) -> None:
+        now = timezone.now()
+        open_alerts = queryset.exclude(state=AlertState.RESOLVED)  # the user's organization's
+        for alert in open_alerts:
+            alert_acknowledge(alert, user=request.user, now=now)
+        messages.info(
+            request, f"Acknowledged {len(open_alerts)} alert(s); resolved ones left alone."
+        )
+
+    @admin.action(description="Silence for an hour (no emails)", permissions=["respond"])
+    def silence(self, request: HttpRequest, queryset: QuerySet[Alert]) -> None:
+        now = timezone.now()
+        for alert in queryset:
+            alert_silence(alert, until=now + SILENCE_FOR, now=now)
+        messages.info(request, f"Silenced {len(queryset)} alert(s) for an hour.")
+
+
+@admin.register(AlertEvaluation)
+class AlertEvaluationAdmin(ReadOnlyAdmin):
+    """Every judgement of a rule or budget: the alert events, kept for audit."""
+
+    list_display = [
+        "evaluated_at", "source", "scope", "value", "breached", "state_before", "state_after",
+        "note",
+    ]  # fmt: skip
+    list_filter = ["breached", "state_after"]
+    list_select_related = ["rule", "budget"]
+    search_fields = ["scope", "note", "rule__name", "budget__name"]
+    date_hierarchy = "evaluated_at"
+
+    @admin.display(description="rule or budget")
+    def source(self, evaluation: AlertEvaluation) -> str:
+        if evaluation.rule is not None:
+            return f"rule {evaluation.rule.name}"
+        return f"budget {evaluation.budget.name}" if evaluation.budget is not None else "-"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        # Its organization is the rule's project's, or the budget's: no single path.
+        queryset = admin.ModelAdmin.get_queryset(self, request)
+        if request.user.is_superuser:
+            return queryset
+        organization_id = user_organization_id(request)
+        return queryset.filter(
+            Q(rule__project__organization=organization_id) | Q(budget__organization=organization_id)
+        )
 
 
 @admin.register(Notification)

@@ -6,10 +6,12 @@ organization of their membership, and can only attach new rows to it.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from axes.admin import AccessAttemptAdmin, AccessFailureLogAdmin, AccessLogAdmin
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import unquote
@@ -20,6 +22,7 @@ from django.db.models import IntegerField, Model, Q, QuerySet
 from django.http import Http404, HttpRequest
 from django.utils import timezone
 from simple_history.admin import SimpleHistoryAdmin
+from simple_history.template_utils import HistoricalRecordContextHelper
 
 from governance.keys import key_generate
 from governance.models import (
@@ -34,8 +37,18 @@ from governance.models import (
     Project,
     Service,
 )
-from governance.numbers import ADMIN_NUMBER_FIELDS, decimal_shown, is_row_id
+from governance.numbers import (
+    ADMIN_NUMBER_FIELDS,
+    AsciiMoneyField,
+    decimal_shown,
+    is_money_field,
+    is_row_id,
+    money_shown,
+)
 from governance.services import membership_role_apply
+
+# simple_history's history_change_reason column: varchar(100).
+CHANGE_REASON_LENGTH = 100
 
 
 def user_organization_id(request: HttpRequest) -> int | None:
@@ -112,7 +125,41 @@ def admins_check(*, site: admin.AdminSite = admin.site) -> list[str]:
     return changed
 
 
-class TenantScopedAdmin(CheckedAdminMixin, admin.ModelAdmin):
+def money_column(field: Any) -> Any:
+    """A list column showing a money field as money (`$12,000.00`), sorted by the field."""
+
+    @admin.display(description=field.verbose_name, ordering=field.name)
+    def column(row: Model) -> str:
+        value = getattr(row, field.name)
+        return money_shown(value) if value is not None else "-"
+
+    column.__name__ = field.name  # Django names the list's column class after it
+    return column
+
+
+class NumbersAdminMixin:
+    """Numbers take the digits 0-9 only; money reads and shows as money (`$12,000.00`) in
+    forms and lists, other decimals without the stored trailing zeros. For admins and inlines."""
+
+    model: type[Model]
+
+    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if is_money_field(db_field):
+            kwargs["form_class"] = AsciiMoneyField
+        return super().formfield_for_dbfield(db_field, request, **kwargs)  # type: ignore[misc]
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        columns = super().get_list_display(request)  # type: ignore[misc]
+        fields = {field.name: field for field in self.model._meta.get_fields()}
+        return [
+            money_column(fields[name])
+            if isinstance(name, str) and name in fields and is_money_field(fields[name])
+            else name
+            for name in columns
+        ]
+
+
+class TenantScopedAdmin(NumbersAdminMixin, CheckedAdminMixin, admin.ModelAdmin):
     """Limits rows and foreign-key choices to the user's organization; ids that are not ids
     answer 404, and numbers take the digits 0-9 only."""
 
@@ -160,8 +207,48 @@ class TenantScopedAdmin(CheckedAdminMixin, admin.ModelAdmin):
         return True
 
 
+class AuditedForm(forms.ModelForm):
+    """An edit of audited data, with an optional reason kept in its history."""
+
+    change_reason = forms.CharField(
+        label="Reason for this change",
+        required=False,
+        max_length=CHANGE_REASON_LENGTH,
+        help_text="Optional; kept in the history with your name.",
+    )
+
+
+class MoneyHistoryHelper(HistoricalRecordContextHelper):
+    """The history's before and after of a money field as money, not its eight stored places."""
+
+    def prepare_delta_change_value(self, change: Any, value: Any) -> Any:
+        field = self.model._meta.get_field(change.field)
+        if isinstance(value, Decimal) and is_money_field(field):
+            return money_shown(value)
+        if isinstance(value, Decimal):
+            return decimal_shown(value)
+        return super().prepare_delta_change_value(change, value)
+
+
 class AuditedAdmin(SimpleHistoryAdmin, TenantScopedAdmin):
-    """Every change is kept with who made it and when; "History" shows before and after."""
+    """Every change is kept with who made it, when, and the reason given for it; "History"
+    shows before and after."""
+
+    form = AuditedForm
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        obj._change_reason = form.cleaned_data.get("change_reason") or None
+        super().save_model(request, obj, form, change)
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        # Rows edited inline (a model's prices) share the reason given for the page.
+        reason = form.cleaned_data.get("change_reason") or None
+        for inline_form in formset.forms:
+            inline_form.instance._change_reason = reason
+        super().save_formset(request, form, formset, change)
+
+    def get_historical_record_context_helper(self, request: HttpRequest, record: Any) -> Any:
+        return MoneyHistoryHelper(self.model, record)
 
     def history_view(self, request: HttpRequest, object_id: str, extra_context: Any = None):
         self._visible_or_404(request, object_id)
@@ -193,7 +280,7 @@ class OrganizationAdmin(TenantScopedAdmin):
         return request.user.is_superuser
 
 
-class ServiceInline(admin.TabularInline):
+class ServiceInline(NumbersAdminMixin, admin.TabularInline):
     model = Service
     extra = 0
     formfield_overrides = ADMIN_NUMBER_FIELDS
@@ -223,7 +310,7 @@ class ServiceAdmin(TenantScopedAdmin):
     search_fields = ["name", "project__name"]
 
 
-class ModelPriceInline(admin.TabularInline):
+class ModelPriceInline(NumbersAdminMixin, admin.TabularInline):
     model = ModelPrice
     extra = 1
     formfield_overrides = ADMIN_NUMBER_FIELDS
@@ -232,17 +319,54 @@ class ModelPriceInline(admin.TabularInline):
 @admin.register(MatrixModel)
 class MatrixModelAdmin(AuditedAdmin):
     organization_path = "project__organization"
+    list_select_related = ["project__organization"]
     list_display = ["name", "provider", "tier", "project", "is_active"]
     list_filter = ["is_active", "provider", "project"]
     search_fields = ["name", "provider"]
     inlines = [ModelPriceInline]
 
 
+class ModelPriceForm(AuditedForm):
+    """A price's model is one of its project's: a price being edited offers the models of its
+    own project only; a new price offers the organization's, each named with its project
+    (the same model name is in every project's matrix)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields.get("model")
+        if not isinstance(field, forms.ModelChoiceField) or field.queryset is None:
+            return
+        queryset = field.queryset.select_related("project").order_by("project__name", "name")
+        if self.instance.pk is not None:
+            queryset = queryset.filter(project_id=self.instance.model.project_id)
+        field.queryset = queryset
+
+
+class MatrixModelChoiceField(forms.ModelChoiceField):
+    """A model named with its project: `gpt-5.4 (openai) · support`."""
+
+    def label_from_instance(self, obj: Any) -> str:
+        return f"{obj} · {obj.project.name}"
+
+
 @admin.register(ModelPrice)
 class ModelPriceAdmin(AuditedAdmin):
     organization_path = "model__project__organization"
+    form = ModelPriceForm
+    list_select_related = ["model__project"]
+
+    @admin.display(description="project", ordering="model__project__name")
+    def project(self, price: ModelPrice) -> Project:
+        return price.model.project
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "model":
+            kwargs["form_class"] = MatrixModelChoiceField
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
     list_display = [
         "model",
+        "project",
         "effective_from",
         "input_per_1k",
         "output_per_1k",
@@ -254,9 +378,32 @@ class ModelPriceAdmin(AuditedAdmin):
     date_hierarchy = "effective_from"
 
 
+class ComplexityBandForm(AuditedForm):
+    """A band being edited names one of its project's models (a list, not free text); a new
+    band, whose project is chosen on the same page, takes the name as typed."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields.get("model_name")
+        if field is None or self.instance.pk is None:
+            return
+        names = list(
+            MatrixModel.objects.filter(project_id=self.instance.project_id)
+            .order_by("name")
+            .values_list("name", flat=True)
+        )
+        if self.instance.model_name not in names:  # a model since removed stays as it is
+            names.append(self.instance.model_name)
+        self.fields["model_name"] = forms.ChoiceField(
+            choices=[(name, name) for name in names], label=field.label, help_text=field.help_text
+        )
+
+
 @admin.register(ComplexityBand)
 class ComplexityBandAdmin(AuditedAdmin):
     organization_path = "project__organization"
+    form = ComplexityBandForm
+    list_select_related = ["project__organization"]
     list_display = ["project", "min_score", "max_score", "model_name"]
     list_filter = ["project"]
 
@@ -321,6 +468,7 @@ class ApiKeyAdmin(TenantScopedAdmin):
 
 @admin.register(Budget)
 class BudgetAdmin(AuditedAdmin):
+    list_select_related = ["organization", "project__organization"]
     list_display = [
         "name",
         "organization",
@@ -339,6 +487,7 @@ class BudgetAdmin(AuditedAdmin):
 @admin.register(AlertRule)
 class AlertRuleAdmin(AuditedAdmin):
     organization_path = "project__organization"
+    list_select_related = ["project__organization"]
     list_display = [
         "name",
         "project",

@@ -39,6 +39,19 @@ def decimal_shown(value: Decimal) -> str:
     return format(value.normalize(), "f")
 
 
+def money_shown(value: Decimal) -> str:
+    """Money for the admin, exact: dollars with thousands separators and at least cents, and
+    the further places a price needs (`$12,000.00`, `$0.0025`), never the stored eight."""
+    exponent = value.normalize().as_tuple().exponent
+    places = max(2, -exponent) if isinstance(exponent, int) else 2
+    return f"{'-' if value < 0 else ''}${abs(value):,.{places}f}"
+
+
+def is_money_field(field: Any) -> bool:
+    """A money column (numeric(20, 8) in dollars): amounts end in `_usd`, prices in `_per_1k`."""
+    return isinstance(field, models.DecimalField) and field.name.endswith(("_usd", "_per_1k"))
+
+
 def is_row_id(raw: str) -> bool:
     """Whether a path or query value can be a row's id (a bigint): ASCII digits, at most 18 of
     them. isdigit() alone lets "²" through, which int() refuses, and "١٢", which it reads as
@@ -56,8 +69,48 @@ class AsciiDigitsMixin:
         return super().to_python(value)  # type: ignore[misc]
 
 
+class DecimalInput(forms.NumberInput):
+    """A decimal as people wrote it (0.05), not as stored (0.05000000)."""
+
+    def format_value(self, value: Any) -> str | None:
+        if isinstance(value, Decimal) and value.is_finite():
+            return decimal_shown(value)
+        return super().format_value(value)
+
+
 class AsciiDecimalField(AsciiDigitsMixin, forms.DecimalField):
-    """The admin's decimal field: digits 0-9 only."""
+    """The admin's decimal field: digits 0-9 only, shown without the stored trailing zeros."""
+
+    widget: type[forms.Widget] = DecimalInput
+
+
+class MoneyInput(forms.TextInput):
+    """Money as the lists show it (`$12,000.00`); a text input, since `$` and `,` are no
+    number to the browser."""
+
+    def format_value(self, value: Any) -> str | None:
+        if isinstance(value, Decimal) and value.is_finite():
+            return money_shown(value)
+        return super().format_value(value)
+
+
+# What a money input takes: an optional sign and `$`, digits in groups of three separated by
+# commas (or no commas at all), and decimals. `1,5` is refused, not read as 15.
+MONEY_TYPED = re.compile(r"-?\$?(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]*)(?:\.[0-9]*)?")
+
+
+class AsciiMoneyField(AsciiDecimalField):
+    """The admin's money field: `$12,000.00` and `12000` alike; digits 0-9 only."""
+
+    widget = MoneyInput
+
+    def to_python(self, value: Any) -> Any:
+        if isinstance(value, str) and value.strip() and value.isascii():
+            text = value.strip()
+            if MONEY_TYPED.fullmatch(text) is None or not any(c.isdigit() for c in text):
+                raise ValidationError("Enter an amount such as 12000, 12,000.00 or $0.0025.")
+            value = text.replace("$", "").replace(",", "")
+        return super().to_python(value)
 
 
 class AsciiFloatField(AsciiDigitsMixin, forms.FloatField):

@@ -12,6 +12,7 @@ from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.conf import settings
 from django.contrib.auth.models import Group, Permission, User
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from governance.keys import key_generate
@@ -68,11 +69,33 @@ def _unique(message: str) -> Iterator[None]:
         raise GovernanceError(message) from None
 
 
+# Beyond governance's own: what an organization admin does in the admin with other apps' rows
+# (named by label: governance imports no other app). The admin classes scope every row to the
+# admin's organization; analytics' rows stay read-only there, `change_alert` and
+# `change_notification` only allow their actions (acknowledge, silence, send again).
+ADMIN_ROLE_PERMISSIONS = (
+    ("auth", "add_user"),
+    ("auth", "change_user"),
+    ("auth", "view_user"),
+    ("analytics", "view_alert"),
+    ("analytics", "change_alert"),
+    ("analytics", "view_alertevaluation"),
+    ("analytics", "view_notification"),
+    ("analytics", "change_notification"),
+    ("analytics", "view_repricing"),
+    ("analytics", "view_rollupmismatch"),
+)
+
+
 def role_groups_ensure() -> dict[str, Group]:
-    """The ops, finance and admin groups; admins may edit all governance data in the admin."""
+    """The ops, finance and admin groups; admins may edit all governance data in the admin,
+    their organization's users, and see its alerts, outbox and repricings."""
     groups = {role: Group.objects.get_or_create(name=role)[0] for role in Role.values}
-    governance_permissions = Permission.objects.filter(content_type__app_label="governance")
-    groups[Role.ADMIN].permissions.add(*governance_permissions)
+    named = Q()
+    for app_label, codename in ADMIN_ROLE_PERMISSIONS:
+        named |= Q(content_type__app_label=app_label, codename=codename)
+    admin_permissions = Permission.objects.filter(Q(content_type__app_label="governance") | named)
+    groups[Role.ADMIN].permissions.add(*admin_permissions)
     return groups
 
 

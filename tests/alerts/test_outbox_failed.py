@@ -67,12 +67,14 @@ def outbox(organization):
     }
 
 
-def _staff(organization, username: str, *codenames: str) -> User:
-    """An admin of the organization, granted these analytics permissions (as a superuser
-    grants them today: the admin role carries governance permissions only)."""
+def _staff(organization, username: str, *codenames: str, role: str = "admin") -> User:
+    """A staff member of the organization, granted these analytics permissions besides its
+    role's (the admin role has view and change of notifications already)."""
     user = user_create(
-        organization=organization, username=username, role="admin", password="pw-123-long"
+        organization=organization, username=username, role=role, password="pw-123-long"
     )
+    user.is_staff = True
+    user.save(update_fields=["is_staff"])
     user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
     return user
 
@@ -129,7 +131,7 @@ def test_an_org_admin_sends_again_only_their_organizations_failed_and_pending_ro
 
 @pytest.mark.django_db
 def test_viewing_the_outbox_does_not_allow_sending_again(client, outbox, organization):
-    viewer = _staff(organization, "vic", "view_notification")
+    viewer = _staff(organization, "vic", "view_notification", role="ops")  # staff made by hand
     client.force_login(viewer)
     page = client.get(CHANGELIST)
     assert page.status_code == 200 and "acme-failed" in page.content.decode()

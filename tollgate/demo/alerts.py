@@ -23,6 +23,7 @@ from analytics.selectors import BudgetStatus, budget_status
 from analytics.services import alerts_evaluate
 from governance.models import Budget, Organization, Project
 from governance.rules import rules_load
+from tollgate.demo.actor import demo_actor
 
 RULES_DIR = Path(__file__).resolve().parent / "data" / "rules"
 OVERRUN_PROJECT, OVERRUN_BUDGET = "research-assistant", "monthly spend"
@@ -38,9 +39,10 @@ def rules_document(project: str) -> dict[str, Any]:
 
 def demo_rules_load(organization: Organization) -> None:
     """Load every demo project's rules file, as `manage.py load_rules` would."""
-    for project in Project.objects.filter(organization=organization):
-        if (RULES_DIR / f"{project.name}.json").exists():
-            rules_load(project=project, document=rules_document(project.name))
+    with demo_actor(organization):
+        for project in Project.objects.filter(organization=organization):
+            if (RULES_DIR / f"{project.name}.json").exists():
+                rules_load(project=project, document=rules_document(project.name))
 
 
 def overrun_amount(status: BudgetStatus) -> Decimal | None:
@@ -73,7 +75,8 @@ def overrun_budget_size(organization: Organization, now: datetime) -> Budget | N
         {**item, "amount_usd": str(amount)} if item["name"] == OVERRUN_BUDGET else item
         for item in document["budgets"]
     ]
-    rules_load(project=project, document=document)
+    with demo_actor(organization):
+        rules_load(project=project, document=document)
     budget.refresh_from_db()
     return budget
 

@@ -4,7 +4,8 @@
 scenario (with a `router` service, the reference model matrix and the scenario's own model mix
 as the drift reference), the users ops / finance / admin (each with an address at
 `demo.tollgate.test`, so alerts and the digest land in `.data/mail`) and an ingest key per
-project.
+project. Its edits are recorded in the audit history as made by the user `demo`
+(`tollgate.demo.actor`).
 `DemoState` is the credentials file that keeps passwords, keys and where the traffic stands, so
 a later run reuses them.
 """
@@ -20,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tollgate.demo.actor import demo_actor
 from tollgate.demo.traffic import SCENARIOS
 from tollgate.embedded import DATA_DIR
 
@@ -91,10 +93,11 @@ def demo_tenant_ensure(state: DemoState) -> Organization:
         organization = Organization.objects.filter(name=ORGANIZATION).first()
         if organization is None:
             organization = organization_create(name=ORGANIZATION)
-        for scenario in SCENARIOS.values():
-            _project_ensure(organization, scenario.project, dict(scenario.model_shares), state)
-        for username in USERS:
-            _user_ensure(organization, username, state)
+        with demo_actor(organization):  # the history names `demo` for these edits
+            for scenario in SCENARIOS.values():
+                _project_ensure(organization, scenario.project, dict(scenario.model_shares), state)
+            for username in USERS:
+                _user_ensure(organization, username, state)
     connections.close_all()  # gunicorn's workers open their own
     return organization
 
