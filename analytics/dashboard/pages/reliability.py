@@ -120,7 +120,12 @@ def latency_charts(selection: Selection, rules: Sequence[AlertRule]) -> list[Saf
             fmt=ms,
             start=start,
             end=end,
-            thresholds=rule_thresholds(rules, AlertKind.LATENCY_SLO) if name == "p95" else (),
+            thresholds=(
+                rule_thresholds(rules, AlertKind.LATENCY_SLO, per_model=True)
+                if name == "p95"
+                else ()
+            ),
+            axis="log",
         )
         for name, label in PERCENTILE_CHARTS
     ]
@@ -139,8 +144,8 @@ def traffic_charts(
             fmt=percent,
             start=start,
             end=end,
-            thresholds=rule_thresholds(rules, AlertKind.MODEL_FAILURE)
-            + rule_thresholds(rules, AlertKind.ERROR_RATE),
+            thresholds=rule_thresholds(rules, AlertKind.MODEL_FAILURE, per_model=True)
+            + rule_thresholds(rules, AlertKind.ERROR_RATE, per_model=True),
         ),
         charts.line_chart(
             lines(selection, "availability", name="Availability"),
@@ -149,6 +154,7 @@ def traffic_charts(
             fmt=percent,
             start=start,
             end=end,
+            axis="fitted",
         ),
         charts.line_chart(
             fallback_lines,
