@@ -234,6 +234,7 @@ def drift_charts(selection: Selection) -> list[SafeString]:
             start=buckets[0],
             end=selection.window.end,
             thresholds=conformance_lines,
+            axis="fitted",  # conformance sits near 100%: a 0-100% axis hides its drops
             empty="No complexity bands, or no scored attempts, in this window",
         ),
     ]
