@@ -16,6 +16,22 @@ def _number(value: SeriesValue) -> float | None:
     return None if value is None else float(value)  # charts draw money as floats
 
 
+def partial_buckets(selection: Selection) -> frozenset[datetime]:
+    """The interval starts whose interval the window cuts: the first when the window starts
+    after it, the last when the window ends before it does (e.g. at "now"). Their counts are
+    a part of an interval's, so charts mark them rather than show a dip."""
+    buckets = selection.buckets()
+    if not buckets:
+        return frozenset()
+    window = selection.window
+    cut = set()
+    if buckets[0] < window.start:
+        cut.add(buckets[0])
+    if buckets[-1] + selection.step > window.end:
+        cut.add(buckets[-1])
+    return frozenset(cut)
+
+
 def grouped_points(
     selection: Selection, metric: str, group_by: str | None, *, query: MetricsQuery | None = None
 ) -> dict[str, dict[datetime, float | None]]:
@@ -41,10 +57,12 @@ def lines(
     """One line per group (or a single line named `name`), ordered by group name."""
     groups = grouped_points(selection, metric, group_by)
     missing = 0.0 if zero_when_missing else None
+    partial = partial_buckets(selection)
     return [
         Series(
             name=name if name and group_by is None else group,
             points=[(moment, values.get(moment, missing)) for moment in selection.buckets()],
+            partial=partial,
         )
         for group, values in sorted(groups.items())
     ]
@@ -59,8 +77,9 @@ def compared_with_previous(selection: Selection, metric: str, *, label: str) -> 
     now = grouped_points(selection, metric, None).get("all", {})
     before = grouped_points(selection, metric, None, query=previous).get("all", {})
     buckets, earlier = selection.buckets(), selection.buckets(previous.window)
+    partial = partial_buckets(selection)  # the previous window is cut at the same positions
     return [
-        Series(label, [(moment, now.get(moment, 0.0)) for moment in buckets]),
+        Series(label, [(moment, now.get(moment, 0.0)) for moment in buckets], partial=partial),
         Series(
             f"{label}, previous {selection.length_label}",
             # The windows can differ by one interval: a position the previous lacks is a gap.
@@ -69,6 +88,7 @@ def compared_with_previous(selection: Selection, metric: str, *, label: str) -> 
                 for index, moment in enumerate(buckets)
             ],
             dashed=True,
+            partial=partial,
         ),
     ]
 

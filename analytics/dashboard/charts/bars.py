@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
 from django.utils.html import escape
@@ -11,6 +11,7 @@ from django.utils.safestring import SafeString
 from analytics.dashboard.charts.axes import (
     legend,
     legend_rows,
+    partial_bands,
     threshold_lines,
     x_time_axis,
     y_axis,
@@ -25,7 +26,7 @@ from analytics.dashboard.charts.canvas import (
     time_scale,
 )
 from analytics.dashboard.charts.inputs import Bars, Format, Threshold
-from analytics.dashboard.charts.scales import nice_top, point_label
+from analytics.dashboard.charts.scales import point_label, zero_scale
 
 
 def bar_chart(
@@ -43,12 +44,14 @@ def bar_chart(
     values = [v for s in series for v in s.values if v is not None]
     if not categories or not values:
         return empty_chart(title, empty)
-    top, step = nice_top(max([*values, *(t.value for t in thresholds)]), whole=whole)
-    frame = Frame(top, legend_rows(len(series) + len(thresholds)))
+    frame = Frame(
+        zero_scale(max([*values, *(t.value for t in thresholds)]), whole=whole),
+        legend_rows(len(series) + len(thresholds)),
+    )
     group_width = (frame.right - frame.left) / len(categories)
     bar_width = group_width * 0.8 / len(series)
     show_values = len(categories) * len(series) <= 16
-    body = y_axis(frame, step, fmt, y_label)
+    body = y_axis(frame, fmt, y_label)
     for c_index, category in enumerate(categories):
         centre = frame.left + group_width * (c_index + 0.5)
         label = category if len(category) <= 18 else category[:17] + "…"
@@ -89,19 +92,22 @@ def stacked_time_bars(
     end: datetime,
     step: timedelta,
     empty: str = "No data in this window",
+    partial: Collection[datetime] = (),
 ) -> SafeString:
-    """One stacked bar per time bucket of length `step`, one segment per series."""
+    """One stacked bar per time bucket of length `step`, one segment per series; the bars of
+    `partial` buckets (cut by the window) are pale, under a shaded band labelled "partial"."""
     totals = [sum(s.values[i] or 0 for s in series) for i in range(len(times))]
     if not times or not any(totals):
         return empty_chart(title, empty)
-    top, tick = nice_top(max(totals))
-    frame = Frame(top, legend_rows(len(series)))
+    frame = Frame(zero_scale(max(totals)), legend_rows(len(series)))
     x = time_scale(frame, start, end)
     span = (end - start).total_seconds() or 1.0
     width = max((frame.right - frame.left) * step.total_seconds() / span * 0.8, 1.0)
-    body = y_axis(frame, tick, fmt, y_label) + x_time_axis(frame, start, end, x)
+    body = partial_bands(frame, times, partial, x)
+    body += y_axis(frame, fmt, y_label) + x_time_axis(frame, start, end, x)
     for index, moment in enumerate(times):
         base = 0.0
+        pale = ' fill-opacity="0.45"' if moment in partial else ""
         left = x(moment) + width * 0.1
         column = [f"{point_label(moment)} total: {fmt(totals[index])}"]
         for s_index, bars in enumerate(series):
@@ -113,7 +119,7 @@ def stacked_time_bars(
             text = escape(f"{bars.name} · {point_label(moment)}: {fmt(value)}")
             body.append(
                 f'<rect x="{left:.1f}" y="{y_top:.1f}" width="{width:.1f}" '
-                f'height="{max(y_bottom - y_top, 0.5):.1f}" fill="{color(s_index)}">'
+                f'height="{max(y_bottom - y_top, 0.5):.1f}" fill="{color(s_index)}"{pale}>'
                 f"<title>{text}</title></rect>"
             )
             base += value
@@ -132,16 +138,15 @@ def hbar_chart(
     """Horizontal bars, one per labelled row (long names fit on the left)."""
     if not rows or not any(value for _, value in rows):
         return empty_chart(title, empty)
-    top, step = nice_top(max(value for _, value in rows))
+    scale = zero_scale(max(value for _, value in rows))
+    top = scale.top
     row_height, left = 22, 190
     right = WIDTH - 90
     height = MARGIN_TOP + row_height * len(rows) + 40
-    frame = Frame(top, 0)
+    frame = Frame(scale, 0)
     frame.height = height
     body = []
-    ticks = round(top / step)
-    for index in range(ticks + 1):
-        value = index * step
+    for value in scale.ticks:
         x = left + (value / top) * (right - left)
         body.append(
             f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{MARGIN_TOP}" '

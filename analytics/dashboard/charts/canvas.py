@@ -8,6 +8,8 @@ from datetime import datetime
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
+from analytics.dashboard.charts.scales import YScale, zero_scale
+
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies.
 PALETTE = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#7f7f7f", "#000000")
 THRESHOLD_COLOR = "#c0392b"
@@ -20,18 +22,19 @@ FONT = 'font-family="system-ui, sans-serif" font-size="12"'
 
 
 class Frame:
-    """Plot geometry: maps values and times to pixels inside the margins."""
+    """Plot geometry: maps values (through its y scale) and times to pixels in the margins."""
 
-    def __init__(self, top: float, legend_rows: int) -> None:
-        self.top = top
+    def __init__(self, scale: YScale, legend_rows: int) -> None:
+        self.scale = scale
+        self.top = scale.top
         self.left = MARGIN_LEFT
         self.right = WIDTH - MARGIN_RIGHT
         self.y0 = MARGIN_TOP + PLOT_HEIGHT
         self.height = MARGIN_TOP + PLOT_HEIGHT + MARGIN_BOTTOM + legend_rows * LEGEND_ROW + 6
 
     def y(self, value: float) -> float:
-        """The pixel height of a value (0 at the axis, the top at the plot's top)."""
-        return self.y0 - (value / self.top) * PLOT_HEIGHT if self.top else self.y0
+        """The pixel height of a value (the scale's bottom at the axis, its top at the top)."""
+        return self.y0 - self.scale.share(value) * PLOT_HEIGHT
 
 
 def time_scale(frame: Frame, start: datetime, end: datetime) -> Callable[[datetime], float]:
@@ -58,7 +61,7 @@ def svg(title: str, frame: Frame, body: list[str]) -> SafeString:
 
 def empty_chart(title: str, message: str) -> SafeString:
     """A titled chart holding only a message (no data in the window)."""
-    frame = Frame(1.0, 0)
+    frame = Frame(zero_scale(1.0), 0)
     return svg(
         title,
         frame,

@@ -5,17 +5,23 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 Format = Callable[[float], str]
+# How a line chart's y axis is drawn: from zero (counts, money), on decades (latency: one slow
+# outage does not flatten the rest), or fitted to the data (rates such as availability).
+Axis = Literal["zero", "log", "fitted"]
 
 
 @dataclass(frozen=True)
 class Series:
-    """A named line over time; None values leave a gap."""
+    """A named line over time; None values leave a gap. Points at `partial` times stand for
+    intervals the window cuts (the first and the last): drawn hollow, joined by a faint line."""
 
     name: str
     points: Sequence[tuple[datetime, float | None]]
     dashed: bool = False
+    partial: frozenset[datetime] = frozenset()
 
 
 @dataclass(frozen=True)

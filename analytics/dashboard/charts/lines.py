@@ -11,6 +11,7 @@ from django.utils.safestring import SafeString
 from analytics.dashboard.charts.axes import (
     legend,
     legend_rows,
+    partial_bands,
     threshold_lines,
     x_time_axis,
     y_axis,
@@ -24,8 +25,14 @@ from analytics.dashboard.charts.canvas import (
     svg,
     time_scale,
 )
-from analytics.dashboard.charts.inputs import Format, Series, Threshold
-from analytics.dashboard.charts.scales import nice_top, point_label
+from analytics.dashboard.charts.inputs import Axis, Format, Series, Threshold
+from analytics.dashboard.charts.scales import (
+    YScale,
+    fitted_rate_scale,
+    log_scale,
+    point_label,
+    zero_scale,
+)
 
 
 def line_chart(
@@ -39,15 +46,22 @@ def line_chart(
     thresholds: Sequence[Threshold] = (),
     empty: str = "No data in this window",
     whole: bool = False,
+    axis: Axis = "zero",
 ) -> SafeString:
-    """Lines over time, one per series, with optional threshold lines."""
+    """Lines over time, one per series, with optional threshold lines; partial intervals are
+    shaded and labelled, their points hollow."""
     values = [v for s in series for _, v in s.points if v is not None]
     if not values:
         return empty_chart(title, empty)
-    top, step = nice_top(max([*values, *(t.value for t in thresholds)]), whole=whole)
-    frame = Frame(top, legend_rows(len(series) + len(thresholds)))
+    frame = Frame(
+        y_scale(axis, [*values, *(t.value for t in thresholds)], whole=whole),
+        legend_rows(len(series) + len(thresholds)),
+    )
     x = time_scale(frame, start, end)
-    body = y_axis(frame, step, fmt, y_label) + x_time_axis(frame, start, end, x)
+    times = [moment for s in series for moment, _ in s.points]
+    partial = frozenset(moment for s in series for moment in s.partial)
+    body = partial_bands(frame, times, partial, x)
+    body += y_axis(frame, fmt, y_label) + x_time_axis(frame, start, end, x)
     body += _hover_columns(series, frame, fmt, x)
     body += threshold_lines(frame, thresholds, fmt)
     for index, line in enumerate(series):
@@ -56,29 +70,53 @@ def line_chart(
     return svg(title, frame, body)
 
 
+def y_scale(axis: Axis, values: Sequence[float], *, whole: bool = False) -> YScale:
+    """The y scale an axis kind draws `values` (and thresholds) on."""
+    if axis == "log":
+        return log_scale(values)
+    if axis == "fitted":
+        return fitted_rate_scale(values)
+    return zero_scale(max(values), whole=whole)
+
+
 def _line(
     line: Series, stroke: str, frame: Frame, fmt: Format, x: Callable[[datetime], float]
 ) -> list[str]:
-    commands, marks = [], []
-    pen_down = False
+    """The line as a solid path between whole intervals and a faint dashed one into and out
+    of a partial interval, with a mark per point (hollow where the interval is partial)."""
+    solid: list[str] = []
+    faint: list[str] = []
+    marks: list[str] = []
+    previous: tuple[float, float, bool] | None = None
     for moment, value in sorted(line.points, key=lambda point: point[0]):
         if value is None:
-            pen_down = False
+            previous = None
             continue
         px, py = x(moment), frame.y(value)
-        commands.append(f"{'L' if pen_down else 'M'}{px:.1f},{py:.1f}")
-        pen_down = True
-        text = escape(f"{line.name} · {point_label(moment)}: {fmt(value)}")
+        partial = moment in line.partial
+        if previous is not None:
+            (faint if partial or previous[2] else solid).append(
+                f"M{previous[0]:.1f},{previous[1]:.1f}L{px:.1f},{py:.1f}"
+            )
+        elif not partial:
+            solid.append(f"M{px:.1f},{py:.1f}")
+        previous = (px, py, partial)
+        note = " (partial interval)" if partial else ""
+        text = escape(f"{line.name} · {point_label(moment)}: {fmt(value)}{note}")
+        kind = ' class="partial-point" fill="#fff"' if partial else f' fill="{stroke}"'
         marks.append(
-            f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3" fill="{stroke}"><title>{text}</title>'
-            "</circle>"
+            f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3"{kind} stroke="{stroke}">'
+            f"<title>{text}</title></circle>"
         )
     dash = ' stroke-dasharray="6 4"' if line.dashed else ""
     name = escape(line.name)
-    return [
-        f'<g class="series" data-series="{name}"><path d="{" ".join(commands)}" fill="none" '
-        f'stroke="{stroke}" stroke-width="2"{dash}/>{"".join(marks)}</g>'
-    ]
+    paths = [f'<path d="{" ".join(solid)}" fill="none" stroke="{stroke}" stroke-width="2"{dash}/>']
+    if faint:
+        paths.append(
+            f'<path class="partial-line" d="{" ".join(faint)}" fill="none" stroke="{stroke}" '
+            f'stroke-width="1.5" stroke-opacity="0.55" stroke-dasharray="2 3"/>'
+        )
+    return [f'<g class="series" data-series="{name}">{"".join(paths)}{"".join(marks)}</g>']
 
 
 def _hover_columns(

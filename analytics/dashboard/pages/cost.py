@@ -15,7 +15,7 @@ from django.utils.safestring import SafeString
 from analytics.dashboard import charts
 from analytics.dashboard.filters import Selection
 from analytics.dashboard.formatting import Figure, count, figure
-from analytics.dashboard.series import stacked
+from analytics.dashboard.series import partial_buckets, stacked
 from analytics.formatting import BUDGET_STATUS_LABELS, csv_cell, usd
 from analytics.metrics.breakdowns import metrics_spend
 from analytics.metrics.budgets import BudgetStatus, budgets_for, scope_query
@@ -200,6 +200,18 @@ def budget_lines(selection: Selection, *, organization_id: int, now: datetime) -
     ]
 
 
+def budget_chart_title(line: BudgetLine) -> str:
+    """Names the budget and whose it is: two projects' budgets may share a name."""
+    budget = line.budget
+    owner = budget.project.name if budget.project is not None else "the organization"
+    scope = budget.scope_label
+    narrower = "" if scope in ("project", "organization") else f", {scope}"
+    return (
+        f"{owner}{narrower} · budget “{budget.name}”: spend this {budget.period} "
+        f"against {usd(line.amount_usd)}"
+    )
+
+
 def burn_chart(line: BudgetLine, now: datetime) -> SafeString:
     """Cumulative spend of the period so far, the forecast to its end, and the amount."""
     budget, start, end = line.budget, line.burn.period_start, line.burn.period_end
@@ -229,7 +241,7 @@ def burn_chart(line: BudgetLine, now: datetime) -> SafeString:
             charts.Series("Spent so far", points),
             charts.Series("Forecast", forecast, dashed=True),
         ],
-        title=f"Budget {budget.name}: spend this {budget.period} against {usd(line.amount_usd)}",
+        title=budget_chart_title(line),
         y_label="spend (USD)",
         fmt=usd,
         start=start,
@@ -277,6 +289,7 @@ def cost_context(selection: Selection, *, organization_id: int, now: datetime) -
                 start=times[0],
                 end=selection.window.end,
                 step=selection.step,
+                partial=partial_buckets(selection),
             )
         ]
     context["unpriced_note"] = (

@@ -109,21 +109,50 @@ def reliability_context(selection: Selection, *, organization_id: int) -> dict[s
     }
 
 
+def with_rule_scope(
+    selection: Selection,
+    metric: str,
+    rules: Sequence[AlertRule],
+    kind: str,
+    name: str,
+) -> tuple[list[charts.Series], list[charts.Threshold]]:
+    """Lines per model, and the rules of `kind` that judge them; when a project-wide rule of
+    `kind` applies, the project's own line too (named `name`), so its threshold is drawn
+    against the series it judges rather than against one model's."""
+    per_model = lines(selection, metric, group_by="model")
+    thresholds = rule_thresholds(rules, kind, per_model=True)
+    whole = rule_thresholds(rules, kind)
+    if not whole:
+        return per_model, thresholds
+    # Last, so each model keeps the colour it has on the other charts of the page.
+    return [*per_model, *lines(selection, metric, name=name)], thresholds + whole
+
+
 def latency_charts(selection: Selection, rules: Sequence[AlertRule]) -> list[SafeString]:
-    """P50, P95 and P99 latency per model (P95 against the latency SLOs)."""
+    """P50, P95 and P99 latency per model on a log axis (one slow model does not flatten the
+    others); P95 against the latency SLOs, with the project's P95 when an SLO judges it."""
     start, end = selection.buckets()[0], selection.window.end
-    return [
-        charts.line_chart(
-            lines(selection, f"latency_{name}_ms", group_by="model"),
-            title=f"{label} latency per model",
-            y_label="latency (ms)",
-            fmt=ms,
-            start=start,
-            end=end,
-            thresholds=rule_thresholds(rules, AlertKind.LATENCY_SLO) if name == "p95" else (),
+    answer = []
+    for name, label in PERCENTILE_CHARTS:
+        metric = f"latency_{name}_ms"
+        series, thresholds = (
+            with_rule_scope(selection, metric, rules, AlertKind.LATENCY_SLO, "All models")
+            if name == "p95"
+            else (lines(selection, metric, group_by="model"), [])
         )
-        for name, label in PERCENTILE_CHARTS
-    ]
+        answer.append(
+            charts.line_chart(
+                series,
+                title=f"{label} latency per model",
+                y_label="latency (ms)",
+                fmt=ms,
+                start=start,
+                end=end,
+                thresholds=thresholds,
+                axis="log",
+            )
+        )
+    return answer
 
 
 def traffic_charts(
@@ -131,16 +160,19 @@ def traffic_charts(
 ) -> list[SafeString]:
     """Error rate per model against its rules, availability, and fallbacks per model."""
     start, end = selection.buckets()[0], selection.window.end
+    errors, error_thresholds = with_rule_scope(
+        selection, "error_rate", rules, AlertKind.ERROR_RATE, "All models"
+    )
     return [
         charts.line_chart(
-            lines(selection, "error_rate", group_by="model"),
+            errors,
             title="Error rate per model",
             y_label="error rate",
             fmt=percent,
             start=start,
             end=end,
-            thresholds=rule_thresholds(rules, AlertKind.MODEL_FAILURE)
-            + rule_thresholds(rules, AlertKind.ERROR_RATE),
+            thresholds=rule_thresholds(rules, AlertKind.MODEL_FAILURE, per_model=True)
+            + error_thresholds,
         ),
         charts.line_chart(
             lines(selection, "availability", name="Availability"),
@@ -149,6 +181,7 @@ def traffic_charts(
             fmt=percent,
             start=start,
             end=end,
+            axis="fitted",
         ),
         charts.line_chart(
             fallback_lines,

@@ -5,24 +5,28 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.utils.safestring import SafeString
 
 from analytics.dashboard import charts
-from analytics.dashboard.filters import Selection
+from analytics.dashboard.filters import Selection, length_label
 from analytics.dashboard.formatting import Figure, figure
+from analytics.dashboard.series import partial_buckets
 from analytics.dashboard.thresholds import active_rules, conformance_minimum, rule_thresholds
 from analytics.formatting import percent
 from analytics.metrics.breakdowns import metrics_models
+from analytics.metrics.budgets import scope_query
 from analytics.metrics.drift import metrics_drift, metrics_drift_timeseries
 from analytics.metrics.results import Drift, DriftPoint, ModelRow, Summary
 from analytics.metrics.summary import metrics_summary
+from analytics.metrics.window import Window
 from governance.models import (
     DEFAULT_CONFORMANCE_MIN,
     DEFAULT_THRESHOLDS,
     AlertKind,
+    AlertRule,
     ComplexityBand,
     Project,
 )
@@ -62,13 +66,16 @@ def routing_figures(summary: Summary, models: list[ModelRow]) -> list[Figure]:
 def _series_by_project(
     points: list[DriftPoint],
     value_of: Callable[[DriftPoint], float | None],
-    buckets: list[datetime],
+    selection: Selection,
 ) -> list[charts.Series]:
+    buckets, partial = selection.buckets(), partial_buckets(selection)
     values: dict[str, dict[datetime, float | None]] = {}
     for point in points:
         values.setdefault(point.project, {})[point.time] = value_of(point)
     return [
-        charts.Series(project, [(moment, by_time.get(moment)) for moment in buckets])
+        charts.Series(
+            project, [(moment, by_time.get(moment)) for moment in buckets], partial=partial
+        )
         for project, by_time in sorted(values.items())
     ]
 
@@ -84,13 +91,60 @@ def bands_by_project(project_ids: list[int]) -> dict[int, list[ComplexityBand]]:
 
 
 @dataclass(frozen=True)
+class RuleDrift:
+    """A drift rule's figures over its own window, ending where the page's window ends: what
+    its alert judges, so the page and the alert agree when read at the same time."""
+
+    rule: AlertRule
+    window_label: str
+    drift: Drift
+
+    @property
+    def threshold(self) -> float:
+        return float(self.rule.effective_threshold)  # PSI is a float; the column is Decimal
+
+    @property
+    def conformance_min(self) -> float:
+        return conformance_minimum(self.rule)
+
+    @property
+    def breached(self) -> bool:
+        """As the evaluation judges it: PSI above the threshold or conformance below the
+        minimum (the minimum number of attempts is shown beside it, not applied here)."""
+        drift = self.drift
+        low = drift.conformance is not None and drift.conformance < self.conformance_min
+        return (drift.psi is not None and drift.psi > self.threshold) or low
+
+
+def rule_drifts(selection: Selection) -> dict[int, list[RuleDrift]]:
+    """Per project, each active drift rule's PSI over the rule's window (the last
+    `window_minutes` of the page's window), as the alert evaluation reads it."""
+    end = selection.window.end
+    rules = AlertRule.objects.filter(
+        project_id__in=selection.query.project_ids,
+        kind=AlertKind.ROUTING_DRIFT,
+        is_active=True,
+    ).order_by("name")
+    answer: dict[int, list[RuleDrift]] = {}
+    for rule in rules:
+        span = timedelta(minutes=rule.window_minutes)
+        (drift,) = metrics_drift(scope_query(rule, Window.of(end - span, end)))
+        answer.setdefault(rule.project_id, []).append(
+            RuleDrift(rule=rule, window_label=length_label(span), drift=drift)
+        )
+    return answer
+
+
+@dataclass(frozen=True)
 class ProjectRouting:
-    """A project's panel: its drift, its complexity bands and its mix chart (with traffic)."""
+    """A project's panel: its drift over the page's window and over each drift rule's own
+    window, its complexity bands and its mix chart (with traffic)."""
 
     project: Project
     drift: Drift
     bands: list[ComplexityBand]
     chart: SafeString | None = None
+    rules: tuple[RuleDrift, ...] = ()
 
 
 def routing_context(selection: Selection) -> dict[str, Any]:
@@ -99,12 +153,14 @@ def routing_context(selection: Selection) -> dict[str, Any]:
     summary = metrics_summary(query)
     models = metrics_models(query)
     bands = bands_by_project(query.project_ids)
+    by_rule = rule_drifts(selection)
     projects = [
         ProjectRouting(
             project=project,
             drift=drift,
             bands=bands.get(project.pk, []),
             chart=mix_chart(project.name, drift) if summary.attempts else None,
+            rules=tuple(by_rule.get(project.pk, ())),
         )
         for project, drift in zip(query.projects, metrics_drift(query), strict=True)
     ]
@@ -161,7 +217,7 @@ def drift_charts(selection: Selection) -> list[SafeString]:
     )
     return [
         charts.line_chart(
-            _series_by_project(points, lambda point: point.psi, buckets),
+            _series_by_project(points, lambda point: point.psi, selection),
             title="PSI of the model mix per project (below 0.1 stable, above 0.25 drifted)",
             y_label="PSI",
             fmt=psi_text,
@@ -171,13 +227,14 @@ def drift_charts(selection: Selection) -> list[SafeString]:
             empty="No reference mix to compare with in this window",
         ),
         charts.line_chart(
-            _series_by_project(points, lambda point: point.conformance, buckets),
+            _series_by_project(points, lambda point: point.conformance, selection),
             title="Band conformance per project (attempts on the model their band expects)",
             y_label="conformance",
             fmt=percent,
             start=buckets[0],
             end=selection.window.end,
             thresholds=conformance_lines,
+            axis="fitted",  # conformance sits near 100%: a 0-100% axis hides its drops
             empty="No complexity bands, or no scored attempts, in this window",
         ),
     ]
