@@ -38,15 +38,15 @@ PAGES: dict[str, tuple[str, str | None, str | None]] = {
     "cost": ("/dashboard/cost/", "cost_usd", "cost_usd"),
     "alerts": ("/dashboard/alerts/", None, None),
 }
-# Elements past the right edge of the viewport, other than those inside a .table-scroll
-# that scrolls (its own box stays inside the page).
+# Elements past the right edge of the viewport, other than those inside a .table-scroll or
+# a chart's card that scrolls (its own box stays inside the page).
 OVERFLOW = """() => {
   const width = window.innerWidth;
   const wide = [];
   for (const element of document.querySelectorAll("body *")) {
     const box = element.getBoundingClientRect();
     if (box.width === 0 || box.right <= width + 0.5) continue;
-    const scroller = element.closest(".table-scroll");
+    const scroller = element.closest(".table-scroll, figure.panel");
     if (scroller && scroller.getBoundingClientRect().right <= width + 0.5
         && scroller.scrollWidth > scroller.clientWidth) continue;
     wide.push(`${element.tagName.toLowerCase()}.${element.className} right=${box.right}`);
