@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from analytics.models import Alert, AlertState
 from governance.models import Project
@@ -65,15 +66,32 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
-def firing_counts(*, organization_id: int, project_ids: list[int]) -> dict[int, int]:
-    """How many alerts of each of these projects are firing now (projects with none are
-    left out), in one grouped read."""
+@dataclass(frozen=True, slots=True)
+class ProjectAlerts:
+    """A project's alerts firing now, and those whose latest incident fired at some time in
+    a window (the ones still firing included), so an incident already resolved is seen."""
+
+    firing: int
+    fired_in_window: int
+
+
+def project_alert_counts(
+    *, organization_id: int, project_ids: list[int], start: datetime, end: datetime
+) -> dict[int, ProjectAlerts]:
+    """Each project's alert counts (projects without alerts left out), in one grouped read."""
+    fired = Q(firing_since__isnull=False, firing_since__lt=end) & (
+        Q(resolved_at__isnull=True) | Q(resolved_at__gte=start)
+    )
     rows = (
-        Alert.objects.filter(
-            organization_id=organization_id, project_id__in=project_ids, state=AlertState.FIRING
-        )
+        Alert.objects.filter(organization_id=organization_id, project_id__in=project_ids)
         .values("project_id")
-        .annotate(firing=Count("pk"))
+        .annotate(
+            firing=Count("pk", filter=Q(state=AlertState.FIRING)),
+            fired=Count("pk", filter=fired),
+        )
         .order_by()
     )
-    return {row["project_id"]: row["firing"] for row in rows}
+    return {
+        row["project_id"]: ProjectAlerts(firing=row["firing"], fired_in_window=row["fired"])
+        for row in rows
+    }

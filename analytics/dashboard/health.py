@@ -4,7 +4,8 @@ an outage in one project is not averaged away by the organization's totals.
 
 A cell is graded only when the project has an active project-scope rule (or budget) for its
 figure: `good`, `warn` (past NEAR of the threshold) or `bad` (past it, as the rule judges:
-strictly above), each with words as well as a colour. Rules scoped to a service or a model
+strictly above), each with words as well as a colour. Below the rule's minimum of requests
+in the window a figure is not judged, as the rule would not judge it. Rules scoped to a service or a model
 watch part of the project, so they do not grade the project's whole figure.
 """
 
@@ -19,7 +20,7 @@ from urllib.parse import urlencode
 
 from django.urls import reverse
 
-from analytics.alerts.selectors import firing_counts
+from analytics.alerts.selectors import ProjectAlerts, project_alert_counts
 from analytics.dashboard.filters import Selection
 from analytics.dashboard.formatting import count, ms, raw
 from analytics.dashboard.thresholds import active_rules
@@ -33,6 +34,7 @@ NEAR = Decimal("0.8")  # a figure past 80% of its threshold is a warning
 GOOD, WARN, BAD = "good", "warn", "bad"
 CUES = {GOOD: "ok", WARN: "near limit", BAD: "over limit"}
 BUDGET_GRADES = {"ok": GOOD, "forecast_to_exceed": WARN, "exceeded": BAD}
+PERIOD_NOW = {"day": "today", "week": "this week", "month": "this month", "quarter": "this quarter"}
 # The rule kinds that grade a grid figure (availability is judged by the error-rate rule:
 # requests failed after every fallback, against the failure share the rule tolerates).
 GRADING_KINDS = (
@@ -52,7 +54,7 @@ HEALTH_COLUMNS = (
     ("violation_rate", "Escaped violations"),
     ("cost_usd", "Spend"),
     ("budget_percent", "Budget this period"),
-    ("firing_alerts", "Firing alerts"),
+    ("firing_alerts", "Alerts"),
 )
 
 
@@ -171,7 +173,7 @@ def _budget_cell(status: BudgetStatus | None) -> Cell:
     if status is None:
         return Cell("budget_percent", None, "no budget", basis="the project has no budget")
     budget = status.budget
-    display = f"{usd(status.spent)} of {usd(budget.amount_usd)} this {budget.period}"
+    display = f"{usd(status.spent)} of {usd(budget.amount_usd)} {PERIOD_NOW[budget.period]}"
     return Cell(
         "budget_percent",
         status.percent,
@@ -187,11 +189,18 @@ def _violations_cell(health: ProjectHealth) -> Cell:
     return Cell("violation_rate", health.violation_rate, shown, basis="no rule watches it")
 
 
-def _firing_cell(firing: int) -> Cell:
-    """Alerts firing now; any at all is bad (a rule has judged its own window over)."""
-    if not firing:
-        return Cell("firing_alerts", 0, "none")
-    return Cell("firing_alerts", firing, count(firing, "firing"), BAD, "", "alerts firing now")
+def _alerts_cell(alerts: ProjectAlerts | None) -> Cell:
+    """Alerts firing now (bad: a rule has judged its own window over its threshold), else
+    those that fired in the window and resolved (a warning: an incident to look at)."""
+    firing = alerts.firing if alerts else 0
+    fired = alerts.fired_in_window if alerts else 0
+    if firing:
+        cue = f"{fired} in this window" if fired > firing else ""
+        return Cell("firing_alerts", firing, count(firing, "firing"), BAD, cue, "firing now")
+    if fired:
+        shown = f"{count(fired)} fired"
+        return Cell("firing_alerts", 0, shown, WARN, "resolved", "fired in this window")
+    return Cell("firing_alerts", 0, "none")
 
 
 def _project_budgets(statuses: Iterable[BudgetStatus]) -> dict[int, BudgetStatus]:
@@ -216,23 +225,29 @@ def _links(selection: Selection, project: str) -> tuple[str, str]:
 
 def health_rows(selection: Selection, *, organization_id: int, now: datetime) -> list[HealthRow]:
     """A row per project of the selection, by name, in a fixed number of reads whatever the
-    number of projects (two of figures, one of rules, one of firing alerts, the budgets')."""
+    number of projects (two of figures, one of rules, one of alerts, the budgets')."""
     query = selection.query
     figures = metrics_project_health(query)
     pks = {project.name: project.pk for project in query.projects}
     chosen = project_rules(active_rules(query))
-    firing = firing_counts(organization_id=organization_id, project_ids=query.project_ids)
+    window = selection.window
+    alerts = project_alert_counts(
+        organization_id=organization_id,
+        project_ids=query.project_ids,
+        start=window.start,
+        end=window.end,
+    )
     budgets = _project_budgets(
         budgets_for(organization_id=organization_id, project_ids=tuple(query.project_ids), now=now)
     )
-    minutes = (selection.window.end - selection.window.start).total_seconds() / 60
+    minutes = (window.end - window.start).total_seconds() / 60
     answer = []
     for health in figures:
         pk = pks[health.project]
         rules: dict[str, AlertRule | None] = {
             kind: chosen.get((pk, kind)) for kind in GRADING_KINDS
         }
-        cells = _cells(health, rules, minutes, budgets.get(pk), firing.get(pk, 0))
+        cells = _cells(health, rules, minutes, budgets.get(pk), alerts.get(pk))
         answer.append(HealthRow(health.project, *_links(selection, health.project), cells))
     return answer
 
@@ -242,7 +257,7 @@ def _cells(
     rules: dict[str, AlertRule | None],
     minutes: float,
     budget: BudgetStatus | None,
-    firing: int,
+    alerts: ProjectAlerts | None,
 ) -> tuple[Cell, ...]:
     """A project's cells in the grid's column order."""
     p95 = health.latency_ms.p95
@@ -279,7 +294,7 @@ def _cells(
         _violations_cell(health),
         _spend_cell(health, rules[AlertKind.COST_OVERRUN], minutes),
         _budget_cell(budget),
-        _firing_cell(firing),
+        _alerts_cell(alerts),
     )
 
 

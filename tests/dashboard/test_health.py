@@ -147,6 +147,29 @@ class TestHealthGrid:
             '<a href="/dashboard/reliability/?range=7d&amp;project=checkout">checkout</a>' in html
         )
 
+    def test_an_incident_resolved_in_the_window_is_a_warning(self, acme):
+        alerts = Alert.objects.filter(project=acme.projects["checkout"])
+        error_rate, overrun = alerts.get(kind="error_rate"), alerts.get(kind="cost_overrun")
+        hour = timedelta(hours=1)
+        alerts.filter(pk=error_rate.pk).update(
+            state=AlertState.RESOLVED,
+            firing_since=acme.now - timedelta(minutes=20),
+            resolved_at=acme.now - timedelta(minutes=5),
+        )
+        alerts.filter(pk=overrun.pk).update(  # an incident over before the last hour
+            state=AlertState.RESOLVED,
+            firing_since=acme.now - 3 * hour,
+            resolved_at=acme.now - 2 * hour,
+        )
+        response = signed_in(acme.organization).get(OVERVIEW, {"range": "1h"})
+        cell = grid(response.content.decode())["checkout"]["firing_alerts"]
+        assert (cell["data-value"], cell["data-grade"]) == ("0", WARN)
+        row = next(row for row in response.context["health"] if row.project == "checkout")
+        alerts_cell = row.cells[-1]
+        assert (alerts_cell.display, alerts_cell.cue) == ("1 fired", "resolved")
+        seven_days = signed_in(acme.organization).get(OVERVIEW, {"range": "7d"}).context["health"]
+        assert next(r for r in seven_days if r.project == "checkout").cells[-1].display == "2 fired"
+
     def test_a_project_filter_shows_its_row_only(self, acme):
         html = signed_in(acme.organization).get(OVERVIEW, {"project": "search"}).content.decode()
         assert sorted(grid(html)) == ["search"]
