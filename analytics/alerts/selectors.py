@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
 
-from analytics.models import Alert
+from analytics.models import Alert, AlertState
 from governance.models import Project
 
 ALERT_FILTERS = ("state", "kind", "severity")
@@ -63,3 +64,34 @@ def alert_answer(alert: Alert) -> dict[str, Any]:
 
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectAlerts:
+    """A project's alerts firing now, and those whose latest incident fired at some time in
+    a window (the ones still firing included), so an incident already resolved is seen."""
+
+    firing: int
+    fired_in_window: int
+
+
+def project_alert_counts(
+    *, organization_id: int, project_ids: list[int], start: datetime, end: datetime
+) -> dict[int, ProjectAlerts]:
+    """Each project's alert counts (projects without alerts left out), in one grouped read."""
+    fired = Q(firing_since__isnull=False, firing_since__lt=end) & (
+        Q(resolved_at__isnull=True) | Q(resolved_at__gte=start)
+    )
+    rows = (
+        Alert.objects.filter(organization_id=organization_id, project_id__in=project_ids)
+        .values("project_id")
+        .annotate(
+            firing=Count("pk", filter=Q(state=AlertState.FIRING)),
+            fired=Count("pk", filter=fired),
+        )
+        .order_by()
+    )
+    return {
+        row["project_id"]: ProjectAlerts(firing=row["firing"], fired_in_window=row["fired"])
+        for row in rows
+    }

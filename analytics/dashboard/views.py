@@ -115,9 +115,16 @@ def home(request: HttpRequest) -> HttpResponse:
 @require_safe
 @member_required
 def overview(request: HttpRequest, membership: Membership) -> HttpResponse:
-    """Headline figures against the previous window, firing alerts, traffic and spend."""
-    organization_id = membership.organization_id
-    return _page(request, membership, "overview", overview_context, organization_id=organization_id)
+    """Health per project, headline figures against the previous window, firing alerts,
+    traffic and spend."""
+    return _page(
+        request,
+        membership,
+        "overview",
+        overview_context,
+        organization_id=membership.organization_id,
+        now=timezone.now(),
+    )
 
 
 @require_safe

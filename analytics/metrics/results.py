@@ -151,3 +151,20 @@ class DriftPoint:
     status: str | None
     conformance: float | None
     nonfallback_attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectHealth:
+    """One project's health figures over a query's window, each the summary's figure for the
+    query filtered to that project."""
+
+    project: str
+    requests: int
+    attempts: int
+    availability: float | None
+    latency_ms: Latency
+    error_rate: float | None
+    interception_rate: float | None
+    violation_rate: float | None
+    escaped_violations: int  # requests with a violation found at review, not intercepted
+    cost_usd: Decimal

@@ -289,7 +289,7 @@ class TestWithTraffic:
     @pytest.mark.parametrize(  # one of each is the repricings-in-progress notice
         ("page", "most"),
         [
-            ("overview", 21),
+            ("overview", 26),  # 5 of them the health grid: figures, rules, firing, budgets
             ("reliability", 22),
             ("enforcement", 18),
             ("routing", 22),

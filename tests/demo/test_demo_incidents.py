@@ -14,6 +14,8 @@ import pytest
 from django.core.wsgi import get_wsgi_application
 from django.utils import timezone
 
+from analytics.dashboard.filters import selection_from
+from analytics.dashboard.health import BAD, health_rows
 from analytics.models import Alert, AlertState, BudgetNotice
 from analytics.rollups.job import rollups_advance
 from analytics.rollups.reconcile import rollups_reconcile
@@ -124,3 +126,25 @@ def test_traffic_without_incidents_raises_no_alert(demo_keys):
     _replay()
     assert list(Alert.objects.values_list("project__name", "kind", "scope")) == []
     assert not BudgetNotice.objects.exists()
+
+
+def test_the_overviews_health_grid_flags_each_incidents_project(demo_keys):
+    """What a newcomer sees first: the outage's project over its error-rate and latency rules
+    (its alerts resolved, still shown), the over-intercepting one over its rule, the drifting
+    one by its firing alert; the clean projects flagged nowhere."""
+    _post(demo_keys, incidents=True)
+    _replay()
+    organization = Organization.objects.get(name=ORGANIZATION)
+    now = timezone.now()
+    selection = selection_from({"range": "24h"}, organization_id=organization.pk, now=now)
+    rows = {
+        row.project: {cell.metric: cell for cell in row.cells}
+        for row in health_rows(selection, organization_id=organization.pk, now=now)
+        if row.flagged
+    }
+    assert sorted(rows) == ["content-platform", "customer-service", "research-assistant"]
+    outage = rows["customer-service"]
+    assert outage["error_rate"].grade == outage["latency_p95_ms"].grade == BAD
+    assert outage["firing_alerts"].cue == "resolved"
+    assert rows["content-platform"]["interception_rate"].grade == BAD
+    assert rows["research-assistant"]["firing_alerts"].grade == BAD

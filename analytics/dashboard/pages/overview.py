@@ -1,9 +1,11 @@
-"""Overview: the morning's headline figures, each against the previous window of the same
-length, the firing alerts, and traffic and spend over time."""
+"""Overview: each project's health against its rules, the morning's headline figures, each
+against the previous window of the same length, the firing alerts, and traffic and spend over
+time."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -12,6 +14,7 @@ from django.db.models import Count, Q
 from analytics.dashboard import charts
 from analytics.dashboard.filters import Selection
 from analytics.dashboard.formatting import Change, Figure, amount, count, figure
+from analytics.dashboard.health import HEALTH_COLUMNS, health_rows
 from analytics.dashboard.pages.alerts import organization_alerts
 from analytics.dashboard.series import compared_with_previous
 from analytics.formatting import usd
@@ -103,8 +106,11 @@ def firing_figure(counts: dict[str, int]) -> Figure:
     )
 
 
-def overview_context(selection: Selection, *, organization_id: int) -> dict[str, Any]:
-    """The overview: headline figures against the previous window, firing alerts, charts."""
+def overview_context(
+    selection: Selection, *, organization_id: int, now: datetime
+) -> dict[str, Any]:
+    """The overview: health per project, headline figures against the previous window,
+    firing alerts, charts."""
     query = selection.query
     summary = metrics_summary(query)
     before = metrics_summary(selection.previous)
@@ -118,6 +124,8 @@ def overview_context(selection: Selection, *, organization_id: int) -> dict[str,
     empty = not summary.requests and not summary.attempts
     start = selection.buckets()[0]
     return {
+        "health": health_rows(selection, organization_id=organization_id, now=now),
+        "health_columns": HEALTH_COLUMNS,
         "figures": [*headline(summary, before), firing_figure(counts)],
         "firing": list(alerts.filter(state=AlertState.FIRING)[:FIRING_SHOWN]),
         "firing_count": counts["firing"],
