@@ -23,7 +23,7 @@ from django.urls import reverse
 from analytics.alerts.selectors import ProjectAlerts, project_alert_counts
 from analytics.dashboard.filters import Selection
 from analytics.dashboard.formatting import count, ms, raw
-from analytics.dashboard.thresholds import active_rules
+from analytics.dashboard.thresholds import rules_of_projects
 from analytics.formatting import BUDGET_STATUS_LABELS, percent, usd
 from analytics.metrics.breakdowns import metrics_project_health
 from analytics.metrics.budgets import BudgetStatus, budgets_for
@@ -229,7 +229,7 @@ def health_rows(selection: Selection, *, organization_id: int, now: datetime) ->
     query = selection.query
     figures = metrics_project_health(query)
     pks = {project.name: project.pk for project in query.projects}
-    chosen = project_rules(active_rules(query))
+    chosen = project_rules(rules_of_projects(query))
     window = selection.window
     alerts = project_alert_counts(
         organization_id=organization_id,
