@@ -24,9 +24,11 @@ from analytics.dashboard.filters import (
     filter_options,
     selection_from,
 )
+from analytics.dashboard.pages.alert import alert_context
 from analytics.dashboard.pages.alerts import alert_in_organization, alerts_context, silence_for
 from analytics.dashboard.pages.cost import cost_context, spend_csv, spend_tables
 from analytics.dashboard.pages.enforcement import enforcement_context
+from analytics.dashboard.pages.interceptions import interceptions_context, narrowing_from
 from analytics.dashboard.pages.overview import overview_context
 from analytics.dashboard.pages.reliability import reliability_context
 from analytics.dashboard.pages.requests import (
@@ -37,6 +39,7 @@ from analytics.dashboard.pages.requests import (
 from analytics.dashboard.pages.routing import routing_context
 from analytics.metrics.summary import repricings_in_progress
 from governance.models import Membership
+from governance.numbers import is_row_id
 
 PAGES = (
     ("overview", "Overview"),
@@ -139,6 +142,26 @@ def enforcement(request: HttpRequest, membership: Membership) -> HttpResponse:
 
 @require_safe
 @member_required
+def interceptions(request: HttpRequest, membership: Membership) -> HttpResponse:
+    """The latest blocked and modified requests of a layer or policy (`?layer=&policy=`)."""
+    try:
+        narrowing = narrowing_from(request.GET)
+        selection = _selection(request, membership)
+    except BadSelection as refusal:
+        return _refused(request, membership, "interceptions", refusal)
+    context = {
+        **chrome(membership, selection, "enforcement"),
+        **interceptions_context(selection, narrowing=narrowing),
+    }
+    # The range links keep the layer and policy too.
+    suffix = context["narrowing_suffix"]
+    for link in context["range_links"]:
+        link["query"] += suffix
+    return render(request, "dashboard/interceptions.html", context)
+
+
+@require_safe
+@member_required
 def routing(request: HttpRequest, membership: Membership) -> HttpResponse:
     """The model mix against the expected shares, drift and band conformance."""
     return _page(request, membership, "routing", routing_context)
@@ -195,6 +218,26 @@ def alerts(request: HttpRequest, membership: Membership) -> HttpResponse:
         alerts_context,
         organization_id=membership.organization_id,
         highlight=highlight,
+    )
+
+
+@require_safe
+@member_required
+def alert_detail(request: HttpRequest, membership: Membership, alert_id: str) -> HttpResponse:
+    """One alert: its rule, state, history, measured value against its threshold,
+    deliveries, and the acknowledge and silence forms."""
+    alert = (
+        alert_in_organization(membership.organization_id, int(alert_id))
+        if is_row_id(alert_id)
+        else None
+    )
+    if alert is None:
+        return not_found(
+            request, membership, f"There is no alert #{alert_id} in your organization."
+        )
+    context = alert_context(alert, now=timezone.now())
+    return render(
+        request, "dashboard/alert.html", {**chrome(membership, None, "alerts"), **context}
     )
 
 
