@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db.models import QuerySet
+
 from governance.models import Project, Service
 from ingestion.models import EnforcementEvent
 
@@ -37,7 +39,7 @@ class Interception:
     severity: str | None
 
 
-def interceptions_latest(
+def intercepting_checks(
     *,
     project_ids: Sequence[int],
     start: datetime,
@@ -45,12 +47,9 @@ def interceptions_latest(
     service_ids: Sequence[int] | None = None,
     layer: str | None = None,
     policy: str | None = None,
-    limit: int = 50,
-) -> list[Interception]:
-    """The newest `limit` block and modify checks in [start, end) of these projects (and
-    services, layer, policy when given), newest first (ties: the later ingested first)."""
-    if not project_ids or (service_ids is not None and not service_ids):
-        return []
+) -> QuerySet[EnforcementEvent]:
+    """The block and modify checks in [start, end) of these projects (and services, layer,
+    policy when given), newest first (ties: the later ingested first)."""
     checks = EnforcementEvent.objects.filter(
         project_id__in=project_ids,
         timestamp__gte=start,
@@ -63,7 +62,32 @@ def interceptions_latest(
         checks = checks.filter(layer=layer)
     if policy:
         checks = checks.filter(policy=policy)
-    rows = list(checks.order_by("-timestamp", "-seq").values_list(*INTERCEPTION_FIELDS)[:limit])
+    return checks.order_by("-timestamp", "-seq")
+
+
+def interceptions_latest(
+    *,
+    project_ids: Sequence[int],
+    start: datetime,
+    end: datetime,
+    service_ids: Sequence[int] | None = None,
+    layer: str | None = None,
+    policy: str | None = None,
+    limit: int = 50,
+) -> list[Interception]:
+    """The newest `limit` block and modify checks in [start, end) of these projects (and
+    services, layer, policy when given), newest first, with project and service names."""
+    if not project_ids or (service_ids is not None and not service_ids):
+        return []
+    checks = intercepting_checks(
+        project_ids=project_ids,
+        start=start,
+        end=end,
+        service_ids=service_ids,
+        layer=layer,
+        policy=policy,
+    )
+    rows = list(checks.values_list(*INTERCEPTION_FIELDS)[:limit])
     if not rows:
         return []
     projects = dict(Project.objects.filter(pk__in=project_ids).values_list("pk", "name"))
