@@ -73,6 +73,12 @@ def _threshold_y(svg: str) -> float:
     return float(line.group(1))
 
 
+def _table(page: str, table_id: str) -> str:
+    found = re.search(rf'<table id="{table_id}">(.*?)</table>', page, re.S)
+    assert found is not None, table_id
+    return found.group(1)
+
+
 def _chart(page: str) -> str:
     found = re.search(r'<figure class="panel" id="alert-chart">(.*?)</figure>', page, re.S)
     assert found is not None
@@ -84,7 +90,7 @@ def test_a_firing_rule_alert_shows_its_rule_history_deliveries_and_chart(member,
     assert response.status_code == 200
     page = response.content.decode()
 
-    rule_table = re.search(r'<table id="alert-rule">(.*?)</table>', page, re.S).group(1)
+    rule_table = _table(page, "alert-rule")
     for shown in ("too many blocks", "over-interception", "20.0%", "10 min", "5 min"):
         assert shown in rule_table
     assert "ops@example.com" in rule_table
@@ -93,7 +99,7 @@ def test_a_firing_rule_alert_shows_its_rule_history_deliveries_and_chart(member,
     history = re.findall(r'data-state-before="(\w*)" data-state-after="(\w+)"', page)
     assert history == [("pending", "firing"), ("", "pending")]  # newest first
 
-    deliveries = re.search(r'<table id="alert-deliveries">(.*?)</table>', page, re.S).group(1)
+    deliveries = _table(page, "alert-deliveries")
     mail = Notification.objects.get(alert=firing)
     assert mail.recipient in deliveries and mail.subject in deliveries
     assert 'data-state="pending"' in deliveries
@@ -133,7 +139,7 @@ def test_a_budget_alert_shows_spend_against_the_thresholds_money(member, post_ba
         assert f"{label}: {usd(Decimal(money))}" in svg
     assert svg.count('<g class="threshold">') == 3
     assert "Spent this period · " in svg and usd(spent) in svg  # the running total's last point
-    rule_table = re.search(r'<table id="alert-rule">(.*?)</table>', page, re.S).group(1)
+    rule_table = _table(page, "alert-rule")
     assert usd(spent) in rule_table and "support monthly" in rule_table
     assert 'id="alert-actions"' not in page  # finance reads; ops and admins act
 
