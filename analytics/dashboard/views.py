@@ -15,6 +15,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST, require_safe
 
 from analytics.alerts.actions import alert_acknowledge
+from analytics.api.params import is_row_id
 from analytics.dashboard.access import can_act_on_alerts, forbidden, member_required
 from analytics.dashboard.filters import (
     RANGE_LABELS,
@@ -39,7 +40,6 @@ from analytics.dashboard.pages.requests import (
 from analytics.dashboard.pages.routing import routing_context
 from analytics.metrics.summary import repricings_in_progress
 from governance.models import Membership
-from governance.numbers import is_row_id
 
 PAGES = (
     ("overview", "Overview"),

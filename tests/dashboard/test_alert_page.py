@@ -74,7 +74,7 @@ def _threshold_y(svg: str) -> float:
 
 
 def _table(page: str, table_id: str) -> str:
-    found = re.search(rf'<table id="{table_id}">(.*?)</table>', page, re.S)
+    found = re.search(rf'<table id="{table_id}"[^>]*>(.*?)</table>', page, re.S)
     assert found is not None, table_id
     return found.group(1)
 
