@@ -13,6 +13,8 @@ import pytest
 from django.utils import timezone
 
 from analytics.alerts.evaluation import alerts_evaluate
+from analytics.alerts.selectors import Judgement
+from analytics.dashboard.pages.alert import thinned
 from analytics.formatting import usd
 from analytics.metrics.budgets import budget_spend_series, budget_status
 from analytics.models import Alert, AlertEvaluation, AlertState, Notification
@@ -200,3 +202,16 @@ def test_the_alert_page_reads_in_few_queries(member, firing, django_assert_max_n
     ops = member("ops")
     with django_assert_max_num_queries(12):
         assert ops.get(f"/dashboard/alerts/{firing.pk}/").status_code == 200
+
+
+def test_many_judgements_are_thinned_to_their_peaks():
+    start = NOW - timedelta(hours=12)
+    judgements = [
+        Judgement(start + timedelta(minutes=i), 0.9 if i == 401 else 0.1, i == 401)
+        for i in range(720)
+    ]
+    kept = thinned(judgements, most=360)
+    assert len(kept) == 360
+    assert [j.value for j in kept].count(0.9) == 1  # the one breach survives the thinning
+    assert kept == sorted(kept, key=lambda j: j.at)
+    assert thinned(judgements[:10], most=360) == judgements[:10]
