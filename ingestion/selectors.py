@@ -7,7 +7,8 @@ job's watermarks, so that what is read is what the rollups hold. The rollup job 
 stream past its watermark (`events_after`, from ingestion.event_reads); repricing reads an
 hour of routing events with their prices; alert evaluation looks up a model's incident; the
 request API and page read one request's attempts and checks (`request_traces`, from
-ingestion.request_reads).
+ingestion.request_reads); the dashboard lists the latest blocked and modified requests
+(`interceptions_latest`, from ingestion.interception_reads).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from django.db.models import Min
 
 from ingestion.event_reads import Position as Position
 from ingestion.event_reads import events_after as events_after
+from ingestion.interception_reads import Interception as Interception
+from ingestion.interception_reads import interceptions_latest as interceptions_latest
 from ingestion.models import RoutingEvent
 from ingestion.partitions import PARTITIONED_TABLES, partition_name
 from ingestion.partitions import month_start as month_start

@@ -114,7 +114,7 @@ def _alert_notify(alert: Alert, rule: AlertRule, event: str, now: datetime) -> i
             "project": rule.project,
             "since": alert.firing_since or alert.pending_since,
             "now": now,
-            "url": dashboard_url(f"/dashboard/alerts/?alert={alert.pk}"),
+            "url": dashboard_url(f"/dashboard/alerts/{alert.pk}/"),
             **crossing_shown(alert.kind, alert.value, alert.threshold),
         },
         alert=alert,

@@ -6,10 +6,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 
-from analytics.models import Alert, AlertState
+from analytics.models import Alert, AlertEvaluation, AlertState, Notification
 from governance.models import Project
+
+TRANSITIONS_SHOWN = 100
+DELIVERIES_SHOWN = 100
 
 ALERT_FILTERS = ("state", "kind", "severity")
 
@@ -36,6 +39,58 @@ def alerts_for(
         if name in filters:
             alerts = alerts.filter(**{name: filters[name]})
     return alerts.order_by("-updated_at", "-pk")
+
+
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    """One evaluation of an alert's rule or budget over the alert's scope: the value the
+    rule measured (analytics.alerts.measurements) and whether it breached the line."""
+
+    at: datetime
+    value: float | None
+    breached: bool
+
+
+def alert_judgements(alert: Alert, *, start: datetime, end: datetime) -> list[Judgement]:
+    """Every judgement of the alert's rule (or budget) and scope in [start, end), oldest
+    first, including those from before the alert existed (kept with no alert)."""
+    owner = {"rule_id": alert.rule_id} if alert.rule_id else {"budget_id": alert.budget_id}
+    rows = (
+        AlertEvaluation.objects.filter(
+            **owner, scope=alert.scope, evaluated_at__gte=start, evaluated_at__lt=end
+        )
+        .order_by("evaluated_at", "pk")
+        .values_list("evaluated_at", "value", "breached")
+    )
+    return [Judgement(at, value, breached) for at, value, breached in rows]
+
+
+def alert_transitions(alert: Alert) -> list[AlertEvaluation]:
+    """The alert's changes of state (pending, firing, resolved), newest first."""
+    return list(
+        AlertEvaluation.objects.filter(alert=alert)
+        .exclude(state_before=F("state_after"))
+        .order_by("-evaluated_at", "-pk")[:TRANSITIONS_SHOWN]
+    )
+
+
+def alert_deliveries(alert: Alert) -> list[Notification]:
+    """The outbox rows the alert queued (one per recipient and event), newest first."""
+    return list(
+        Notification.objects.filter(alert=alert, organization_id=alert.organization_id)
+        .only(
+            "recipient",
+            "subject",
+            "state",
+            "attempts",
+            "last_error",
+            "sent_at",
+            "failed_at",
+            "created_at",
+            "next_attempt_at",
+        )
+        .order_by("-created_at", "-pk")[:DELIVERIES_SHOWN]
+    )
 
 
 def alert_answer(alert: Alert) -> dict[str, Any]:

@@ -16,10 +16,12 @@ urlpatterns = [
     path("dashboard/", views.overview, name="overview"),
     path("dashboard/reliability/", views.reliability, name="reliability"),
     path("dashboard/enforcement/", views.enforcement, name="enforcement"),
+    path("dashboard/enforcement/interceptions/", views.interceptions, name="interceptions"),
     path("dashboard/routing/", views.routing, name="routing"),
     path("dashboard/cost/", views.cost, name="cost"),
     path("dashboard/cost.csv", views.cost_csv, name="cost-csv"),
     path("dashboard/alerts/", views.alerts, name="alerts"),
+    path("dashboard/alerts/<str:alert_id>/", views.alert_detail, name="alert"),
     path("dashboard/requests/", views.request_search, name="request-search"),
     path("dashboard/requests/<path:request_id>/", views.request_detail, name="request"),
     path(

@@ -15,6 +15,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST, require_safe
 
 from analytics.alerts.actions import alert_acknowledge
+from analytics.api.params import is_row_id
 from analytics.dashboard.access import can_act_on_alerts, forbidden, member_required
 from analytics.dashboard.filters import (
     RANGE_LABELS,
@@ -24,9 +25,11 @@ from analytics.dashboard.filters import (
     filter_options,
     selection_from,
 )
+from analytics.dashboard.pages.alert import alert_context
 from analytics.dashboard.pages.alerts import alert_in_organization, alerts_context, silence_for
 from analytics.dashboard.pages.cost import cost_context, spend_csv, spend_tables
 from analytics.dashboard.pages.enforcement import enforcement_context
+from analytics.dashboard.pages.interceptions import interceptions_context, narrowing_from
 from analytics.dashboard.pages.overview import overview_context
 from analytics.dashboard.pages.reliability import reliability_context
 from analytics.dashboard.pages.requests import (
@@ -146,6 +149,26 @@ def enforcement(request: HttpRequest, membership: Membership) -> HttpResponse:
 
 @require_safe
 @member_required
+def interceptions(request: HttpRequest, membership: Membership) -> HttpResponse:
+    """The latest blocked and modified requests of a layer or policy (`?layer=&policy=`)."""
+    try:
+        narrowing = narrowing_from(request.GET)
+        selection = _selection(request, membership)
+    except BadSelection as refusal:
+        return _refused(request, membership, "interceptions", refusal)
+    context = {
+        **chrome(membership, selection, "enforcement"),
+        **interceptions_context(selection, narrowing=narrowing),
+    }
+    # The range links keep the layer and policy too.
+    suffix = context["narrowing_suffix"]
+    for link in context["range_links"]:
+        link["query"] += suffix
+    return render(request, "dashboard/interceptions.html", context)
+
+
+@require_safe
+@member_required
 def routing(request: HttpRequest, membership: Membership) -> HttpResponse:
     """The model mix against the expected shares, drift and band conformance."""
     return _page(request, membership, "routing", routing_context)
@@ -202,6 +225,26 @@ def alerts(request: HttpRequest, membership: Membership) -> HttpResponse:
         alerts_context,
         organization_id=membership.organization_id,
         highlight=highlight,
+    )
+
+
+@require_safe
+@member_required
+def alert_detail(request: HttpRequest, membership: Membership, alert_id: str) -> HttpResponse:
+    """One alert: its rule, state, history, measured value against its threshold,
+    deliveries, and the acknowledge and silence forms."""
+    alert = (
+        alert_in_organization(membership.organization_id, int(alert_id))
+        if is_row_id(alert_id)
+        else None
+    )
+    if alert is None:
+        return not_found(
+            request, membership, f"There is no alert #{alert_id} in your organization."
+        )
+    context = alert_context(alert, now=timezone.now())
+    return render(
+        request, "dashboard/alert.html", {**chrome(membership, None, "alerts"), **context}
     )
 
 

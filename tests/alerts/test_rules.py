@@ -218,7 +218,7 @@ def test_alert_email_says_what_crossed_which_line_by_how_much_since_when(post_ba
         assert "10.00%" in body and "1.00%" in body
         assert "+9.00 points, 10.0x the threshold" in body
         assert f"{alert.firing_since:%Y-%m-%d %H:%M} UTC" in body
-        assert f"/dashboard/alerts/?alert={alert.pk}" in body
+        assert f"/dashboard/alerts/{alert.pk}/" in body
     assert "Value:      10.00% against a threshold of 1.00%" in mail.body_text
 
 

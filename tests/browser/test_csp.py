@@ -173,6 +173,15 @@ def test_alert_pages_and_their_actions_have_no_violation(acme, live_server, page
     visit(page, csp, f"{live_server.url}/dashboard/alerts/?alert={alert_id}")  # highlighted
     assert page.locator(f'tr.highlight[data-alert-id="{alert_id}"]').count() == 1
     screenshot(page, "csp-alerts")
+    # The alert's own page (its stylesheet applied) and the interceptions list.
+    visit(page, csp, f"{live_server.url}/dashboard/alerts/{alert_id}/")
+    assert page.locator("#alert-chart svg g.threshold").count() >= 1
+    assert page.evaluate("getComputedStyle(document.querySelector('#alert-rule')).minWidth") == (
+        "0px"
+    )
+    visit(page, csp, f"{live_server.url}/dashboard/enforcement/interceptions/?layer=preprocess")
+    assert page.locator("#interceptions tbody tr").count() > 0
+    assert csp.violations() == []
 
 
 def test_admin_pages_have_no_violation_and_their_scripts_work(acme, live_server, page, csp):
