@@ -50,6 +50,8 @@ def traffic(seed: int) -> list[dict]:
     )
     for event in events:  # variety the scenario does not make by itself
         if event["type"] != "routing":
+            if rng.random() < 0.3:  # a check that reports its own cost (an LLM judge)
+                event["cost_usd"] = f"{rng.uniform(0, 0.002):.8f}"
             continue
         roll = rng.random()
         if roll < 0.05:
@@ -229,6 +231,7 @@ def test_models_and_layers_tables(post_batch, priced_project, read_client):
         for row in read_client.get("/api/v1/metrics/layers", params).json()["rows"]
     }
     checks = [e for e in events if e["type"] == "enforcement"]
+    assert sum(row["checks"] for row in layers.values()) == len(checks)
     for layer, row in layers.items():
         mine = [e for e in checks if e["layer"] == layer]
         assert row["checks"] == len(mine)
@@ -307,7 +310,11 @@ def test_empty_window_answers_zeros_and_nulls(priced_project, read_client):
     [
         ("analytics_attemptrollup", "attempts, errors, fallbacks, cost_usd, baseline_cost_usd"),
         ("analytics_requestrollup", "requests, served, intercepted, caught, escaped"),
-        ("analytics_layerrollup", "checks, blocks, modifies, violations"),
+        (
+            "analytics_layerrollup",
+            "checks, blocks, modifies, violations, false_positives, unreported_checks, "
+            "reported_check_cost_usd",
+        ),
     ],
 )
 def test_hour_and_day_rows_add_up_to_the_minute_rows(post_batch, priced_project, table, measures):
