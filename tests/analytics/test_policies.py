@@ -42,6 +42,33 @@ WINDOWS = [
 ]
 
 
+def policy_traffic(seed: int) -> list[dict]:
+    """The metrics tests' traffic, with reviews that overturn most of its blocks and modifies
+    minutes to an hour later (naming the overturned check's policy), so every run has false
+    positives, some of them in another hour than their check."""
+    events = traffic(seed)
+    rng = random.Random(seed)
+    overturns = []
+    for event in events:
+        intercepted = event["type"] == "enforcement" and event["verdict"] in ("block", "modify")
+        if intercepted and event["layer"] != "review" and rng.random() < 0.8:
+            later = datetime.fromisoformat(event["timestamp"]) + timedelta(
+                minutes=rng.uniform(1, 60)
+            )
+            overturns.append(
+                enforcement_event(
+                    request_id=event["request_id"],
+                    timestamp=min(later, NOW - timedelta(minutes=1)).isoformat(),
+                    layer="review",
+                    policy=event["policy"],
+                    verdict="allow",
+                    false_positive=True,
+                    check_latency_ms=round(rng.uniform(3, 10), 2),
+                )
+            )
+    return events + overturns
+
+
 def _policies(client: APIClient, start: datetime, end: datetime, **params: str) -> list[dict]:
     response = client.get(
         "/api/v1/metrics/policies", {"from": start.isoformat(), "to": end.isoformat(), **params}
@@ -73,12 +100,13 @@ def check_policies(rows: list[dict], exact: dict[str, dict]) -> None:
 def test_policies_match_the_raw_events_with_late_events_and_replays(
     post_batch, priced_project, read_client, seed
 ):
-    events = traffic(seed)
+    events = policy_traffic(seed)
     post_all(post_batch, events, random.Random(seed), roll_between=True)
     assert post_batch(events[:200]).json()["duplicates"] == 200  # a replay changes nothing
+    assert post_batch(events[-20:]).json()["duplicates"] == 20  # late reviews replayed too
     rollups_advance()
     # Reviews that overturn a check name its policy: its false positives are on it.
-    assert any(e.get("false_positive") and e["layer"] == "review" for e in events)
+    assert sum(bool(e.get("false_positive")) for e in events) >= 3
 
     for start, end in WINDOWS:
         exact = exact_policies(events, start=start, end=end, check_cost=Decimal(0))
@@ -127,7 +155,7 @@ def test_the_project_check_cost_prices_checks_that_report_none_at_once(
 def test_rebuilds_and_a_fresh_rollup_make_the_same_policy_rows(
     post_batch, priced_project, read_client
 ):
-    events = traffic(6)
+    events = policy_traffic(6)
     post_all(post_batch, events, random.Random(6), roll_between=True)
     rollups_advance()
     incremental = _policies(read_client, START, NOW)
@@ -149,7 +177,7 @@ def test_the_migration_splits_rollups_made_without_policies(
 ):
     """Layer rollups as they were before policies (one row per layer, no cost) are rebuilt
     from the raw events into the rows the rollup job makes now."""
-    events = traffic(8)
+    events = policy_traffic(8)
     post_all(post_batch, events, random.Random(8), roll_between=True)
     rollups_advance()
     expected = _policies(read_client, START, NOW)
