@@ -65,6 +65,11 @@ def traffic(seed: int) -> list[dict]:
 
 @pytest.fixture
 def read_client(project) -> APIClient:
+    return read_client_of(project)
+
+
+def read_client_of(project) -> APIClient:
+    """An API client with a read key of the project."""
     _, raw = api_key_create(project=project, scope="read")
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
@@ -73,6 +78,11 @@ def read_client(project) -> APIClient:
 
 @pytest.fixture
 def priced_project(project):
+    return price_change_added(project)
+
+
+def price_change_added(project):
+    """The project with gpt-5.4's price changed at PRICE_CHANGE (REFERENCE_PRICES)."""
     model = project.matrix_models.get(name="gpt-5.4")
     ModelPrice.objects.create(
         model=model,

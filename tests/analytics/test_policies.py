@@ -21,19 +21,30 @@ from analytics.rollups.rebuild import layer_rollups_rebuild_all, rollups_rebuild
 from governance.models import Project
 from governance.services import api_key_create
 from tests.analytics.exact import exact_policies, nearest_rank
-from tests.analytics.test_metrics import (  # noqa: F401 - fixtures used by name
+from tests.analytics.test_metrics import (
     NOW,
     START,
     exact_for,
     post_all,
-    priced_project,
-    read_client,
+    price_change_added,
+    read_client_of,
     traffic,
 )
 from tests.conftest import enforcement_event
 from tests.governance.factories import OrganizationFactory, ProjectFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def priced_project(project) -> Project:
+    return price_change_added(project)
+
+
+@pytest.fixture
+def read_client(project) -> APIClient:
+    return read_client_of(project)
+
 
 MICRO = Decimal("0.000001")
 WINDOWS = [

@@ -10,15 +10,19 @@ from urllib.parse import urlencode
 
 import pytest
 
+from governance.models import Organization
 from tests.browser.conftest import ConsoleWatch, screenshot
 from tests.browser.tenant import PASSWORD
-from tests.dashboard.test_enforcement_policies import (  # noqa: F401 - a fixture, by name
-    _rogue_policy,
-    demo_content_platform,
-)
+from tests.dashboard.test_enforcement_policies import demo_content_platform_posted, rogue_policy
 from tests.governance.factories import UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def demo_content_platform(live_server) -> Organization:
+    return demo_content_platform_posted()
+
 
 WIDTHS = (1440, 390)
 
@@ -43,7 +47,7 @@ def test_the_policy_table_names_the_over_intercepting_policy_and_fits(
     page = signed_in(browser, live_server.url, "policy-ops", width)
     console = ConsoleWatch(page)
     assert page.goto(f"{live_server.url}/dashboard/enforcement/?range=1h").status == 200
-    rogue = _rogue_policy()
+    rogue = rogue_policy()
     first = page.locator("#policies tbody tr").first
     assert first.get_attribute("data-policy") == rogue
     link = first.locator("a")

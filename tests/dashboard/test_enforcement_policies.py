@@ -22,7 +22,7 @@ from tests.governance.factories import UserFactory
 from tollgate.demo.incidents import OverInterception, demo_incidents
 from tollgate.demo.poster import history_post
 from tollgate.demo.simulation import TrafficPlan, minute_floor
-from tollgate.demo.tenant import ORGANIZATION, DemoState, demo_tenant_ensure
+from tollgate.demo.tenant import DemoState, demo_tenant_ensure
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -33,6 +33,10 @@ PAGE = "/dashboard/enforcement/"
 
 @pytest.fixture
 def demo_content_platform() -> Organization:
+    return demo_content_platform_posted()
+
+
+def demo_content_platform_posted() -> Organization:
     """Two hours of the demo's content platform, its over-intercepting policy included."""
     state = DemoState(passwords={}, keys={})
     organization = demo_tenant_ensure(state)
@@ -54,7 +58,7 @@ def demo_content_platform() -> Organization:
     return organization
 
 
-def _rogue_policy() -> str:
+def rogue_policy() -> str:
     (rogue,) = [i for i in demo_incidents(ANCHOR) if isinstance(i, OverInterception)]
     return rogue.policy
 
@@ -71,7 +75,7 @@ def test_the_over_intercepting_policy_is_named_first_with_the_apis_figures(
     client = Client()
     client.force_login(UserFactory.create(organization=demo_content_platform, role="ops"))
     html = client.get(PAGE, {"range": "1h"}).content.decode()
-    rogue = _rogue_policy()
+    rogue = rogue_policy()
     names = _policy_names(html)
     assert names[0] == rogue  # the most intercepting first: it stands out by name
     assert '<div class="table-scroll">\n<table id="policies">' in html
@@ -101,6 +105,6 @@ def test_another_organization_sees_none_of_the_policies(demo_content_platform, m
     client = member("ops", username="acme-ops")  # the demo has its own "ops"
     html = client.get(PAGE, {"range": "1h"}).content.decode()
     assert _policy_names(html) == []
-    assert _rogue_policy() not in html
+    assert rogue_policy() not in html
     refused = client.get(PAGE, {"policy": "p" * 101})
     assert refused.status_code == 400 and b"policy" in refused.content
