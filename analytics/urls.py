@@ -6,6 +6,7 @@ urlpatterns = [
     path("metrics/summary", views.SummaryView.as_view(), name="metrics-summary"),
     path("metrics/models", views.ModelsView.as_view(), name="metrics-models"),
     path("metrics/layers", views.LayersView.as_view(), name="metrics-layers"),
+    path("metrics/policies", views.PoliciesView.as_view(), name="metrics-policies"),
     path("metrics/timeseries", views.TimeseriesView.as_view(), name="metrics-timeseries"),
     path("drift", views.DriftView.as_view(), name="drift"),
     path("requests/<path:request_id>", requests.RequestView.as_view(), name="request"),

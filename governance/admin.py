@@ -295,6 +295,7 @@ class ProjectAdmin(AuditedAdmin):
         "interception_cost_usd",
         "correction_cost_usd",
         "incident_cost_usd",
+        "check_cost_usd",
         "retention_days",
     ]
     list_filter = ["organization"]

@@ -23,6 +23,7 @@ SETTINGS_MONEY = {
     "interception_cost": "interception_cost_usd",
     "correction_cost": "correction_cost_usd",
     "incident_cost": "incident_cost_usd",
+    "check_cost": "check_cost_usd",
 }
 SETTINGS_SCALES = ("token_scale", "tool_scale")
 

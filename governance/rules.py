@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 
 from governance.models import (
+    NAMED_SCOPES,
     AlertKind,
     AlertRule,
     Budget,
@@ -22,6 +23,7 @@ from governance.models import (
     Project,
     ScopeKind,
     Severity,
+    policy_scope_problem,
 )
 from governance.numbers import decimal_parse
 from governance.services import GovernanceError
@@ -46,17 +48,22 @@ class RulesLoadResult:
         return any(vars(self).values())
 
 
-def scope_parse(value: Any, where: str, *, organization_allowed: bool) -> tuple[str, str]:
-    """`project`, `service:NAME`, `model:NAME` (and `organization` for budgets)."""
+def scope_parse(
+    value: Any, where: str, *, organization_allowed: bool, policy_allowed: bool = False
+) -> tuple[str, str]:
+    """`project`, `service:NAME`, `model:NAME` (and `organization` for budgets, `policy:NAME`
+    for alert rules)."""
     if not isinstance(value, str) or not value:
         raise GovernanceError(f"{where}: expected project, service:NAME or model:NAME")
     kind, _, name = value.partition(":")
     allowed = {ScopeKind.PROJECT, ScopeKind.SERVICE, ScopeKind.MODEL}
     if organization_allowed:
         allowed.add(ScopeKind.ORGANIZATION)
+    if policy_allowed:
+        allowed.add(ScopeKind.POLICY)
     if kind not in allowed:
         raise GovernanceError(f"{where}: unknown scope {value!r}")
-    if kind in (ScopeKind.SERVICE, ScopeKind.MODEL) and not name:
+    if kind in NAMED_SCOPES and not name:
         raise GovernanceError(f"{where}: {kind} scope needs a name, e.g. {kind}:NAME")
     if kind in (ScopeKind.PROJECT, ScopeKind.ORGANIZATION) and name:
         raise GovernanceError(f"{where}: {kind} scope takes no name")
@@ -138,10 +145,17 @@ def _budget_fields(item: dict[str, Any], where: str) -> dict[str, Any]:
 
 def _rule_fields(item: dict[str, Any], where: str) -> dict[str, Any]:
     scope_kind, scope_name = scope_parse(
-        item.get("scope", "project"), f"{where}.scope", organization_allowed=False
+        item.get("scope", "project"),
+        f"{where}.scope",
+        organization_allowed=False,
+        policy_allowed=True,
     )
+    kind = _choice(item.get("kind"), AlertKind, f"{where}.kind")
+    problem = policy_scope_problem(kind, scope_kind)
+    if problem:
+        raise GovernanceError(f"{where}.scope: {problem}")
     fields: dict[str, Any] = {
-        "kind": _choice(item.get("kind"), AlertKind, f"{where}.kind"),
+        "kind": kind,
         "scope_kind": scope_kind,
         "scope_name": scope_name,
         "threshold": _threshold(item.get("threshold"), f"{where}.threshold"),

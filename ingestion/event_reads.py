@@ -33,7 +33,8 @@ LIMIT %s
 ENFORCEMENT_SQL = f"""
 SELECT seq, ingest_xid::text::bigint AS xid, project_id, service_id, request_id,
        {epoch_us('"timestamp"')} AS "timestamp",
-       environment, layer, verdict, violation, false_positive, check_latency_ms
+       environment, layer, policy, verdict, violation, false_positive, check_latency_ms,
+       (cost_usd * 100000000)::bigint AS check_cost_units
 FROM ingestion_enforcementevent
 WHERE (ingest_xid, seq) > (%s::text::xid8, %s) AND (ingest_xid, seq) <= (%s::text::xid8, %s)
 ORDER BY ingest_xid, seq
@@ -47,7 +48,7 @@ ROUTING_COLUMNS = (
 )  # fmt: skip
 ENFORCEMENT_COLUMNS = (
     "seq", "xid", "project_id", "service_id", "request_id", "timestamp", "environment", "layer",
-    "verdict", "violation", "false_positive", "check_latency_ms",
+    "policy", "verdict", "violation", "false_positive", "check_latency_ms", "check_cost_units",
 )  # fmt: skip
 # Each column's type once parsed.
 STREAM_TYPES = {
@@ -57,10 +58,15 @@ STREAM_TYPES = {
     "complexity_score": "float64", "input_tokens": "int64", "output_tokens": "int64",
     "cache_read_tokens": "int64", "cache_write_tokens": "int64", "reasoning_tokens": "int64",
     "latency_ms": "float64", "routing_latency_ms": "float64", "cost_units": "Int64",
-    "layer": "str", "verdict": "str", "violation": "str", "false_positive": "bool",
-    "check_latency_ms": "float64",
+    "layer": "str", "policy": "str", "verdict": "str", "violation": "str",
+    "false_positive": "bool", "check_latency_ms": "float64", "check_cost_units": "Int64",
 }  # fmt: skip
-NULLABLE = ("routing_latency_ms", "cost_units", "violation")  # elsewhere "" is a value
+NULLABLE = (
+    "routing_latency_ms",
+    "cost_units",
+    "violation",
+    "check_cost_units",
+)  # elsewhere "" is a value
 STREAM_QUERIES = {
     "routing": (ROUTING_SQL, ROUTING_COLUMNS),
     "enforcement": (ENFORCEMENT_SQL, ENFORCEMENT_COLUMNS),

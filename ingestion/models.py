@@ -83,6 +83,7 @@ class EnforcementEvent(RawEvent):
     severity = models.CharField(max_length=8, null=True)  # noqa: DJ001
     false_positive = models.BooleanField()
     check_latency_ms = models.FloatField()
+    cost_usd = models.DecimalField(max_digits=20, decimal_places=8, null=True)  # the check's own
 
     class Meta:
         managed = False

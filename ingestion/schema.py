@@ -208,6 +208,7 @@ ENFORCEMENT_FIELDS: tuple[tuple[str, bool, Check, Any], ...] = (
     ("severity", False, choice(SEVERITIES), None),
     ("false_positive", False, boolean, False),
     ("check_latency_ms", True, non_negative, None),
+    ("cost_usd", False, money, None),  # what the check itself cost
 )
 
 FIELDS_BY_TYPE = {

@@ -192,8 +192,10 @@ REQUEST_ROUTING_COLUMNS = (
 )  # fmt: skip
 ENFORCEMENT_COLUMNS = (
     "seq", "project_id", "service_id", "request_id", "timestamp", "environment", "layer",
-    "verdict", "violation", "false_positive", "check_latency_ms",
+    "policy", "verdict", "violation", "false_positive", "check_latency_ms", "check_cost_units",
 )  # fmt: skip
+# Columns that are expressions, not names: the check's own cost in 1e-8 USD (None when absent).
+COLUMN_EXPRESSIONS = {"check_cost_units": "(cost_usd * 100000000)::bigint"}
 
 
 def enforcement_events_in(
@@ -252,7 +254,7 @@ def request_events(
 
 
 def _quoted(columns: Sequence[str]) -> list[str]:
-    return [f'"{name}"' for name in columns]
+    return [COLUMN_EXPRESSIONS.get(name, f'"{name}"') for name in columns]
 
 
 # --- Routing events for repricing (analytics.repricing) ----------------------------------

@@ -107,6 +107,7 @@ ROUTING_COLUMNS = (
 ENFORCEMENT_COLUMNS = (
     *COMMON_COLUMNS,
     "layer", "policy", "verdict", "violation", "severity", "false_positive", "check_latency_ms",
+    "cost_usd",
 )  # fmt: skip
 
 
@@ -169,6 +170,7 @@ def event_validate(
         values["severity"],
         values["false_positive"],
         values["check_latency_ms"],
+        values["cost_usd"],
     )
     return "enforcement", row
 

@@ -32,7 +32,9 @@ ROUTING_TYPES = (
     "text", "text", "text", "text", "int4", "int4", "int4", "int4", "int4", "int4", "float8",
     "bool", "float8", "float8", "text", "text", "text", "text", "numeric", "numeric", "int8",
 )  # fmt: skip
-ENFORCEMENT_TYPES = (*COMMON_TYPES, "text", "text", "text", "text", "text", "bool", "float8")
+ENFORCEMENT_TYPES = (
+    *COMMON_TYPES, "text", "text", "text", "text", "text", "bool", "float8", "numeric",
+)  # fmt: skip
 
 TABLES = {
     "routing": ("ingestion_routingevent", ROUTING_COLUMNS, ROUTING_TYPES),

@@ -1,7 +1,8 @@
 """What an alert rule sees now: one measurement per scope, from the live figures.
 
 A model_failure rule measures each model with traffic in its window; routing drift, rollup
-mismatches and the summary's rates, latency and spend measure the rule's one scope. When a
+mismatches and the summary's rates, latency and spend measure the rule's one scope; an
+over_interception rule scoped to a policy measures that policy's checks. When a
 model incident resolves, its traffic migration time is read from the raw events.
 """
 
@@ -14,7 +15,7 @@ from typing import Any
 
 from analytics.alerts.wording import percent
 from analytics.formatting import usd
-from analytics.metrics.breakdowns import metrics_models
+from analytics.metrics.breakdowns import metrics_models, metrics_policies
 from analytics.metrics.budgets import scope_query, spend
 from analytics.metrics.drift import metrics_drift
 from analytics.metrics.query import MetricsQuery
@@ -22,7 +23,13 @@ from analytics.metrics.summary import metrics_summary
 from analytics.metrics.window import Window
 from analytics.models import Alert, AlertState
 from analytics.rollups.reconcile import mismatches_open
-from governance.models import DEFAULT_CONFORMANCE_MIN, AlertKind, AlertRule
+from governance.models import (
+    DEFAULT_CONFORMANCE_MIN,
+    AlertKind,
+    AlertRule,
+    ScopeKind,
+    policy_scope_problem,
+)
 from ingestion.selectors import model_failover
 
 
@@ -58,6 +65,9 @@ def rule_measurements(rule: AlertRule, now: datetime) -> Iterator[Measurement]:
     if rule.kind == AlertKind.ROLLUP_MISMATCH:
         yield _rollup_mismatch(rule, limit, scope)
         return
+    if rule.scope_kind == ScopeKind.POLICY:
+        yield _policy_interception(rule, now, limit, scope, window)
+        return
     summary = metrics_summary(_query(rule, now))
     requests, attempts = summary.requests, summary.attempts
     if rule.kind == AlertKind.OVER_INTERCEPTION:
@@ -89,6 +99,32 @@ def rule_measurements(rule: AlertRule, now: datetime) -> Iterator[Measurement]:
         judged=judged,
         summary=text if judged else f"{count} requests over {window}: below {rule.min_requests}",
         details={"requests": requests, "attempts": attempts},
+    )
+
+
+def _policy_interception(
+    rule: AlertRule, now: datetime, threshold: float, scope: str, window: str
+) -> Measurement:
+    """A policy's (blocks + modifies) / checks over the rule's window, judged from
+    `min_requests` checks (a policy has checks, not requests)."""
+    problem = policy_scope_problem(rule.kind, rule.scope_kind)
+    if problem:  # a rule saved around the validation: say so rather than measure the project
+        return Measurement(scope=scope, value=None, breached=False, judged=False, summary=problem)
+    rows = metrics_policies(_query(rule, now))
+    checks = sum(row.checks for row in rows)
+    value = rows[0].interception_rate if rows else None  # the filter leaves the one policy
+    judged = value is not None and checks >= rule.min_requests
+    text = (
+        f"{rule.scope_name} interception rate {percent(value)} over {window} "
+        f"(threshold {percent(threshold)})"
+    )
+    return Measurement(
+        scope=scope,
+        value=value,
+        breached=judged and value is not None and value > threshold,
+        judged=judged,
+        summary=text if judged else f"{checks} checks over {window}: below {rule.min_requests}",
+        details={"checks": checks},
     )
 
 

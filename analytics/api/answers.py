@@ -17,6 +17,7 @@ from analytics.metrics.results import (
     Latency,
     LayerRow,
     ModelRow,
+    PolicyRow,
     SeriesPoint,
     SeriesValue,
     SpendRow,
@@ -122,6 +123,22 @@ def layer_answer(row: LayerRow) -> Answer:
         "modifies": row.modifies,
         "interception_rate": row.interception_rate,
         "check_latency_ms": latency_answer(row.check_latency_ms, CHECK_PERCENTILES, mean=False),
+    }
+
+
+def policy_answer(row: PolicyRow) -> Answer:
+    """A row of /metrics/policies."""
+    return {
+        "policy": row.policy,
+        "layer": row.layer,
+        "checks": row.checks,
+        "blocks": row.blocks,
+        "modifies": row.modifies,
+        "flags": row.flags,
+        "interception_rate": row.interception_rate,
+        "false_positives": row.false_positives,
+        "check_latency_ms": latency_answer(row.check_latency_ms, CHECK_PERCENTILES, mean=False),
+        "check_cost_usd": money_text(row.check_cost_usd),
     }
 
 

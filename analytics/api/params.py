@@ -22,6 +22,7 @@ EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 LONGEST_WINDOW = timedelta(days=400)
 MODES = ("routing_first", "enforcement_first", "hybrid")
+POLICY_MAX_LENGTH = 100  # as the event schema takes a policy name
 
 
 class BadParameter(exceptions.ParseError):
@@ -138,10 +139,14 @@ def metrics_query(
     mode = _text(params, "mode")
     if mode is not None and mode not in MODES:
         raise BadParameter("mode", f"must be one of {', '.join(MODES)}")
+    policy = _text(params, "policy")
+    if policy is not None and len(policy) > POLICY_MAX_LENGTH:
+        raise BadParameter("policy", f"a policy name has at most {POLICY_MAX_LENGTH} characters")
     for name, value in (
         ("model", _text(params, "model")),
         ("mode", mode),
         ("environment", _text(params, "environment")),
+        ("policy", policy),
     ):
         if value is not None:
             applied[name] = value
@@ -152,6 +157,7 @@ def metrics_query(
         model=applied.get("model"),
         mode=applied.get("mode"),
         environment=applied.get("environment"),
+        policy=applied.get("policy"),
         applied=applied,
     )
 

@@ -20,12 +20,13 @@ from analytics.api.answers import (
     layer_answer,
     model_answer,
     point_answer,
+    policy_answer,
     summary_answer,
     window_answer,
 )
 from analytics.api.params import BadParameter, choice, metrics_query
 from analytics.api.renderers import CsvRenderer
-from analytics.metrics.breakdowns import metrics_layers, metrics_models
+from analytics.metrics.breakdowns import metrics_layers, metrics_models, metrics_policies
 from analytics.metrics.drift import metrics_drift
 from analytics.metrics.query import MetricsQuery
 from analytics.metrics.summary import metrics_summary
@@ -87,6 +88,12 @@ FILTERS = [
         "mode", OpenApiTypes.STR, enum=["routing_first", "enforcement_first", "hybrid"]
     ),
     OpenApiParameter("environment", OpenApiTypes.STR),
+    OpenApiParameter(
+        "policy",
+        OpenApiTypes.STR,
+        description="Policy name (at most 100 characters); narrows checks: layers, policies, "
+        "check cost and check series. Requests and attempts carry no policy.",
+    ),
     OpenApiParameter(
         "format", OpenApiTypes.STR, enum=["json", "csv"], description="csv for a spreadsheet."
     ),
@@ -161,6 +168,20 @@ class LayersView(MetricsView):
         return self.table(query, [layer_answer(row) for row in metrics_layers(query)])
 
 
+class PoliciesView(MetricsView):
+    @extend_schema(
+        operation_id="metrics_policies",
+        parameters=FILTERS,
+        responses={200: OpenApiTypes.OBJECT, **ERRORS},
+    )
+    def get(self, request: Request) -> Response:
+        """A row per policy, the most intercepting first: checks, blocks, modifies, flags,
+        interception rate, false positives, check latency and check cost (model and mode
+        filters do not apply to checks)."""
+        query = self.metrics_query(request)
+        return self.table(query, [policy_answer(row) for row in metrics_policies(query)])
+
+
 class TimeseriesView(MetricsView):
     @extend_schema(
         operation_id="metrics_timeseries",
@@ -175,7 +196,8 @@ class TimeseriesView(MetricsView):
         responses={200: OpenApiTypes.OBJECT, **ERRORS},
     )
     def get(self, request: Request) -> Response:
-        """One metric per interval, optionally one series per model, service or layer."""
+        """One metric per interval, optionally one series per model, service, layer or
+        policy (layer and policy for the check metrics)."""
         query = self.metrics_query(request)
         params = request.query_params
         metric = choice(params, "metric", tuple(sorted(SERIES_METRICS)), None)

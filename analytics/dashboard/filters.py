@@ -1,7 +1,7 @@
 """The time range and filters of a dashboard page, read from the URL.
 
 A page's parameters (`range` 1h / 24h / 7d / 30d / custom with `from` and `to`, and
-`project`, `service`, `model`, `mode`, `environment`) become the metrics API's parameters and
+`project`, `service`, `model`, `mode`, `environment`, `policy`) become the metrics API's parameters and
 go through the API's own parser (`analytics.api.params.metrics_query`), so a page and the API
 answer the same figures for the same filters, scoped the same way.
 """
@@ -29,7 +29,7 @@ RANGES = {
 }
 RANGE_LABELS = {"1h": "1 h", "24h": "24 h", "7d": "7 d", "30d": "30 d", "custom": "custom"}
 DEFAULT_RANGE = "24h"
-FILTER_NAMES = ("project", "service", "model", "mode", "environment")
+FILTER_NAMES = ("project", "service", "model", "mode", "environment", "policy")
 INTERVAL_STEP = {
     "minute": timedelta(minutes=1),
     "hour": timedelta(hours=1),
@@ -169,14 +169,16 @@ def alert_param(params: Mapping[str, str]) -> int | None:
 
 @dataclass(frozen=True)
 class FilterOptions:
-    """The values each filter offers: the organization's own projects, services, models and
-    environments (models and environments as seen in its traffic, plus its matrix)."""
+    """The values each filter offers: the organization's own projects, services, models,
+    environments and policies (models, environments and policies as seen in its traffic,
+    models also from its matrix)."""
 
     project: list[str]
     service: list[str]
     model: list[str]
     mode: list[str]
     environment: list[str]
+    policy: list[str]
 
 
 DISTINCT_SEEN_SQL = """
@@ -184,6 +186,9 @@ SELECT 'model', model FROM analytics_attemptrollup
 WHERE project_id = ANY(%(projects)s) AND grain = 'd' AND model <> ''
 UNION
 SELECT 'environment', environment FROM analytics_requestrollup
+WHERE project_id = ANY(%(projects)s) AND grain = 'd'
+UNION
+SELECT 'policy', policy FROM analytics_layerrollup
 WHERE project_id = ANY(%(projects)s) AND grain = 'd'
 """
 
@@ -196,7 +201,7 @@ def filter_options(*, organization_id: int) -> FilterOptions:
     services = Service.objects.filter(project__organization_id=organization_id)
     matrix = MatrixModel.objects.filter(project__organization_id=organization_id)
     seen: dict[str, set[str]] = {"model": set(matrix.values_list("name", flat=True))}
-    seen["environment"] = set()
+    seen["environment"], seen["policy"] = set(), set()
     with connection.cursor() as cursor:
         cursor.execute(DISTINCT_SEEN_SQL, {"projects": list(projects)})
         for kind, value in cursor.fetchall():
@@ -207,4 +212,5 @@ def filter_options(*, organization_id: int) -> FilterOptions:
         model=sorted(seen["model"]),
         mode=list(MODES),
         environment=sorted(seen["environment"]),
+        policy=sorted(seen["policy"]),
     )

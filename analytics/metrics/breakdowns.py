@@ -1,5 +1,6 @@
-"""Figures broken down by model, by project, service or model (spend), by enforcement
-layer, and each project's health: the tables of the metrics API, the dashboard and the digest."""
+"""Figures broken down by model, by project, service or model (spend), by enforcement layer
+and by policy, and each project's health: the tables of the metrics API, the dashboard and the
+digest."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 from analytics.metrics.query import (
     MetricsQuery,
     Totals,
+    checks_cost,
     cost_per_1k,
     latency,
     money,
@@ -22,14 +24,17 @@ from analytics.metrics.results import (
     LayerRow,
     ModelRow,
     ProjectHealth,
+    PolicyRow,
     SpendRow,
 )
 from analytics.rollups.families import ATTEMPTS, LAYERS, REQUESTS
+from analytics.rollups.sketch import sketch_merge
 
 LAYER_ORDER = ("preprocess", "routing", "execution", "verification", "review")
 SPEND_GROUPS = {"project": "project_id", "service": "service_id", "model": "model"}
 NO_ATTEMPTS: Totals = {"attempts": 0, "cost_usd": 0, "unpriced_attempts": 0}
 NO_CHECKS: Totals = {"checks": 0, "blocks": 0, "modifies": 0, "check_latency_sketch": None}
+POLICY_COUNTS = ("checks", "blocks", "modifies", "flags", "false_positives")
 
 
 def metrics_models(query: MetricsQuery) -> list[ModelRow]:
@@ -175,3 +180,56 @@ def metrics_project_health(query: MetricsQuery) -> list[ProjectHealth]:
             )
         )
     return answer
+
+
+def metrics_policies(query: MetricsQuery) -> list[PolicyRow]:
+    """A row per policy (a name shared by several projects or layers is one row), the most
+    intercepting first: every enforcement event that names the policy counts as its check,
+    including the reviews that overturn its blocks (its false positives)."""
+    groups: dict[str, list[Totals]] = {}
+    for row in rollup_totals(
+        LAYERS, query, ("project_id", "policy", "layer"), sketches=("check_latency_sketch",)
+    ):
+        groups.setdefault(row["policy"], []).append(row)
+    answer = [_policy_row(query, policy, rows) for policy, rows in groups.items()]
+    return sorted(
+        answer,
+        key=lambda row: (
+            row.interception_rate is None,
+            -(row.interception_rate or 0.0),
+            -row.checks,
+            row.policy,
+        ),
+    )
+
+
+def _policy_row(query: MetricsQuery, policy: str, rows: list[Totals]) -> PolicyRow:
+    totals = {name: sum(int(row[name]) for row in rows) for name in POLICY_COUNTS}
+    return PolicyRow(
+        policy=policy,
+        layer=_policy_layer(rows),
+        checks=totals["checks"],
+        blocks=totals["blocks"],
+        modifies=totals["modifies"],
+        flags=totals["flags"],
+        interception_rate=rate(totals["blocks"] + totals["modifies"], totals["checks"]),
+        false_positives=totals["false_positives"],
+        check_latency_ms=latency(
+            sketch_merge(row["check_latency_sketch"] for row in rows), None, 0, CHECK_PERCENTILES
+        ),
+        check_cost_usd=money(checks_cost(rows, query)),
+    )
+
+
+def _policy_layer(rows: list[Totals]) -> str:
+    """The layer where the policy checks most (the review events that name a pre-delivery
+    policy overturn it; they do not make it a review policy); ties go to the earlier layer."""
+    checks: dict[str, int] = {}
+    for row in rows:
+        checks[row["layer"]] = checks.get(row["layer"], 0) + int(row["checks"])
+    own = {layer: count for layer, count in checks.items() if layer != "review"} or checks
+    return min(own, key=lambda layer: (-own[layer], _layer_rank(layer)))
+
+
+def _layer_rank(layer: str) -> int:
+    return LAYER_ORDER.index(layer) if layer in LAYER_ORDER else len(LAYER_ORDER)

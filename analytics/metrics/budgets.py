@@ -89,8 +89,13 @@ def scope_query(owner: Budget | AlertRule, window: Window) -> MetricsQuery:
             )
         )
     model = owner.scope_name if owner.scope_kind == ScopeKind.MODEL else None
+    policy = owner.scope_name if owner.scope_kind == ScopeKind.POLICY else None
     return MetricsQuery(
-        window=window, projects=_scope_projects(owner), service_ids=service_ids, model=model
+        window=window,
+        projects=_scope_projects(owner),
+        service_ids=service_ids,
+        model=model,
+        policy=policy,
     )
 
 

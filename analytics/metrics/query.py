@@ -35,6 +35,9 @@ class MetricsQuery:
     model: str | None = None
     mode: str | None = None
     environment: str | None = None
+    # Only the layer rollups carry policies: a policy filter narrows checks (layers, policies,
+    # check cost), not requests or attempts, as model and mode leave checks whole.
+    policy: str | None = None
     applied: dict[str, str] = field(default_factory=dict)  # echoed in answers
 
     @property
@@ -52,6 +55,7 @@ class MetricsQuery:
             service_ids=self.service_ids,
             mode=self.mode,
             environment=self.environment,
+            policy=self.policy,
         )
 
 
@@ -118,7 +122,9 @@ def _conditions(
     if query.environment is not None:
         conditions.append("t.environment = %s")
         params.append(query.environment)
-    for name in ("model", "mode"):  # checks have no model or mode: layer rows are not filtered
+    # Checks have no model or mode, attempts and requests no policy: a filter applies to the
+    # families that carry its dimension.
+    for name in ("model", "mode", "policy"):
         value = getattr(query, name)
         if value is not None and name in family.dims:
             conditions.append(f"t.{name} = %s")
@@ -149,6 +155,21 @@ def totals_sum(family: Family, rows: Iterable[Totals]) -> Totals:
     for name in family.sketches:
         total[name] = sketch_merge(row.get(name) for row in rows)
     return total
+
+
+def checks_cost(rows: Iterable[Totals], query: MetricsQuery) -> Decimal:
+    """What these layer-rollup groups' checks cost themselves, in USD (unrounded): reported
+    costs, plus the project's check cost for each check that reported none. Rows carry
+    `project_id`; the setting is read now, so a change of it applies to every window at once."""
+    settings = {project.pk: project.check_cost_usd for project in query.projects}
+    return sum(
+        (
+            usd_of(row["reported_check_cost_usd"])
+            + row["unreported_checks"] * settings[row["project_id"]]
+            for row in rows
+        ),
+        Decimal(0),
+    )
 
 
 def service_names(query: MetricsQuery) -> dict[int, str]:

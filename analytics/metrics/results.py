@@ -111,6 +111,23 @@ class LayerRow:
 
 
 @dataclass(frozen=True, slots=True)
+class PolicyRow:
+    """One policy's checks (every enforcement event that names it), interceptions, the false
+    positives review found in them, check latency and what its checks cost."""
+
+    policy: str
+    layer: str  # where it checks: its layer with the most checks, review only if it has no other
+    checks: int
+    blocks: int
+    modifies: int
+    flags: int
+    interception_rate: float | None  # (blocks + modifies) / checks
+    false_positives: int
+    check_latency_ms: Latency
+    check_cost_usd: Decimal  # reported costs + unreported checks x the project's check cost
+
+
+@dataclass(frozen=True, slots=True)
 class SeriesPoint:
     """One metric's value in one interval (and group, when the series is grouped)."""
 

@@ -10,6 +10,7 @@ from decimal import Decimal
 from analytics.metrics.query import (
     MetricsQuery,
     Totals,
+    checks_cost,
     cost_per_1k,
     family_totals,
     latency,
@@ -25,7 +26,7 @@ from analytics.metrics.results import (
     Summary,
 )
 from analytics.models import Repricing, RepricingState
-from analytics.rollups.families import ATTEMPTS, REQUESTS
+from analytics.rollups.families import ATTEMPTS, LAYERS, REQUESTS
 from governance.models import Project
 from governance.pricing import usd_of
 
@@ -49,10 +50,14 @@ class _Returns:
 
 
 def _returns(
-    attempts: Totals, per_project: Mapping[int, Totals], settings: Mapping[int, Project]
+    attempts: Totals,
+    per_project: Mapping[int, Totals],
+    settings: Mapping[int, Project],
+    checks_own_cost: Decimal,
 ) -> _Returns:
-    """Enforcement cost and savings at each project's unit costs."""
-    enforcement_cost = sum(
+    """Enforcement cost (with the checks' own cost) and savings at each project's unit
+    costs."""
+    enforcement_cost = checks_own_cost + sum(
         (
             row["intercepted"] * settings[project_id].interception_cost_usd
             + row["modified"] * settings[project_id].correction_cost_usd
@@ -83,7 +88,13 @@ def metrics_summary(query: MetricsQuery) -> Summary:
         row["project_id"]: row for row in rollup_totals(REQUESTS, query, ("project_id",))
     }
     requests = totals_sum(REQUESTS, per_project.values())
-    returns = _returns(attempts, per_project, {project.pk: project for project in query.projects})
+    checks = rollup_totals(LAYERS, query, ("project_id",), sketches=())
+    returns = _returns(
+        attempts,
+        per_project,
+        {project.pk: project for project in query.projects},
+        checks_cost(checks, query),
+    )
     return Summary(
         requests=int(requests["requests"]),
         attempts=int(attempts["attempts"]),

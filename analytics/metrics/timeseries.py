@@ -1,4 +1,4 @@
-"""One metric per interval (and per model, service or layer), oldest first."""
+"""One metric per interval (and per model, service, layer or policy), oldest first."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ SERIES_METRICS: dict[str, tuple[Family, Callable[[Totals], SeriesValue]]] = {
     "checks": (LAYERS, lambda r: int(r["checks"])),
     "layer_interception_rate": (LAYERS, lambda r: rate(r["blocks"] + r["modifies"], r["checks"])),
 }
-GROUPS = {"model": "model", "service": "service_id", "layer": "layer"}
+GROUPS = {"model": "model", "service": "service_id", "layer": "layer", "policy": "policy"}
 
 
 class UnsupportedGrouping(ValueError):

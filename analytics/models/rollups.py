@@ -181,20 +181,32 @@ class RequestRollup(Rollup):
 
 
 class LayerRollup(Rollup):
-    """Policy checks per bucket, project, service, environment and layer."""
+    """Policy checks per bucket, project, service, environment, layer and policy."""
 
     layer = models.CharField(max_length=16)
+    policy = models.CharField(max_length=100)
     checks = models.BigIntegerField(default=0)
     blocks = models.BigIntegerField(default=0)
     modifies = models.BigIntegerField(default=0)
     flags = models.BigIntegerField(default=0)
     violations = models.BigIntegerField(default=0)
+    false_positives = models.BigIntegerField(default=0)  # review events marked false_positive
+    unreported_checks = models.BigIntegerField(default=0)  # checks without their own cost_usd
+    reported_check_cost_usd = models.DecimalField(**MONEY, default=0)
     check_latency_sketch = SketchField()
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["grain", "bucket", "project_id", "service_id", "environment", "layer"],
+                fields=[
+                    "grain",
+                    "bucket",
+                    "project_id",
+                    "service_id",
+                    "environment",
+                    "layer",
+                    "policy",
+                ],
                 name="layer_rollup_unique",
             ),
         ]
@@ -203,7 +215,9 @@ class LayerRollup(Rollup):
         ]
 
     def __str__(self) -> str:
-        return f"{self.grain} {self.bucket:%Y-%m-%d %H:%M} {self.layer}: {self.checks}"
+        return (
+            f"{self.grain} {self.bucket:%Y-%m-%d %H:%M} {self.layer}/{self.policy}: {self.checks}"
+        )
 
 
 # --- Alerts and notifications --------------------------------------------------------------

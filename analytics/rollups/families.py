@@ -1,6 +1,6 @@
 """Rollup families and the operations they share: fetch buckets, aggregate, replace buckets.
 
-A family is a rollup table (attempts, requests, layers) described by its dimensions, summed
+A family is a rollup table (attempts, requests, layers and policies) described by its dimensions, summed
 measures, money measures and sketches. Money is summed as whole units of 1e-8 USD (int64), so
 no figure is ever rounded; sketches are merged with numpy. The rollup job owns these tables
 under its advisory lock, so read-modify-write of a bucket is safe.
@@ -76,10 +76,20 @@ REQUESTS = Family(
 LAYERS = Family(
     table="analytics_layerrollup",
     population="checks",
-    dims=(*COMMON_DIMS, "layer"),
-    counts=("checks", "blocks", "modifies", "flags", "violations"),
+    dims=(*COMMON_DIMS, "layer", "policy"),
+    counts=(
+        "checks",
+        "blocks",
+        "modifies",
+        "flags",
+        "violations",
+        "false_positives",
+        "unreported_checks",
+    ),
     floats=(),
-    money=(),
+    # The checks' own reported cost; the others (`unreported_checks`) are priced at read time
+    # with the project's check cost, so a change of that setting applies at once.
+    money=("reported_check_cost_usd",),
     sketches=("check_latency_sketch",),
     sketched=("check_latency_ms",),
 )

@@ -19,7 +19,7 @@ import pandas as pd
 from django.db import connection, transaction
 from django.utils import timezone
 
-from analytics.models import RequestFact
+from analytics.models import Grain, LayerRollup, RequestFact
 from analytics.repricing.job import hour_attempts_rebuild
 from analytics.rollups.facts import FACT_COLUMNS, request_contributions
 from analytics.rollups.families import LAYERS, REQUESTS, hour_rows_replace
@@ -112,23 +112,48 @@ def hour_rebuild(*, project_id: int, start: datetime, end: datetime) -> None:
     changed fact leaves or enters are rebuilt from the facts.
     """
     positions = folded_positions()
-    span = (project_id, pd.Timestamp(start), pd.Timestamp(end))
-
     attempts = routing_events_priced(project_id=project_id, start=start, end=end)
     attempts["cost_units"] = (
         attempts["reported_units"].astype("Int64").fillna(attempts["priced_units"].astype("Int64"))
     )
     hour_attempts_rebuild(project_id=project_id, start=start, end=end, events=attempts)
 
+    _layers_rebuild(project_id, start, end, positions)
+    _requests_rebuild(project_id, start, end, positions)
+
+
+def _layers_rebuild(
+    project_id: int, start: datetime, end: datetime, positions: dict[str, Position]
+) -> None:
+    """One hour's layer rollups from its enforcement events folded in so far."""
     checks = _frame(
         enforcement_events_in(
             project_id=project_id, start=start, end=end, upto=positions["enforcement"]
         ),
         ENFORCEMENT_COLUMNS,
     )
+    span = (project_id, pd.Timestamp(start), pd.Timestamp(end))
     hour_rows_replace(LAYERS, span, layer_event_rows(checks))
 
-    _requests_rebuild(project_id, start, end, positions)
+
+def layer_rollups_rebuild_all() -> int:
+    """Rebuild the layer rollups of every hour that holds any (minutes, hours, their days)
+    from the raw events, in the caller's transaction under the rollup lock; return the hours
+    rebuilt. For the migration that split them by policy: hours of months whose raw events
+    retention dropped keep their rows (their policy stays as the migration set it)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ROLLUP_LOCK_KEY])
+    hours = sorted(
+        LayerRollup.objects.filter(grain=Grain.HOUR).values_list("project_id", "bucket").distinct()
+    )
+    held = raw_months_held(months=sorted({month_start(hour) for _, hour in hours}))
+    positions = folded_positions()
+    rebuilt = 0
+    for project_id, hour in hours:
+        if month_start(hour) in held:
+            _layers_rebuild(project_id, hour, hour + HOUR, positions)
+            rebuilt += 1
+    return rebuilt
 
 
 def _requests_rebuild(

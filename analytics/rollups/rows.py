@@ -133,6 +133,7 @@ def enforcement_rows(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     events["escaped"] = review & violation & ~false_positive
     events["false_positive"] = review & false_positive
 
+    check_cost = events["check_cost_units"].astype("Int64")  # NA: not reported
     checks = pd.DataFrame(
         {
             "bucket": events["timestamp"],
@@ -142,6 +143,10 @@ def enforcement_rows(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
             "modifies": modify.astype("int64"),
             "flags": (events["verdict"] == "flag").astype("int64"),
             "violations": violation.astype("int64"),
+            # A review that overturns a block or modify names the overturned check's policy.
+            "false_positives": events["false_positive"].astype("int64"),
+            "unreported_checks": check_cost.isna().astype("int64"),
+            "reported_check_cost_usd": check_cost.fillna(0).astype("int64"),
             "check_latency_ms": events["check_latency_ms"],
         }
     )

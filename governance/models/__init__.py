@@ -14,6 +14,8 @@ from governance.models.money import MONEY
 from governance.models.rules import (
     DEFAULT_CONFORMANCE_MIN,
     DEFAULT_THRESHOLDS,
+    NAMED_SCOPES,
+    POLICY_SCOPED_KINDS,
     THRESHOLD_DECIMAL_PLACES,
     THRESHOLD_MAX_DIGITS,
     AlertKind,
@@ -23,6 +25,7 @@ from governance.models.rules import (
     ScopeKind,
     Severity,
     default_thresholds,
+    policy_scope_problem,
     scope_label,
 )
 from governance.models.tenancy import Membership, Organization, Project, Role, Service
@@ -31,6 +34,8 @@ __all__ = [
     "DEFAULT_CONFORMANCE_MIN",
     "DEFAULT_THRESHOLDS",
     "MONEY",
+    "NAMED_SCOPES",
+    "POLICY_SCOPED_KINDS",
     "THRESHOLD_DECIMAL_PLACES",
     "THRESHOLD_MAX_DIGITS",
     "AlertKind",
@@ -51,5 +56,6 @@ __all__ = [
     "Service",
     "Severity",
     "default_thresholds",  # migration 0002 names it as governance.models.default_thresholds
+    "policy_scope_problem",
     "scope_label",
 ]

@@ -20,6 +20,12 @@ class ScopeKind(models.TextChoices):
     PROJECT = "project", "project"
     SERVICE = "service", "service"
     MODEL = "model", "model"
+    POLICY = "policy", "policy"  # alert rules only: one policy's checks (over_interception)
+
+
+NAMED_SCOPES = (ScopeKind.SERVICE, ScopeKind.MODEL, ScopeKind.POLICY)
+# The rule kinds whose measurement can be narrowed to one policy's checks.
+POLICY_SCOPED_KINDS = ("over_interception",)
 
 
 def scope_label(kind: str, name: str) -> str:
@@ -52,7 +58,9 @@ class Budget(models.Model):
     )
     name = models.CharField(max_length=100)
     scope_kind = models.CharField(
-        max_length=16, choices=ScopeKind.choices, default=ScopeKind.PROJECT
+        max_length=16,
+        choices=[c for c in ScopeKind.choices if c[0] != ScopeKind.POLICY],
+        default=ScopeKind.PROJECT,
     )
     scope_name = models.CharField(
         max_length=100, blank=True, help_text="The service or model name for those scopes."
@@ -145,7 +153,9 @@ class AlertRule(models.Model):
         choices=[c for c in ScopeKind.choices if c[0] != ScopeKind.ORGANIZATION],
         default=ScopeKind.PROJECT,
     )
-    scope_name = models.CharField(max_length=100, blank=True)
+    scope_name = models.CharField(
+        max_length=100, blank=True, help_text="The service, model or policy name for those scopes."
+    )
     threshold = models.DecimalField(
         max_digits=THRESHOLD_MAX_DIGITS,
         decimal_places=THRESHOLD_DECIMAL_PLACES,
@@ -186,5 +196,16 @@ class AlertRule(models.Model):
         return self.threshold if self.threshold is not None else DEFAULT_THRESHOLDS[self.kind]
 
     def clean(self) -> None:
-        if self.scope_kind in (ScopeKind.SERVICE, ScopeKind.MODEL) and not self.scope_name:
-            raise ValidationError({"scope_name": "Name the service or model."})
+        if self.scope_kind in NAMED_SCOPES and not self.scope_name:
+            raise ValidationError({"scope_name": "Name the service, model or policy."})
+        problem = policy_scope_problem(self.kind, self.scope_kind)
+        if problem:
+            raise ValidationError({"scope_kind": problem})
+
+
+def policy_scope_problem(kind: str, scope_kind: str) -> str | None:
+    """Why a rule of `kind` cannot have this scope, or None: only over-interception is
+    measured per policy (a policy has checks, not requests, costs or models)."""
+    if scope_kind == ScopeKind.POLICY and kind not in POLICY_SCOPED_KINDS:
+        return f"A policy scope is only for {', '.join(POLICY_SCOPED_KINDS)} rules, not {kind}."
+    return None

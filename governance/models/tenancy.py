@@ -46,6 +46,12 @@ class Project(models.Model):
     interception_cost_usd = models.DecimalField(**MONEY, default=Decimal("0.002"))
     correction_cost_usd = models.DecimalField(**MONEY, default=Decimal("0.005"))
     incident_cost_usd = models.DecimalField(**MONEY, default=Decimal("0"))
+    check_cost_usd = models.DecimalField(
+        **MONEY,
+        default=Decimal("0"),
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text="What one policy check costs when its event reports no cost_usd.",
+    )
     token_scale = models.PositiveIntegerField(default=8000, validators=[MinValueValidator(1)])
     tool_scale = models.PositiveIntegerField(default=5, validators=[MinValueValidator(1)])
     retention_days = models.PositiveIntegerField(

@@ -76,6 +76,15 @@ class EnforcementEventSerializer(_EventBase):
     severity = serializers.ChoiceField(choices=schema.SEVERITIES, required=False, allow_null=True)
     false_positive = serializers.BooleanField(required=False)
     check_latency_ms = serializers.FloatField(min_value=0, max_value=schema.MAX_NUMBER)
+    cost_usd = serializers.DecimalField(
+        max_digits=18,
+        decimal_places=8,
+        min_value=0,
+        required=False,
+        allow_null=True,
+        coerce_to_string=True,
+        help_text="What the check itself cost; the project's check cost when absent.",
+    )
 
 
 EventSerializer = PolymorphicProxySerializer(

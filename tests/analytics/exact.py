@@ -57,6 +57,7 @@ def exact_summary(
     baseline_model: str,
     interception_cost: Decimal,
     correction_cost: Decimal,
+    check_cost: Decimal = Decimal(0),
 ) -> dict[str, Any]:
     def when(event: dict[str, Any]) -> datetime:
         return datetime.fromisoformat(event["timestamp"])
@@ -101,8 +102,11 @@ def exact_summary(
 
     per_request = [flags(evs) for evs in requests.values()]
     count = lambda key: sum(1 for f in per_request if f[key])  # noqa: E731
+    in_window = [e for e in events if e["type"] == "enforcement" and start <= when(e) < end]
     enforcement_cost = (
-        count("intercepted") * interception_cost + count("modified") * correction_cost
+        count("intercepted") * interception_cost
+        + count("modified") * correction_cost
+        + sum((own_check_cost(e, check_cost) for e in in_window), Decimal(0))
     )
     return {
         "requests": len(requests),
@@ -130,3 +134,43 @@ def exact_summary(
         "savings": baseline - actual,
         "enforcement_cost": enforcement_cost,
     }
+
+
+def own_check_cost(event: dict[str, Any], check_cost: Decimal) -> Decimal:
+    """A check's own cost: what it reported, else the project's check cost."""
+    if event.get("cost_usd") is not None:
+        return Decimal(str(event["cost_usd"])).quantize(Q8)
+    return check_cost
+
+
+def exact_policies(
+    events: list[dict[str, Any]], *, start: datetime, end: datetime, check_cost: Decimal
+) -> dict[str, dict[str, Any]]:
+    """Per policy, over the enforcement events in [start, end) that name it: checks, blocks,
+    modifies, flags, false positives (reviews marked false_positive), check latencies, the
+    layer it checks at most (review only when it has no other) and its checks' own cost."""
+    policies: dict[str, dict[str, Any]] = {}
+    for event in events:
+        when = datetime.fromisoformat(event["timestamp"])
+        if event["type"] != "enforcement" or not start <= when < end:
+            continue
+        row = policies.setdefault(
+            event["policy"],
+            {
+                "checks": 0, "blocks": 0, "modifies": 0, "flags": 0, "false_positives": 0,
+                "latencies": [], "layers": defaultdict(int), "cost": Decimal(0),
+            },
+        )  # fmt: skip
+        row["checks"] += 1
+        row["blocks"] += event["verdict"] == "block"
+        row["modifies"] += event["verdict"] == "modify"
+        row["flags"] += event["verdict"] == "flag"
+        row["false_positives"] += event["layer"] == "review" and bool(event.get("false_positive"))
+        row["latencies"].append(event["check_latency_ms"])
+        row["layers"][event["layer"]] += 1
+        row["cost"] += own_check_cost(event, check_cost)
+    order = ["preprocess", "routing", "execution", "verification", "review"]
+    for row in policies.values():
+        own = {k: v for k, v in row["layers"].items() if k != "review"} or row["layers"]
+        row["layer"] = min(own, key=lambda layer: (-own[layer], order.index(layer)))
+    return policies

@@ -50,6 +50,8 @@ def traffic(seed: int) -> list[dict]:
     )
     for event in events:  # variety the scenario does not make by itself
         if event["type"] != "routing":
+            if rng.random() < 0.3:  # a check that reports its own cost (an LLM judge)
+                event["cost_usd"] = f"{rng.uniform(0, 0.002):.8f}"
             continue
         roll = rng.random()
         if roll < 0.05:
@@ -63,6 +65,11 @@ def traffic(seed: int) -> list[dict]:
 
 @pytest.fixture
 def read_client(project) -> APIClient:
+    return read_client_of(project)
+
+
+def read_client_of(project) -> APIClient:
+    """An API client with a read key of the project."""
     _, raw = api_key_create(project=project, scope="read")
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
@@ -71,6 +78,11 @@ def read_client(project) -> APIClient:
 
 @pytest.fixture
 def priced_project(project):
+    return price_change_added(project)
+
+
+def price_change_added(project):
+    """The project with gpt-5.4's price changed at PRICE_CHANGE (REFERENCE_PRICES)."""
     model = project.matrix_models.get(name="gpt-5.4")
     ModelPrice.objects.create(
         model=model,
@@ -229,6 +241,7 @@ def test_models_and_layers_tables(post_batch, priced_project, read_client):
         for row in read_client.get("/api/v1/metrics/layers", params).json()["rows"]
     }
     checks = [e for e in events if e["type"] == "enforcement"]
+    assert sum(row["checks"] for row in layers.values()) == len(checks)
     for layer, row in layers.items():
         mine = [e for e in checks if e["layer"] == layer]
         assert row["checks"] == len(mine)
@@ -307,7 +320,11 @@ def test_empty_window_answers_zeros_and_nulls(priced_project, read_client):
     [
         ("analytics_attemptrollup", "attempts, errors, fallbacks, cost_usd, baseline_cost_usd"),
         ("analytics_requestrollup", "requests, served, intercepted, caught, escaped"),
-        ("analytics_layerrollup", "checks, blocks, modifies, violations"),
+        (
+            "analytics_layerrollup",
+            "checks, blocks, modifies, violations, false_positives, unreported_checks, "
+            "reported_check_cost_usd",
+        ),
     ],
 )
 def test_hour_and_day_rows_add_up_to_the_minute_rows(post_batch, priced_project, table, measures):

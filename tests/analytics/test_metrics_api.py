@@ -22,6 +22,7 @@ ENDPOINTS = [
     "/api/v1/metrics/layers",
     "/api/v1/metrics/timeseries?metric=attempts",
     "/api/v1/drift",
+    "/api/v1/metrics/policies",
 ]
 PARAMS = {"/api/v1/metrics/timeseries?metric=attempts": {"metric": "attempts"}}
 
@@ -220,6 +221,7 @@ class TestWithData:
         assert summary[0]["requests"] == "20" and summary[0]["cost_usd"]
         for url, extra in (
             ("/api/v1/metrics/layers", {}),
+            ("/api/v1/metrics/policies", {}),
             ("/api/v1/drift", {}),
             ("/api/v1/metrics/timeseries", {"metric": "requests"}),
         ):
@@ -234,6 +236,7 @@ class TestWithData:
             (ENDPOINTS[2], 6),
             (ENDPOINTS[3], 6),
             (ENDPOINTS[4], 9),
+            (ENDPOINTS[5], 6),
         ],
     )
     def test_query_counts_do_not_depend_on_data(self, loaded, read_key, url, most):

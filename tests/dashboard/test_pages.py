@@ -291,7 +291,7 @@ class TestWithTraffic:
         [
             ("overview", 26),  # 5 of them the health grid: figures, rules, firing, budgets
             ("reliability", 22),
-            ("enforcement", 18),
+            ("enforcement", 19),  # + the policy table and its chart
             ("routing", 22),
             ("cost", 29),
             ("alerts", 15),

@@ -152,6 +152,19 @@ def test_load_matrix_yaml_with_price_change_and_cache_prices(tenant, tmp_path):
     assert MatrixModel.objects.filter(name="gpt-5.4").count() == 1
 
 
+def test_load_matrix_sets_the_check_cost(tenant, tmp_path):
+    project = Project.objects.get(name="support")
+    assert project.check_cost_usd == Decimal("0")  # the default: figures stay as they were
+    document = reference_matrix()
+    document["settings"]["check_cost"] = "0.00035"
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(document))
+    run("load_matrix", "acme", "support", str(path))
+    project.refresh_from_db()
+    assert project.check_cost_usd == Decimal("0.00035")
+    assert "check_cost_usd" not in run("load_matrix", "acme", "support", str(path))
+
+
 def test_load_matrix_same_date_corrects_the_price(tenant, tmp_path):
     path = tmp_path / "m.json"
     path.write_text(json.dumps(reference_matrix()))
@@ -184,6 +197,7 @@ def test_load_matrix_same_date_corrects_the_price(tenant, tmp_path):
         (lambda d: d["models"][0].update(input_per_1k="0.00\u0667"), "models[0].input_per_1k"),
         (lambda d: d["bands"][0].update(max="\u0663\u0660"), "bands[0].max"),
         (lambda d: d["settings"].update(incident_cost="\u06f2"), "settings.incident_cost"),
+        (lambda d: d["settings"].update(check_cost="-0.001"), "settings.check_cost"),
         (lambda d: d["models"][0].update(output_per_1k="1e30"), "models[0].output_per_1k"),
     ],
 )

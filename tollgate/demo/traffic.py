@@ -190,6 +190,7 @@ class _Request:
         self.s, self.clock, self.end, self.rng = s, at, end, rng
         self.conditions = conditions or Conditions()
         self.request_id = f"req-{_uuid(rng)}"
+        self.found_policy: str | None = None  # the policy whose check objected
 
     def event(self, kind: str, delay_ms: float = 0.0, **fields: Any) -> Event:
         """An event `delay_ms` after the previous one, never later than the window's end."""
@@ -243,6 +244,8 @@ class _Request:
         verdict = finding.verdict if found else "allow"
         own_policy = finding.policy if found else None
         policy = own_policy or self.rng.choice(LAYER_POLICIES[layer])
+        if found:
+            self.found_policy = policy
         latency = round(self.rng.uniform(3, 10), 2)
         event = self.event("enforcement", latency, layer=layer, policy=policy, verdict=verdict)
         event["check_latency_ms"] = latency
@@ -355,6 +358,8 @@ class _Request:
             return []
         later_ms = rng.uniform(30_000, 7_200_000)  # reviewers look minutes to hours later
         policy, latency = LAYER_POLICIES[REVIEW][0], round(rng.uniform(3, 10), 2)
+        if review.get("false_positive") and self.found_policy:
+            policy = self.found_policy  # a review that overturns a check names its policy
         event = self.event("enforcement", later_ms, layer=REVIEW, policy=policy, **review)
         return [{**event, "check_latency_ms": latency}]
 

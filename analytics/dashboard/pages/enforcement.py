@@ -1,9 +1,11 @@
-"""Enforcement (ops): checks, blocks and modifies per layer, interception against the
+"""Enforcement (ops): checks, blocks and modifies per layer and per policy (the most
+intercepting policy first, so an over-eager one stands out by name), interception against the
 over-interception threshold, escaped violations, catch rate, false positives, overhead."""
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django.utils.safestring import SafeString
 
@@ -13,12 +15,15 @@ from analytics.dashboard.formatting import Figure, amount, figure
 from analytics.dashboard.series import lines
 from analytics.dashboard.thresholds import active_rules, rule_thresholds
 from analytics.formatting import percent
-from analytics.metrics.breakdowns import metrics_layers
-from analytics.metrics.results import LayerRow, Summary
+from analytics.metrics.breakdowns import metrics_layers, metrics_policies
+from analytics.metrics.results import LayerRow, PolicyRow, Summary
 from analytics.metrics.summary import metrics_summary
 from governance.models import DEFAULT_THRESHOLDS, AlertKind
 
 DEFAULT_OVER_INTERCEPTION = DEFAULT_THRESHOLDS[AlertKind.OVER_INTERCEPTION]
+# The list of a policy's latest blocked and modified requests (its own page, by path).
+INTERCEPTIONS_PATH = "/dashboard/enforcement/interceptions/"
+CHARTED_POLICIES = 6  # the most intercepting policies drawn over time; more lines blur
 
 
 def enforcement_figures(summary: Summary, threshold: float) -> list[Figure]:
@@ -77,16 +82,18 @@ def enforcement_figures(summary: Summary, threshold: float) -> list[Figure]:
             "Enforcement cost",
             "money",
             summary.enforcement_cost_usd,
-            note="interceptions and corrections at the project's unit costs",
+            note="interceptions, corrections and the checks' own cost at the project's unit costs",
         ),
     ]
 
 
 def enforcement_context(selection: Selection) -> dict[str, Any]:
-    """The enforcement page: figures, the per-layer table and the interception charts."""
+    """The enforcement page: figures, the per-layer and per-policy tables and the
+    interception charts."""
     query = selection.query
     summary = metrics_summary(query)
     layers = metrics_layers(query)
+    policies = policy_rows(metrics_policies(query))
     thresholds = rule_thresholds(
         active_rules(query),
         AlertKind.OVER_INTERCEPTION,
@@ -96,14 +103,49 @@ def enforcement_context(selection: Selection) -> dict[str, Any]:
     figures = enforcement_figures(summary, thresholds[0].value)
     empty = not summary.requests and not any(layer.checks for layer in layers)
     if empty:
-        return {"empty": True, "figures": figures, "layers": layers, "charts": []}
+        return {
+            "empty": True,
+            "figures": figures,
+            "layers": layers,
+            "policies": policies,
+            "charts": [],
+        }
     return {
         "empty": False,
         "figures": figures,
         "layers": layers,
+        "policies": policies,
         "model_filtered": bool(query.model or query.mode),
-        "charts": enforcement_charts(selection, layers, thresholds),
+        "charts": [
+            *enforcement_charts(selection, layers, thresholds),
+            policy_chart(selection, [row.policy for row, _ in policies[:CHARTED_POLICIES]]),
+        ],
     }
+
+
+def policy_rows(rows: list[PolicyRow]) -> list[tuple[PolicyRow, str]]:
+    """Each policy row (most intercepting first, as `metrics_policies` orders them) with the
+    link to its latest blocked and modified requests."""
+    return [(row, f"{INTERCEPTIONS_PATH}?{urlencode({'policy': row.policy})}") for row in rows]
+
+
+def policy_chart(selection: Selection, policies: list[str]) -> SafeString:
+    """Interception rate (blocks and modifies per check) over time of the most intercepting
+    policies."""
+    start, end = selection.buckets()[0], selection.window.end
+    shown = set(policies)
+    return charts.line_chart(
+        [
+            series
+            for series in lines(selection, "layer_interception_rate", group_by="policy")
+            if series.name in shown
+        ],
+        title="Interception rate per policy (blocks and modifies per check), most intercepting",
+        y_label="share of checks",
+        fmt=percent,
+        start=start,
+        end=end,
+    )
 
 
 def enforcement_charts(
