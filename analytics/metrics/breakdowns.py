@@ -23,8 +23,8 @@ from analytics.metrics.results import (
     CHECK_PERCENTILES,
     LayerRow,
     ModelRow,
-    ProjectHealth,
     PolicyRow,
+    ProjectHealth,
     SpendRow,
 )
 from analytics.rollups.families import ATTEMPTS, LAYERS, REQUESTS
