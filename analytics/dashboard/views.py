@@ -150,7 +150,7 @@ def enforcement(request: HttpRequest, membership: Membership) -> HttpResponse:
 @require_safe
 @member_required
 def interceptions(request: HttpRequest, membership: Membership) -> HttpResponse:
-    """The latest blocked and modified requests of a layer or policy (`?layer=&policy=`)."""
+    """The latest blocked and modified requests of a layer (`?layer=`) or policy (the filter)."""
     try:
         narrowing = narrowing_from(request.GET)
         selection = _selection(request, membership)
@@ -160,7 +160,7 @@ def interceptions(request: HttpRequest, membership: Membership) -> HttpResponse:
         **chrome(membership, selection, "enforcement"),
         **interceptions_context(selection, narrowing=narrowing),
     }
-    # The range links keep the layer and policy too.
+    # The range links keep the layer too.
     suffix = context["narrowing_suffix"]
     for link in context["range_links"]:
         link["query"] += suffix

@@ -53,7 +53,7 @@ def test_the_policy_table_names_the_over_intercepting_policy_and_fits(
     link = first.locator("a")
     assert link.inner_text() == rogue
     assert link.get_attribute("href") == (
-        f"/dashboard/enforcement/interceptions/?{urlencode({'policy': rogue})}"
+        f"/dashboard/enforcement/interceptions/?{urlencode({'range': '1h', 'policy': rogue})}"
     )
 
     window = page.locator("#window")
@@ -72,6 +72,13 @@ def test_the_policy_table_names_the_over_intercepting_policy_and_fits(
         assert card.get_attribute("class") == "table-scroll"
         box = card.bounding_box()
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width, table
-    assert console.errors == []
     screenshot(page, f"enforcement-policies-{width}")
+
+    # Two clicks from the overview's figures: the policy's name lists what it blocked.
+    link.click()
+    page.wait_for_url("**/dashboard/enforcement/interceptions/**")
+    listed = page.locator("#interceptions tbody tr")
+    assert listed.count() > 0
+    assert {row.get_attribute("data-policy") for row in listed.all()} == {rogue}
+    assert console.errors == []
     page.context.close()

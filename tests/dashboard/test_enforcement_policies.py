@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from html import unescape
+from html import escape, unescape
 from urllib.parse import urlencode
 
 import httpx
@@ -79,7 +79,9 @@ def test_the_over_intercepting_policy_is_named_first_with_the_apis_figures(
     names = _policy_names(html)
     assert names[0] == rogue  # the most intercepting first: it stands out by name
     assert '<div class="table-scroll">\n<table id="policies">' in html
-    link = f'href="/dashboard/enforcement/interceptions/?{urlencode({"policy": rogue})}"'
+    # The link keeps the page's range: the list is of the same window.
+    query = urlencode({"range": "1h", "policy": rogue})
+    link = f'href="/dashboard/enforcement/interceptions/?{escape(query)}"'
     assert link in html
     assert "Interception rate per policy" in html  # the chart over time
 

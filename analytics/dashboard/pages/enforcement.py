@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
+from django.urls import reverse
 from django.utils.safestring import SafeString
 
 from analytics.dashboard import charts
@@ -22,7 +23,6 @@ from governance.models import DEFAULT_THRESHOLDS, AlertKind
 
 DEFAULT_OVER_INTERCEPTION = DEFAULT_THRESHOLDS[AlertKind.OVER_INTERCEPTION]
 # The list of a policy's latest blocked and modified requests (its own page, by path).
-INTERCEPTIONS_PATH = "/dashboard/enforcement/interceptions/"
 CHARTED_POLICIES = 6  # the most intercepting policies drawn over time; more lines blur
 
 
@@ -93,7 +93,7 @@ def enforcement_context(selection: Selection) -> dict[str, Any]:
     query = selection.query
     summary = metrics_summary(query)
     layers = metrics_layers(query)
-    policies = policy_rows(metrics_policies(query))
+    policies = policy_rows(selection, metrics_policies(query))
     thresholds = rule_thresholds(
         active_rules(query),
         AlertKind.OVER_INTERCEPTION,
@@ -123,10 +123,13 @@ def enforcement_context(selection: Selection) -> dict[str, Any]:
     }
 
 
-def policy_rows(rows: list[PolicyRow]) -> list[tuple[PolicyRow, str]]:
+def policy_rows(selection: Selection, rows: list[PolicyRow]) -> list[tuple[PolicyRow, str]]:
     """Each policy row (most intercepting first, as `metrics_policies` orders them) with the
-    link to its latest blocked and modified requests."""
-    return [(row, f"{INTERCEPTIONS_PATH}?{urlencode({'policy': row.policy})}") for row in rows]
+    link to its latest blocked and modified requests, in the page's window and filters."""
+    path = reverse("dashboard:interceptions")
+    return [
+        (row, f"{path}?{urlencode({**selection.params, 'policy': row.policy})}") for row in rows
+    ]
 
 
 def policy_chart(selection: Selection, policies: list[str]) -> SafeString:

@@ -13,32 +13,25 @@ from analytics.metrics.breakdowns import LAYER_ORDER as LAYERS
 from ingestion.selectors import interceptions_latest
 
 ROWS_SHOWN = 50
-POLICY_MAX_LENGTH = 100  # the column's length: a longer name cannot match
 
 
 @dataclass(frozen=True)
 class Narrowing:
-    """The layer and policy the list is narrowed to ("" for any)."""
+    """The layer the list is narrowed to ("" for any); the policy is a filter of every page."""
 
     layer: str
-    policy: str
 
     @property
     def params(self) -> dict[str, str]:
-        return {
-            name: value for name, value in (("layer", self.layer), ("policy", self.policy)) if value
-        }
+        return {"layer": self.layer} if self.layer else {}
 
 
 def narrowing_from(params: Mapping[str, str]) -> Narrowing:
-    """`?layer=&policy=` of the URL, or BadSelection naming the one that cannot match."""
+    """`?layer=` of the URL, or BadSelection when it names no layer."""
     layer = params.get("layer", "").strip()
-    policy = params.get("policy", "").strip()
     if layer and layer not in LAYERS:
         raise BadSelection("layer", f"must be one of {', '.join(LAYERS)}")
-    if len(policy) > POLICY_MAX_LENGTH or "\x00" in policy:
-        raise BadSelection("policy", f"a policy name has at most {POLICY_MAX_LENGTH} characters")
-    return Narrowing(layer=layer, policy=policy)
+    return Narrowing(layer=layer)
 
 
 def interceptions_context(selection: Selection, *, narrowing: Narrowing) -> dict[str, Any]:
@@ -51,7 +44,7 @@ def interceptions_context(selection: Selection, *, narrowing: Narrowing) -> dict
         end=query.window.end,
         service_ids=query.service_ids,
         layer=narrowing.layer or None,
-        policy=narrowing.policy or None,
+        policy=query.policy,
         limit=ROWS_SHOWN,
     )
     kept = narrowing.params
@@ -60,8 +53,9 @@ def interceptions_context(selection: Selection, *, narrowing: Narrowing) -> dict
         "interceptions": rows,
         "rows_shown": ROWS_SHOWN,
         "narrowing": narrowing,
+        "policy": query.policy or "",
         "layers": LAYERS,
-        # The filter bar and the range links keep the layer and policy.
+        # The filter bar and the range links keep the layer.
         "extra_filters": sorted(kept.items()),
         "narrowing_suffix": suffix,
         "model_filtered": bool(query.model or query.mode),
