@@ -13,6 +13,7 @@ from simple_history.models import HistoricalRecords
 
 from governance.models.money import MONEY
 from governance.models.tenancy import Organization, Project
+from governance.numbers import money_shown
 
 
 class ScopeKind(models.TextChoices):
@@ -89,7 +90,7 @@ class Budget(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.amount_usd} USD per {self.period})"
+        return f"{self.name} ({money_shown(self.amount_usd)} per {self.period})"
 
     @property
     def scope_label(self) -> str:
