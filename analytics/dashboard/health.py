@@ -12,7 +12,7 @@ watch part of the project, so they do not grade the project's whole figure.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -68,6 +68,7 @@ class Cell:
     grade: str = ""  # "good", "warn", "bad", or "" (no rule or budget for this figure)
     cue: str = ""  # the grade in words, so colour is never the only sign
     basis: str = ""  # what it is graded against, for the cell's title
+    url: str = ""  # the project's page that explains the figure
 
     @property
     def data_value(self) -> str:
@@ -80,8 +81,7 @@ class HealthRow:
 
     project: str
     url: str  # the project's reliability page over the same window
-    alerts_url: str  # the alerts page filtered to the project
-    cells: tuple[Cell, ...]
+    cells: tuple[Cell, ...]  # each linking to the page that explains its figure
 
     @property
     def flagged(self) -> bool:
@@ -215,12 +215,31 @@ def _project_budgets(statuses: Iterable[BudgetStatus]) -> dict[int, BudgetStatus
     return chosen
 
 
-def _links(selection: Selection, project: str) -> tuple[str, str]:
-    """The project's reliability page and alerts page over the same range (other filters
-    are left out: a service of one project may not exist in another)."""
+# The page that explains each figure, so a flagged cell is one click from its cause.
+CELL_PAGES = {
+    "availability": "dashboard:reliability",
+    "latency_p95_ms": "dashboard:reliability",
+    "error_rate": "dashboard:reliability",
+    "interception_rate": "dashboard:enforcement",
+    "violation_rate": "dashboard:enforcement",
+    "cost_usd": "dashboard:cost",
+    "budget_percent": "dashboard:cost",
+    "firing_alerts": "dashboard:alerts",
+}
+
+
+def _linked(selection: Selection, project: str, cells: tuple[Cell, ...]) -> HealthRow:
+    """The project's row, its name and each cell linking to the project's page over the same
+    range (other filters are left out: a service of one project may not exist in another)."""
     kept = {k: v for k, v in selection.params.items() if k in ("range", "from", "to")}
     query = urlencode({**kept, "project": project})
-    return f"{reverse('dashboard:reliability')}?{query}", f"{reverse('dashboard:alerts')}?{query}"
+    linked = tuple(
+        replace(cell, url=f"{reverse(CELL_PAGES[cell.metric])}?{query}")
+        if cell.metric in CELL_PAGES
+        else cell
+        for cell in cells
+    )
+    return HealthRow(project, f"{reverse('dashboard:reliability')}?{query}", linked)
 
 
 def health_rows(selection: Selection, *, organization_id: int, now: datetime) -> list[HealthRow]:
@@ -248,7 +267,7 @@ def health_rows(selection: Selection, *, organization_id: int, now: datetime) ->
             kind: chosen.get((pk, kind)) for kind in GRADING_KINDS
         }
         cells = _cells(health, rules, minutes, budgets.get(pk), alerts.get(pk))
-        answer.append(HealthRow(health.project, *_links(selection, health.project), cells))
+        answer.append(_linked(selection, health.project, cells))
     return answer
 
 

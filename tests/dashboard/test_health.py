@@ -5,6 +5,7 @@ organization's projects never show."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -146,6 +147,23 @@ class TestHealthGrid:
         assert (
             '<a href="/dashboard/reliability/?range=7d&amp;project=checkout">checkout</a>' in html
         )
+
+    def test_each_figure_links_to_the_page_that_explains_it(self, acme):
+        html = signed_in(acme.organization).get(OVERVIEW, {"range": "7d"}).content.decode()
+        row = re.search(r'<tr data-project="checkout".*?</tr>', html, re.S)
+        assert row is not None
+        links = dict(re.findall(r'data-metric="([a-z_0-9]+)"[^>]*><a href="([^"]+)"', row[0]))
+        query = "?range=7d&amp;project=checkout"
+        assert links == {
+            "availability": f"/dashboard/reliability/{query}",
+            "latency_p95_ms": f"/dashboard/reliability/{query}",
+            "error_rate": f"/dashboard/reliability/{query}",
+            "interception_rate": f"/dashboard/enforcement/{query}",
+            "violation_rate": f"/dashboard/enforcement/{query}",
+            "cost_usd": f"/dashboard/cost/{query}",
+            "budget_percent": f"/dashboard/cost/{query}",
+            "firing_alerts": f"/dashboard/alerts/{query}",
+        }
 
     def test_an_incident_resolved_in_the_window_is_a_warning(self, acme):
         alerts = Alert.objects.filter(project=acme.projects["checkout"])
