@@ -104,6 +104,10 @@ def test_each_incident_raises_its_alert(demo_keys):
     interception = _alert("content-platform", "over_interception")
     assert interception.state == AlertState.FIRING
     assert interception.value is not None and interception.value > 0.03
+    # ... and the rule that watches the new policy by name names it.
+    policy = _alert("content-platform", "over_interception", scope="policy:output_safety_v2")
+    assert policy.state == AlertState.FIRING
+    assert policy.value is not None and policy.value > 0.25
 
     # (d) The budget on course to overrun: 50% and 80% crossed, forecast beyond the amount.
     assert budget is not None and budget.project is not None
