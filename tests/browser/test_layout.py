@@ -125,6 +125,11 @@ def test_every_page_fits_and_shows_the_api_figures(demo, live_server, browser, w
         if metric is not None and key is not None:
             shown = page.get_attribute(f'#headline [data-metric="{metric}"]', "data-value")
             assert _same(shown, _api_summary(page, live_server.url)[key]), name
+        if name == "alerts":  # its figures are counts of the alerts API's answer
+            firing = page.request.get(f"{live_server.url}/api/v1/alerts?state=firing")
+            assert firing.ok, firing.text()
+            shown = page.get_attribute('#headline [data-metric="firing_alerts"]', "data-value")
+            assert int(shown or -1) == len(firing.json()["rows"]) > 0
         screenshot(page, f"layout-{name}-{width}")
     failed = RoutingEvent.objects.exclude(status="ok").values_list("request_id", flat=True)
     request_id = failed.order_by("-timestamp").first()
