@@ -289,7 +289,7 @@ class TestWithTraffic:
     @pytest.mark.parametrize(  # one of each is the repricings-in-progress notice
         ("page", "most"),
         [
-            ("overview", 26),  # 5 of them the health grid: figures, rules, firing, budgets
+            ("overview", 28),  # 5 the health grid; 2 the checks' own cost (window and previous)
             ("reliability", 22),
             ("enforcement", 19),  # + the policy table and its chart
             ("routing", 22),
