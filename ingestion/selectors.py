@@ -193,9 +193,14 @@ REQUEST_ROUTING_COLUMNS = (
 ENFORCEMENT_COLUMNS = (
     "seq", "project_id", "service_id", "request_id", "timestamp", "environment", "layer",
     "policy", "verdict", "violation", "false_positive", "check_latency_ms", "check_cost_units",
+    "check_mode",
 )  # fmt: skip
-# Columns that are expressions, not names: the check's own cost in 1e-8 USD (None when absent).
-COLUMN_EXPRESSIONS = {"check_cost_units": "(cost_usd * 100000000)::bigint"}
+# Columns that are expressions, not names: the check's own cost in 1e-8 USD (None when absent)
+# and the mode it carries ("" when none).
+COLUMN_EXPRESSIONS = {
+    "check_cost_units": "(cost_usd * 100000000)::bigint",
+    "check_mode": "COALESCE(\"mode\", '')",
+}
 
 
 def enforcement_events_in(

@@ -63,6 +63,10 @@ class RequestFact(models.Model):
     caught = models.BooleanField(default=False)
     escaped = models.BooleanField(default=False)
     false_positive = models.BooleanField(default=False)
+    # The mode of its earliest check that carries one, and that check's time: the request's
+    # mode when it has no attempt.
+    check_mode = models.CharField(max_length=20, blank=True, default="")
+    check_mode_at = models.DateTimeField(null=True)
 
     class Meta:
         constraints = [

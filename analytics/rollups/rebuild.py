@@ -215,7 +215,7 @@ def _frame(rows: list[tuple[Any, ...]], columns: Sequence[str]) -> pd.DataFrame:
 def _fact_models(facts: pd.DataFrame) -> list[RequestFact]:
     models = []
     for row in facts.to_dict("records"):
-        first_attempt_at = row["first_attempt_at"]
+        first_attempt_at, check_mode_at = row["first_attempt_at"], row["check_mode_at"]
         models.append(
             RequestFact(
                 **{
@@ -226,6 +226,10 @@ def _fact_models(facts: pd.DataFrame) -> list[RequestFact]:
                     else pd.Timestamp(first_attempt_at).to_pydatetime(),
                     "model": row["model"] or "",
                     "mode": row["mode"] or "",
+                    "check_mode": row["check_mode"] or "",
+                    "check_mode_at": None
+                    if pd.isna(check_mode_at)
+                    else pd.Timestamp(check_mode_at).to_pydatetime(),
                 }
             )
         )

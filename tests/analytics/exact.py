@@ -48,6 +48,16 @@ def nearest_rank(values: list[float], q: float) -> float | None:
     return ordered[max(1, math.ceil(q * len(ordered))) - 1]
 
 
+def request_mode(events: list[dict[str, Any]]) -> str:
+    """DESIGN.md's mode of a request: its first attempt's, else that of its first check that
+    carries one, else "" (unknown). Ties in time go to the event listed first."""
+    ordered = sorted(events, key=lambda event: datetime.fromisoformat(event["timestamp"]))
+    for event in ordered:
+        if event["type"] == "routing":
+            return str(event["mode"])
+    return next((str(e["mode"]) for e in ordered if e.get("mode") is not None), "")
+
+
 def exact_summary(
     events: list[dict[str, Any]],
     *,
@@ -58,7 +68,11 @@ def exact_summary(
     interception_cost: Decimal,
     correction_cost: Decimal,
     check_cost: Decimal = Decimal(0),
+    mode: str | None = None,
 ) -> dict[str, Any]:
+    """The summary's figures; with `mode`, of the requests of that mode (DESIGN.md's
+    request mode) and the attempts that carry it (checks carry no filterable mode)."""
+
     def when(event: dict[str, Any]) -> datetime:
         return datetime.fromisoformat(event["timestamp"])
 
@@ -67,6 +81,9 @@ def exact_summary(
         by_request[event["request_id"]].append(event)
     requests = {rid: evs for rid, evs in by_request.items() if start <= min(map(when, evs)) < end}
     attempts = [e for e in events if e["type"] == "routing" and start <= when(e) < end]
+    if mode is not None:
+        requests = {rid: evs for rid, evs in requests.items() if request_mode(evs) == mode}
+        attempts = [e for e in attempts if e["mode"] == mode]
 
     def cost(event: dict[str, Any]) -> Decimal | None:
         if event.get("cost_usd") is not None:
