@@ -188,7 +188,7 @@ def raw_months_held(*, months: Sequence[date]) -> frozenset[date]:
 # What a request's events tell the rollups about it (analytics.rollups.rows folds the same columns).
 REQUEST_ROUTING_COLUMNS = (
     "seq", "project_id", "service_id", "request_id", "timestamp", "environment", "model",
-    "mode", "status",
+    "mode", "status", "latency_ms", "routing_latency_ms",
 )  # fmt: skip
 ENFORCEMENT_COLUMNS = (
     "seq", "project_id", "service_id", "request_id", "timestamp", "environment", "layer",

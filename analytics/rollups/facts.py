@@ -32,11 +32,12 @@ FACT_FLAGS = (
 FACT_COLUMNS = (
     "project_id", "request_id", "first_seen", "service_id", "environment", "first_attempt_at",
     "model", "mode", "attempts", "ok_attempts", "checks", "check_latency_ms", *FACT_FLAGS,
-    "check_mode", "check_mode_at",
+    "check_mode", "check_mode_at", "attempt_latency_ms",
 )  # fmt: skip
 FACT_TYPES = (
     "int8", "text", "timestamptz", "int8", "text", "timestamptz", "text", "text", "int4", "int4",
     "int4", "float8", *("bool",) * len(FACT_FLAGS), "text", "timestamptz",
+    "float8",
 )  # fmt: skip
 FACT_UPSERT = f"""
 INSERT INTO analytics_requestfact AS f ({", ".join(FACT_COLUMNS)})
@@ -57,6 +58,7 @@ ON CONFLICT (project_id, request_id) DO UPDATE SET
     ok_attempts = f.ok_attempts + EXCLUDED.ok_attempts,
     checks = f.checks + EXCLUDED.checks,
     check_latency_ms = f.check_latency_ms + EXCLUDED.check_latency_ms,
+    attempt_latency_ms = f.attempt_latency_ms + EXCLUDED.attempt_latency_ms,
     {", ".join(f"{flag} = f.{flag} OR EXCLUDED.{flag}" for flag in FACT_FLAGS)}
 """
 
@@ -68,12 +70,14 @@ FACT_STAGE = "stage_analytics_requestfact"
 FOLDED_COLUMNS = (
     "sign", "project_id", "request_id", "first_seen", "service_id", "environment", "model",
     "mode", "attempts", "ok_attempts", "checks", "check_latency_ms", *FACT_FLAGS, "check_mode",
+    "attempt_latency_ms",
 )  # fmt: skip
 FOLDED_TEXT = ("request_id", "environment", "model", "mode", "check_mode")
 FOLDED_TYPES = {
     **dict.fromkeys(FOLDED_COLUMNS, "int64"),
     **dict.fromkeys(FOLDED_TEXT, "str"),
     "check_latency_ms": "float64",
+    "attempt_latency_ms": "float64",
     **dict.fromkeys(FACT_FLAGS, "bool"),
 }
 
@@ -161,6 +165,10 @@ def _contribution(facts: pd.DataFrame, sign: int) -> pd.DataFrame:
             "with_checks": (facts["checks"] > 0).astype("int64") * sign,
             **{flag: facts[flag].astype("int64") * sign for flag in FACT_FLAGS},
             "overhead_ms": facts["check_latency_ms"].where(facts["checks"] > 0),
+            # Attempts (routing decision + call) and checks; for requests with an attempt.
+            "end_to_end_ms": (facts["attempt_latency_ms"] + facts["check_latency_ms"]).where(
+                facts["attempts"] > 0
+            ),
             "sign": sign,
         }
     )

@@ -19,7 +19,7 @@ import pandas as pd
 from django.db import connection, transaction
 from django.utils import timezone
 
-from analytics.models import Grain, LayerRollup, RequestFact
+from analytics.models import Grain, LayerRollup, RequestFact, RequestRollup
 from analytics.repricing.job import hour_attempts_rebuild
 from analytics.rollups.facts import FACT_COLUMNS, request_contributions
 from analytics.rollups.families import LAYERS, REQUESTS, hour_rows_replace
@@ -134,6 +134,29 @@ def _layers_rebuild(
     )
     span = (project_id, pd.Timestamp(start), pd.Timestamp(end))
     hour_rows_replace(LAYERS, span, layer_event_rows(checks))
+
+
+def request_rollups_rebuild_all() -> int:
+    """Rebuild the request facts and rollups of every hour that holds request rollups from the
+    raw events, in the caller's transaction under the rollup lock; return the hours rebuilt.
+    For the migration that added end-to-end latency: facts made before it hold no attempt
+    latency. Hours of months whose raw events retention dropped keep their rows (their
+    end-to-end sketches stay empty)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ROLLUP_LOCK_KEY])
+    hours = sorted(
+        RequestRollup.objects.filter(grain=Grain.HOUR)
+        .values_list("project_id", "bucket")
+        .distinct()
+    )
+    held = raw_months_held(months=sorted({month_start(hour) for _, hour in hours}))
+    positions = folded_positions()
+    rebuilt = 0
+    for project_id, hour in hours:
+        if month_start(hour) in held:
+            _requests_rebuild(project_id, hour, hour + HOUR, positions)
+            rebuilt += 1
+    return rebuilt
 
 
 def layer_rollups_rebuild_all() -> int:

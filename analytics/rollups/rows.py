@@ -28,6 +28,11 @@ def routing_request_rows(events: pd.DataFrame) -> pd.DataFrame:
         first_attempt_at=events["timestamp"],
         attempts=1,
         ok_attempts=(events["status"] == "ok").astype("int64"),
+        # The attempt's part of its request's end-to-end latency: routing decision + call.
+        attempt_latency_ms=(
+            events["latency_ms"].astype("float64")
+            + events["routing_latency_ms"].astype("float64").fillna(0.0)
+        ),
     )
 
 
@@ -169,10 +174,11 @@ REQUEST_ROW_DEFAULTS: dict[str, object] = {
     "ok_attempts": 0,
     "checks": 0,
     "check_latency_ms": 0.0,
+    "attempt_latency_ms": 0.0,
     "check_mode": "",  # "" where the event is no check or carries no mode
     **dict.fromkeys(FACT_FLAGS, False),
 }
-REQUEST_SUMS = ("attempts", "ok_attempts", "checks", "check_latency_ms")
+REQUEST_SUMS = ("attempts", "ok_attempts", "checks", "check_latency_ms", "attempt_latency_ms")
 
 
 def _request_rows(events: pd.DataFrame, **known: object) -> pd.DataFrame:

@@ -115,6 +115,7 @@ def exact_summary(
             "escaped": any(e.get("violation") and not e.get("false_positive") for e in review),
             "false_positive": any(e.get("false_positive") for e in review),
             "overhead": sum(e["check_latency_ms"] for e in checks) if checks else None,
+            "end_to_end": end_to_end(evs),
         }
 
     per_request = [flags(evs) for evs in requests.values()]
@@ -136,6 +137,7 @@ def exact_summary(
             e["routing_latency_ms"] for e in attempts if e.get("routing_latency_ms") is not None
         ],
         "overheads": [f["overhead"] for f in per_request if f["overhead"] is not None],
+        "end_to_end": [f["end_to_end"] for f in per_request if f["end_to_end"] is not None],
         "cost": sum((c for c in costs if c is not None), Decimal(0)),
         "unpriced": sum(1 for c in costs if c is None),
         "input_tokens": sum(e["input_tokens"] for e in attempts),
@@ -151,6 +153,16 @@ def exact_summary(
         "savings": baseline - actual,
         "enforcement_cost": enforcement_cost,
     }
+
+
+def end_to_end(events: list[dict[str, Any]]) -> float | None:
+    """A request's end-to-end latency: its attempts' routing_latency_ms (0 when absent) +
+    latency_ms, plus its checks' check_latency_ms; None when it has no attempt."""
+    attempts = [e for e in events if e["type"] == "routing"]
+    if not attempts:
+        return None
+    calls = sum((e.get("routing_latency_ms") or 0) + e["latency_ms"] for e in attempts)
+    return float(calls + sum(e["check_latency_ms"] for e in events if e["type"] == "enforcement"))
 
 
 def own_check_cost(event: dict[str, Any], check_cost: Decimal) -> Decimal:
