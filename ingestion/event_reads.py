@@ -34,7 +34,7 @@ ENFORCEMENT_SQL = f"""
 SELECT seq, ingest_xid::text::bigint AS xid, project_id, service_id, request_id,
        {epoch_us('"timestamp"')} AS "timestamp",
        environment, layer, policy, verdict, violation, false_positive, check_latency_ms,
-       (cost_usd * 100000000)::bigint AS check_cost_units
+       (cost_usd * 100000000)::bigint AS check_cost_units, COALESCE(mode, '') AS check_mode
 FROM ingestion_enforcementevent
 WHERE (ingest_xid, seq) > (%s::text::xid8, %s) AND (ingest_xid, seq) <= (%s::text::xid8, %s)
 ORDER BY ingest_xid, seq
@@ -49,6 +49,7 @@ ROUTING_COLUMNS = (
 ENFORCEMENT_COLUMNS = (
     "seq", "xid", "project_id", "service_id", "request_id", "timestamp", "environment", "layer",
     "policy", "verdict", "violation", "false_positive", "check_latency_ms", "check_cost_units",
+    "check_mode",
 )  # fmt: skip
 # Each column's type once parsed.
 STREAM_TYPES = {
@@ -60,6 +61,7 @@ STREAM_TYPES = {
     "latency_ms": "float64", "routing_latency_ms": "float64", "cost_units": "Int64",
     "layer": "str", "policy": "str", "verdict": "str", "violation": "str",
     "false_positive": "bool", "check_latency_ms": "float64", "check_cost_units": "Int64",
+    "check_mode": "str",
 }  # fmt: skip
 NULLABLE = (
     "routing_latency_ms",

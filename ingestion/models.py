@@ -56,6 +56,7 @@ class RoutingEvent(RawEvent):
     reported_cost_usd = models.DecimalField(max_digits=20, decimal_places=8, null=True)
     priced_cost_usd = models.DecimalField(max_digits=20, decimal_places=8, null=True)
     price_id = models.BigIntegerField(null=True)
+    router_version = models.CharField(max_length=64, null=True)  # noqa: DJ001 (absent != "")
 
     class Meta:
         managed = False
@@ -84,6 +85,9 @@ class EnforcementEvent(RawEvent):
     false_positive = models.BooleanField()
     check_latency_ms = models.FloatField()
     cost_usd = models.DecimalField(max_digits=20, decimal_places=8, null=True)  # the check's own
+    # The request's mode when no attempt gives it (a request blocked before any model call).
+    mode = models.CharField(max_length=20, null=True)  # noqa: DJ001
+    policy_version = models.CharField(max_length=64, null=True)  # noqa: DJ001
 
     class Meta:
         managed = False

@@ -23,11 +23,12 @@ ATTEMPT_FIELDS = (
     "seq", "project_id", "service_id", "event_id", "timestamp", "received_at", "model",
     "provider", "mode", "status", "error_type", "fallback_from", "latency_ms",
     "routing_latency_ms", "input_tokens", "output_tokens", "reported_cost_usd",
-    "priced_cost_usd",
+    "priced_cost_usd", "router_version",
 )  # fmt: skip
 CHECK_FIELDS = (
     "seq", "project_id", "service_id", "event_id", "timestamp", "received_at", "layer",
-    "policy", "verdict", "violation", "severity", "false_positive", "check_latency_ms",
+    "policy", "verdict", "violation", "severity", "false_positive", "check_latency_ms", "mode",
+    "policy_version",
 )  # fmt: skip
 
 
@@ -53,6 +54,7 @@ class RequestAttempt:
     output_tokens: int
     reported_cost_usd: Decimal | None
     priced_cost_usd: Decimal | None
+    router_version: str | None
 
     @property
     def cost_usd(self) -> Decimal | None:
@@ -79,12 +81,14 @@ class RequestCheck:
     severity: str | None
     false_positive: bool
     check_latency_ms: float
+    mode: str | None
+    policy_version: str | None
 
 
 @dataclass(frozen=True)
 class RequestTrace:
     """A request of one project: its service (that of its earliest event), its mode (that of
-    its first attempt; None when it has only checks), and its attempts and checks, each in
+    its first attempt, else of its first check that carries one; None when neither does), and its attempts and checks, each in
     time order (ties in ingest order)."""
 
     request_id: str
@@ -146,7 +150,14 @@ def _trace(
         project_id=project_id,
         project=project,
         service=services.get(earliest.service_id, ""),
-        mode=attempts[0].mode if attempts else None,
+        mode=_mode(attempts, checks),
         attempts=tuple(attempts),
         checks=tuple(checks),
     )
+
+
+def _mode(attempts: list[RequestAttempt], checks: list[RequestCheck]) -> str | None:
+    """DESIGN.md's request mode (the rollups' `unknown` is None here)."""
+    if attempts:
+        return attempts[0].mode
+    return next((check.mode for check in checks if check.mode is not None), None)

@@ -198,6 +198,7 @@ ROUTING_FIELDS: tuple[tuple[str, bool, Check, Any], ...] = (
     ("cache_write_tokens", False, count, 0),
     ("reasoning_tokens", False, count, 0),
     ("route_reason", False, text(1, 64), None),
+    ("router_version", False, text(1, 64), None),  # the routing policy's version; rollouts
 )
 
 ENFORCEMENT_FIELDS: tuple[tuple[str, bool, Check, Any], ...] = (
@@ -209,6 +210,8 @@ ENFORCEMENT_FIELDS: tuple[tuple[str, bool, Check, Any], ...] = (
     ("false_positive", False, boolean, False),
     ("check_latency_ms", True, non_negative, None),
     ("cost_usd", False, money, None),  # what the check itself cost
+    ("mode", False, choice(MODES), None),  # a request blocked before any attempt keeps its mode
+    ("policy_version", False, text(1, 64), None),  # the policy's version; rollouts
 )
 
 FIELDS_BY_TYPE = {

@@ -188,14 +188,19 @@ def raw_months_held(*, months: Sequence[date]) -> frozenset[date]:
 # What a request's events tell the rollups about it (analytics.rollups.rows folds the same columns).
 REQUEST_ROUTING_COLUMNS = (
     "seq", "project_id", "service_id", "request_id", "timestamp", "environment", "model",
-    "mode", "status",
+    "mode", "status", "latency_ms", "routing_latency_ms",
 )  # fmt: skip
 ENFORCEMENT_COLUMNS = (
     "seq", "project_id", "service_id", "request_id", "timestamp", "environment", "layer",
     "policy", "verdict", "violation", "false_positive", "check_latency_ms", "check_cost_units",
+    "check_mode",
 )  # fmt: skip
-# Columns that are expressions, not names: the check's own cost in 1e-8 USD (None when absent).
-COLUMN_EXPRESSIONS = {"check_cost_units": "(cost_usd * 100000000)::bigint"}
+# Columns that are expressions, not names: the check's own cost in 1e-8 USD (None when absent)
+# and the mode it carries ("" when none).
+COLUMN_EXPRESSIONS = {
+    "check_cost_units": "(cost_usd * 100000000)::bigint",
+    "check_mode": "COALESCE(\"mode\", '')",
+}
 
 
 def enforcement_events_in(

@@ -103,11 +103,12 @@ ROUTING_COLUMNS = (
     "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "complexity_score",
     "complexity_computed", "latency_ms", "routing_latency_ms", "status", "error_type",
     "fallback_from", "route_reason", "reported_cost_usd", "priced_cost_usd", "price_id",
+    "router_version",
 )  # fmt: skip
 ENFORCEMENT_COLUMNS = (
     *COMMON_COLUMNS,
     "layer", "policy", "verdict", "violation", "severity", "false_positive", "check_latency_ms",
-    "cost_usd",
+    "cost_usd", "mode", "policy_version",
 )  # fmt: skip
 
 
@@ -171,6 +172,8 @@ def event_validate(
         values["false_positive"],
         values["check_latency_ms"],
         values["cost_usd"],
+        values["mode"],
+        values["policy_version"],
     )
     return "enforcement", row
 
@@ -276,6 +279,7 @@ def _routing_row(
         values["cost_usd"],
         priced,
         price.id if price is not None else None,
+        values["router_version"],
     )
     return "routing", row
 

@@ -30,10 +30,10 @@ COMMON_TYPES = ("int8", "int8", "uuid", "timestamptz", "text", "text", "jsonb")
 ROUTING_TYPES = (
     *COMMON_TYPES,
     "text", "text", "text", "text", "int4", "int4", "int4", "int4", "int4", "int4", "float8",
-    "bool", "float8", "float8", "text", "text", "text", "text", "numeric", "numeric", "int8",
+    "bool", "float8", "float8", "text", "text", "text", "text", "numeric", "numeric", "int8", "text",
 )  # fmt: skip
 ENFORCEMENT_TYPES = (
-    *COMMON_TYPES, "text", "text", "text", "text", "text", "bool", "float8", "numeric",
+    *COMMON_TYPES, "text", "text", "text", "text", "text", "bool", "float8", "numeric", "text", "text",
 )  # fmt: skip
 
 TABLES = {

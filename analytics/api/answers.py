@@ -68,6 +68,7 @@ def summary_answer(summary: Summary, query: MetricsQuery) -> Answer:
             summary.routing_latency_ms, ALL_PERCENTILES, mean=True
         ),
         "overhead_ms": latency_answer(summary.overhead_ms, OVERHEAD_PERCENTILES, mean=False),
+        "end_to_end_ms": latency_answer(summary.end_to_end_ms, OVERHEAD_PERCENTILES, mean=False),
         "cost_usd": money_text(summary.cost_usd),
         "cost_per_1k_requests_usd": money_text(summary.cost_per_1k_requests_usd),
         "unpriced_attempts": summary.unpriced_attempts,

@@ -46,6 +46,7 @@ class AttemptSerializer(serializers.Serializer):
         allow_null=True, help_text="Reported cost, else priced; 6 places; null when unpriced."
     )
     mode = serializers.CharField()
+    router_version = serializers.CharField(allow_null=True, help_text="Null when not sent.")
 
 
 class CheckSerializer(serializers.Serializer):
@@ -60,6 +61,8 @@ class CheckSerializer(serializers.Serializer):
     severity = serializers.CharField(allow_null=True)
     false_positive = serializers.BooleanField()
     check_latency_ms = serializers.FloatField()
+    mode = serializers.CharField(allow_null=True, help_text="Null when not sent.")
+    policy_version = serializers.CharField(allow_null=True, help_text="Null when not sent.")
 
 
 class RequestSerializer(serializers.Serializer):
@@ -68,7 +71,10 @@ class RequestSerializer(serializers.Serializer):
     request_id = serializers.CharField()
     project = serializers.CharField()
     service = serializers.CharField()
-    mode = serializers.CharField(allow_null=True, help_text="The first attempt's mode.")
+    mode = serializers.CharField(
+        allow_null=True,
+        help_text="The first attempt's mode, else the first check's that carries one; else null.",
+    )
     attempts = AttemptSerializer(many=True, help_text="Routing events in time order.")
     checks = CheckSerializer(many=True, help_text="Enforcement events in time order.")
 

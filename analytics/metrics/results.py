@@ -52,6 +52,7 @@ class Summary:
     latency_ms: Latency
     routing_latency_ms: Latency
     overhead_ms: Latency
+    end_to_end_ms: Latency  # per request: its attempts (routing + call) and its checks
     cost_usd: Decimal
     cost_per_1k_requests_usd: Decimal | None
     unpriced_attempts: int

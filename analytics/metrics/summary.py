@@ -113,6 +113,7 @@ def metrics_summary(query: MetricsQuery) -> Summary:
             ALL_PERCENTILES,
         ),
         overhead_ms=latency(requests["overhead_sketch"], None, 0, OVERHEAD_PERCENTILES),
+        end_to_end_ms=latency(requests["end_to_end_sketch"], None, 0, OVERHEAD_PERCENTILES),
         cost_usd=money(attempts["cost_usd"]),
         cost_per_1k_requests_usd=cost_per_1k(attempts["cost_usd"], requests["requests"]),
         unpriced_attempts=int(attempts["unpriced_attempts"]),

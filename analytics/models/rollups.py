@@ -63,6 +63,13 @@ class RequestFact(models.Model):
     caught = models.BooleanField(default=False)
     escaped = models.BooleanField(default=False)
     false_positive = models.BooleanField(default=False)
+    # The mode of its earliest check that carries one, and that check's time: the request's
+    # mode when it has no attempt.
+    check_mode = models.CharField(max_length=20, blank=True, default="")
+    check_mode_at = models.DateTimeField(null=True)
+    # Its attempts' routing_latency_ms (0 when absent) + latency_ms: with check_latency_ms,
+    # its end-to-end latency.
+    attempt_latency_ms = models.FloatField(default=0)
 
     class Meta:
         constraints = [
@@ -156,6 +163,7 @@ class RequestRollup(Rollup):
     false_positive = models.BigIntegerField(default=0)
     with_checks = models.BigIntegerField(default=0)
     overhead_sketch = SketchField()
+    end_to_end_sketch = SketchField()  # of requests with an attempt
 
     class Meta:
         constraints = [

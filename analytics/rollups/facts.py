@@ -32,10 +32,12 @@ FACT_FLAGS = (
 FACT_COLUMNS = (
     "project_id", "request_id", "first_seen", "service_id", "environment", "first_attempt_at",
     "model", "mode", "attempts", "ok_attempts", "checks", "check_latency_ms", *FACT_FLAGS,
+    "check_mode", "check_mode_at", "attempt_latency_ms",
 )  # fmt: skip
 FACT_TYPES = (
     "int8", "text", "timestamptz", "int8", "text", "timestamptz", "text", "text", "int4", "int4",
-    "int4", "float8", *("bool",) * len(FACT_FLAGS),
+    "int4", "float8", *("bool",) * len(FACT_FLAGS), "text", "timestamptz",
+    "float8",
 )  # fmt: skip
 FACT_UPSERT = f"""
 INSERT INTO analytics_requestfact AS f ({", ".join(FACT_COLUMNS)})
@@ -49,10 +51,14 @@ ON CONFLICT (project_id, request_id) DO UPDATE SET
     mode = CASE WHEN EXCLUDED.first_attempt_at < f.first_attempt_at OR f.first_attempt_at IS NULL
                 THEN EXCLUDED.mode ELSE f.mode END,
     first_attempt_at = LEAST(f.first_attempt_at, EXCLUDED.first_attempt_at),
+    check_mode = CASE WHEN EXCLUDED.check_mode_at < f.check_mode_at OR f.check_mode_at IS NULL
+                      THEN EXCLUDED.check_mode ELSE f.check_mode END,
+    check_mode_at = LEAST(f.check_mode_at, EXCLUDED.check_mode_at),
     attempts = f.attempts + EXCLUDED.attempts,
     ok_attempts = f.ok_attempts + EXCLUDED.ok_attempts,
     checks = f.checks + EXCLUDED.checks,
     check_latency_ms = f.check_latency_ms + EXCLUDED.check_latency_ms,
+    attempt_latency_ms = f.attempt_latency_ms + EXCLUDED.attempt_latency_ms,
     {", ".join(f"{flag} = f.{flag} OR EXCLUDED.{flag}" for flag in FACT_FLAGS)}
 """
 
@@ -63,13 +69,15 @@ FACT_STAGE = "stage_analytics_requestfact"
 # What a request's contribution to the request rollups is made of, as read back.
 FOLDED_COLUMNS = (
     "sign", "project_id", "request_id", "first_seen", "service_id", "environment", "model",
-    "mode", "attempts", "ok_attempts", "checks", "check_latency_ms", *FACT_FLAGS,
+    "mode", "attempts", "ok_attempts", "checks", "check_latency_ms", *FACT_FLAGS, "check_mode",
+    "attempt_latency_ms",
 )  # fmt: skip
-FOLDED_TEXT = ("request_id", "environment", "model", "mode")
+FOLDED_TEXT = ("request_id", "environment", "model", "mode", "check_mode")
 FOLDED_TYPES = {
     **dict.fromkeys(FOLDED_COLUMNS, "int64"),
     **dict.fromkeys(FOLDED_TEXT, "str"),
     "check_latency_ms": "float64",
+    "attempt_latency_ms": "float64",
     **dict.fromkeys(FACT_FLAGS, "bool"),
 }
 
@@ -150,16 +158,28 @@ def _contribution(facts: pd.DataFrame, sign: int) -> pd.DataFrame:
         {
             "bucket": pd.to_datetime(facts["first_seen"], utc=True),
             **{name: facts[name] for name in REQUESTS.dims},
+            "mode": request_mode(facts),
             "requests": sign,
             "with_attempt": (facts["attempts"] > 0).astype("int64") * sign,
             "served": (facts["ok_attempts"] > 0).astype("int64") * sign,
             "with_checks": (facts["checks"] > 0).astype("int64") * sign,
             **{flag: facts[flag].astype("int64") * sign for flag in FACT_FLAGS},
             "overhead_ms": facts["check_latency_ms"].where(facts["checks"] > 0),
+            # Attempts (routing decision + call) and checks; for requests with an attempt.
+            "end_to_end_ms": (facts["attempt_latency_ms"] + facts["check_latency_ms"]).where(
+                facts["attempts"] > 0
+            ),
             "sign": sign,
         }
     )
     return contribution
+
+
+def request_mode(facts: pd.DataFrame) -> pd.Series:
+    """DESIGN.md's mode of each request: its first attempt's, else that of its first check
+    that carries one, else "" (unknown). A fact's `mode` is its first attempt's ("" without
+    one), so a late attempt earlier than the check takes over."""
+    return facts["mode"].where(facts["attempts"] > 0, facts["check_mode"])
 
 
 def request_contributions(facts: pd.DataFrame) -> pd.DataFrame:

@@ -70,8 +70,8 @@ REQUESTS = Family(
     ),
     floats=(),
     money=(),
-    sketches=("overhead_sketch",),
-    sketched=("overhead_ms",),
+    sketches=("overhead_sketch", "end_to_end_sketch"),
+    sketched=("overhead_ms", "end_to_end_ms"),
 )  # fmt: skip
 LAYERS = Family(
     table="analytics_layerrollup",

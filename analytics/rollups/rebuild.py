@@ -19,7 +19,7 @@ import pandas as pd
 from django.db import connection, transaction
 from django.utils import timezone
 
-from analytics.models import Grain, LayerRollup, RequestFact
+from analytics.models import Grain, LayerRollup, RequestFact, RequestRollup
 from analytics.repricing.job import hour_attempts_rebuild
 from analytics.rollups.facts import FACT_COLUMNS, request_contributions
 from analytics.rollups.families import LAYERS, REQUESTS, hour_rows_replace
@@ -136,6 +136,29 @@ def _layers_rebuild(
     hour_rows_replace(LAYERS, span, layer_event_rows(checks))
 
 
+def request_rollups_rebuild_all() -> int:
+    """Rebuild the request facts and rollups of every hour that holds request rollups from the
+    raw events, in the caller's transaction under the rollup lock; return the hours rebuilt.
+    For the migration that added end-to-end latency: facts made before it hold no attempt
+    latency. Hours of months whose raw events retention dropped keep their rows (their
+    end-to-end sketches stay empty)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ROLLUP_LOCK_KEY])
+    hours = sorted(
+        RequestRollup.objects.filter(grain=Grain.HOUR)
+        .values_list("project_id", "bucket")
+        .distinct()
+    )
+    held = raw_months_held(months=sorted({month_start(hour) for _, hour in hours}))
+    positions = folded_positions()
+    rebuilt = 0
+    for project_id, hour in hours:
+        if month_start(hour) in held:
+            _requests_rebuild(project_id, hour, hour + HOUR, positions)
+            rebuilt += 1
+    return rebuilt
+
+
 def layer_rollups_rebuild_all() -> int:
     """Rebuild the layer rollups of every hour that holds any (minutes, hours, their days)
     from the raw events, in the caller's transaction under the rollup lock; return the hours
@@ -215,7 +238,7 @@ def _frame(rows: list[tuple[Any, ...]], columns: Sequence[str]) -> pd.DataFrame:
 def _fact_models(facts: pd.DataFrame) -> list[RequestFact]:
     models = []
     for row in facts.to_dict("records"):
-        first_attempt_at = row["first_attempt_at"]
+        first_attempt_at, check_mode_at = row["first_attempt_at"], row["check_mode_at"]
         models.append(
             RequestFact(
                 **{
@@ -226,6 +249,10 @@ def _fact_models(facts: pd.DataFrame) -> list[RequestFact]:
                     else pd.Timestamp(first_attempt_at).to_pydatetime(),
                     "model": row["model"] or "",
                     "mode": row["mode"] or "",
+                    "check_mode": row["check_mode"] or "",
+                    "check_mode_at": None
+                    if pd.isna(check_mode_at)
+                    else pd.Timestamp(check_mode_at).to_pydatetime(),
                 }
             )
         )

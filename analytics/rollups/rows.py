@@ -28,6 +28,11 @@ def routing_request_rows(events: pd.DataFrame) -> pd.DataFrame:
         first_attempt_at=events["timestamp"],
         attempts=1,
         ok_attempts=(events["status"] == "ok").astype("int64"),
+        # The attempt's part of its request's end-to-end latency: routing decision + call.
+        attempt_latency_ms=(
+            events["latency_ms"].astype("float64")
+            + events["routing_latency_ms"].astype("float64").fillna(0.0)
+        ),
     )
 
 
@@ -154,6 +159,7 @@ def enforcement_rows(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         events,
         checks=1,
         check_latency_ms=events["check_latency_ms"],
+        check_mode=events["check_mode"],
         **{flag: events[flag] for flag in FACT_FLAGS},
     )
 
@@ -168,9 +174,11 @@ REQUEST_ROW_DEFAULTS: dict[str, object] = {
     "ok_attempts": 0,
     "checks": 0,
     "check_latency_ms": 0.0,
+    "attempt_latency_ms": 0.0,
+    "check_mode": "",  # "" where the event is no check or carries no mode
     **dict.fromkeys(FACT_FLAGS, False),
 }
-REQUEST_SUMS = ("attempts", "ok_attempts", "checks", "check_latency_ms")
+REQUEST_SUMS = ("attempts", "ok_attempts", "checks", "check_latency_ms", "attempt_latency_ms")
 
 
 def _request_rows(events: pd.DataFrame, **known: object) -> pd.DataFrame:
@@ -181,7 +189,9 @@ def _request_rows(events: pd.DataFrame, **known: object) -> pd.DataFrame:
 
 def request_deltas(rows: pd.DataFrame) -> pd.DataFrame:
     """Per request of a chunk, both streams together: the dimensions of its earliest event,
-    model and mode of its earliest attempt, and the sums and flags to fold into its fact."""
+    model and mode of its earliest attempt, the mode of its earliest check that carries one
+    (with that check's time, so a later chunk can tell which came first), and the sums and
+    flags to fold into its fact."""
     ordered = rows.sort_values(["timestamp", "seq"], kind="stable").reset_index(drop=True)
     codes = ordered.groupby(["project_id", "request_id"], sort=False).ngroup().to_numpy()
     firsts = np.unique(codes, return_index=True)[1]  # each request's earliest event
@@ -196,10 +206,26 @@ def request_deltas(rows: pd.DataFrame) -> pd.DataFrame:
         column.iloc[with_attempt] = ordered[name].to_numpy()[earliest]
         facts[name] = column
     facts["first_attempt_at"] = pd.to_datetime(facts["first_attempt_at"], utc=True)
+    _earliest_of(facts, ordered, codes, ordered["check_mode"].to_numpy() != "", "check_mode")
     grouped = ordered.groupby(codes, sort=True)
     sums = grouped[list(REQUEST_SUMS)].sum().reset_index(drop=True)
     flags = grouped[list(FACT_FLAGS)].any().reset_index(drop=True)
     return pd.concat([facts, sums, flags], axis=1)
+
+
+def _earliest_of(
+    facts: pd.DataFrame, ordered: pd.DataFrame, codes: np.ndarray, where: np.ndarray, name: str
+) -> None:
+    """Set `name` (and `<name>_at`, its event's time) on each request's fact from its
+    earliest row (`ordered` is in time order) where `where` holds: "" and NaT where none."""
+    rows = np.flatnonzero(where)
+    found, first = np.unique(codes[rows], return_index=True)
+    values = pd.Series("", index=facts.index, dtype=object)
+    values.iloc[found] = ordered[name].to_numpy()[rows[first]]
+    moments = pd.Series(pd.NaT, index=facts.index, dtype="datetime64[ns, UTC]")
+    moments.iloc[found] = pd.to_datetime(ordered["timestamp"].to_numpy()[rows[first]], utc=True)
+    facts[name] = values
+    facts[f"{name}_at"] = moments
 
 
 # --- For a rebuild from raw events (analytics.rollups.rebuild) ---------------------------

@@ -65,6 +65,13 @@ class RoutingEventSerializer(_EventBase):
         min_value=0, max_value=schema.MAX_INT, required=False
     )
     route_reason = serializers.CharField(required=False, allow_null=True, max_length=64)
+    router_version = serializers.CharField(
+        required=False,
+        allow_null=True,
+        min_length=1,
+        max_length=64,
+        help_text="The routing policy's version (a config hash or release tag); feeds rollouts.",
+    )
 
 
 class EnforcementEventSerializer(_EventBase):
@@ -84,6 +91,19 @@ class EnforcementEventSerializer(_EventBase):
         allow_null=True,
         coerce_to_string=True,
         help_text="What the check itself cost; the project's check cost when absent.",
+    )
+    mode = serializers.ChoiceField(
+        choices=schema.MODES,
+        required=False,
+        allow_null=True,
+        help_text="The request's mode when it has no attempt (e.g. blocked before any call).",
+    )
+    policy_version = serializers.CharField(
+        required=False,
+        allow_null=True,
+        min_length=1,
+        max_length=64,
+        help_text="The policy's version; feeds rollouts.",
     )
 
 

@@ -48,6 +48,16 @@ def nearest_rank(values: list[float], q: float) -> float | None:
     return ordered[max(1, math.ceil(q * len(ordered))) - 1]
 
 
+def request_mode(events: list[dict[str, Any]]) -> str:
+    """DESIGN.md's mode of a request: its first attempt's, else that of its first check that
+    carries one, else "" (unknown). Ties in time go to the event listed first."""
+    ordered = sorted(events, key=lambda event: datetime.fromisoformat(event["timestamp"]))
+    for event in ordered:
+        if event["type"] == "routing":
+            return str(event["mode"])
+    return next((str(e["mode"]) for e in ordered if e.get("mode") is not None), "")
+
+
 def exact_summary(
     events: list[dict[str, Any]],
     *,
@@ -58,7 +68,11 @@ def exact_summary(
     interception_cost: Decimal,
     correction_cost: Decimal,
     check_cost: Decimal = Decimal(0),
+    mode: str | None = None,
 ) -> dict[str, Any]:
+    """The summary's figures; with `mode`, of the requests of that mode (DESIGN.md's
+    request mode) and the attempts that carry it (checks carry no filterable mode)."""
+
     def when(event: dict[str, Any]) -> datetime:
         return datetime.fromisoformat(event["timestamp"])
 
@@ -67,6 +81,9 @@ def exact_summary(
         by_request[event["request_id"]].append(event)
     requests = {rid: evs for rid, evs in by_request.items() if start <= min(map(when, evs)) < end}
     attempts = [e for e in events if e["type"] == "routing" and start <= when(e) < end]
+    if mode is not None:
+        requests = {rid: evs for rid, evs in requests.items() if request_mode(evs) == mode}
+        attempts = [e for e in attempts if e["mode"] == mode]
 
     def cost(event: dict[str, Any]) -> Decimal | None:
         if event.get("cost_usd") is not None:
@@ -98,6 +115,7 @@ def exact_summary(
             "escaped": any(e.get("violation") and not e.get("false_positive") for e in review),
             "false_positive": any(e.get("false_positive") for e in review),
             "overhead": sum(e["check_latency_ms"] for e in checks) if checks else None,
+            "end_to_end": end_to_end(evs),
         }
 
     per_request = [flags(evs) for evs in requests.values()]
@@ -119,6 +137,7 @@ def exact_summary(
             e["routing_latency_ms"] for e in attempts if e.get("routing_latency_ms") is not None
         ],
         "overheads": [f["overhead"] for f in per_request if f["overhead"] is not None],
+        "end_to_end": [f["end_to_end"] for f in per_request if f["end_to_end"] is not None],
         "cost": sum((c for c in costs if c is not None), Decimal(0)),
         "unpriced": sum(1 for c in costs if c is None),
         "input_tokens": sum(e["input_tokens"] for e in attempts),
@@ -134,6 +153,16 @@ def exact_summary(
         "savings": baseline - actual,
         "enforcement_cost": enforcement_cost,
     }
+
+
+def end_to_end(events: list[dict[str, Any]]) -> float | None:
+    """A request's end-to-end latency: its attempts' routing_latency_ms (0 when absent) +
+    latency_ms, plus its checks' check_latency_ms; None when it has no attempt."""
+    attempts = [e for e in events if e["type"] == "routing"]
+    if not attempts:
+        return None
+    calls = sum((e.get("routing_latency_ms") or 0) + e["latency_ms"] for e in attempts)
+    return float(calls + sum(e["check_latency_ms"] for e in events if e["type"] == "enforcement"))
 
 
 def own_check_cost(event: dict[str, Any], check_cost: Decimal) -> Decimal:

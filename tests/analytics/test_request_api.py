@@ -125,7 +125,47 @@ class TestAnswer:
             "severity": "high",
             "false_positive": False,
             "check_latency_ms": 4.2,
+            "mode": None,
+            "policy_version": None,
         }
+        assert fallback["router_version"] is None
+
+    def test_versions_and_a_check_only_requests_mode_are_shown(self, post_batch, read_key, at):
+        blocked = "req-blocked-early"
+        events = [
+            enforcement_event(timestamp=at.isoformat(), request_id=blocked),
+            enforcement_event(
+                timestamp=(at + timedelta(seconds=1)).isoformat(),
+                request_id=blocked,
+                verdict="block",
+                mode="enforcement_first",
+                policy_version="input-guard-3",
+            ),
+            enforcement_event(
+                timestamp=(at + timedelta(seconds=2)).isoformat(),
+                request_id=blocked,
+                mode="hybrid",
+            ),
+        ]
+        assert post_batch(events).json()["accepted"] == 3
+        body = client_with_key(read_key).get(f"/api/v1/requests/{blocked}").json()
+        # No attempt: the mode of the first check that carries one.
+        assert body["mode"] == "enforcement_first"
+        assert [(c["mode"], c["policy_version"]) for c in body["checks"]] == [
+            (None, None),
+            ("enforcement_first", "input-guard-3"),
+            ("hybrid", None),
+        ]
+        attempt = routing_event(
+            timestamp=(at + timedelta(seconds=3)).isoformat(),
+            request_id=blocked,
+            mode="routing_first",
+            router_version="cfg-9f2c",
+        )
+        assert post_batch([attempt]).json()["accepted"] == 1
+        body = client_with_key(read_key).get(f"/api/v1/requests/{blocked}").json()
+        assert body["mode"] == "routing_first"  # an attempt's mode comes first
+        assert body["attempts"][0]["router_version"] == "cfg-9f2c"
 
     def test_reported_cost_else_priced_to_six_places(self, sent, read_key):
         body = client_with_key(read_key).get(URL).json()

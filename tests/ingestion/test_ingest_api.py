@@ -54,6 +54,7 @@ class TestAccepted:
             error_type="upstream_5xx",
             fallback_from="claude-opus-4.6",
             route_reason="fallback",
+            router_version="router-2026.12.1",
             reasoning_tokens=100,
             attributes={"customer": "c-42", "nested": {"ok": True}},
         )
@@ -67,6 +68,7 @@ class TestAccepted:
             "claude-opus-4.6",
         )
         assert row.routing_latency_ms == 2.5 and row.reasoning_tokens == 100
+        assert row.router_version == "router-2026.12.1"
         assert row.attributes == {"customer": "c-42", "nested": {"ok": True}}
 
     def test_enforcement_fields_are_stored(self, post_batch):
@@ -82,6 +84,15 @@ class TestAccepted:
             "high",
         )
         assert row.false_positive is True and row.check_latency_ms == 4.2
+        assert (row.mode, row.policy_version) == (None, None)  # both optional
+
+    def test_enforcement_mode_and_policy_version_are_stored(self, post_batch):
+        event = enforcement_event(mode="enforcement_first", policy_version="pii-v7")
+        routing = routing_event()
+        assert post_batch([event, routing]).status_code == 200
+        row = EnforcementEvent.objects.get(event_id=event["event_id"])
+        assert (row.mode, row.policy_version) == ("enforcement_first", "pii-v7")
+        assert RoutingEvent.objects.get(event_id=routing["event_id"]).router_version is None
 
     def test_ingest_sequence_follows_posting_order(self, post_batch):
         first = routing_event()
@@ -144,6 +155,9 @@ class TestRejected:
             ({"request_id": "a\x00b"}, "request_id"),
             ({"cache_read_tokens": 1000, "cache_write_tokens": 500}, "cache_read_tokens"),
             ({"reasoning_tokens": 301}, "reasoning_tokens"),
+            ({"router_version": ""}, "router_version"),
+            ({"router_version": "v" * 65}, "router_version"),
+            ({"router_version": 3}, "router_version"),
         ],
     )
     def test_routing_field_errors_name_the_field(self, post_batch, overrides, field):
@@ -174,6 +188,10 @@ class TestRejected:
             ({"severity": "extreme"}, "severity"),
             ({"false_positive": "yes"}, "false_positive"),
             ({"check_latency_ms": None}, "check_latency_ms"),
+            ({"mode": "fastest"}, "mode"),
+            ({"mode": 1}, "mode"),
+            ({"policy_version": ""}, "policy_version"),
+            ({"policy_version": "v" * 65}, "policy_version"),
         ],
     )
     def test_enforcement_field_errors_name_the_field(self, post_batch, overrides, field):
