@@ -89,6 +89,7 @@ ENDPOINTS: tuple[tuple[str, str, dict[str, str]], ...] = (
     ("summary", "/api/v1/metrics/summary", {}),
     ("models", "/api/v1/metrics/models", {}),
     ("layers", "/api/v1/metrics/layers", {}),
+    ("policies", "/api/v1/metrics/policies", {}),
     (
         "timeseries",
         "/api/v1/metrics/timeseries",
@@ -245,6 +246,9 @@ class RowMaker:
             severity,
             false_positive,
             latency,
+            None,  # cost_usd: the checks report none, the project's check cost applies
+            None,  # mode: a request's mode comes from its attempts
+            None,  # policy_version
         )
         self.events.append(("enforcement", row))
 
@@ -340,6 +344,7 @@ class RowMaker:
             None,  # reported_cost_usd
             priced,
             price.id if price is not None else None,
+            None,  # router_version
         )
         self.events.append(("routing", row))
         return status
