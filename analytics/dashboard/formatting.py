@@ -86,7 +86,9 @@ def change(kind: str, current: Any, previous: Any, *, better: str | None) -> Cha
     size = abs(delta)
     if kind == "rate":
         text = f"{sign}{size * 100:,.2f} pp"
-    elif kind in ("multiple", "roi"):
+    elif kind == "roi":  # a percentage itself: its move is in points, as rates' are
+        text = f"{sign}{size * 100:,.0f} pp"
+    elif kind == "multiple":
         text = f"{sign}{show(kind, float(size))}"
     else:
         text = f"{sign}{show(kind, size if kind == 'money' else float(size))}"

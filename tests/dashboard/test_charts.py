@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from xml.etree import ElementTree
 
 from analytics.dashboard import charts
-from analytics.dashboard.formatting import amount
+from analytics.dashboard.formatting import amount, change
 from analytics.formatting import percent, usd
 
 START = datetime(2026, 11, 25, 0, 0, tzinfo=UTC)
@@ -141,3 +142,10 @@ def test_scales_and_ticks_are_round():
     ticks = charts.time_ticks(START + timedelta(minutes=7), START + timedelta(hours=24))
     assert all(tick.minute == 0 for tick in ticks) and 2 <= len(ticks) <= 7
     assert re.fullmatch(r"\d\d:\d\d", charts.time_label(ticks[0], timedelta(hours=24)))
+
+
+def test_a_figures_change_is_in_points_for_rates_and_roi_and_relative_for_amounts():
+    assert change("rate", 0.031, 0.021, better="lower").text == "+1.00 pp"
+    roi = change("roi", 0.70, 27.07, better="higher")  # ROI shown as 70% against 2,707%
+    assert (roi.text, roi.tone) == ("-2,637 pp", "bad")
+    assert change("money", Decimal("12"), Decimal("10"), better=None).text == "+$2.00 (+20.0%)"

@@ -23,6 +23,9 @@ from analytics.dashboard.charts.inputs import Format, Threshold
 from analytics.dashboard.charts.scales import point_label, time_label, time_ticks
 
 LABEL_GAP = 14  # pixels between the baselines of stacked threshold labels
+# Characters of a legend label that fit its column beside the swatch (about 7 px each at
+# 12 px, wide letters included); longer names are shortened, whole on hover.
+LEGEND_CHARS = 28
 
 
 def y_axis(frame: Frame, fmt: Format, y_label: str) -> list[str]:
@@ -144,7 +147,7 @@ def legend(
         x = MARGIN_LEFT + (index % per_row) * LEGEND_COLUMN
         y = frame.y0 + MARGIN_BOTTOM + (index // per_row) * LEGEND_ROW + 4
         dash = ' stroke-dasharray="5 3"' if dashed else ""
-        label = name if len(name) <= 32 else name[:31] + "…"
+        label = name if len(name) <= LEGEND_CHARS else name[: LEGEND_CHARS - 1] + "…"
         parts.append(
             f"<g><title>{escape(name)}</title>"
             f'<line x1="{x}" x2="{x + 18}" y1="{y}" y2="{y}" stroke="{color}" '

@@ -26,8 +26,9 @@ DEFAULT_OVER_INTERCEPTION = DEFAULT_THRESHOLDS[AlertKind.OVER_INTERCEPTION]
 CHARTED_POLICIES = 6  # the most intercepting policies drawn over time; more lines blur
 
 
-def enforcement_figures(summary: Summary, threshold: float) -> list[Figure]:
-    """The enforcement page's headline figures, with the over-interception threshold."""
+def enforcement_figures(summary: Summary, threshold: float | None) -> list[Figure]:
+    """The enforcement page's headline figures, with the over-interception threshold (None
+    with several projects in view: each is judged by its own rule)."""
     overhead = summary.overhead_ms
     return [
         figure("requests", "Requests", "count", summary.requests, unit="requests"),
@@ -43,7 +44,11 @@ def enforcement_figures(summary: Summary, threshold: float) -> list[Figure]:
             "Over-interception threshold",
             "rate",
             threshold,
-            note="the lowest alert threshold in view",
+            note=(
+                "the rule's, else the default"
+                if threshold is not None
+                else "each project's own rule: pick a project to see it"
+            ),
         ),
         figure("block_rate", "Block rate", "rate", summary.block_rate),
         figure("modify_rate", "Modify rate", "rate", summary.modify_rate),
@@ -94,13 +99,19 @@ def enforcement_context(selection: Selection) -> dict[str, Any]:
     summary = metrics_summary(query)
     layers = metrics_layers(query)
     policies = policy_rows(selection, metrics_policies(query))
-    thresholds = rule_thresholds(
-        active_rules(query),
-        AlertKind.OVER_INTERCEPTION,
-        default=DEFAULT_OVER_INTERCEPTION,
-        default_label="Over-interception threshold (default)",
+    # A threshold judges one project's figure: with several in view, none is drawn against
+    # their mixed series (the default neither: their own rules may differ from it).
+    thresholds = (
+        rule_thresholds(
+            active_rules(query),
+            AlertKind.OVER_INTERCEPTION,
+            default=DEFAULT_OVER_INTERCEPTION,
+            default_label="Over-interception threshold (default)",
+        )
+        if len(query.projects) == 1
+        else []
     )
-    figures = enforcement_figures(summary, thresholds[0].value)
+    figures = enforcement_figures(summary, thresholds[0].value if thresholds else None)
     empty = not summary.requests and not any(layer.checks for layer in layers)
     if empty:
         return {
@@ -159,7 +170,11 @@ def enforcement_charts(
     return [
         charts.line_chart(
             lines(selection, "interception_rate", name="Interception rate"),
-            title="Interception rate against the over-interception threshold",
+            title=(
+                "Interception rate against the over-interception threshold"
+                if thresholds
+                else "Interception rate"
+            ),
             y_label="interception rate",
             fmt=percent,
             start=start,
