@@ -222,7 +222,8 @@ def migration_time(alert: Alert, rule: AlertRule, now: datetime) -> dict[str, An
         error_rate_below=rule.effective_threshold,
     )
     first_failure, migrated = failover.first_failure_at, failover.migrated_at
-    if first_failure is None or migrated is None:
-        return {"migration_seconds": None}
-    seconds = max(0.0, (migrated - first_failure).total_seconds())
+    if first_failure is None:
+        return {"migration_seconds": None, "first_failure_at": None}
+    # Not migrated (yet): the first failure is known all the same.
+    seconds = None if migrated is None else max(0.0, (migrated - first_failure).total_seconds())
     return {"migration_seconds": seconds, "first_failure_at": first_failure.isoformat()}

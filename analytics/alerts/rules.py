@@ -24,6 +24,8 @@ def rule_advance(rule: AlertRule, seen: Measurement, now: datetime, run: Evaluat
         alert, event = _breach(alert, rule, seen, now)
     elif seen.judged and alert is not None and alert.state != AlertState.RESOLVED:
         event = _resolve(alert, rule, now)
+    if alert is not None and alert.state != AlertState.RESOLVED:
+        _migration_follow(alert, rule, now)
     notifying = False
     if alert is not None:
         notifying = event is not None and not silenced(alert, now)
@@ -76,6 +78,15 @@ def _resolve(alert: Alert, rule: AlertRule, now: datetime) -> str | None:
     if was_firing and rule.kind == AlertKind.MODEL_FAILURE:
         alert.details = {**alert.details, **migration_time(alert, rule, now)}
     return "resolved" if was_firing and rule.send_resolved else None
+
+
+def _migration_follow(alert: Alert, rule: AlertRule, now: datetime) -> None:
+    """An open model incident shows its first failure and, once its traffic has migrated,
+    the migration time (DESIGN.md does not wait for the model to recover). Measured until the
+    traffic has migrated; the first such minute does not move after that."""
+    if rule.kind != AlertKind.MODEL_FAILURE or alert.details.get("migration_seconds") is not None:
+        return
+    alert.details = {**alert.details, **migration_time(alert, rule, now)}
 
 
 def _alert_update(

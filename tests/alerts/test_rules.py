@@ -195,6 +195,36 @@ def test_model_failure_is_one_alert_per_model_and_records_migration_time(post_ba
     assert alert.details["migration_seconds"] == pytest.approx(120, abs=60)
 
 
+def test_firing_model_failure_shows_its_first_failure_and_migration_once_migrated(
+    post_batch, project
+):
+    """DESIGN.md's migration time does not wait for the model to recover: a firing incident
+    whose traffic fallbacks already serve shows it, and one not migrated shows its first failure."""
+    rule = _rule(project, kind="model_failure", threshold=0.5, min_requests=5, window_minutes=10)
+    failing = [
+        routing_event(request_id=f"m-{i}", timestamp=_at(5), model="gpt-5.4", status="error")
+        for i in range(10)
+    ]
+    _post(post_batch, failing)
+    alerts_evaluate(now=NOW)
+    alert = Alert.objects.get(rule=rule, scope="model:gpt-5.4")
+    assert alert.state == AlertState.FIRING
+    assert alert.details["first_failure_at"] == _at(5)
+    assert alert.details["migration_seconds"] is None
+
+    fallbacks = [
+        routing_event(
+            request_id=f"m-{i}", timestamp=_at(3), model="claude-opus-4.6", fallback_from="gpt-5.4"
+        )
+        for i in range(10)
+    ]
+    _post(post_batch, fallbacks)
+    alerts_evaluate(now=NOW + timedelta(minutes=1))
+    alert.refresh_from_db()
+    assert alert.state == AlertState.FIRING  # the model still fails within the window
+    assert alert.details["migration_seconds"] == pytest.approx(120, abs=60)
+
+
 def test_routing_drift_fires_on_a_shifted_mix(post_batch, project):
     project.expected_shares = {"gpt-5.4": 0.8, "claude-opus-4.6": 0.2}
     project.save()

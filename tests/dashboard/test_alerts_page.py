@@ -209,3 +209,24 @@ def test_migration_times_of_model_failures_show_on_reliability(member, project):
     assert row, "the incident is listed"
     assert 'data-metric="migration_seconds" data-value="95.0"' in row.group(0)
     assert "1 min 35 s" in row.group(0)
+
+
+@pytest.mark.parametrize(
+    ("state", "label"),
+    [(AlertState.FIRING, "not migrated yet"), (AlertState.RESOLVED, "did not migrate")],
+)
+def test_an_unmigrated_incident_says_so_only_while_open(member, project, state, label):
+    failed_at = timezone.now() - timedelta(minutes=4)
+    alert = make_alert(
+        project,
+        "model down",
+        state=state,
+        kind="model_failure",
+        scope="model:gpt-5.4",
+        details={"migration_seconds": None, "first_failure_at": failed_at.isoformat()},
+    )
+    page = member("ops").get("/dashboard/reliability/?range=1h").content.decode()
+    row = re.search(rf'<tr data-alert-id="{alert.pk}" data-model="gpt-5.4">.*?</tr>', page, re.S)
+    assert row, "the incident is listed"
+    assert label in row.group(0)
+    assert failed_at.strftime("%Y-%m-%d %H:%M UTC") in row.group(0)  # the first failure shows

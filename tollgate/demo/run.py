@@ -184,7 +184,7 @@ def _alerts_raise(*, first_run: bool, anchor: datetime | None) -> None:
     later runs evaluate once. Then the alerts are listed."""
     from django.db import connections
 
-    from analytics.services import alerts_evaluate
+    from analytics.services import alerts_evaluate, notifications_send
     from governance.models import Organization
     from tollgate.demo.alerts import alerts_overview, alerts_replay, overrun_budget_size
 
@@ -197,10 +197,11 @@ def _alerts_raise(*, first_run: bool, anchor: datetime | None) -> None:
         replay = alerts_replay(start=start, end=now, step=REPLAY_STEP)
         print(
             f"Alert evaluation replayed over the last {REPLAY.total_seconds() / 3600:.0f} hours: "
-            f"{len(replay.transitions)} changes, {replay.notifications} emails queued."
+            f"{len(replay.transitions)} changes, {replay.notifications} emails queued, "
+            f"{replay.sent} sent."
         )
-    else:
-        alerts_evaluate(now=now)
+    elif alerts_evaluate(now=now).notifications:
+        notifications_send()  # as the evaluation task does; the worker is not up yet
     lines = alerts_overview(organization)
     print(f"Alerts ({len(lines)}):" if lines else "Alerts: none.")
     for line in lines:
