@@ -13,7 +13,7 @@ from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from governance.admin import CheckedAdminMixin, user_organization_id
+from governance.admin_base import CheckedAdminMixin, user_organization_id
 from governance.models import Membership, Organization, Role
 from governance.services import membership_role_apply
 

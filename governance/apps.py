@@ -15,7 +15,7 @@ class GovernanceConfig(AppConfig):
             admin_users,  # noqa: F401 - registers the members' user admin
             openapi,  # noqa: F401 - registers the schema extension
         )
-        from governance.admin import admins_check
+        from governance.admin_base import admins_check
 
         # Every app's admin is registered by now (the admin app, listed first, autodiscovers).
         admins_check()

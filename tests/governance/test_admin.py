@@ -9,7 +9,7 @@ from django.contrib.admin import site
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 
-from governance.admin import CheckedAdminMixin
+from governance.admin_base import CheckedAdminMixin
 from governance.models import (
     AlertRule,
     ApiKey,
