@@ -108,7 +108,9 @@ def test_interceptions_from_the_enforcement_page(browser, live_server, tenants, 
     page.wait_for_url("**/dashboard/enforcement/interceptions/**layer=preprocess")
     rows = page.locator("#interceptions tbody tr")
     assert rows.count() == 15  # support's blocked requests; trading blocked none
-    times = [row.get_attribute("title") for row in page.locator("#interceptions td.nowrap").all()]
+    times = [
+        row.get_attribute("title") for row in page.locator("#interceptions td.nowrap[title]").all()
+    ]
     assert times == sorted(times, reverse=True)
     fits(page, width)
     screenshot(page, f"interceptions-{width}")
