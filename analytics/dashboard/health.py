@@ -147,7 +147,7 @@ def _availability_cell(health: ProjectHealth, rule: AlertRule | None) -> Cell:
         return Cell("availability", value, display, basis="no rule watches this figure")
     threshold = rule.effective_threshold
     failed = None if value is None else 1 - value
-    grade, cue = grade_above(failed, threshold, judged=health.requests >= rule.min_requests)
+    grade, cue = grade_above(failed, threshold, judged=health.attempts >= rule.min_requests)
     floor = percent(float(1 - threshold))
     basis = f"rule “{rule.name}”: below {floor} served is bad"
     return Cell("availability", value, display, grade, cue, basis)

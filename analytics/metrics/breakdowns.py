@@ -184,8 +184,9 @@ def metrics_project_health(query: MetricsQuery) -> list[ProjectHealth]:
 
 def metrics_policies(query: MetricsQuery) -> list[PolicyRow]:
     """A row per policy (a name shared by several projects or layers is one row), the most
-    intercepting first: every enforcement event that names the policy counts as its check,
-    including the reviews that overturn its blocks (its false positives)."""
+    intercepting first. A policy's checks are the events that name it at its own layers: the
+    reviews that name a pre-delivery policy overturn it (its false positives) and are not its
+    checks, so they neither dilute its interception rate nor add to its cost."""
     groups: dict[str, list[Totals]] = {}
     for row in rollup_totals(
         LAYERS, query, ("project_id", "policy", "layer"), sketches=("check_latency_sketch",)
@@ -204,7 +205,9 @@ def metrics_policies(query: MetricsQuery) -> list[PolicyRow]:
 
 
 def _policy_row(query: MetricsQuery, policy: str, rows: list[Totals]) -> PolicyRow:
-    totals = {name: sum(int(row[name]) for row in rows) for name in POLICY_COUNTS}
+    own = [row for row in rows if row["layer"] != "review"] or rows  # a review policy: all
+    totals = {name: sum(int(row[name]) for row in own) for name in POLICY_COUNTS}
+    totals["false_positives"] = sum(int(row["false_positives"]) for row in rows)
     return PolicyRow(
         policy=policy,
         layer=_policy_layer(rows),
@@ -215,9 +218,9 @@ def _policy_row(query: MetricsQuery, policy: str, rows: list[Totals]) -> PolicyR
         interception_rate=rate(totals["blocks"] + totals["modifies"], totals["checks"]),
         false_positives=totals["false_positives"],
         check_latency_ms=latency(
-            sketch_merge(row["check_latency_sketch"] for row in rows), None, 0, CHECK_PERCENTILES
+            sketch_merge(row["check_latency_sketch"] for row in own), None, 0, CHECK_PERCENTILES
         ),
-        check_cost_usd=money(checks_cost(rows, query)),
+        check_cost_usd=money(checks_cost(own, query)),
     )
 
 

@@ -4,7 +4,7 @@ repricing jobs still moving its money figures."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from analytics.metrics.query import (
@@ -88,12 +88,15 @@ def metrics_summary(query: MetricsQuery) -> Summary:
         row["project_id"]: row for row in rollup_totals(REQUESTS, query, ("project_id",))
     }
     requests = totals_sum(REQUESTS, per_project.values())
-    checks = rollup_totals(LAYERS, query, ("project_id",), sketches=())
+    # The summary is of requests, which carry no policy: a policy filter would narrow only
+    # the checks' own cost, blending one policy's checks with every request's interceptions.
+    whole = replace(query, policy=None)
+    checks = rollup_totals(LAYERS, whole, ("project_id",), sketches=())
     returns = _returns(
         attempts,
         per_project,
         {project.pk: project for project in query.projects},
-        checks_cost(checks, query),
+        checks_cost(checks, whole),
     )
     return Summary(
         requests=int(requests["requests"]),

@@ -22,7 +22,8 @@ def split_by_policy(apps, schema_editor):  # noqa: ARG001 - the migration's sign
 class Migration(migrations.Migration):
     dependencies = [
         ("analytics", "0007_outbox_failed"),
-        ("ingestion", "0004_enforcement_check_cost"),
+        # The rebuild below reads the raw columns as the live code does, the check's mode too.
+        ("ingestion", "0005_versions_and_check_mode"),
     ]
 
     operations = [

@@ -175,31 +175,34 @@ def own_check_cost(event: dict[str, Any], check_cost: Decimal) -> Decimal:
 def exact_policies(
     events: list[dict[str, Any]], *, start: datetime, end: datetime, check_cost: Decimal
 ) -> dict[str, dict[str, Any]]:
-    """Per policy, over the enforcement events in [start, end) that name it: checks, blocks,
-    modifies, flags, false positives (reviews marked false_positive), check latencies, the
-    layer it checks at most (review only when it has no other) and its checks' own cost."""
-    policies: dict[str, dict[str, Any]] = {}
+    """Per policy, over the enforcement events in [start, end) that name it: the layer it
+    checks at most (review only when it has no other), and over its events at its own layers
+    (all of them for a review policy) checks, blocks, modifies, flags, check latencies and
+    their own cost; false positives are the reviews naming it marked false_positive."""
+    named: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for event in events:
         when = datetime.fromisoformat(event["timestamp"])
-        if event["type"] != "enforcement" or not start <= when < end:
-            continue
-        row = policies.setdefault(
-            event["policy"],
-            {
-                "checks": 0, "blocks": 0, "modifies": 0, "flags": 0, "false_positives": 0,
-                "latencies": [], "layers": defaultdict(int), "cost": Decimal(0),
-            },
-        )  # fmt: skip
-        row["checks"] += 1
-        row["blocks"] += event["verdict"] == "block"
-        row["modifies"] += event["verdict"] == "modify"
-        row["flags"] += event["verdict"] == "flag"
-        row["false_positives"] += event["layer"] == "review" and bool(event.get("false_positive"))
-        row["latencies"].append(event["check_latency_ms"])
-        row["layers"][event["layer"]] += 1
-        row["cost"] += own_check_cost(event, check_cost)
+        if event["type"] == "enforcement" and start <= when < end:
+            named[event["policy"]].append(event)
     order = ["preprocess", "routing", "execution", "verification", "review"]
-    for row in policies.values():
-        own = {k: v for k, v in row["layers"].items() if k != "review"} or row["layers"]
-        row["layer"] = min(own, key=lambda layer: (-own[layer], order.index(layer)))
+    policies: dict[str, dict[str, Any]] = {}
+    for policy, found in named.items():
+        layers: dict[str, int] = defaultdict(int)
+        for event in found:
+            layers[event["layer"]] += 1
+        own_layers = {k: v for k, v in layers.items() if k != "review"} or layers
+        own = [event for event in found if event["layer"] != "review"] or found
+        policies[policy] = {
+            "layer": min(own_layers, key=lambda layer: (-own_layers[layer], order.index(layer))),
+            "checks": len(own),
+            "blocks": sum(event["verdict"] == "block" for event in own),
+            "modifies": sum(event["verdict"] == "modify" for event in own),
+            "flags": sum(event["verdict"] == "flag" for event in own),
+            "false_positives": sum(
+                event["layer"] == "review" and bool(event.get("false_positive")) for event in found
+            ),
+            "latencies": [event["check_latency_ms"] for event in own],
+            "layers": layers,
+            "cost": sum((own_check_cost(event, check_cost) for event in own), Decimal(0)),
+        }
     return policies
