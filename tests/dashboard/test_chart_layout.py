@@ -233,3 +233,21 @@ def test_rule_thresholds_only_on_charts_of_the_rules_scope(organization):
     assert [t.value for t in rule_thresholds(model, AlertKind.LATENCY_SLO, per_model=True)] == [
         900.0
     ]
+
+
+def test_a_drift_rules_status_is_judged_only_from_its_minimum_of_attempts():
+    from decimal import Decimal
+
+    from analytics.dashboard.pages.routing import RuleDrift
+    from analytics.metrics.results import Drift
+    from governance.models import AlertRule
+
+    rule = AlertRule(kind="routing_drift", threshold=Decimal("0.25"), min_requests=50)
+
+    def status(psi: float, attempts: int) -> RuleDrift:
+        drift = Drift("p", psi, None, "expected_shares", None, attempts, ())
+        return RuleDrift(rule=rule, window_label="1 h", drift=drift)
+
+    assert status(0.6, 50).judged and status(0.6, 50).breached
+    assert not status(0.6, 49).judged and not status(0.6, 49).breached  # as the alert: unjudged
+    assert status(0.1, 500).judged and not status(0.1, 500).breached

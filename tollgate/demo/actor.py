@@ -46,8 +46,13 @@ def demo_actor(organization: Organization) -> Iterator[User]:
     from simple_history.models import HistoricalRecords
 
     user = demo_actor_ensure(organization)
-    HistoricalRecords.context.request = SimpleNamespace(user=user)
+    context = HistoricalRecords.context
+    outer = getattr(context, "request", None)  # a request already recording, if any
+    context.request = SimpleNamespace(user=user)
     try:
         yield user
     finally:
-        del HistoricalRecords.context.request
+        if outer is None:
+            del context.request
+        else:
+            context.request = outer

@@ -108,12 +108,18 @@ class RuleDrift:
         return conformance_minimum(self.rule)
 
     @property
+    def judged(self) -> bool:
+        """Whether the rule judges this window: enough non-fallback attempts and a PSI."""
+        drift = self.drift
+        return drift.psi is not None and drift.nonfallback_attempts >= self.rule.min_requests
+
+    @property
     def breached(self) -> bool:
         """As the evaluation judges it: PSI above the threshold or conformance below the
-        minimum (the minimum number of attempts is shown beside it, not applied here)."""
+        minimum, once the rule has enough attempts to judge."""
         drift = self.drift
         low = drift.conformance is not None and drift.conformance < self.conformance_min
-        return (drift.psi is not None and drift.psi > self.threshold) or low
+        return self.judged and ((drift.psi is not None and drift.psi > self.threshold) or low)
 
 
 def rule_drifts(selection: Selection) -> dict[int, list[RuleDrift]]:
