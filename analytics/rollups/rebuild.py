@@ -10,7 +10,7 @@ rollups of each hour a changed fact leaves or enters.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -138,45 +138,37 @@ def _layers_rebuild(
 
 def request_rollups_rebuild_all() -> int:
     """Rebuild the request facts and rollups of every hour that holds request rollups from the
-    raw events, in the caller's transaction under the rollup lock; return the hours rebuilt.
-    For the migration that added end-to-end latency: facts made before it hold no attempt
-    latency. Hours of months whose raw events retention dropped keep their rows (their
-    end-to-end sketches stay empty)."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ROLLUP_LOCK_KEY])
-    hours = sorted(
-        RequestRollup.objects.filter(grain=Grain.HOUR)
-        .values_list("project_id", "bucket")
-        .distinct()
-    )
-    held = raw_months_held(months=sorted({month_start(hour) for _, hour in hours}))
-    positions = folded_positions()
-    rebuilt = 0
-    for project_id, hour in hours:
-        if month_start(hour) in held:
-            _requests_rebuild(project_id, hour, hour + HOUR, positions)
-            rebuilt += 1
-    return rebuilt
+    raw events; return the hours rebuilt. For the migration that added end-to-end latency:
+    facts made before it hold no attempt latency. Hours of months whose raw events retention
+    dropped keep their rows (their end-to-end sketches stay empty)."""
+    return _every_hour_rebuild(RequestRollup, _requests_rebuild)
 
 
 def layer_rollups_rebuild_all() -> int:
     """Rebuild the layer rollups of every hour that holds any (minutes, hours, their days)
-    from the raw events, in the caller's transaction under the rollup lock; return the hours
-    rebuilt. For the migration that split them by policy: hours of months whose raw events
-    retention dropped keep their rows (their policy stays as the migration set it)."""
+    from the raw events; return the hours rebuilt. For the migration that split them by
+    policy: hours of months whose raw events retention dropped keep their rows (their policy
+    stays as the migration set it)."""
+    return _every_hour_rebuild(LayerRollup, _layers_rebuild)
+
+
+def _every_hour_rebuild(
+    rollup: type[RequestRollup] | type[LayerRollup],
+    rebuild: Callable[[int, datetime, datetime, dict[str, Position]], None],
+) -> int:
+    """Rebuild with `rebuild` every (project, hour) that holds `rollup` hour rows and whose
+    month's raw events are still kept, in the caller's transaction under the rollup lock."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ROLLUP_LOCK_KEY])
     hours = sorted(
-        LayerRollup.objects.filter(grain=Grain.HOUR).values_list("project_id", "bucket").distinct()
+        rollup.objects.filter(grain=Grain.HOUR).values_list("project_id", "bucket").distinct()
     )
     held = raw_months_held(months=sorted({month_start(hour) for _, hour in hours}))
     positions = folded_positions()
-    rebuilt = 0
-    for project_id, hour in hours:
-        if month_start(hour) in held:
-            _layers_rebuild(project_id, hour, hour + HOUR, positions)
-            rebuilt += 1
-    return rebuilt
+    kept = [(project_id, hour) for project_id, hour in hours if month_start(hour) in held]
+    for project_id, hour in kept:
+        rebuild(project_id, hour, hour + HOUR, positions)
+    return len(kept)
 
 
 def _requests_rebuild(

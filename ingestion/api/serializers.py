@@ -13,6 +13,30 @@ from rest_framework import serializers
 from ingestion import schema
 
 
+def _cost_usd(help_text: str) -> serializers.DecimalField:
+    """An optional reported cost in USD (>= 0, eight places), as both event types take it."""
+    return serializers.DecimalField(
+        max_digits=18,
+        decimal_places=8,
+        min_value=0,
+        required=False,
+        allow_null=True,
+        coerce_to_string=True,
+        help_text=help_text,
+    )
+
+
+def _version(help_text: str) -> serializers.CharField:
+    """An optional version string (1..64), the rollouts' input."""
+    return serializers.CharField(
+        required=False,
+        allow_null=True,
+        min_length=1,
+        max_length=64,
+        help_text=f"{help_text} Feeds rollouts.",
+    )
+
+
 class _EventBase(serializers.Serializer):
     event_id = serializers.UUIDField(help_text="Client-generated; the dedup key within a project.")
     timestamp = serializers.DateTimeField(
@@ -46,15 +70,7 @@ class RoutingEventSerializer(_EventBase):
     status = serializers.ChoiceField(choices=schema.STATUSES)
     error_type = serializers.CharField(required=False, allow_null=True, max_length=200)
     fallback_from = serializers.CharField(required=False, allow_null=True, max_length=100)
-    cost_usd = serializers.DecimalField(
-        max_digits=18,
-        decimal_places=8,
-        min_value=0,
-        required=False,
-        allow_null=True,
-        coerce_to_string=True,
-        help_text="Reported cost; priced from the matrix when absent.",
-    )
+    cost_usd = _cost_usd("Reported cost; priced from the matrix when absent.")
     cache_read_tokens = serializers.IntegerField(
         min_value=0, max_value=schema.MAX_INT, required=False
     )
@@ -65,13 +81,7 @@ class RoutingEventSerializer(_EventBase):
         min_value=0, max_value=schema.MAX_INT, required=False
     )
     route_reason = serializers.CharField(required=False, allow_null=True, max_length=64)
-    router_version = serializers.CharField(
-        required=False,
-        allow_null=True,
-        min_length=1,
-        max_length=64,
-        help_text="The routing policy's version (a config hash or release tag); feeds rollouts.",
-    )
+    router_version = _version("The routing policy's version (a config hash or release tag).")
 
 
 class EnforcementEventSerializer(_EventBase):
@@ -83,28 +93,14 @@ class EnforcementEventSerializer(_EventBase):
     severity = serializers.ChoiceField(choices=schema.SEVERITIES, required=False, allow_null=True)
     false_positive = serializers.BooleanField(required=False)
     check_latency_ms = serializers.FloatField(min_value=0, max_value=schema.MAX_NUMBER)
-    cost_usd = serializers.DecimalField(
-        max_digits=18,
-        decimal_places=8,
-        min_value=0,
-        required=False,
-        allow_null=True,
-        coerce_to_string=True,
-        help_text="What the check itself cost; the project's check cost when absent.",
-    )
+    cost_usd = _cost_usd("What the check itself cost; the project's check cost when absent.")
     mode = serializers.ChoiceField(
         choices=schema.MODES,
         required=False,
         allow_null=True,
         help_text="The request's mode when it has no attempt (e.g. blocked before any call).",
     )
-    policy_version = serializers.CharField(
-        required=False,
-        allow_null=True,
-        min_length=1,
-        max_length=64,
-        help_text="The policy's version; feeds rollouts.",
-    )
+    policy_version = _version("The policy's version.")
 
 
 EventSerializer = PolymorphicProxySerializer(

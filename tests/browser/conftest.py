@@ -75,3 +75,19 @@ def screenshot(page: Any, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def signed_in(browser: Any, base_url: str, username: str, width: int, password: str) -> Any:
+    """A page of a new browser context `width` px wide, signed in to the dashboard."""
+    page = browser.new_context(viewport={"width": width, "height": 900}).new_page()
+    page.goto(f"{base_url}/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("#login-form button[type=submit]")
+    page.wait_for_url(f"{base_url}/dashboard/")
+    return page
+
+
+def widest(page: Any) -> int:
+    """The page's scroll width: wider than the viewport means something overflows it."""
+    return int(page.evaluate("document.documentElement.scrollWidth"))

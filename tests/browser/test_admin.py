@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import ConsoleWatch, screenshot
+from tests.browser.conftest import ConsoleWatch, screenshot, widest
 from tests.browser.tenant import PASSWORD
 from tests.governance.factories import ProjectFactory, UserFactory
 
@@ -34,10 +34,6 @@ def admin_page(browser: Any, base_url: str, width: int) -> Any:
     page.click("#login-form input[type=submit]")
     page.wait_for_url(f"{base_url}/admin/")
     return page
-
-
-def widest(page: Any) -> int:
-    return int(page.evaluate("document.documentElement.scrollWidth"))
 
 
 @pytest.mark.parametrize("width", WIDTHS)

@@ -13,7 +13,7 @@ import pytest
 from analytics.alerts.evaluation import alerts_evaluate
 from analytics.models import Alert, AlertEvaluation
 from governance.models import Project
-from tests.browser.conftest import ConsoleWatch, screenshot
+from tests.browser.conftest import ConsoleWatch, screenshot, signed_in, widest
 from tests.browser.tenant import PASSWORD, browser_tenant_create
 from tests.governance.factories import BudgetFactory
 
@@ -41,20 +41,6 @@ def tenants(live_server) -> dict[str, Alert]:
     }
 
 
-def signed_in(browser: Any, base_url: str, username: str, width: int) -> Any:
-    page = browser.new_context(viewport={"width": width, "height": 900}).new_page()
-    page.goto(f"{base_url}/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("#login-form button[type=submit]")
-    page.wait_for_url(f"{base_url}/dashboard/")
-    return page
-
-
-def widest(page: Any) -> int:
-    return int(page.evaluate("document.documentElement.scrollWidth"))
-
-
 def fits(page: Any, width: int) -> None:
     assert widest(page) <= width, f"the page is {widest(page)} px wide at {width} px"
     assert int(page.evaluate("window.innerWidth")) == width
@@ -63,7 +49,7 @@ def fits(page: Any, width: int) -> None:
 @pytest.mark.parametrize("width", WIDTHS)
 def test_the_alert_page_from_the_alerts_table(browser, live_server, tenants, width):
     alert = tenants["rule"]
-    page = signed_in(browser, live_server.url, "acme-ops", width)
+    page = signed_in(browser, live_server.url, "acme-ops", width, PASSWORD)
     console = ConsoleWatch(page)
     page.goto(f"{live_server.url}/dashboard/alerts/")
     page.click(
@@ -89,7 +75,7 @@ def test_the_alert_page_from_the_alerts_table(browser, live_server, tenants, wid
 @pytest.mark.parametrize("width", WIDTHS)
 def test_the_budget_alert_page(browser, live_server, tenants, width):
     alert = tenants["budget"]
-    page = signed_in(browser, live_server.url, "acme-finance", width)
+    page = signed_in(browser, live_server.url, "acme-finance", width, PASSWORD)
     console = ConsoleWatch(page)
     page.goto(f"{live_server.url}/dashboard/alerts/{alert.pk}/")
     assert page.locator("#alert-chart svg g.threshold line").count() == 3  # 50%, 80%, amount
@@ -101,7 +87,7 @@ def test_the_budget_alert_page(browser, live_server, tenants, width):
 
 @pytest.mark.parametrize("width", WIDTHS)
 def test_interceptions_from_the_enforcement_page(browser, live_server, tenants, width):
-    page = signed_in(browser, live_server.url, "acme-ops", width)
+    page = signed_in(browser, live_server.url, "acme-ops", width, PASSWORD)
     console = ConsoleWatch(page)
     page.goto(f"{live_server.url}/dashboard/enforcement/")
     page.click('#layers tr[data-layer="preprocess"] a')
@@ -123,7 +109,7 @@ def test_interceptions_from_the_enforcement_page(browser, live_server, tenants, 
 
 
 def test_another_organization_gets_404(browser, live_server, tenants):
-    page = signed_in(browser, live_server.url, "globex-ops", 390)
+    page = signed_in(browser, live_server.url, "globex-ops", 390, PASSWORD)
     response = page.goto(f"{live_server.url}/dashboard/alerts/{tenants['rule'].pk}/")
     assert response.status == 404
     assert page.locator("#not-found").is_visible()

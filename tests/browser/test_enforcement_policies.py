@@ -5,13 +5,12 @@ console error."""
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 
 from governance.models import Organization
-from tests.browser.conftest import ConsoleWatch, screenshot
+from tests.browser.conftest import ConsoleWatch, screenshot, signed_in
 from tests.browser.tenant import PASSWORD
 from tests.dashboard.test_enforcement_policies import demo_content_platform_posted, rogue_policy
 from tests.governance.factories import UserFactory
@@ -27,16 +26,6 @@ def demo_content_platform(live_server) -> Organization:
 WIDTHS = (1440, 390)
 
 
-def signed_in(browser: Any, base_url: str, username: str, width: int) -> Any:
-    page = browser.new_context(viewport={"width": width, "height": 900}).new_page()
-    page.goto(f"{base_url}/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("#login-form button[type=submit]")
-    page.wait_for_url(f"{base_url}/dashboard/")
-    return page
-
-
 @pytest.mark.parametrize("width", WIDTHS)
 def test_the_policy_table_names_the_over_intercepting_policy_and_fits(
     browser, live_server, demo_content_platform, width
@@ -44,7 +33,7 @@ def test_the_policy_table_names_the_over_intercepting_policy_and_fits(
     UserFactory.create(
         organization=demo_content_platform, username="policy-ops", role="ops", password=PASSWORD
     )
-    page = signed_in(browser, live_server.url, "policy-ops", width)
+    page = signed_in(browser, live_server.url, "policy-ops", width, PASSWORD)
     console = ConsoleWatch(page)
     assert page.goto(f"{live_server.url}/dashboard/enforcement/?range=1h").status == 200
     rogue = rogue_policy()

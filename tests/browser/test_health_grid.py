@@ -4,12 +4,11 @@ API's for that project, nothing is wider than the viewport and the console stays
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 
-from tests.browser.conftest import ConsoleWatch, screenshot
+from tests.browser.conftest import ConsoleWatch, screenshot, signed_in
 from tests.dashboard.health_tenant import organization_with_outage
 from tests.governance.factories import UserFactory
 
@@ -27,19 +26,9 @@ def acme(live_server) -> None:
     )
 
 
-def signed_in(browser: Any, base_url: str, width: int) -> Any:
-    page = browser.new_context(viewport={"width": width, "height": 900}).new_page()
-    page.goto(f"{base_url}/accounts/login/")
-    page.fill("#id_username", "acme-ops")
-    page.fill("#id_password", PASSWORD)
-    page.click("#login-form button[type=submit]")
-    page.wait_for_url(f"{base_url}/dashboard/")
-    return page
-
-
 @pytest.mark.parametrize("width", WIDTHS)
 def test_the_outage_project_is_flagged_and_the_grid_fits(browser, live_server, acme, width):
-    page = signed_in(browser, live_server.url, width)
+    page = signed_in(browser, live_server.url, "acme-ops", width, PASSWORD)
     console = ConsoleWatch(page)
     page.goto(f"{live_server.url}/dashboard/?range=24h")
     grid = page.locator("#health-grid")

@@ -5,13 +5,12 @@ another organization's user gets the 404 page."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 from rest_framework.test import APIClient
 
 from tests.analytics.test_request_api import REQUEST_ID, fallback_request
-from tests.browser.conftest import ConsoleWatch, screenshot
+from tests.browser.conftest import ConsoleWatch, screenshot, signed_in, widest
 from tests.browser.tenant import PASSWORD
 from tests.governance.factories import (
     ApiKeyFactory,
@@ -48,24 +47,9 @@ def acme(live_server) -> None:
     )
 
 
-def signed_in(browser: Any, base_url: str, username: str, width: int) -> Any:
-    page = browser.new_context(viewport={"width": width, "height": 900}).new_page()
-    page.goto(f"{base_url}/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("#login-form button[type=submit]")
-    page.wait_for_url(f"{base_url}/dashboard/")
-    return page
-
-
-def widest(page: Any) -> int:
-    """The page's scroll width: wider than the viewport means something overflows it."""
-    return int(page.evaluate("document.documentElement.scrollWidth"))
-
-
 @pytest.mark.parametrize("width", WIDTHS)
 def test_found_from_the_search_box_and_fits(browser, live_server, acme, width):
-    page = signed_in(browser, live_server.url, "acme-ops", width)
+    page = signed_in(browser, live_server.url, "acme-ops", width, PASSWORD)
     console = ConsoleWatch(page)
     page.fill("#request-search", f"  {REQUEST_ID}  ")
     page.press("#request-search", "Enter")
@@ -83,7 +67,7 @@ def test_found_from_the_search_box_and_fits(browser, live_server, acme, width):
 
 
 def test_another_organization_gets_404(browser, live_server, acme):
-    page = signed_in(browser, live_server.url, "globex-ops", 390)
+    page = signed_in(browser, live_server.url, "globex-ops", 390, PASSWORD)
     response = page.goto(f"{live_server.url}/dashboard/requests/{REQUEST_ID}/")
     assert response.status == 404
     assert page.locator("#not-found").is_visible()
