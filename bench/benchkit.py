@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import sys
 import time
 from dataclasses import dataclass
@@ -13,6 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
     from governance.models import Organization, Project, Service
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -57,6 +60,7 @@ class Tenant:
     project: Project
     services: dict[str, Service]  # by name
     raw_key: str
+    user: User  # an ops member, for the dashboard's pages
 
     @property
     def service(self) -> Service:
@@ -74,6 +78,7 @@ def tenant_create(kind: str, *, scope: str, service_names: list[str] | None = No
         organization_create,
         project_create,
         service_create,
+        user_create,
     )
 
     suffix = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
@@ -91,7 +96,13 @@ def tenant_create(kind: str, *, scope: str, service_names: list[str] | None = No
     )
     api_key.rate_limit_per_minute = 10**6  # a bench posts far faster than any real client
     api_key.save(update_fields=["rate_limit_per_minute"])
-    return Tenant(organization, project, services, raw_key)
+    user = user_create(
+        organization=organization,
+        username=f"bench-{kind}-ops-{suffix}",
+        role="ops",
+        password=secrets.token_urlsafe(16),
+    )
+    return Tenant(organization, project, services, raw_key, user)
 
 
 def tenant_delete(tenant: Tenant) -> float:
@@ -104,6 +115,7 @@ def tenant_delete(tenant: Tenant) -> float:
         for table in CLEANUP_TABLES:
             cursor.execute(f"DELETE FROM {table} WHERE project_id = %s", [tenant.project.pk])
         tenant.organization.delete()
+        tenant.user.delete()
     return time.perf_counter() - started
 
 
