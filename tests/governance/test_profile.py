@@ -11,6 +11,7 @@ import pytest
 import yaml
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from simple_history.utils import update_change_reason
 
 from governance.matrix import matrix_load, profile_document
 from governance.models import PROFILE_QUESTIONS, ComplexityBand, ProjectProfile
@@ -201,8 +202,8 @@ def test_an_answer_that_is_not_a_choice_is_a_form_error(client, admin_user, proj
 def test_profiles_have_their_own_list_and_history(client, admin_user, project, other_profile):
     own = ProjectProfile.objects.create(project=project, latency_tolerance="low")
     own.latency_tolerance = "high"
-    own._change_reason = "users wait"
     own.save()
+    update_change_reason(own, "users wait")
     client.force_login(admin_user)
 
     listing = client.get("/admin/governance/projectprofile/")
