@@ -25,6 +25,7 @@ from governance.admin_base import (
 )
 from governance.keys import key_generate
 from governance.models import (
+    ADVICE_FINDINGS,
     AlertRule,
     ApiKey,
     Budget,
@@ -34,6 +35,7 @@ from governance.models import (
     ModelPrice,
     Organization,
     Project,
+    ProjectProfile,
     Service,
 )
 from governance.numbers import (
@@ -64,6 +66,16 @@ class ServiceInline(NumbersAdminMixin, admin.TabularInline):
     formfield_overrides = ADMIN_NUMBER_FIELDS
 
 
+class ProjectProfileInline(admin.StackedInline):
+    """The project's answers to the five questions, on the project's page where an admin
+    looks for its settings; their history is on the profile's own page."""
+
+    model = ProjectProfile
+    extra = 1  # the questions show unanswered; left untouched, no profile is saved
+    max_num = 1
+    verbose_name = verbose_name_plural = "profile (the five questions behind the advice)"
+
+
 @admin.register(Project)
 class ProjectAdmin(AuditedAdmin):
     list_display = [
@@ -78,7 +90,25 @@ class ProjectAdmin(AuditedAdmin):
     ]
     list_filter = ["organization"]
     search_fields = ["name", "organization__name"]
-    inlines = [ServiceInline]
+    inlines = [ServiceInline, ProjectProfileInline]
+
+
+@admin.register(ProjectProfile)
+class ProjectProfileAdmin(AuditedAdmin):
+    """Profiles side by side, each with its history (who answered what, when and why)."""
+
+    organization_path = "project__organization"
+    list_select_related = ["project__organization"]
+    list_display = [
+        "project",
+        "precision",
+        "traffic_pattern",
+        "compliance",
+        "latency_tolerance",
+        "cost_sensitivity",
+    ]
+    list_filter = ["project__organization", "precision", "compliance"]
+    search_fields = ["project__name"]
 
 
 @admin.register(Service)
@@ -263,9 +293,21 @@ class BudgetAdmin(AuditedAdmin):
     search_fields = ["name", "scope_name", "project__name"]
 
 
+class AlertRuleForm(AuditedForm):
+    """An architecture_mismatch rule's findings are ticked from advice's codes, not typed."""
+
+    findings = forms.MultipleChoiceField(
+        choices=[(code, code) for code in ADVICE_FINDINGS],
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=AlertRule._meta.get_field("findings").help_text,
+    )
+
+
 @admin.register(AlertRule)
 class AlertRuleAdmin(AuditedAdmin):
     organization_path = "project__organization"
+    form = AlertRuleForm
     list_select_related = ["project__organization"]
     list_display = [
         "name",

@@ -1,8 +1,12 @@
-"""Loading a model-matrix file (DESIGN.md `load_matrix`): models, prices, bands, settings.
+"""Loading a model-matrix file (DESIGN.md `load_matrix`): models, prices, bands, settings and
+the project's profile.
 
 Loading is idempotent: models are matched by name, prices by (model, effective_from), bands are
 replaced as a whole, settings overwritten. The same model listed twice with two dates is a
-price change; a second row with the same date corrects that price.
+price change; a second row with the same date corrects that price. The profile, too, is
+replaced as a whole: a question it leaves out (or answers null) is unanswered, and
+`"profile": null` removes the profile, so a document read back from `profile_document` loads
+to the same state.
 """
 
 from __future__ import annotations
@@ -11,11 +15,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from itertools import pairwise
-from typing import Any
+from typing import Any, Literal
 
 from django.db import transaction
 
-from governance.models import ComplexityBand, MatrixModel, ModelPrice, Project
+from governance.models import (
+    PROFILE_QUESTIONS,
+    ComplexityBand,
+    MatrixModel,
+    ModelPrice,
+    Project,
+    ProjectProfile,
+)
 from governance.numbers import decimal_parse
 from governance.services import GovernanceError
 
@@ -26,6 +37,8 @@ SETTINGS_MONEY = {
     "check_cost": "check_cost_usd",
 }
 SETTINGS_SCALES = ("token_scale", "tool_scale")
+
+ProfileOutcome = Literal["", "created", "updated", "unchanged", "removed"]
 
 
 @dataclass
@@ -38,6 +51,7 @@ class MatrixLoadResult:
     prices_updated: int = 0
     bands_replaced: bool = False
     settings_changed: list[str] = field(default_factory=list)
+    profile: ProfileOutcome = ""  # "": the document has no "profile"
 
     @property
     def changed(self) -> bool:
@@ -48,6 +62,7 @@ class MatrixLoadResult:
             or self.prices_updated
             or self.bands_replaced
             or self.settings_changed
+            or self.profile in ("created", "updated", "removed")
         )
 
 
@@ -123,6 +138,8 @@ def matrix_load(*, project: Project, document: Any) -> MatrixLoadResult:
     if "bands" in document:
         _load_bands(project, document["bands"], known, result)
     _load_project_settings(project, document, known, result)
+    if "profile" in document:
+        result.profile = _load_profile(project, document["profile"])
     return result
 
 
@@ -240,3 +257,51 @@ def _expected_shares(shares: Any, known: set[str]) -> dict[str, float]:
     if sum(cleaned.values()) > 1.0001:
         raise GovernanceError("expected_shares: the shares add up to more than 1")
     return cleaned
+
+
+def _profile_answers(profile: Any) -> dict[str, str]:
+    """Every question with its answer, "" when unanswered; bad answers name their path."""
+    if not isinstance(profile, dict):
+        raise GovernanceError("profile: expected an object of question to answer, or null")
+    unknown = sorted(set(profile) - set(PROFILE_QUESTIONS))
+    if unknown:
+        raise GovernanceError(
+            f"profile.{unknown[0]}: not a question (expected {', '.join(PROFILE_QUESTIONS)})"
+        )
+    answers = {}
+    for question, choices in PROFILE_QUESTIONS.items():
+        answer = profile.get(question)
+        if answer is not None and answer not in choices.values:
+            raise GovernanceError(
+                f"profile.{question}: expected one of {', '.join(choices.values)} or null, "
+                f"got {answer!r}"
+            )
+        answers[question] = answer or ""
+    return answers
+
+
+def _load_profile(project: Project, profile: Any) -> ProfileOutcome:
+    current = ProjectProfile.objects.filter(project=project).first()
+    if profile is None:
+        if current is None:
+            return "unchanged"
+        current.delete()  # the history keeps the removed answers
+        return "removed"
+    answers = _profile_answers(profile)
+    if current is None:
+        ProjectProfile.objects.create(project=project, **answers)
+        return "created"
+    if all(getattr(current, question) == answer for question, answer in answers.items()):
+        return "unchanged"  # not saved: no audit row for a file loaded twice
+    for question, answer in answers.items():
+        setattr(current, question, answer)
+    current.save()
+    return "updated"
+
+
+def profile_document(project: Project) -> dict[str, str | None] | None:
+    """The project's profile as `load_matrix` reads it (null answers unanswered), or None."""
+    profile = ProjectProfile.objects.filter(project=project).first()
+    if profile is None:
+        return None
+    return {question: getattr(profile, question) or None for question in PROFILE_QUESTIONS}

@@ -23,6 +23,7 @@ from governance.models import (
     Project,
     ScopeKind,
     Severity,
+    findings_problem,
     policy_scope_problem,
 )
 from governance.numbers import decimal_parse
@@ -107,6 +108,16 @@ def _threshold(value: Any, where: str) -> Decimal | None:
         raise GovernanceError(f"{where}: {value!r} is not a number ({exc})") from None
 
 
+def _findings(kind: str, value: Any, where: str) -> list[str]:
+    """An architecture_mismatch rule's finding codes (absent or empty: any finding but
+    no_profile); other kinds take none."""
+    findings = [] if value is None else value
+    problem = findings_problem(kind, findings)
+    if problem:
+        raise GovernanceError(f"{where}: {problem}")
+    return list(findings)
+
+
 def _integer(value: Any, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise GovernanceError(f"{where}: expected a whole number >= 0")
@@ -163,6 +174,7 @@ def _rule_fields(item: dict[str, Any], where: str) -> dict[str, Any]:
         "severity": _choice(item.get("severity", "warning"), Severity, f"{where}.severity"),
         "send_resolved": bool(item.get("send_resolved", True)),
         "recipients": _recipients(item.get("recipients"), f"{where}.recipients"),
+        "findings": _findings(kind, item.get("findings"), f"{where}.findings"),
     }
     integers = {
         name: _integer(item.get(name, default), f"{where}.{name}")

@@ -56,6 +56,10 @@ def rule_measurements(rule: AlertRule, now: datetime) -> Iterator[Measurement]:
     limit = float(threshold)
     scope = rule.scope_label
     window = f"the last {rule.window_minutes} min"
+    if rule.kind == AlertKind.ARCHITECTURE_MISMATCH:
+        # Phase 1: advice's findings are not measured yet (phase 2 adds it); yield nothing
+        # rather than fall through to the spend measurement below and fire on any spend.
+        return
     if rule.kind == AlertKind.MODEL_FAILURE:
         yield from _model_failures(rule, now, limit)
         return

@@ -45,11 +45,13 @@ def crossing_shown(
 
 
 def _figure_shown(kind: str, number: float) -> str:
-    """A rate, a latency, an hour count or a PSI in its unit."""
+    """A rate, a latency, an hour or finding count or a PSI in its unit."""
     if kind in RATE_KINDS:
         return f"{number:.2%}"
     if kind == AlertKind.LATENCY_SLO:
         return f"{number:,.1f} ms"
     if kind == AlertKind.ROLLUP_MISMATCH:
         return f"{number:.0f} hours"
+    if kind == AlertKind.ARCHITECTURE_MISMATCH:
+        return f"{number:.0f} findings"
     return f"{number:.3f}"  # routing drift: a PSI

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
@@ -12,6 +13,7 @@ from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
 from governance.models.money import MONEY
+from governance.models.profile import ADVICE_FINDINGS
 from governance.models.tenancy import Organization, Project
 from governance.numbers import money_shown
 
@@ -27,6 +29,8 @@ class ScopeKind(models.TextChoices):
 NAMED_SCOPES = (ScopeKind.SERVICE, ScopeKind.MODEL, ScopeKind.POLICY)
 # The rule kinds whose measurement can be narrowed to one policy's checks.
 POLICY_SCOPED_KINDS = ("over_interception",)
+# The rule kinds judged for a whole project only (advice is given per project).
+PROJECT_ONLY_KINDS = ("architecture_mismatch",)
 
 
 def scope_label(kind: str, name: str) -> str:
@@ -117,6 +121,9 @@ class AlertKind(models.TextChoices):
     # The reconciliation found hours whose rollups differ from their raw events (the measured
     # value is the number of such hours still open; analytics.rollups.reconcile).
     ROLLUP_MISMATCH = "rollup_mismatch", "rollup mismatch"
+    # An advice finding (governance.models.profile.ADVICE_FINDINGS) holds: the measured value
+    # is the number of the rule's findings that hold for the project.
+    ARCHITECTURE_MISMATCH = "architecture_mismatch", "architecture mismatch"
 
 
 # What a rule judges when its threshold is left blank. Decimal for every kind, as the column
@@ -129,6 +136,7 @@ DEFAULT_THRESHOLDS: dict[str, Decimal] = {
     AlertKind.ERROR_RATE: Decimal("0.05"),
     AlertKind.MODEL_FAILURE: Decimal("0.5"),  # a model's error rate
     AlertKind.ROLLUP_MISMATCH: Decimal("0"),  # hours whose rollups differ: fires at the first one
+    AlertKind.ARCHITECTURE_MISMATCH: Decimal("0"),  # findings that hold: fires at the first one
 }
 # The threshold column, numeric(20, 8) like every money column: exact dollars and cents to
 # eight places, and enough for the other kinds (rates and PSI to 1e-8, ms, hour counts).
@@ -174,6 +182,12 @@ class AlertRule(models.Model):
     repeat_minutes = models.PositiveIntegerField(default=240, validators=[MinValueValidator(1)])
     send_resolved = models.BooleanField(default=True)
     recipients = models.JSONField(default=list, blank=True)
+    findings = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="architecture_mismatch only: the advice findings that fire the rule; "
+        "none chosen: any finding but no_profile.",
+    )
     is_active = models.BooleanField(default=True)
     history = HistoricalRecords()
 
@@ -202,11 +216,34 @@ class AlertRule(models.Model):
         problem = policy_scope_problem(self.kind, self.scope_kind)
         if problem:
             raise ValidationError({"scope_kind": problem})
+        problem = findings_problem(self.kind, self.findings)
+        if problem:
+            raise ValidationError({"findings": problem})
 
 
 def policy_scope_problem(kind: str, scope_kind: str) -> str | None:
     """Why a rule of `kind` cannot have this scope, or None: only over-interception is
-    measured per policy (a policy has checks, not requests, costs or models)."""
+    measured per policy (a policy has checks, not requests, costs or models), and advice is
+    given per project."""
+    if kind in PROJECT_ONLY_KINDS and scope_kind != ScopeKind.PROJECT:
+        return f"A {kind} rule is judged for the whole project: its scope is project."
     if scope_kind == ScopeKind.POLICY and kind not in POLICY_SCOPED_KINDS:
         return f"A policy scope is only for {', '.join(POLICY_SCOPED_KINDS)} rules, not {kind}."
+    return None
+
+
+def findings_problem(kind: str, findings: Any) -> str | None:
+    """Why these findings cannot be a rule's condition, or None: only an architecture_mismatch
+    rule names findings, each one of the advice's codes, none twice."""
+    if findings in (None, []):
+        return None
+    if kind != AlertKind.ARCHITECTURE_MISMATCH:
+        return f"Only an {AlertKind.ARCHITECTURE_MISMATCH} rule names findings, not {kind}."
+    if not isinstance(findings, list) or not all(isinstance(code, str) for code in findings):
+        return 'A list of finding codes, e.g. ["mode_mismatch"].'
+    unknown = [code for code in findings if code not in ADVICE_FINDINGS]
+    if unknown:
+        return f"Unknown finding {unknown[0]!r}: expected one of {', '.join(ADVICE_FINDINGS)}."
+    if len(set(findings)) != len(findings):
+        return "A finding is listed twice."
     return None

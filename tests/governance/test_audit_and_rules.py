@@ -65,6 +65,8 @@ def _form(instance, **changes) -> dict:
         for name, value in data.items()
     }
     data = {name: value for name, value in data.items() if value is not False}
+    if isinstance(instance, AlertRule):  # findings are ticked boxes: one value per code
+        data["findings"] = instance.findings
     data.update(changes)
     return data
 

@@ -41,6 +41,7 @@ MEASURED = {
     AlertKind.COST_OVERRUN: "Spend in the rule's window (USD)",
     AlertKind.ROUTING_DRIFT: "PSI",
     AlertKind.ROLLUP_MISMATCH: "Mismatched hours",
+    AlertKind.ARCHITECTURE_MISMATCH: "Advice findings that hold",
 }
 
 

@@ -11,7 +11,7 @@ from django.db.models import Count, F, Q, QuerySet
 from analytics.alerts.actions import alert_silence
 from analytics.alerts.selectors import alerts_for
 from analytics.dashboard.filters import Selection
-from analytics.dashboard.formatting import ms
+from analytics.dashboard.formatting import count, ms
 from analytics.formatting import NA, percent, usd
 from analytics.models import Alert, AlertEvaluation, AlertState
 from governance.models import AlertKind
@@ -37,6 +37,8 @@ def alert_value(alert: Alert, value: float | None) -> str:
     if alert.kind == AlertKind.COST_OVERRUN:
         # A budget's alert measures percent of its amount; a rule's, dollars in its window.
         return f"{value:,.1f}% of budget" if alert.budget_id else usd(value)
+    if alert.kind == AlertKind.ARCHITECTURE_MISMATCH:
+        return count(value, "findings")
     return f"PSI {value:.3f}"
 
 

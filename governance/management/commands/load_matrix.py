@@ -23,4 +23,5 @@ class Command(ProjectFileCommand):
                 if result.settings_changed
                 else ""
             )
+            + (f", profile {result.profile}" if result.profile else "")
         )
