@@ -1,32 +1,12 @@
-"""The demo projects' profiles: every project answers all five questions, and exactly one (the
-research assistant) runs a mode its answers do not recommend, by DESIGN.md's vote table."""
+"""The demo projects' profiles, judged by advice's own rules: every project answers all five
+questions, exactly one (the research assistant) runs a mode its answers do not recommend, and
+none checks at fewer layers than its answers ask for."""
 
 from __future__ import annotations
 
-from collections import Counter
-
+from analytics.metrics.advice import advice_recommend
+from governance.models import PROFILE_QUESTIONS
 from tollgate.demo.traffic import SCENARIOS
-
-# DESIGN.md "Project profile": each answer's vote.
-VOTES = {
-    "precision": {"high": "enforcement_first", "medium": "hybrid", "low": "routing_first"},
-    "traffic_pattern": {"fixed": "routing_first", "variable": "enforcement_first"},
-    "compliance": {
-        "strong": "enforcement_first",
-        "medium": "routing_first",
-        "weak": "routing_first",
-    },
-    "latency_tolerance": {"low": "routing_first", "medium": "hybrid", "high": "enforcement_first"},
-    "cost_sensitivity": {"high": "routing_first", "medium": "hybrid", "low": "routing_first"},
-}
-
-
-def _recommended(answers: dict[str, str]) -> str:
-    votes = Counter(VOTES[question][answer] for question, answer in answers.items())
-    (first, most), *rest = votes.most_common()
-    mode = "hybrid" if rest and rest[0][1] == most else first
-    high_risk = answers["precision"] == "high" or answers["compliance"] == "strong"
-    return "hybrid" if high_risk and mode == "routing_first" else mode
 
 
 def test_one_project_runs_against_its_profile():
@@ -34,10 +14,12 @@ def test_one_project_runs_against_its_profile():
     for name, scenario in SCENARIOS.items():
         assert scenario.profile is not None, name
         answers = scenario.profile.document()
-        assert set(answers) == set(VOTES), name
-        recommended = _recommended(answers)
-        if recommended != scenario.mode:
-            contradicting[name] = (scenario.mode, recommended)
+        assert set(answers) == set(PROFILE_QUESTIONS), name
+        recommendation = advice_recommend(answers)
+        if recommendation.recommended_mode != scenario.mode:
+            contradicting[name] = (scenario.mode, recommendation.recommended_mode)
+        layers = recommendation.recommended_layers
+        assert layers is not None and len(scenario.layers) >= layers.lowest, name
     assert contradicting == {"research_assistant": ("hybrid", "routing_first")}
 
 

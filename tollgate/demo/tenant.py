@@ -2,10 +2,11 @@
 
 `demo_tenant_ensure` creates what is missing of the demo organization: a project per traffic
 scenario (with a `router` service, the reference model matrix, the scenario's own model mix as
-the drift reference and its unit costs of enforcement (`tollgate.demo.economics`)), the users
-ops / finance / admin (each with an address at `demo.tollgate.test`, so alerts and the digest
-land in `.data/mail`) and an ingest key per project. Its edits are recorded in the audit
-history as made by the user `demo` (`tollgate.demo.actor`).
+the drift reference, its unit costs of enforcement (`tollgate.demo.economics`) and its profile
+(`tollgate.demo.profiles`)), the users ops / finance / admin (each with an address at
+`demo.tollgate.test`, so alerts and the digest land in `.data/mail`) and an ingest key per
+project. Its edits are recorded in the audit history as made by the user `demo`
+(`tollgate.demo.actor`).
 `DemoState` is the credentials file that keeps passwords, keys and where the traffic stands, so
 a later run reuses them.
 """
@@ -104,13 +105,15 @@ def demo_tenant_ensure(state: DemoState) -> Organization:
 
 def matrix_document(scenario: Scenario) -> dict[str, Any]:
     """The reference matrix as the scenario's project loads it: its own model mix as the drift
-    reference, its own unit costs of enforcement."""
+    reference, its own unit costs of enforcement and its profile (the advice's answers)."""
     document: dict[str, Any] = json.loads(MATRIX_FILE.read_text())
-    return {
-        **document,
+    document |= {
         "expected_shares": dict(scenario.model_shares),
         "settings": {**document["settings"], **scenario.economics.settings()},
     }
+    if scenario.profile is not None:  # never `null`: that would remove one set in the admin
+        document["profile"] = scenario.profile.document()
+    return document
 
 
 def _project_ensure(organization: Organization, scenario: Scenario, state: DemoState) -> None:
