@@ -128,7 +128,10 @@ def test_traffic_without_incidents_raises_no_alert(demo_keys):
     reconciled = rollups_reconcile()
     assert reconciled.hours_checked >= 15 and reconciled.differences == []
     _replay()
-    assert list(Alert.objects.values_list("project__name", "kind", "scope")) == []
+    # The research assistant running against its profile is no incident: the mismatch is the
+    # demo's by design, whatever the traffic (its rule may judge it; nothing else may fire).
+    alerts = Alert.objects.exclude(project__name="research-assistant", kind="architecture_mismatch")
+    assert list(alerts.values_list("project__name", "kind", "scope")) == []
     assert not BudgetNotice.objects.exists()
 
 

@@ -17,7 +17,14 @@ from analytics.metrics.budgets import BudgetStatus
 from governance.models import Budget, Project
 from ingestion.models import RoutingEvent
 from tollgate.demo.alerts import overrun_amount
-from tollgate.demo.incidents import Outage, OverInterception, RouterDrift, demo_incidents
+from tollgate.demo.incidents import (
+    ROUTER,
+    Outage,
+    OverInterception,
+    Release,
+    RouterDrift,
+    demo_incidents,
+)
 from tollgate.demo.poster import live_post, request_batches
 from tollgate.demo.progress import ProgressBar
 from tollgate.demo.simulation import (
@@ -29,7 +36,7 @@ from tollgate.demo.simulation import (
     requests_count,
 )
 from tollgate.demo.tenant import DemoState, demo_tenant_ensure
-from tollgate.demo.traffic import SCENARIOS, Event
+from tollgate.demo.traffic import ROUTER_VERSION, SCENARIOS, Event
 
 ANCHOR = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 INCIDENTS = demo_incidents(ANCHOR)
@@ -162,6 +169,91 @@ def test_over_interception_blocks_and_modifies_with_the_new_policy():
     assert 0.03 < len(stopped) / len(requests) < 0.10
     overturned = {event["request_id"] for event in events if event.get("false_positive") is True}
     assert len(overturned & stopped) > len(stopped) / 3
+
+
+def _release(component: str) -> Release:
+    (release,) = (
+        incident
+        for incident in INCIDENTS
+        if isinstance(incident, Release) and incident.component == component
+    )
+    return release
+
+
+def _versions(events: list[Event], field: str) -> list[tuple[datetime, str]]:
+    return [(datetime.fromisoformat(e["timestamp"]), e[field]) for e in events if field in e]
+
+
+def test_a_router_release_spreads_over_a_few_minutes_old_and_new_interleaved():
+    release = _release(ROUTER)
+    scenario = release.scenario
+    assert ANCHOR - timedelta(days=3) < release.start < ANCHOR - timedelta(days=1)
+    start, end = release.start - timedelta(minutes=5), release.start + timedelta(minutes=10)
+    events = _events(_plan(), scenario, start, end)
+    versions = _versions(_attempts(events), "router_version")
+    assert len(versions) == len(_attempts(events))  # every attempt names its router
+    new = [at for at, version in versions if version == release.version]
+    old = [at for at, version in versions if version == ROUTER_VERSION]
+    assert len(new) + len(old) == len(versions)
+    assert all(at < release.start for at in old[: len(old) // 2])
+    assert min(new) >= release.start
+    # Interleaved while it spreads: the last old answer minutes after the first new one.
+    assert timedelta(minutes=2) < max(old) - min(new) <= release.propagation
+    spreading = [
+        v for at, v in versions if release.start <= at < release.start + release.propagation
+    ]
+    half = len(spreading) // 2
+    early, late = spreading[:half], spreading[half:]
+    assert early.count(release.version) / len(early) < late.count(release.version) / len(late)
+    # A request's attempts (a fallback too) went through one router.
+    by_request: dict[str, set[str]] = {}
+    for event in _attempts(events):
+        by_request.setdefault(event["request_id"], set()).add(event["router_version"])
+    assert all(len(seen) == 1 for seen in by_request.values())
+    # Other scenarios keep their router's version all week.
+    others = _attempts(_events(_plan(), "medical_assistant", start, end))
+    assert {event["router_version"] for event in others} == {ROUTER_VERSION}
+
+
+def test_the_judges_prompt_update_carries_its_policy_version():
+    release = _release("llm_judge_v1")
+    start, end = release.start - timedelta(minutes=3), release.start + timedelta(minutes=5)
+    events = _events(_plan(), release.scenario, start, end)
+    checks = [e for e in events if e["type"] == "enforcement" and e["policy"] == "llm_judge_v1"]
+    versions = {version for _, version in _versions(checks, "policy_version")}
+    assert versions == {"judge-prompt-7", release.version}
+    assert all("policy_version" in event for event in checks)
+    after = [
+        v
+        for at, v in _versions(checks, "policy_version")
+        if at >= release.start + release.propagation
+    ]
+    assert after and set(after) == {release.version}
+
+
+def test_judged_checks_report_their_cost_and_others_none():
+    events = _events(
+        _plan(incidents=False), "financial_trading", ANCHOR - timedelta(hours=1), ANCHOR
+    )
+    verification = [e for e in events if e.get("layer") == "verification"]
+    assert verification and all(e["policy"] == "llm_judge_v1" for e in verification)
+    costs = [Decimal(e["cost_usd"]) for e in verification]
+    assert Decimal("0.01") < sum(costs) / len(costs) < Decimal("0.03")  # ~2,500 tokens at $0.007
+    assert all(e["check_latency_ms"] >= 90 for e in verification)
+    others = [e for e in events if e["type"] == "enforcement" and e not in verification]
+    assert others and not any("cost_usd" in e or "policy_version" in e for e in others)
+    # A judge that judges a share: customer service's verification is partly rule checks.
+    service = _events(
+        _plan(incidents=False), "customer_service", ANCHOR - timedelta(hours=1), ANCHOR
+    )
+    policies = Counter(e["policy"] for e in service if e.get("layer") == "verification")
+    judged = policies["llm_judge_v1"] / sum(policies.values())
+    judge = SCENARIOS["customer_service"].judge
+    assert judge is not None and judged == pytest.approx(judge.share, abs=0.06)
+    content = _events(
+        _plan(incidents=False), "content_platform", ANCHOR - timedelta(hours=1), ANCHOR
+    )
+    assert not any("cost_usd" in e for e in content)
 
 
 def test_batches_hold_whole_requests_and_at_most_1000_events():

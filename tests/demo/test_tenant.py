@@ -1,5 +1,6 @@
 """The demo's tenant on a later run: users keep their sessions, and get the email addresses
-an older demo did not give them, so alerts and the digest reach `.data/mail`."""
+an older demo did not give them, so alerts and the digest reach `.data/mail`; each project gets
+its profile, and the one running against it a rule that watches the mismatch."""
 
 from __future__ import annotations
 
@@ -7,7 +8,11 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from governance.matrix import profile_document
+from governance.models import AlertRule, Project, ProjectProfile
+from tollgate.demo.alerts import demo_rules_load
 from tollgate.demo.tenant import USERS, DemoState, demo_email, demo_tenant_ensure
+from tollgate.demo.traffic import SCENARIOS
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the ensure closes every connection
 
@@ -54,3 +59,25 @@ def test_a_changed_stored_password_is_set_again():
     state.passwords["finance"] = "a-new-demo-password-42"
     demo_tenant_ensure(state)
     assert User.objects.get(username="finance").check_password("a-new-demo-password-42")
+
+
+def test_each_project_gets_its_profile_and_the_research_assistant_its_mismatch_rule():
+    """The profile goes in with the matrix (unchanged on a restart: no new audit rows); the
+    one project running against its profile watches that mismatch."""
+    state = DemoState(passwords={}, keys={})
+    organization = demo_tenant_ensure(state)
+    demo_rules_load(organization)
+    projects = {
+        project.name: project for project in Project.objects.filter(organization=organization)
+    }
+    for scenario in SCENARIOS.values():
+        assert scenario.profile is not None
+        assert profile_document(projects[scenario.project]) == scenario.profile.document()
+    audited = ProjectProfile.history.count()
+    demo_tenant_ensure(state)
+    assert ProjectProfile.history.count() == audited
+
+    rules = AlertRule.objects.filter(kind="architecture_mismatch")
+    assert [(rule.project.name, rule.findings) for rule in rules] == [
+        ("research-assistant", ["mode_mismatch"])
+    ]

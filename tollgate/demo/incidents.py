@@ -3,7 +3,8 @@
 An incident is a stretch of time in one scenario during which its requests behave differently:
 a model's calls fail and fall back to another model (`Outage`), the router sends traffic away
 from the model its bands name (`RouterDrift`), or a policy blocks and modifies far more than it
-should (`OverInterception`). `conditions_at` answers what a scenario's incidents do at one
+should (`OverInterception`); or a new version of the router or of a policy ships and spreads
+over a few minutes (`Release`). `conditions_at` answers what a scenario's incidents do at one
 instant; the request model of `tollgate.demo.traffic` applies it. Incidents hold absolute times, so
 history, top-ups and live traffic generated at different moments agree on them.
 """
@@ -72,7 +73,29 @@ class OverInterception:
         return self.start <= at and (self.end is None or at < self.end)
 
 
-Incident = Outage | RouterDrift | OverInterception
+@dataclass(frozen=True)
+class Release:
+    """From `start`, `component` (`router`, or a policy's name) runs `version`: the share of
+    requests served by it rises from 0 to 1 over `propagation`, old and new interleaved, as
+    instances pick the new configuration up one by one."""
+
+    scenario: str
+    component: str
+    version: str
+    start: datetime
+    propagation: timedelta
+
+    def share_at(self, at: datetime) -> float:
+        if at < self.start:
+            return 0.0
+        if not self.propagation or at >= self.start + self.propagation:
+            return 1.0
+        return (at - self.start) / self.propagation
+
+
+ROUTER = "router"  # the component name of a router release
+
+Incident = Outage | RouterDrift | OverInterception | Release
 
 
 @dataclass(frozen=True)
@@ -84,12 +107,22 @@ class Conditions:
     drift: RouterDrift | None = None
     drift_share: float = 0.0
     interception: OverInterception | None = None
+    releases: tuple[tuple[Release, float], ...] = ()  # each started one, with its share
+
+    def version(self, component: str, current: str, rng_roll: float) -> str:
+        """The version of `component` serving a request whose roll is `rng_roll` (0..1):
+        the latest started release whose share covers the roll, else `current`."""
+        for release, share in reversed(self.releases):
+            if release.component == component and rng_roll < share:
+                return release.version
+        return current
 
 
 def conditions_at(incidents: Iterable[Incident], scenario: str, at: datetime) -> Conditions | None:
     """The incidents of `scenario` active at `at`, or None when none is."""
     outage = drift = interception = None
     drift_share = 0.0
+    releases: list[tuple[Release, float]] = []
     for incident in incidents:
         if incident.scenario != scenario:
             continue
@@ -99,7 +132,9 @@ def conditions_at(incidents: Iterable[Incident], scenario: str, at: datetime) ->
             drift, drift_share = incident, share
         elif isinstance(incident, OverInterception) and incident.active(at):
             interception = incident
-    if outage is None and drift is None and interception is None:
+        elif isinstance(incident, Release) and (share := incident.share_at(at)) > 0:
+            releases.append((incident, share))
+    if outage is None and drift is None and interception is None and not releases:
         return None
     migrating = outage is not None and at < outage.start + outage.migration
     return Conditions(
@@ -108,6 +143,7 @@ def conditions_at(incidents: Iterable[Incident], scenario: str, at: datetime) ->
         drift=drift,
         drift_share=drift_share,
         interception=interception,
+        releases=tuple(sorted(releases, key=lambda item: item[0].start)),
     )
 
 
@@ -121,7 +157,11 @@ def demo_incidents(anchor: datetime) -> tuple[Incident, ...]:
       there (`routing_drift`); the dearer model also puts its monthly budget on course to
       overrun;
     - content platform: a new output-safety policy blocks or modifies 6% more requests from
-      five hours before the anchor on (`over_interception`).
+      five hours before the anchor on (`over_interception`);
+    - customer service ships router `router-2026.12.1` two days and three hours before the
+      anchor, picked up by the router's instances over four minutes (a rollout);
+    - research assistant updates its LLM judge's prompt to `judge-prompt-8` three days and five
+      hours before the anchor, spread over two minutes (a policy rollout).
 
     Financial trading and medical assistant run clean, so their alerts stay quiet.
     """
@@ -149,5 +189,19 @@ def demo_incidents(anchor: datetime) -> tuple[Incident, ...]:
             violation="nsfw_image",
             start=anchor - timedelta(hours=5),
             rate=0.06,
+        ),
+        Release(
+            scenario="customer_service",
+            component=ROUTER,
+            version="router-2026.12.1",
+            start=anchor - timedelta(days=2, hours=3),
+            propagation=timedelta(minutes=4),
+        ),
+        Release(
+            scenario="research_assistant",
+            component="llm_judge_v1",
+            version="judge-prompt-8",
+            start=anchor - timedelta(days=3, hours=5),
+            propagation=timedelta(minutes=2),
         ),
     )

@@ -1,8 +1,9 @@
 """The demo's tenant and what it remembers between runs.
 
 `demo_tenant_ensure` creates what is missing of the demo organization: a project per traffic
-scenario (with a `router` service, the reference model matrix and the scenario's own model mix
-as the drift reference), the users ops / finance / admin (each with an address at
+scenario (with a `router` service, the reference model matrix, the scenario's own model mix as
+the drift reference, its unit costs of enforcement (`tollgate.demo.economics`) and its profile
+(`tollgate.demo.profiles`)), the users ops / finance / admin (each with an address at
 `demo.tollgate.test`, so alerts and the digest land in `.data/mail`) and an ingest key per
 project. Its edits are recorded in the audit history as made by the user `demo`
 (`tollgate.demo.actor`).
@@ -19,10 +20,10 @@ import threading
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tollgate.demo.actor import demo_actor
-from tollgate.demo.traffic import SCENARIOS
+from tollgate.demo.traffic import SCENARIOS, Scenario
 from tollgate.embedded import DATA_DIR
 
 if TYPE_CHECKING:
@@ -95,30 +96,40 @@ def demo_tenant_ensure(state: DemoState) -> Organization:
             organization = organization_create(name=ORGANIZATION)
         with demo_actor(organization):  # the history names `demo` for these edits
             for scenario in SCENARIOS.values():
-                _project_ensure(organization, scenario.project, dict(scenario.model_shares), state)
+                _project_ensure(organization, scenario, state)
             for username in USERS:
                 _user_ensure(organization, username, state)
     connections.close_all()  # gunicorn's workers open their own
     return organization
 
 
-def _project_ensure(
-    organization: Organization, name: str, shares: dict[str, float], state: DemoState
-) -> None:
+def matrix_document(scenario: Scenario) -> dict[str, Any]:
+    """The reference matrix as the scenario's project loads it: its own model mix as the drift
+    reference, its own unit costs of enforcement and its profile (the advice's answers)."""
+    document: dict[str, Any] = json.loads(MATRIX_FILE.read_text())
+    document |= {
+        "expected_shares": dict(scenario.model_shares),
+        "settings": {**document["settings"], **scenario.economics.settings()},
+    }
+    if scenario.profile is not None:  # never `null`: that would remove one set in the admin
+        document["profile"] = scenario.profile.document()
+    return document
+
+
+def _project_ensure(organization: Organization, scenario: Scenario, state: DemoState) -> None:
     from governance.matrix import matrix_load
     from governance.models import ApiKeyScope, Project, Service
     from governance.selectors import api_key_for_secret
     from governance.services import api_key_create, project_create, service_create
 
+    name = scenario.project
     project = Project.objects.filter(organization=organization, name=name).first()
     if project is None:
         project = project_create(organization=organization, name=name)
     service = Service.objects.filter(project=project, name=SERVICE).first()
     if service is None:
         service = service_create(project=project, name=SERVICE)
-    # The reference matrix, with the scenario's own model mix as the drift reference.
-    document = json.loads(MATRIX_FILE.read_text())
-    matrix_load(project=project, document={**document, "expected_shares": shares})
+    matrix_load(project=project, document=matrix_document(scenario))
 
     stored = state.keys.get(name)
     api_key = api_key_for_secret(stored) if stored else None

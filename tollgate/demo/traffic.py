@@ -1,11 +1,14 @@
 """Generated routing and enforcement traffic for the five demo scenarios (DESIGN.md).
 
 A `Scenario` describes one product of the reference article: its architecture (mode), model mix,
-enforcement layers, latency range, traffic volume and how often its checks block, modify or
-flag. `request_events` turns one request of a scenario into event dicts in the exact wire format
-of `POST /api/v1/ingest` (Event schema v1), changed by any incident active at that moment
-(`tollgate.demo.incidents`); `scenario_events` does it for a number of requests spread over a
-window. Everything random comes from the `rng` passed in, so the same seed gives the same
+enforcement layers, latency range, traffic volume, how often its checks block, modify or flag,
+what its enforcement costs and saves (`tollgate.demo.economics`, with the LLM judge some
+scenarios run at verification), its router's version and its answers to the article's five
+questions (`tollgate.demo.profiles`). `request_events` turns one request of a scenario into
+event dicts in the exact wire format of `POST /api/v1/ingest` (Event schema v1), changed by any
+incident active at that moment (`tollgate.demo.incidents`: outages, drift, over-interception,
+releases of a new router or policy version); `scenario_events` does it for a number of requests
+spread over a window. Everything random comes from the `rng` passed in, so the same seed gives the same
 events, event ids included: posting them twice shows up as duplicates, not as new traffic.
 """
 
@@ -14,12 +17,16 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from itertools import islice
 from typing import Any
 
-from tollgate.demo.incidents import Conditions
+from tollgate.demo import profiles
+from tollgate.demo.economics import Economics, LlmJudge
+from tollgate.demo.incidents import ROUTER, Conditions
+from tollgate.demo.profiles import Profile
 
 Event = dict[str, Any]
 
@@ -57,6 +64,8 @@ THROTTLED = ("rate_limited", "429")
 TIERS = ("standard", "advanced", "vip")
 SEVERITIES = ("low", "medium", "high", "critical")
 SEVERITY_WEIGHTS = {"block": (1, 3, 4, 2), "modify": (3, 4, 2, 1), "flag": (5, 3, 1, 0)}
+ROUTER_VERSION = "router-2026.11.3"  # every router's version until a release replaces it
+JUDGE_LAYER = "verification"
 MISROUTE_RATE = 0.03  # attempts whose model is not the one the bands name for their score
 FALLBACK_RATE = 0.7  # failed attempts retried on another model
 
@@ -83,6 +92,24 @@ class Scenario:
     requests_per_hour: float = (
         100.0  # the mean; the time of day moves it (tollgate.demo.simulation)
     )
+    economics: Economics = field(default_factory=Economics)
+    judge: LlmJudge | None = None  # judges a share of the answers at verification
+    router_version: str = ROUTER_VERSION
+    profile: Profile | None = None
+
+
+def _judge(model: str, price_per_1k: str, *, share: float, rubric: tuple[int, int]) -> LlmJudge:
+    """The demo's LLM judge (`llm_judge_v1`) on `model`, judging `share` of the answers."""
+    return LlmJudge(
+        policy="llm_judge_v1",
+        version="judge-prompt-7",
+        model=model,
+        price_per_1k=Decimal(price_per_1k),
+        rubric_tokens=rubric,
+        verdict_tokens=(40, 160),
+        share=share,
+        latency_ms=(90.0, 260.0),
+    )
 
 
 # fmt: off
@@ -93,6 +120,9 @@ SCENARIOS: dict[str, Scenario] = {
         layers=HYBRID_LAYERS, latency_ms=(135, 280), escaped_violation_rate=0.0075,
         block_rate=0.012, modify_rate=0.010, flag_rate=0.010,
         violations=("pii_leak", "abusive_language", "refund_policy", "prompt_injection"),
+        judge=_judge("gemini-3.1-pro", "0.005", share=0.25, rubric=(1200, 2000)),
+        economics=Economics(check_usd="0.0002", correction_usd="0.01", incident_usd="0.25"),
+        profile=profiles.CUSTOMER_SERVICE,
     ),
     "financial_trading": Scenario(
         project="financial-trading", requests_per_hour=120, mode="enforcement_first",
@@ -101,6 +131,11 @@ SCENARIOS: dict[str, Scenario] = {
         block_rate=0.030, modify_rate=0.015, flag_rate=0.020,
         violations=("insider_information", "unauthorized_trade", "market_manipulation"),
         tier_weights=(0.4, 0.4, 0.2), max_tool_calls=5,
+        judge=_judge("gpt-5.4", "0.007", share=1.0, rubric=(1500, 2500)),
+        economics=Economics(
+            check_usd="0.0002", interception_usd="0.02", correction_usd="0.01", incident_usd="1.75"
+        ),
+        profile=profiles.FINANCIAL_TRADING,
     ),
     "medical_assistant": Scenario(
         project="medical-assistant", requests_per_hour=100, mode="enforcement_first",
@@ -109,6 +144,11 @@ SCENARIOS: dict[str, Scenario] = {
         block_rate=0.035, modify_rate=0.025, flag_rate=0.020,
         violations=("phi_exposure", "missing_disclaimer", "dosage_error", "off_label_advice"),
         tier_weights=(0.5, 0.4, 0.1), max_tool_calls=4,
+        judge=_judge("claude-opus-4.6", "0.012", share=1.0, rubric=(2500, 4000)),
+        economics=Economics(
+            check_usd="0.0002", interception_usd="0.02", correction_usd="0.02", incident_usd="2.25"
+        ),
+        profile=profiles.MEDICAL_ASSISTANT,
     ),
     "content_platform": Scenario(
         project="content-platform", requests_per_hour=400, mode="routing_first",
@@ -117,6 +157,10 @@ SCENARIOS: dict[str, Scenario] = {
         block_rate=0.008, modify_rate=0.006, flag_rate=0.015,
         violations=("hate_speech", "nsfw_image", "copyright", "spam"),
         tier_weights=(0.85, 0.12, 0.03), max_tool_calls=1,
+        economics=Economics(
+            check_usd="0.0015", interception_usd="0.15", correction_usd="0.02", incident_usd="0.10"
+        ),
+        profile=profiles.CONTENT_PLATFORM,
     ),
     "research_assistant": Scenario(
         project="research-assistant", requests_per_hour=160, mode="hybrid",
@@ -125,6 +169,9 @@ SCENARIOS: dict[str, Scenario] = {
         block_rate=0.010, modify_rate=0.008, flag_rate=0.010,
         violations=("hallucinated_citation", "plagiarism", "unsafe_content", "prompt_injection"),
         tier_weights=(0.5, 0.35, 0.15), max_tool_calls=6,
+        judge=_judge("gemini-3.1-pro", "0.005", share=0.4, rubric=(1500, 2500)),
+        economics=Economics(check_usd="0.0002", correction_usd="0.01", incident_usd="0.35"),
+        profile=profiles.RESEARCH_ASSISTANT,
     ),
 }
 # fmt: on
@@ -191,6 +238,8 @@ class _Request:
         self.conditions = conditions or Conditions()
         self.request_id = f"req-{_uuid(rng)}"
         self.found_policy: str | None = None  # the policy whose check objected
+        self.answer_tokens = 0  # the delivered answer's length, what a judge reads
+        self.router_version = s.router_version
 
     def event(self, kind: str, delay_ms: float = 0.0, **fields: Any) -> Event:
         """An event `delay_ms` after the previous one, never later than the window's end."""
@@ -243,19 +292,47 @@ class _Request:
         found = layer == finding.layer
         verdict = finding.verdict if found else "allow"
         own_policy = finding.policy if found else None
-        policy = own_policy or self.rng.choice(LAYER_POLICIES[layer])
+        judge = None if own_policy else self.judge_at(layer)
+        policy = own_policy or (judge.policy if judge else self.rng.choice(LAYER_POLICIES[layer]))
         if found:
             self.found_policy = policy
-        latency = round(self.rng.uniform(3, 10), 2)
+        extra: dict[str, Any] = {}
+        if judge is not None:
+            cost, latency = judge.call_cost_usd(self.answer_tokens, self.rng)
+            version = self.version(judge.policy, judge.version)
+            extra = {"cost_usd": str(cost), "policy_version": version}
+        else:
+            latency = round(self.rng.uniform(3, 10), 2)
         event = self.event("enforcement", latency, layer=layer, policy=policy, verdict=verdict)
-        event["check_latency_ms"] = latency
+        event |= {"check_latency_ms": latency, **extra}
         if verdict != "allow" and finding.violation:
             event |= {"violation": finding.violation, "severity": _severity(verdict, self.rng)}
         return event
 
+    def judge_at(self, layer: str) -> LlmJudge | None:
+        """The scenario's LLM judge when it makes this request's check at `layer`."""
+        judge = self.s.judge
+        if judge is None or layer != JUDGE_LAYER:
+            return None
+        if judge.share >= 1 or self.rng.random() < judge.share:
+            return judge
+        return None
+
+    def version(self, component: str, current: str) -> str:
+        """The version of `component` serving this request: a release spreading at this
+        moment serves a rising share of requests (a roll is drawn only then)."""
+        shares = [
+            share for release, share in self.conditions.releases if release.component == component
+        ]
+        if not shares:
+            return current
+        roll = self.rng.random() if any(share < 1 for share in shares) else 0.0
+        return self.conditions.version(component, current, roll)
+
     def attempts(self) -> list[Event]:
         """The model call, and a fallback call on another model when the first one fails."""
         s, rng, conditions = self.s, self.rng, self.conditions
+        self.router_version = self.version(ROUTER, s.router_version)
         models = [model for model, _ in s.model_shares]
         banded = rng.choices(models, [share for _, share in s.model_shares])[0]
         tier = rng.choices(TIERS, s.tier_weights)[0]
@@ -330,6 +407,7 @@ class _Request:
             routing_latency_ms=round(rng.uniform(1, 5), 2),
             status=status,
             route_reason="fallback" if fallback_from else "complexity_band",
+            router_version=self.router_version,
             attributes={"scenario": s.project},
         )
         if error_type:
@@ -338,6 +416,8 @@ class _Request:
             event["fallback_from"] = fallback_from
         if rng.random() < 0.3:  # a prompt-cache hit on the system prompt
             event["cache_read_tokens"] = rng.randint(0, input_tokens // 2)
+        if status == "ok":
+            self.answer_tokens = event["output_tokens"]
         return event
 
     def review(self, finding: _Finding, *, delivered: bool) -> list[Event]:
