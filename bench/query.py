@@ -96,6 +96,7 @@ ENDPOINTS: tuple[tuple[str, str, dict[str, str]], ...] = (
         {"metric": "attempts", "interval": "day", "group_by": "model"},
     ),
     ("drift", "/api/v1/drift", {}),
+    ("compare", "/api/v1/compare", {}),
 )
 # --- Setup ---------------------------------------------------------------------------------
 

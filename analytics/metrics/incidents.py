@@ -38,7 +38,9 @@ class _Incident:
 
 
 def _incidents(query: MetricsQuery) -> list[_Incident]:
-    """The model incidents of the query's projects that opened in its window."""
+    """The model incidents of the query's projects that opened in its window (of its model
+    only, under a model filter; an incident is a project's model's, whatever the service
+    or environment, so those filters leave it whole)."""
     opened = (
         AlertEvaluation.objects.filter(
             rule__project__in=query.project_ids,
@@ -51,6 +53,8 @@ def _incidents(query: MetricsQuery) -> list[_Incident]:
         .select_related("rule")
         .order_by("evaluated_at", "pk")
     )
+    if query.model is not None:
+        opened = opened.filter(scope=f"model:{query.model}")
     return [
         _Incident(rule=row.rule, scope=row.scope, opened_at=row.evaluated_at)
         for row in opened

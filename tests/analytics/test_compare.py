@@ -241,6 +241,28 @@ def test_each_row_is_the_summary_of_its_mode_and_the_raw_events(
     assert _compare(read_client, **EDGES)["modes"] == answers[EDGES["from"]]["modes"]
 
 
+def test_late_checks_keep_each_modes_check_figures_exact(post_batch, project, read_client):
+    """Attempts first, their checks afterwards in several rolled-up batches: each late check
+    adds its cost, layer and count to its request's mode (a request blocked before any
+    attempt may change mode with them)."""
+    price_change_added(project)
+    Project.objects.filter(pk=project.pk).update(
+        check_cost_usd=CHECK_COST, incident_cost_usd=INCIDENT_COST
+    )
+    events = mixed_mode_traffic(8)
+    attempts = [e for e in events if e["type"] == "routing"]
+    checks = [e for e in events if e["type"] == "enforcement"]
+    random.Random(8).shuffle(checks)
+    for batch in (attempts, *(checks[start : start + 300] for start in range(0, len(checks), 300))):
+        for start in range(0, len(batch), 500):
+            assert post_batch(batch[start : start + 500]).json()["rejected"] == 0
+        rollups_advance()
+    answer = _compare(read_client, **WINDOW)
+    assert [row["mode"] for row in answer["modes"]] == ROW_ORDER
+    for row in answer["modes"]:
+        _check_row_against_raw(row, _exact(events, row["mode"], WINDOW))
+
+
 def test_csv_has_a_line_per_mode_with_flattened_columns(post_batch, project, read_client):
     _posted_mixed_traffic(post_batch, project, 5)
     answer = _compare(read_client, **WINDOW)
@@ -347,6 +369,12 @@ def test_migration_time_of_the_windows_model_incidents_per_mode(post_batch, proj
         failed_at=timedelta(minutes=29, seconds=30),
         fallback_at=timedelta(minutes=25),
     )
+    events += [  # requests served by gpt-5.4 from their first attempt
+        routing_event(
+            request_id=f"gpt-{index}", timestamp=(NOW - timedelta(minutes=30)).isoformat()
+        )
+        for index in range(3)
+    ]
     assert post_batch(events).json()["accepted"] == len(events)
     rollups_advance()
     alerts_evaluate(now=NOW - timedelta(minutes=20))  # the incident opens
@@ -363,6 +391,13 @@ def test_migration_time_of_the_windows_model_incidents_per_mode(post_batch, proj
         "routing_first": {"count": 1, "median": 120.0, "max": 120.0},
         "hybrid": {"count": 1, "median": 270.0, "max": 270.0},
     }
+    # Under a model filter, only that model's incidents count.
+    gpt = _compare(
+        read_client, **{"from": (NOW - timedelta(hours=1)).isoformat(), "model": "gpt-5.4"}
+    )
+    assert [
+        (row["mode"], row["reliability"]["migration_time_s"]["count"]) for row in gpt["modes"]
+    ] == [("hybrid", 0)]
     # A window the incident did not open in has none.
     before = _compare(
         read_client,
