@@ -28,6 +28,7 @@ from ingestion.selectors import FailoverSpan, models_failover_by_mode
 
 OPENED_FROM = ("", AlertState.RESOLVED)
 OPEN_STATES = (AlertState.PENDING, AlertState.FIRING)
+NO_MIGRATIONS = MigrationTimes(count=0, median_s=None, max_s=None)
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,3 @@ def migration_times_by_mode(query: MetricsQuery) -> dict[str, MigrationTimes]:
         )
         for mode, values in seconds.items()
     }
-
-
-NO_MIGRATIONS = MigrationTimes(count=0, median_s=None, max_s=None)
