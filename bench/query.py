@@ -98,6 +98,7 @@ ENDPOINTS: tuple[tuple[str, str, dict[str, str]], ...] = (
         {"metric": "attempts", "interval": "day", "group_by": "model"},
     ),
     ("drift", "/api/v1/drift", {}),
+    ("compare", "/api/v1/compare", {}),
 )
 # The dashboard's pages, signed in as an ops user, over the last 30 days (target P95 < 150 ms).
 PAGES: tuple[tuple[str, str, dict[str, str]], ...] = (

@@ -353,3 +353,76 @@ def model_failover(
         )
         first_failure, migrated = cursor.fetchone()
     return ModelFailover(first_failure_at=first_failure, migrated_at=migrated)
+
+
+@dataclass(frozen=True)
+class FailoverSpan:
+    """A model incident to follow: the model of a project, the span to read, and the error
+    rate its fallbacks must come under."""
+
+    project_id: int
+    model: str
+    since: datetime
+    until: datetime
+    error_rate_below: Decimal
+
+
+@dataclass(frozen=True)
+class ModeFailover:
+    """One incident's failover within the traffic of one mode (the attempts' own mode): as
+    `ModelFailover`, for the incident at `span` (its index in the spans asked for)."""
+
+    span: int
+    mode: str
+    first_failure_at: datetime
+    migrated_at: datetime | None
+
+
+def models_failover_by_mode(*, spans: Sequence[FailoverSpan]) -> list[ModeFailover]:
+    """`model_failover` of every span at once, per mode of the attempts: for each span and
+    each mode with a failed attempt of the model in it, that first failure and the first
+    minute from then until the span's end whose fallbacks of that mode (from the model) had
+    an error rate under the bound. One statement whatever the number of spans."""
+    if not spans:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            WITH spans AS (
+                SELECT * FROM unnest(%s::int[], %s::bigint[], %s::text[], %s::timestamptz[],
+                                     %s::timestamptz[], %s::numeric[])
+                    AS s(span, project_id, model, since, until, below)
+            ), failures AS (
+                SELECT s.span, e.mode, min(e."timestamp") AS at
+                FROM spans s JOIN ingestion_routingevent e
+                  ON e.project_id = s.project_id AND e.model = s.model AND e.status <> 'ok'
+                 AND e."timestamp" >= s.since AND e."timestamp" < s.until
+                GROUP BY s.span, e.mode
+            ), fallback_minutes AS (
+                SELECT f.span, f.mode, date_trunc('minute', e."timestamp", 'UTC') AS minute,
+                       avg((e.status <> 'ok')::int) AS error_rate
+                FROM failures f JOIN spans s USING (span) JOIN ingestion_routingevent e
+                  ON e.project_id = s.project_id AND e.fallback_from = s.model
+                 AND e.mode = f.mode AND e."timestamp" >= f.at AND e."timestamp" < s.until
+                GROUP BY 1, 2, 3
+            )
+            SELECT f.span, f.mode, f.at,
+                   (SELECT min(m.minute) FROM fallback_minutes m
+                    WHERE m.span = f.span AND m.mode = f.mode AND m.error_rate < s.below)
+            FROM failures f JOIN spans s USING (span)
+            ORDER BY f.span, f.mode
+            """,
+            [
+                list(range(len(spans))),
+                [span.project_id for span in spans],
+                [span.model for span in spans],
+                [span.since for span in spans],
+                [span.until for span in spans],
+                [span.error_rate_below for span in spans],
+            ],
+        )
+        rows = cursor.fetchall()
+    return [
+        ModeFailover(span=span, mode=mode, first_failure_at=at, migrated_at=migrated)
+        for span, mode, at, migrated in rows
+    ]

@@ -13,6 +13,7 @@ from analytics.metrics.results import (
     ALL_PERCENTILES,
     CHECK_PERCENTILES,
     OVERHEAD_PERCENTILES,
+    CompareRow,
     Drift,
     Latency,
     LayerRow,
@@ -192,4 +193,73 @@ def budget_answer(burn: BudgetStatus) -> Answer:
         "status": burn.status,
         "thresholds": budget.thresholds,
         "thresholds_crossed": burn.crossed,
+    }
+
+
+ROUTING_PERCENTILES = ("p50", "p95")
+
+
+def compare_row_answer(row: CompareRow) -> Answer:
+    """A row of /compare: the mode, its figures by group, its reference and positions."""
+    traffic, latency, cost = row.traffic, row.latency, row.cost
+    security, reliability = row.security, row.reliability
+    migration = reliability.migration_time_s
+    return {
+        "mode": row.mode,
+        "traffic": {
+            "requests": traffic.requests,
+            "attempts": traffic.attempts,
+            "model_shares": {share.model: share.share for share in traffic.model_shares},
+            "fallback_share": traffic.fallback_share,
+            "routing_latency_ms": latency_answer(
+                traffic.routing_latency_ms, ROUTING_PERCENTILES, mean=False
+            ),
+        },
+        "latency": {
+            "latency_ms": latency_answer(latency.latency_ms, OVERHEAD_PERCENTILES, mean=False),
+            "overhead_ms": latency_answer(latency.overhead_ms, OVERHEAD_PERCENTILES, mean=False),
+            "end_to_end_ms": latency_answer(
+                latency.end_to_end_ms, OVERHEAD_PERCENTILES, mean=False
+            ),
+        },
+        "cost": {
+            "cost_usd": money_text(cost.cost_usd),
+            "cost_per_1k_requests_usd": money_text(cost.cost_per_1k_requests_usd),
+            "baseline_cost_usd": money_text(cost.baseline_cost_usd),
+            "routing_savings_usd": money_text(cost.routing_savings_usd),
+            "routing_savings_share": cost.routing_savings_share,
+            "enforcement_cost_usd": money_text(cost.enforcement_cost_usd),
+            "enforcement_cost_per_1k_requests_usd": money_text(
+                cost.enforcement_cost_per_1k_requests_usd
+            ),
+            "roi": cost.roi,
+            "savings_multiple": cost.savings_multiple,
+        },
+        "security": {
+            "interception_rate": security.interception_rate,
+            "violation_rate": security.violation_rate,
+            "detected_violation_rate": security.detected_violation_rate,
+            "catch_rate": security.catch_rate,
+            "false_positive_rate": security.false_positive_rate,
+            "checks_per_request": security.checks_per_request,
+            "layers_per_request": security.layers_per_request,
+        },
+        "reliability": {
+            "error_rate": reliability.error_rate,
+            "availability": reliability.availability,
+            "migration_time_s": {
+                "count": migration.count,
+                "median": migration.median_s,
+                "max": migration.max_s,
+            },
+        },
+        "observability": {"events_per_request": row.observability.events_per_request},
+        "reference": {
+            ref.figure: ref.low if ref.single else {"low": ref.low, "high": ref.high}
+            for ref in row.reference
+        },
+        "position": {
+            figure.figure: {"value": figure.value, "position": figure.position}
+            for figure in row.position
+        },
     }

@@ -10,7 +10,8 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from rest_framework import exceptions
 
-from analytics.metrics.query import MetricsQuery
+from analytics.metrics.query import MODES as MODES  # for the dashboard's filters
+from analytics.metrics.query import UNKNOWN_MODE, MetricsQuery
 from analytics.metrics.window import Window
 from governance.models import ApiKey, Project, Service
 from governance.numbers import is_row_id as is_row_id  # for the views and the dashboard
@@ -21,7 +22,8 @@ DEFAULT_WINDOW = timedelta(hours=24)
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 LONGEST_WINDOW = timedelta(days=400)
-MODES = ("routing_first", "enforcement_first", "hybrid")
+# `mode=unknown` selects the requests no event told a mode of (stored as "").
+MODE_CHOICES = (*MODES, UNKNOWN_MODE)
 POLICY_MAX_LENGTH = 100  # as the event schema takes a policy name
 
 
@@ -137,8 +139,8 @@ def metrics_query(
             raise BadParameter("service", f"no service {service_name!r} is visible to you")
         applied["service"] = service_name
     mode = _text(params, "mode")
-    if mode is not None and mode not in MODES:
-        raise BadParameter("mode", f"must be one of {', '.join(MODES)}")
+    if mode is not None and mode not in MODE_CHOICES:
+        raise BadParameter("mode", f"must be one of {', '.join(MODE_CHOICES)}")
     policy = _text(params, "policy")
     if policy is not None and len(policy) > POLICY_MAX_LENGTH:
         raise BadParameter("policy", f"a policy name has at most {POLICY_MAX_LENGTH} characters")
@@ -155,7 +157,7 @@ def metrics_query(
         projects=projects_in_scope,
         service_ids=service_ids,
         model=applied.get("model"),
-        mode=applied.get("mode"),
+        mode=None if mode is None else "" if mode == UNKNOWN_MODE else mode,
         environment=applied.get("environment"),
         policy=applied.get("policy"),
         applied=applied,

@@ -34,6 +34,8 @@ class CsvRenderer(BaseRenderer):
     ) -> bytes:
         if isinstance(data, dict) and "rows" in data:
             rows = data["rows"]
+        elif isinstance(data, dict) and "modes" in data:  # /compare: a line per mode
+            rows = data["modes"]
         elif isinstance(data, dict):
             rows = [{key: value for key, value in data.items() if key != "window"}]
         else:

@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from analytics.api.answers import (
+    compare_row_answer,
     drift_answer,
     layer_answer,
     model_answer,
@@ -27,6 +28,7 @@ from analytics.api.answers import (
 from analytics.api.params import BadParameter, choice, metrics_query
 from analytics.api.renderers import CsvRenderer
 from analytics.metrics.breakdowns import metrics_layers, metrics_models, metrics_policies
+from analytics.metrics.compare import metrics_compare
 from analytics.metrics.drift import metrics_drift
 from analytics.metrics.query import MetricsQuery
 from analytics.metrics.summary import metrics_summary
@@ -85,7 +87,10 @@ FILTERS = [
     OpenApiParameter("service", OpenApiTypes.STR, description="Service name."),
     OpenApiParameter("model", OpenApiTypes.STR),
     OpenApiParameter(
-        "mode", OpenApiTypes.STR, enum=["routing_first", "enforcement_first", "hybrid"]
+        "mode",
+        OpenApiTypes.STR,
+        enum=["routing_first", "enforcement_first", "hybrid", "unknown"],
+        description="The requests' mode; `unknown`: requests no event told a mode of.",
     ),
     OpenApiParameter("environment", OpenApiTypes.STR),
     OpenApiParameter(
@@ -232,3 +237,24 @@ class DriftView(MetricsView):
         """Per project: PSI of the model mix against the expected mix, and band conformance."""
         query = self.metrics_query(request)
         return self.table(query, [drift_answer(row) for row in metrics_drift(query)])
+
+
+class CompareView(MetricsView):
+    @extend_schema(
+        operation_id="compare",
+        parameters=[parameter for parameter in FILTERS if parameter.name != "mode"],
+        responses={200: OpenApiTypes.OBJECT, **ERRORS},
+    )
+    def get(self, request: Request) -> Response:
+        """A row per mode with requests in the window (routing_first, enforcement_first,
+        hybrid, then unknown): traffic, latency, cost, security, reliability and
+        observability, each figure as `/metrics/summary?mode=` gives it, the article's
+        reference figures for the mode and where each lies against them. The comparison is
+        across modes, so `mode` is not a filter here."""
+        if "mode" in request.query_params:
+            raise BadParameter(
+                "mode", "is not a filter of the comparison, which has a row per mode"
+            )
+        query = self.metrics_query(request)
+        rows = [compare_row_answer(row) for row in metrics_compare(query).rows]
+        return Response({"window": window_answer(query), "modes": rows})

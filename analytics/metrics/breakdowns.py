@@ -27,10 +27,10 @@ from analytics.metrics.results import (
     ProjectHealth,
     SpendRow,
 )
+from analytics.rollups.facts import LAYER_ORDER as LAYER_ORDER  # for the pages
 from analytics.rollups.families import ATTEMPTS, LAYERS, REQUESTS
 from analytics.rollups.sketch import sketch_merge
 
-LAYER_ORDER = ("preprocess", "routing", "execution", "verification", "review")
 SPEND_GROUPS = {"project": "project_id", "service": "service_id", "model": "model"}
 NO_ATTEMPTS: Totals = {"attempts": 0, "cost_usd": 0, "unpriced_attempts": 0}
 NO_CHECKS: Totals = {"checks": 0, "blocks": 0, "modifies": 0, "check_latency_sketch": None}
@@ -220,7 +220,7 @@ def _policy_row(query: MetricsQuery, policy: str, rows: list[Totals]) -> PolicyR
         check_latency_ms=latency(
             sketch_merge(row["check_latency_sketch"] for row in own), None, 0, CHECK_PERCENTILES
         ),
-        check_cost_usd=money(checks_cost(own, query)),
+        check_cost_usd=money(checks_cost(own, query.projects_by_id)),
     )
 
 

@@ -23,6 +23,9 @@ from governance.pricing import MICRO_UNITS, usd_of
 from tollgate.db.sql import fetch_rows
 
 MONEY_PLACES = Decimal("0.000001")
+MODES = ("routing_first", "enforcement_first", "hybrid")
+# What `mode=` names the requests no event told a mode of; the rollups keep their mode "".
+UNKNOWN_MODE = "unknown"
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,10 @@ class MetricsQuery:
     @property
     def project_ids(self) -> list[int]:
         return [project.pk for project in self.projects]
+
+    @property
+    def projects_by_id(self) -> dict[int, Project]:
+        return {project.pk: project for project in self.projects}
 
     def unfiltered_by_model(
         self, *, window: Window | None = None, projects: tuple[Project, ...] | None = None
@@ -157,15 +164,15 @@ def totals_sum(family: Family, rows: Iterable[Totals]) -> Totals:
     return total
 
 
-def checks_cost(rows: Iterable[Totals], query: MetricsQuery) -> Decimal:
-    """What these layer-rollup groups' checks cost themselves, in USD (unrounded): reported
-    costs, plus the project's check cost for each check that reported none. Rows carry
-    `project_id`; the setting is read now, so a change of it applies to every window at once."""
-    settings = {project.pk: project.check_cost_usd for project in query.projects}
+def checks_cost(rows: Iterable[Totals], projects: Mapping[int, Project]) -> Decimal:
+    """What these layer- or request-rollup groups' checks cost themselves, in USD
+    (unrounded): reported costs, plus the project's check cost for each check that reported
+    none. Rows carry `project_id`; the setting is read now, so a change of it applies to
+    every window at once."""
     return sum(
         (
             usd_of(row["reported_check_cost_usd"])
-            + row["unreported_checks"] * settings[row["project_id"]]
+            + row["unreported_checks"] * projects[row["project_id"]].check_cost_usd
             for row in rows
         ),
         Decimal(0),

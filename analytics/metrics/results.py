@@ -186,3 +186,126 @@ class ProjectHealth:
     violation_rate: float | None
     escaped_violations: int  # requests with a violation found at review, not intercepted
     cost_usd: Decimal
+
+
+# --- Architecture comparison (analytics.metrics.compare) ---------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ModelShare:
+    """A model's share of a mode's attempts."""
+
+    model: str
+    share: float
+
+
+@dataclass(frozen=True, slots=True)
+class MigrationTimes:
+    """Traffic migration times of model incidents, in seconds (None without any)."""
+
+    count: int
+    median_s: float | None
+    max_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ModeTraffic:
+    requests: int
+    attempts: int
+    model_shares: tuple[ModelShare, ...]  # the most used first
+    fallback_share: float | None  # attempts with fallback_from / attempts
+    routing_latency_ms: Latency  # p50, p95
+
+
+@dataclass(frozen=True, slots=True)
+class ModeLatency:
+    latency_ms: Latency  # of attempts: p50, p95, p99
+    overhead_ms: Latency
+    end_to_end_ms: Latency
+
+
+@dataclass(frozen=True, slots=True)
+class ModeCost:
+    cost_usd: Decimal
+    cost_per_1k_requests_usd: Decimal | None
+    baseline_cost_usd: Decimal
+    routing_savings_usd: Decimal
+    routing_savings_share: float | None  # routing savings / baseline cost
+    enforcement_cost_usd: Decimal
+    enforcement_cost_per_1k_requests_usd: Decimal | None
+    roi: float | None
+    savings_multiple: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ModeSecurity:
+    interception_rate: float | None
+    violation_rate: float | None  # escaped
+    detected_violation_rate: float | None
+    catch_rate: float | None
+    false_positive_rate: float | None
+    checks_per_request: float | None
+    layers_per_request: float | None  # mean distinct layers of the requests with a check
+
+
+@dataclass(frozen=True, slots=True)
+class ModeReliability:
+    error_rate: float | None
+    availability: float | None
+    migration_time_s: MigrationTimes
+
+
+@dataclass(frozen=True, slots=True)
+class ModeObservability:
+    events_per_request: float | None  # (attempts + checks) / requests
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceRange:
+    """One figure of the article's section 5 for a mode: a range, or a single value
+    (`low == high`), in the figure's own unit (ms, s, or a fraction)."""
+
+    figure: str
+    low: float
+    high: float
+
+    @property
+    def single(self) -> bool:
+        return self.low == self.high
+
+
+@dataclass(frozen=True, slots=True)
+class FigurePosition:
+    """Where a measured figure lies against its reference: `below`, `within` or `above`
+    (None when the figure has no value in the window)."""
+
+    figure: str
+    value: float | None
+    position: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CompareRow:
+    """One mode's figures, each the summary's (or its inputs') with `mode=` that mode, the
+    article's reference for the mode, and where each comparable figure lies against it.
+
+    The maintainability group (rollouts) is added beside these groups by the rollouts work.
+    """
+
+    mode: str  # routing_first, enforcement_first, hybrid or unknown
+    traffic: ModeTraffic
+    latency: ModeLatency
+    cost: ModeCost
+    security: ModeSecurity
+    reliability: ModeReliability
+    observability: ModeObservability
+    reference: tuple[ReferenceRange, ...]
+    position: tuple[FigurePosition, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """A row per mode with requests in the window: routing_first, enforcement_first, hybrid,
+    then unknown."""
+
+    rows: tuple[CompareRow, ...]

@@ -3,7 +3,7 @@ repricing jobs still moving its money figures."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
@@ -49,6 +49,21 @@ class _Returns:
         return float(round(gains / self.enforcement_cost, 6))
 
 
+def enforcement_cost(
+    per_project: Mapping[int, Totals], settings: Mapping[int, Project], checks_own_cost: Decimal
+) -> Decimal:
+    """Enforcement cost in USD (unrounded): interceptions and corrections of these
+    per-project request totals at each project's unit costs, plus the checks' own cost."""
+    return checks_own_cost + sum(
+        (
+            row["intercepted"] * settings[project_id].interception_cost_usd
+            + row["modified"] * settings[project_id].correction_cost_usd
+            for project_id, row in per_project.items()
+        ),
+        Decimal(0),
+    )
+
+
 def _returns(
     attempts: Totals,
     per_project: Mapping[int, Totals],
@@ -57,14 +72,6 @@ def _returns(
 ) -> _Returns:
     """Enforcement cost (with the checks' own cost) and savings at each project's unit
     costs."""
-    enforcement_cost = checks_own_cost + sum(
-        (
-            row["intercepted"] * settings[project_id].interception_cost_usd
-            + row["modified"] * settings[project_id].correction_cost_usd
-            for project_id, row in per_project.items()
-        ),
-        Decimal(0),
-    )
     error_cost_savings = sum(
         (
             row["caught"] * settings[project_id].incident_cost_usd
@@ -74,7 +81,7 @@ def _returns(
     )
     baseline = usd_of(attempts["baseline_cost_usd"])
     return _Returns(
-        enforcement_cost=enforcement_cost,
+        enforcement_cost=enforcement_cost(per_project, settings, checks_own_cost),
         baseline=baseline,
         routing_savings=baseline - usd_of(attempts["baseline_actual_cost_usd"]),
         error_cost_savings=error_cost_savings,
@@ -84,20 +91,33 @@ def _returns(
 def metrics_summary(query: MetricsQuery) -> Summary:
     """Every headline figure of DESIGN.md's summary for the query."""
     attempts = family_totals(ATTEMPTS, query)
-    per_project = {
-        row["project_id"]: row for row in rollup_totals(REQUESTS, query, ("project_id",))
-    }
-    requests = totals_sum(REQUESTS, per_project.values())
-    # The summary is of requests, which carry no policy: a policy filter would narrow only
-    # the checks' own cost, blending one policy's checks with every request's interceptions.
-    whole = replace(query, policy=None)
-    checks = rollup_totals(LAYERS, whole, ("project_id",), sketches=())
-    returns = _returns(
-        attempts,
-        per_project,
-        {project.pk: project for project in query.projects},
-        checks_cost(checks, whole),
+    per_project = rollup_totals(REQUESTS, query, ("project_id",))
+    # The checks' own cost: a check has no mode but its request's, so under a mode filter it
+    # is that of the window's requests of the mode (request rollups), exact per mode; without
+    # one, that of the checks in the window (layer rollups), as it always was. The two differ
+    # only by the checks of a request on the other side of a window's edge. A policy filter
+    # leaves it whole, as it leaves the requests whose interceptions it is added to.
+    checks = (
+        per_project
+        if query.mode is not None
+        else rollup_totals(LAYERS, replace(query, policy=None), ("project_id",), sketches=())
     )
+    return summary_of(attempts, per_project, checks, query.projects)
+
+
+def summary_of(
+    attempts: Totals,
+    per_project: Iterable[Totals],
+    checks: Iterable[Totals],
+    projects: Iterable[Project],
+) -> Summary:
+    """The summary of these attempt totals and per-project request totals, with the checks'
+    own cost of `checks` (layer- or request-rollup rows; all rows carry `project_id`), at the
+    projects' unit costs: one computation for the summary and each mode of the comparison."""
+    by_project = {int(row["project_id"]): row for row in per_project}
+    requests = totals_sum(REQUESTS, by_project.values())
+    settings = {project.pk: project for project in projects}
+    returns = _returns(attempts, by_project, settings, checks_cost(checks, settings))
     return Summary(
         requests=int(requests["requests"]),
         attempts=int(attempts["attempts"]),

@@ -70,6 +70,9 @@ class Alert(models.Model):
         return self.rule.name if self.rule else self.budget.name if self.budget else ""
 
 
+OPENED = ["pending", "firing"]  # the states of an open incident
+
+
 class AlertEvaluation(models.Model):
     """Every judgement of an alert's condition, kept for audit."""
 
@@ -95,6 +98,18 @@ class AlertEvaluation(models.Model):
         indexes = [
             models.Index(fields=["alert", "evaluated_at"], name="alert_eval_time"),
             models.Index(fields=["rule", "scope", "evaluated_at"], name="alert_eval_rule"),
+            # The few judgements that opened or resolved an incident, among one a minute per
+            # scope: the comparison's model incidents (analytics.metrics.incidents).
+            models.Index(
+                fields=["rule", "evaluated_at"],
+                condition=Q(state_before__in=["", "resolved"], state_after__in=OPENED),
+                name="alert_eval_opened",
+            ),
+            models.Index(
+                fields=["rule", "scope", "evaluated_at"],
+                condition=Q(state_before__in=OPENED, state_after="resolved"),
+                name="alert_eval_resolved",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -70,6 +70,12 @@ class RequestFact(models.Model):
     # Its attempts' routing_latency_ms (0 when absent) + latency_ms: with check_latency_ms,
     # its end-to-end latency.
     attempt_latency_ms = models.FloatField(default=0)
+    # The layers its checks were at (bit i: analytics.rollups.facts.LAYER_ORDER[i]), its
+    # checks' reported cost of their own in 1e-8 USD (exact, as rollups sum money), and its
+    # checks that reported none.
+    layers_mask = models.IntegerField(default=0)
+    check_cost_units = models.BigIntegerField(default=0)
+    unreported_checks = models.IntegerField(default=0)
 
     class Meta:
         constraints = [
@@ -162,6 +168,10 @@ class RequestRollup(Rollup):
     escaped = models.BigIntegerField(default=0)
     false_positive = models.BigIntegerField(default=0)
     with_checks = models.BigIntegerField(default=0)
+    checks = models.BigIntegerField(default=0)
+    layers_seen = models.BigIntegerField(default=0)  # distinct layers, summed over requests
+    unreported_checks = models.BigIntegerField(default=0)  # checks without their own cost_usd
+    reported_check_cost_usd = models.DecimalField(**MONEY, default=0)
     overhead_sketch = SketchField()
     end_to_end_sketch = SketchField()  # of requests with an attempt
 

@@ -32,13 +32,18 @@ FACT_FLAGS = (
 FACT_COLUMNS = (
     "project_id", "request_id", "first_seen", "service_id", "environment", "first_attempt_at",
     "model", "mode", "attempts", "ok_attempts", "checks", "check_latency_ms", *FACT_FLAGS,
-    "check_mode", "check_mode_at", "attempt_latency_ms",
+    "check_mode", "check_mode_at", "attempt_latency_ms", "layers_mask", "check_cost_units",
+    "unreported_checks",
 )  # fmt: skip
 FACT_TYPES = (
     "int8", "text", "timestamptz", "int8", "text", "timestamptz", "text", "text", "int4", "int4",
     "int4", "float8", *("bool",) * len(FACT_FLAGS), "text", "timestamptz",
-    "float8",
+    "float8", "int4", "int8", "int4",
 )  # fmt: skip
+# The event schema's layers, in the order requests meet them; a fact's `layers_mask` has bit
+# i set once a check at LAYER_ORDER[i] was seen.
+LAYER_ORDER = ("preprocess", "routing", "execution", "verification", "review")
+LAYER_BITS = {layer: 1 << index for index, layer in enumerate(LAYER_ORDER)}
 FACT_UPSERT = f"""
 INSERT INTO analytics_requestfact AS f ({", ".join(FACT_COLUMNS)})
 SELECT {", ".join(FACT_COLUMNS)} FROM staged
@@ -59,6 +64,9 @@ ON CONFLICT (project_id, request_id) DO UPDATE SET
     checks = f.checks + EXCLUDED.checks,
     check_latency_ms = f.check_latency_ms + EXCLUDED.check_latency_ms,
     attempt_latency_ms = f.attempt_latency_ms + EXCLUDED.attempt_latency_ms,
+    layers_mask = f.layers_mask | EXCLUDED.layers_mask,
+    check_cost_units = f.check_cost_units + EXCLUDED.check_cost_units,
+    unreported_checks = f.unreported_checks + EXCLUDED.unreported_checks,
     {", ".join(f"{flag} = f.{flag} OR EXCLUDED.{flag}" for flag in FACT_FLAGS)}
 """
 
@@ -70,7 +78,7 @@ FACT_STAGE = "stage_analytics_requestfact"
 FOLDED_COLUMNS = (
     "sign", "project_id", "request_id", "first_seen", "service_id", "environment", "model",
     "mode", "attempts", "ok_attempts", "checks", "check_latency_ms", *FACT_FLAGS, "check_mode",
-    "attempt_latency_ms",
+    "attempt_latency_ms", "layers_mask", "check_cost_units", "unreported_checks",
 )  # fmt: skip
 FOLDED_TEXT = ("request_id", "environment", "model", "mode", "check_mode")
 FOLDED_TYPES = {
@@ -164,6 +172,10 @@ def _contribution(facts: pd.DataFrame, sign: int) -> pd.DataFrame:
             "served": (facts["ok_attempts"] > 0).astype("int64") * sign,
             "with_checks": (facts["checks"] > 0).astype("int64") * sign,
             **{flag: facts[flag].astype("int64") * sign for flag in FACT_FLAGS},
+            "checks": facts["checks"].astype("int64") * sign,
+            "layers_seen": layers_seen(facts["layers_mask"]) * sign,
+            "unreported_checks": facts["unreported_checks"].astype("int64") * sign,
+            "reported_check_cost_usd": facts["check_cost_units"].astype("int64") * sign,
             "overhead_ms": facts["check_latency_ms"].where(facts["checks"] > 0),
             # Attempts (routing decision + call) and checks; for requests with an attempt.
             "end_to_end_ms": (facts["attempt_latency_ms"] + facts["check_latency_ms"]).where(
@@ -173,6 +185,14 @@ def _contribution(facts: pd.DataFrame, sign: int) -> pd.DataFrame:
         }
     )
     return contribution
+
+
+def layers_seen(masks: pd.Series) -> pd.Series:
+    """How many distinct layers each mask holds (its set bits)."""
+    values = masks.astype("int64").to_numpy()
+    return pd.Series(
+        sum((values >> bit) & 1 for bit in range(len(LAYER_ORDER))), index=masks.index
+    ).astype("int64")
 
 
 def request_mode(facts: pd.DataFrame) -> pd.Series:

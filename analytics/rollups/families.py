@@ -67,9 +67,12 @@ REQUESTS = Family(
     counts=(
         "requests", "with_attempt", "served", "intercepted", "blocked", "modified",
         "violation_detected", "caught", "escaped", "false_positive", "with_checks",
+        # The requests' checks, distinct layers checked, and checks that reported no cost of
+        # their own: per mode, which the layer rollups (no mode) cannot tell.
+        "checks", "layers_seen", "unreported_checks",
     ),
     floats=(),
-    money=(),
+    money=("reported_check_cost_usd",),
     sketches=("overhead_sketch", "end_to_end_sketch"),
     sketched=("overhead_ms", "end_to_end_ms"),
 )  # fmt: skip

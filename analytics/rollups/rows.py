@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analytics.rollups.facts import FACT_COLUMNS, FACT_FLAGS
+from analytics.rollups.facts import FACT_COLUMNS, FACT_FLAGS, LAYER_BITS, LAYER_ORDER
 from analytics.rollups.families import ATTEMPTS, LAYERS
 from governance.pricing import calls_price
 from governance.selectors import baseline_model_name, complexity_bands, price_book_for_project
@@ -160,6 +160,9 @@ def enforcement_rows(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         checks=1,
         check_latency_ms=events["check_latency_ms"],
         check_mode=events["check_mode"],
+        layers_mask=events["layer"].map(LAYER_BITS).fillna(0).astype("int64"),
+        check_cost_units=check_cost.fillna(0).astype("int64"),
+        unreported_checks=check_cost.isna().astype("int64"),
         **{flag: events[flag] for flag in FACT_FLAGS},
     )
 
@@ -176,9 +179,15 @@ REQUEST_ROW_DEFAULTS: dict[str, object] = {
     "check_latency_ms": 0.0,
     "attempt_latency_ms": 0.0,
     "check_mode": "",  # "" where the event is no check or carries no mode
+    "layers_mask": 0,
+    "check_cost_units": 0,
+    "unreported_checks": 0,
     **dict.fromkeys(FACT_FLAGS, False),
 }
-REQUEST_SUMS = ("attempts", "ok_attempts", "checks", "check_latency_ms", "attempt_latency_ms")
+REQUEST_SUMS = (
+    "attempts", "ok_attempts", "checks", "check_latency_ms", "attempt_latency_ms",
+    "check_cost_units", "unreported_checks",
+)  # fmt: skip
 
 
 def _request_rows(events: pd.DataFrame, **known: object) -> pd.DataFrame:
@@ -210,6 +219,11 @@ def request_deltas(rows: pd.DataFrame) -> pd.DataFrame:
     grouped = ordered.groupby(codes, sort=True)
     sums = grouped[list(REQUEST_SUMS)].sum().reset_index(drop=True)
     flags = grouped[list(FACT_FLAGS)].any().reset_index(drop=True)
+    # The layers a request's checks were at: each layer's bit OR-ed over its rows.
+    masks = ordered["layers_mask"].to_numpy(dtype=np.int64)
+    bits = pd.DataFrame({bit: (masks >> bit) & 1 for bit in range(len(LAYER_ORDER))})
+    seen = bits.groupby(codes, sort=True).max().to_numpy()
+    facts["layers_mask"] = (seen << np.arange(len(LAYER_ORDER))).sum(axis=1).astype(np.int64)
     return pd.concat([facts, sums, flags], axis=1)
 
 

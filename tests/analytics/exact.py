@@ -71,7 +71,9 @@ def exact_summary(
     mode: str | None = None,
 ) -> dict[str, Any]:
     """The summary's figures; with `mode`, of the requests of that mode (DESIGN.md's
-    request mode) and the attempts that carry it (checks carry no filterable mode)."""
+    request mode) and the attempts that carry it. A check's mode is its request's: without
+    `mode` the checks' own cost is that of the checks in the window, with it that of the
+    checks of the window's requests of the mode ("unknown": requests with no mode)."""
 
     def when(event: dict[str, Any]) -> datetime:
         return datetime.fromisoformat(event["timestamp"])
@@ -82,7 +84,8 @@ def exact_summary(
     requests = {rid: evs for rid, evs in by_request.items() if start <= min(map(when, evs)) < end}
     attempts = [e for e in events if e["type"] == "routing" and start <= when(e) < end]
     if mode is not None:
-        requests = {rid: evs for rid, evs in requests.items() if request_mode(evs) == mode}
+        wanted = "" if mode == "unknown" else mode
+        requests = {rid: evs for rid, evs in requests.items() if request_mode(evs) == wanted}
         attempts = [e for e in attempts if e["mode"] == mode]
 
     def cost(event: dict[str, Any]) -> Decimal | None:
@@ -121,6 +124,9 @@ def exact_summary(
     per_request = [flags(evs) for evs in requests.values()]
     count = lambda key: sum(1 for f in per_request if f[key])  # noqa: E731
     in_window = [e for e in events if e["type"] == "enforcement" and start <= when(e) < end]
+    requests_checks = [e for evs in requests.values() for e in evs if e["type"] == "enforcement"]
+    if mode is not None:
+        in_window = requests_checks
     enforcement_cost = (
         count("intercepted") * interception_cost
         + count("modified") * correction_cost
@@ -152,6 +158,13 @@ def exact_summary(
         "baseline": baseline,
         "savings": baseline - actual,
         "enforcement_cost": enforcement_cost,
+        # The checks of the window's requests, and the distinct layers of each that had any.
+        "checks": len(requests_checks),
+        "with_checks": sum(1 for f in per_request if f["overhead"] is not None),
+        "layers_seen": sum(
+            len({e["layer"] for e in evs if e["type"] == "enforcement"})
+            for evs in requests.values()
+        ),
     }
 
 
