@@ -81,7 +81,7 @@ def _row(
     settings = {project.pk: project for project in projects}
     attempts = totals_sum(ATTEMPTS, by_model)
     requests = totals_sum(REQUESTS, by_project)
-    summary = summary_of(attempts, by_project, by_project, settings.values())
+    summary = summary_of(attempts, by_project, settings.values())
     per_project = {int(row["project_id"]): row for row in by_project}
     # Unrounded, so the figure per 1,000 requests is exact, as the summary's cost per 1,000.
     enforcement = enforcement_cost(per_project, settings, checks_cost(by_project, settings))

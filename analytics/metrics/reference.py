@@ -21,6 +21,9 @@ from __future__ import annotations
 from analytics.metrics.results import FigurePosition, ReferenceRange
 
 SINGLE_TOLERANCE = 0.10  # a single reference value: within 10% of it
+# Figures near 1 whose 10% is read on what they leave out: 99.9% availability is 0.1% of
+# requests unserved, and "within 10%" means 0.09-0.11% of them (99.89-99.91%), not 90-100%.
+COMPLEMENTED = frozenset({"availability"})
 
 
 def _figures(
@@ -62,7 +65,11 @@ def position_of(value: float | None, reference: ReferenceRange) -> str | None:
     if value is None:
         return None
     low, high = reference.low, reference.high
-    if reference.single:
+    if reference.single and reference.figure in COMPLEMENTED:
+        missing = 1 - low
+        low = 1 - missing * (1 + SINGLE_TOLERANCE)
+        high = 1 - missing * (1 - SINGLE_TOLERANCE)
+    elif reference.single:
         low, high = low * (1 - SINGLE_TOLERANCE), high * (1 + SINGLE_TOLERANCE)
     if value < low:
         return "below"

@@ -4,7 +4,7 @@ repricing jobs still moving its money figures."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
 
 from analytics.metrics.query import (
@@ -26,7 +26,7 @@ from analytics.metrics.results import (
     Summary,
 )
 from analytics.models import Repricing, RepricingState
-from analytics.rollups.families import ATTEMPTS, LAYERS, REQUESTS
+from analytics.rollups.families import ATTEMPTS, REQUESTS
 from governance.models import Project
 from governance.pricing import usd_of
 
@@ -92,32 +92,25 @@ def metrics_summary(query: MetricsQuery) -> Summary:
     """Every headline figure of DESIGN.md's summary for the query."""
     attempts = family_totals(ATTEMPTS, query)
     per_project = rollup_totals(REQUESTS, query, ("project_id",))
-    # The checks' own cost: a check has no mode but its request's, so under a mode filter it
-    # is that of the window's requests of the mode (request rollups), exact per mode; without
-    # one, that of the checks in the window (layer rollups), as it always was. The two differ
-    # only by the checks of a request on the other side of a window's edge. A policy filter
-    # leaves it whole, as it leaves the requests whose interceptions it is added to.
-    checks = (
-        per_project
-        if query.mode is not None
-        else rollup_totals(LAYERS, replace(query, policy=None), ("project_id",), sketches=())
-    )
-    return summary_of(attempts, per_project, checks, query.projects)
+    # The checks' own cost is that of the window's requests' checks (request rollups), as
+    # their interceptions are: exact under a mode filter (a check's mode is its request's),
+    # and the modes' figures add up to the whole. A policy filter leaves it whole, as it
+    # leaves the requests whose interceptions it is added to.
+    return summary_of(attempts, per_project, query.projects)
 
 
 def summary_of(
     attempts: Totals,
     per_project: Iterable[Totals],
-    checks: Iterable[Totals],
     projects: Iterable[Project],
 ) -> Summary:
-    """The summary of these attempt totals and per-project request totals, with the checks'
-    own cost of `checks` (layer- or request-rollup rows; all rows carry `project_id`), at the
-    projects' unit costs: one computation for the summary and each mode of the comparison."""
+    """The summary of these attempt totals and per-project request totals (whose checks'
+    own cost they carry), at the projects' unit costs: one computation for the summary and
+    each mode of the comparison."""
     by_project = {int(row["project_id"]): row for row in per_project}
     requests = totals_sum(REQUESTS, by_project.values())
     settings = {project.pk: project for project in projects}
-    returns = _returns(attempts, by_project, settings, checks_cost(checks, settings))
+    returns = _returns(attempts, by_project, settings, checks_cost(by_project.values(), settings))
     return Summary(
         requests=int(requests["requests"]),
         attempts=int(attempts["attempts"]),

@@ -71,9 +71,8 @@ def exact_summary(
     mode: str | None = None,
 ) -> dict[str, Any]:
     """The summary's figures; with `mode`, of the requests of that mode (DESIGN.md's
-    request mode) and the attempts that carry it. A check's mode is its request's: without
-    `mode` the checks' own cost is that of the checks in the window, with it that of the
-    checks of the window's requests of the mode ("unknown": requests with no mode)."""
+    request mode) and the attempts that carry it ("unknown": requests with no mode). The
+    checks' own cost is that of the window's requests' checks, as their interceptions are."""
 
     def when(event: dict[str, Any]) -> datetime:
         return datetime.fromisoformat(event["timestamp"])
@@ -123,14 +122,11 @@ def exact_summary(
 
     per_request = [flags(evs) for evs in requests.values()]
     count = lambda key: sum(1 for f in per_request if f[key])  # noqa: E731
-    in_window = [e for e in events if e["type"] == "enforcement" and start <= when(e) < end]
     requests_checks = [e for evs in requests.values() for e in evs if e["type"] == "enforcement"]
-    if mode is not None:
-        in_window = requests_checks
     enforcement_cost = (
         count("intercepted") * interception_cost
         + count("modified") * correction_cost
-        + sum((own_check_cost(e, check_cost) for e in in_window), Decimal(0))
+        + sum((own_check_cost(e, check_cost) for e in requests_checks), Decimal(0))
     )
     return {
         "requests": len(requests),

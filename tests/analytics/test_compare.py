@@ -303,6 +303,13 @@ def test_mode_unknown_in_the_metrics_api_selects_requests_with_no_mode(
         (0.02, ReferenceRange("error_rate", 0.005, 0.02), "within"),
         (0.021, ReferenceRange("error_rate", 0.005, 0.02), "above"),
         (None, ReferenceRange("error_rate", 0.005, 0.02), None),
+        # Availability's 10% is of the requests it leaves unserved: 99.9% is 99.89-99.91%.
+        (0.9989, ReferenceRange("availability", 0.999, 0.999), "within"),
+        (0.9991, ReferenceRange("availability", 0.999, 0.999), "within"),
+        (0.9988, ReferenceRange("availability", 0.999, 0.999), "below"),
+        (0.95, ReferenceRange("availability", 0.999, 0.999), "below"),
+        (0.9995, ReferenceRange("availability", 0.999, 0.999), "above"),
+        (1.0, ReferenceRange("availability", 0.999, 0.999), "above"),
     ],
 )
 def test_position_against_a_range_or_a_single_value_within_ten_percent(value, reference, position):
