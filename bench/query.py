@@ -16,7 +16,9 @@ DATABASE_URL is unset):
    about 0.8% failures, most retried on another model), checks after the model, and sometimes
    a review minutes to hours later; a few percent of requests are blocked, modified or
    flagged; attempts are priced with the project's price book exactly as ingest prices them.
-   A request's routing and enforcement events share its request id.
+   A request's routing and enforcement events share its request id. Routing events carry a
+   router version released every 3 days, checks a policy version released every 7 days, each
+   release spreading over 5 minutes (old and new versions mixed), so rollouts have data.
 3. The rollup job (`rollups_advance`, chunk by chunk as the Celery task runs it) folds the new
    events into rollups; its time and rate are printed (reported in slices of about a minute).
 4. Each endpoint is called through Django's test client with the read key as Bearer, for the
@@ -86,6 +88,10 @@ DEFAULT_CALLS = 50
 STAGING_SHARE = 0.1  # requests from the staging environment
 PILOT_REQUESTS = 20_000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Routing and policy releases (router_version, policy_version), so rollouts have data.
+ROUTER_RELEASE_EVERY = timedelta(days=3)
+POLICY_RELEASE_EVERY = timedelta(days=7)
+RELEASE_SPREAD = timedelta(minutes=5)
 MICROSECONDS = 1_000_000
 ENDPOINTS: tuple[tuple[str, str, dict[str, str]], ...] = (
     ("summary", "/api/v1/metrics/summary", {}),
@@ -184,6 +190,17 @@ class RowMaker:
         self.clock = self.last_us = 0
         self.head: tuple[Any, ...] = ()
 
+    def _version(self, moment: datetime, every: timedelta, prefix: str) -> str:
+        """The version a component runs at `moment`: a release every `every` (counted from the
+        epoch, so both sizes of a run agree), the old version still serving a share of the
+        events that falls to zero over the release's first `RELEASE_SPREAD`, so every release
+        is a rollout with a few minutes of propagation and mixed versions."""
+        since = moment - EPOCH
+        release, into = divmod(since, every)
+        if into < RELEASE_SPREAD and self.rng.random() > into / RELEASE_SPREAD:
+            release -= 1
+        return f"{prefix}{release}"
+
     def _pick(self, options: tuple[Any, ...] | list[Any]) -> Any:
         return options[int(self.rng.random() * len(options))]
 
@@ -262,7 +279,7 @@ class RowMaker:
             latency,
             None,  # cost_usd: the checks report none, the project's check cost applies
             None,  # mode: a request's mode comes from its attempts
-            None,  # policy_version
+            self._version(moment, POLICY_RELEASE_EVERY, f"{policy}-v"),
         )
         self.events.append(("enforcement", row))
 
@@ -358,7 +375,7 @@ class RowMaker:
             None,  # reported_cost_usd
             priced,
             price.id if price is not None else None,
-            None,  # router_version
+            self._version(moment, ROUTER_RELEASE_EVERY, "router-"),
         )
         self.events.append(("routing", row))
         return status
