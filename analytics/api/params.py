@@ -10,8 +10,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from rest_framework import exceptions
 
-from analytics.metrics.query import MODES as MODES  # for the dashboard's filters
-from analytics.metrics.query import UNKNOWN_MODE, MetricsQuery
+from analytics.metrics.query import MODES, UNKNOWN_MODE, MetricsQuery
 from analytics.metrics.window import Window
 from governance.models import ApiKey, Project, Service
 from governance.numbers import is_row_id as is_row_id  # for the views and the dashboard
@@ -23,7 +22,7 @@ EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 LONGEST_WINDOW = timedelta(days=400)
 # `mode=unknown` selects the requests no event told a mode of (stored as "").
-MODE_CHOICES = (*MODES, UNKNOWN_MODE)
+MODE_CHOICES = (*MODES, UNKNOWN_MODE)  # the metrics API's and the filter bar's
 POLICY_MAX_LENGTH = 100  # as the event schema takes a policy name
 
 

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 from django.db import connection
 
-from analytics.api.params import MODES, BadParameter, is_row_id, metrics_query
+from analytics.api.params import MODE_CHOICES, BadParameter, is_row_id, metrics_query
 from analytics.metrics.query import MetricsQuery
 from analytics.metrics.window import INTERVAL_GRAIN, Window, floor_to
 from governance.models import MatrixModel, Project, Service
@@ -210,7 +210,7 @@ def filter_options(*, organization_id: int) -> FilterOptions:
         project=sorted(projects.values()),
         service=sorted(set(services.values_list("name", flat=True))),
         model=sorted(seen["model"]),
-        mode=list(MODES),
+        mode=list(MODE_CHOICES),
         environment=sorted(seen["environment"]),
         policy=sorted(seen["policy"]),
     )

@@ -115,4 +115,4 @@ def test_filter_options_are_the_organizations_own(project, service):
     assert options.project == ["support"]
     assert options.service == ["router"]
     assert "gpt-5.4" in options.model and "rival-model" not in options.model
-    assert options.mode == ["routing_first", "enforcement_first", "hybrid"]
+    assert options.mode == ["routing_first", "enforcement_first", "hybrid", "unknown"]
