@@ -21,6 +21,7 @@ from analytics.api.answers import (
     model_answer,
     point_answer,
     policy_answer,
+    rollout_answer,
     summary_answer,
     window_answer,
 )
@@ -29,6 +30,7 @@ from analytics.api.renderers import CsvRenderer
 from analytics.metrics.breakdowns import metrics_layers, metrics_models, metrics_policies
 from analytics.metrics.drift import metrics_drift
 from analytics.metrics.query import MetricsQuery
+from analytics.metrics.rollouts import rollouts_list
 from analytics.metrics.summary import metrics_summary
 from analytics.metrics.timeseries import (
     GROUPS,
@@ -232,3 +234,18 @@ class DriftView(MetricsView):
         """Per project: PSI of the model mix against the expected mix, and band conformance."""
         query = self.metrics_query(request)
         return self.table(query, [drift_answer(row) for row in metrics_drift(query)])
+
+
+class RolloutsView(MetricsView):
+    @extend_schema(
+        operation_id="rollouts",
+        parameters=FILTERS,
+        responses={200: OpenApiTypes.OBJECT, **ERRORS},
+    )
+    def get(self, request: Request) -> Response:
+        """A row per rollout of a router or policy version that started in the window, in time
+        order: the version it replaced, how long older versions kept answering
+        (`propagation_s`) and the share of the events meanwhile that carried one. `mode` is
+        the events' own; `policy` keeps that policy's rollouts; `model` does not apply."""
+        query = self.metrics_query(request)
+        return self.table(query, [rollout_answer(row) for row in rollouts_list(query)])
