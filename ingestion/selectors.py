@@ -409,6 +409,25 @@ def version_rows(
     return rows
 
 
+def versioned_events_span() -> tuple[datetime, datetime] | None:
+    """When the earliest and the latest raw event carrying a version happened; None when
+    none does."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT min(lo), max(hi) FROM (
+                SELECT min("timestamp") AS lo, max("timestamp") AS hi
+                FROM ingestion_routingevent WHERE router_version IS NOT NULL
+                UNION ALL
+                SELECT min("timestamp"), max("timestamp")
+                FROM ingestion_enforcementevent WHERE policy_version IS NOT NULL
+            ) spans
+            """
+        )
+        lo, hi = cursor.fetchone()
+    return None if lo is None else (lo, hi)
+
+
 @dataclass(frozen=True)
 class VersionSpan:
     """A span `[start, end]` (both ends included) of one project's component, and the version

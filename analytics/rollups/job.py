@@ -51,7 +51,7 @@ from analytics.rollups.rows import (
     request_deltas,
     routing_request_rows,
 )
-from analytics.rollups.versions import version_event_rows, versions_add
+from analytics.rollups.versions import version_event_rows, version_grains, versions_add
 
 ROLLUP_LOCK_KEY = 0x746F6C6C_726F6C6C  # any constant, shared by every rollup worker
 # Keeps a worker under 500 MiB: peak RSS about 360 MiB when both streams fill their half of a
@@ -165,7 +165,7 @@ class Chunk:
     streams: dict[str, pd.DataFrame]  # of enforcement events, only positions once prepared
     facts: pd.DataFrame | None = None  # per touched request, what to fold into its fact
     layer_deltas: dict[str, pd.DataFrame] | None = None  # per grain
-    versions: pd.DataFrame | None = None  # version rollup rows
+    versions: pd.DataFrame | None = None  # version rollup rows of every grain
 
     @property
     def empty(self) -> bool:
@@ -175,7 +175,7 @@ class Chunk:
 def chunk_prepare(streams: dict[str, pd.DataFrame]) -> Chunk:
     """The chunk of these events, with its price-free work done."""
     chunk = Chunk(streams)
-    chunk.versions = version_event_rows(streams["routing"], streams["enforcement"])
+    chunk.versions = version_grains(version_event_rows(streams["routing"], streams["enforcement"]))
     request_rows = []
     if not streams["routing"].empty:
         request_rows.append(routing_request_rows(streams["routing"]))

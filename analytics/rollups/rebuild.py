@@ -19,7 +19,7 @@ import pandas as pd
 from django.db import connection, transaction
 from django.utils import timezone
 
-from analytics.models import Grain, LayerRollup, RequestFact, RequestRollup
+from analytics.models import Grain, LayerRollup, RequestFact, RequestRollup, VersionRollup
 from analytics.repricing.job import hour_attempts_rebuild
 from analytics.rollups.facts import FACT_COLUMNS, request_contributions
 from analytics.rollups.families import LAYERS, REQUESTS, hour_rows_replace
@@ -34,9 +34,10 @@ from analytics.rollups.reconcile import (
 )
 from analytics.rollups.rows import layer_event_rows, request_facts_of
 from analytics.rollups.versions import (
+    version_grains,
     version_rows_frame,
+    versions_add,
     versions_hour_replace,
-    versions_replace_all,
 )
 from governance.models import Project
 from ingestion.selectors import (
@@ -49,6 +50,7 @@ from ingestion.selectors import (
     request_events,
     routing_events_priced,
     version_rows,
+    versioned_events_span,
 )
 
 HOUR = timedelta(hours=1)
@@ -145,16 +147,27 @@ def _versions_rebuild(
 
 
 def version_rollups_rebuild_all() -> None:
-    """Make the version rollups what every raw event folded in so far makes, in the caller's
-    transaction under the rollup lock. For the migration that added them: months whose raw
-    events retention dropped have none to give."""
+    """Make the version rollups what every raw event folded in so far makes, a day at a time
+    (so memory holds one day's minute rows), in the caller's transaction under the rollup
+    lock. For the migration that added them: months whose raw events retention dropped have
+    none to give."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ROLLUP_LOCK_KEY])
     positions = folded_positions()
-    rows = version_rows(
-        routing_upto=positions["routing"], enforcement_upto=positions["enforcement"]
-    )
-    versions_replace_all(version_rows_frame(rows))
+    VersionRollup.objects.all().delete()
+    span = versioned_events_span()
+    if span is None:
+        return
+    day = span[0].astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    while day <= span[1]:
+        rows = version_rows(
+            routing_upto=positions["routing"],
+            enforcement_upto=positions["enforcement"],
+            start=day,
+            end=day + timedelta(days=1),
+        )
+        versions_add(version_grains(version_rows_frame(rows)))
+        day += timedelta(days=1)
 
 
 def _layers_rebuild(

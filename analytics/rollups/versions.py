@@ -102,13 +102,9 @@ def version_grains(minutes: pd.DataFrame, grains: str = "mhd") -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def versions_add(minutes: pd.DataFrame) -> None:
-    """Add these minute rows, and the hours and days they add up to, to the version rollups
-    (in the caller's transaction)."""
-    _rows_add(version_grains(minutes))
-
-
-def _rows_add(rows: pd.DataFrame) -> None:
+def versions_add(rows: pd.DataFrame) -> None:
+    """Add these rows (of any grain, `version_grains`) to the version rollups, in the caller's
+    transaction."""
     if rows.empty:
         return
     with connection.cursor() as cursor:
@@ -141,7 +137,7 @@ def versions_hour_replace(minutes: pd.DataFrame, *, project_id: int, hour: datet
             "OR (grain = 'd' AND bucket = %s))",
             [project_id, hour, hour + timedelta(hours=1), day],
         )
-        _rows_add(version_grains(minutes, "mh"))
+        versions_add(version_grains(minutes, "mh"))
         cursor.execute(DAY_FROM_HOURS_SQL, [project_id, day, day + timedelta(days=1)])
 
 
@@ -156,14 +152,6 @@ FROM analytics_versionrollup
 WHERE grain = 'h' AND project_id = %s AND bucket >= %s AND bucket < %s
 GROUP BY 2, 3, 4, 5, 6, 7, 8
 """
-
-
-def versions_replace_all(minutes: pd.DataFrame) -> None:
-    """Make the version rollups exactly what these minute rows (of every project and time)
-    make."""
-    with connection.cursor() as cursor:
-        cursor.execute("DELETE FROM analytics_versionrollup")
-    versions_add(minutes)
 
 
 def version_rows_frame(rows: list[tuple[object, ...]]) -> pd.DataFrame:

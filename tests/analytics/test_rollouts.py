@@ -14,7 +14,8 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.migrations.executor import MigrationExecutor
 from rest_framework.test import APIClient
 
 from analytics.metrics.query import MetricsQuery
@@ -325,3 +326,18 @@ def test_another_organization_sees_none_of_the_rollouts(post_batch, project):
     named = client.get("/api/v1/rollouts", _params(project=project.name))
     assert named.status_code == 200 and named.json()["rows"] == []  # its own "support"
     assert client.get("/api/v1/rollouts", _params(project="elsewhere")).status_code == 400
+
+
+# --- The migration ------------------------------------------------------------------------
+
+
+def test_migration_backfills_what_the_job_folded(post_batch, project):
+    post(post_batch, TIMELINE)
+    rollups_advance()
+    folded = _stored()
+    executor = MigrationExecutor(connection)
+    latest = executor.loader.graph.leaf_nodes()
+    executor.migrate([("analytics", "0010_end_to_end_latency")])  # drops the table
+    MigrationExecutor(connection).migrate(latest)  # makes and backfills it
+    assert _stored() == folded
+    assert found(rollouts_list(query_of(project, at(-60), at(120)))) == EXPECTED
