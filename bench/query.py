@@ -15,7 +15,8 @@ DATABASE_URL is unset):
    model (3-10 ms each), one attempt on a model of the scenario's mix (latency 120-550 ms,
    about 0.8% failures, most retried on another model), checks after the model, and sometimes
    a review minutes to hours later; a few percent of requests are blocked, modified or
-   flagged; attempts are priced with the project's price book exactly as ingest prices them.
+   flagged; attempts are priced with the project's price book exactly as ingest prices them;
+   the router and each policy carry a version that rolls out every 5 days (ROLLOUT_EVERY_US).
    A request's routing and enforcement events share its request id.
 3. The rollup job (`rollups_advance`, chunk by chunk as the Celery task runs it) folds the new
    events into rollups; its time and rate are printed (reported in slices of about a minute).
@@ -49,6 +50,7 @@ import random
 import signal
 import sys
 import time
+import zlib
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from itertools import accumulate
@@ -96,7 +98,13 @@ ENDPOINTS: tuple[tuple[str, str, dict[str, str]], ...] = (
         {"metric": "attempts", "interval": "day", "group_by": "model"},
     ),
     ("drift", "/api/v1/drift", {}),
+    ("rollouts", "/api/v1/rollouts", {}),
 )
+# The router and each policy roll out a new version every 5 days (each at its own time), the
+# old version answering a share of the events that tapers off over the next 10 minutes.
+ROLLOUT_EVERY_US = 5 * 86_400 * MICROSECONDS
+MIXING_US = 10 * 60 * MICROSECONDS
+STRAGGLER_SHARE = 0.3
 # --- Setup ---------------------------------------------------------------------------------
 
 
@@ -177,6 +185,14 @@ class RowMaker:
         index = bisect.bisect(cumulative, self.rng.random() * cumulative[-1])
         return options[min(index, len(options) - 1)]
 
+    def _version(self, component: str) -> str:
+        """The version of `component` an event at the clock carries (see ROLLOUT_EVERY_US)."""
+        offset = zlib.crc32(component.encode()) % ROLLOUT_EVERY_US
+        rollout, since = divmod(self.clock + offset, ROLLOUT_EVERY_US)
+        if since < MIXING_US and self.rng.random() < STRAGGLER_SHARE * (1 - since / MIXING_US):
+            rollout -= 1
+        return f"{component}-{rollout}"
+
     def _advance(self, delay_ms: float) -> datetime:
         """The moment `delay_ms` after the previous event, never past the window."""
         self.clock = min(self.clock + int(delay_ms * 1000), self.last_us)
@@ -248,7 +264,7 @@ class RowMaker:
             latency,
             None,  # cost_usd: the checks report none, the project's check cost applies
             None,  # mode: a request's mode comes from its attempts
-            None,  # policy_version
+            self._version(policy),  # policy_version
         )
         self.events.append(("enforcement", row))
 
@@ -344,7 +360,7 @@ class RowMaker:
             None,  # reported_cost_usd
             priced,
             price.id if price is not None else None,
-            None,  # router_version
+            self._version("router"),  # router_version
         )
         self.events.append(("routing", row))
         return status

@@ -54,18 +54,15 @@ UNKNOWN_MODE = "unknown"  # the rollups keep an event without a mode under ""
 ROWS_SQL = """
 SELECT t.project_id, t.component, t.version, t.grain, t.bucket, min(t.first_at),
        max(t.last_at)
-FROM analytics_versionrollup t {spans}
+FROM analytics_versionrollup t
 WHERE {conditions}
 GROUP BY t.project_id, t.component, t.version, t.grain, t.bucket
 """
-# The rows of the given grain within each span of a component (a day or an hour in which it
-# had more than one version).
-SPANS_JOIN = """
-JOIN unnest(%s::bigint[], %s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[])
-    AS s(project_id, component, grain, lo, hi)
-  ON t.project_id = s.project_id AND t.component = s.component AND t.grain = s.grain
- AND t.bucket >= s.lo AND t.bucket < s.hi
-"""
+# The rows of the given grain within a span of a component (a day or an hour in which it had
+# more than one version): one such condition per span, each an index range.
+SPAN = (
+    "(t.project_id = %s AND t.grain = %s AND t.bucket >= %s AND t.bucket < %s AND t.component = %s)"
+)
 FINER = {"d": "h", "h": "m"}
 STEP = {"d": timedelta(days=1), "h": timedelta(hours=1)}
 
@@ -178,7 +175,7 @@ def _timelines(query: MetricsQuery) -> dict[tuple[int, str], list[_Row]]:
     tiling = " OR ".join("(t.grain = %s AND t.bucket >= %s AND t.bucket < %s)" for _ in pieces)
     rows = fetch_rows(
         ROWS_SQL.format(
-            spans="", conditions=" AND ".join(["t.project_id = ANY(%s)", f"({tiling})", *filters])
+            conditions=" AND ".join(["t.project_id = ANY(%s)", f"({tiling})", *filters])
         ),
         [query.project_ids, *(value for piece in pieces for value in piece), *filter_params],
     )
@@ -193,14 +190,15 @@ def _timelines(query: MetricsQuery) -> dict[tuple[int, str], list[_Row]]:
         kept += [row for row in rows if (row[0], row[1], row[3], row[4]) not in refined]
         if not mixed:
             break
+        spans = " OR ".join(SPAN for _ in mixed)
         rows = fetch_rows(
-            ROWS_SQL.format(spans=SPANS_JOIN, conditions=" AND ".join(["TRUE", *filters])),
+            ROWS_SQL.format(conditions=" AND ".join([f"({spans})", *filters])),
             [
-                [key[0] for key in mixed],
-                [key[1] for key in mixed],
-                [FINER[key[2]] for key in mixed],
-                [key[3] for key in mixed],
-                [key[3] + STEP[key[2]] for key in mixed],
+                *(
+                    value
+                    for project_id, component, grain, bucket in mixed
+                    for value in (project_id, FINER[grain], bucket, bucket + STEP[grain], component)
+                ),
                 *filter_params,
             ],
         )

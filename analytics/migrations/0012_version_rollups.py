@@ -61,11 +61,11 @@ class Migration(migrations.Migration):
                             "grain",
                             "project_id",
                             "component",
+                            "bucket",
                             "version",
                             "mode",
                             "service_id",
                             "environment",
-                            "bucket",
                         ),
                         name="version_rollup_unique",
                     )

@@ -253,15 +253,17 @@ class VersionRollup(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
+                # A component's buckets in time order: the index a rollout's finer read
+                # walks.
                 fields=[
                     "grain",
                     "project_id",
                     "component",
+                    "bucket",
                     "version",
                     "mode",
                     "service_id",
                     "environment",
-                    "bucket",
                 ],
                 name="version_rollup_unique",
             ),

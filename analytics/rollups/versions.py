@@ -28,7 +28,7 @@ INSERT INTO analytics_versionrollup
 SELECT * FROM unnest(%s::text[], %s::timestamptz[], %s::bigint[], %s::bigint[], %s::text[],
                      %s::text[], %s::text[], %s::text[], %s::bigint[], %s::timestamptz[],
                      %s::timestamptz[])
-ON CONFLICT (grain, project_id, component, version, mode, service_id, environment, bucket)
+ON CONFLICT (grain, project_id, component, bucket, version, mode, service_id, environment)
 DO UPDATE SET events = analytics_versionrollup.events + EXCLUDED.events,
               first_at = LEAST(analytics_versionrollup.first_at, EXCLUDED.first_at),
               last_at = GREATEST(analytics_versionrollup.last_at, EXCLUDED.last_at)
