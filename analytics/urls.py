@@ -10,6 +10,7 @@ urlpatterns = [
     path("metrics/timeseries", views.TimeseriesView.as_view(), name="metrics-timeseries"),
     path("drift", views.DriftView.as_view(), name="drift"),
     path("compare", views.CompareView.as_view(), name="compare"),
+    path("rollouts", views.RolloutsView.as_view(), name="rollouts"),
     path("requests/<path:request_id>", requests.RequestView.as_view(), name="request"),
     path("budgets", alerts.BudgetsView.as_view(), name="budgets"),
     path("alerts", alerts.AlertsView.as_view(), name="alerts"),

@@ -45,6 +45,7 @@ CLEANUP_TABLES = (
     "analytics_attemptrollup",
     "analytics_requestrollup",
     "analytics_layerrollup",
+    "analytics_versionrollup",
 )
 
 

@@ -15,10 +15,9 @@ DATABASE_URL is unset):
    model (3-10 ms each), one attempt on a model of the scenario's mix (latency 120-550 ms,
    about 0.8% failures, most retried on another model), checks after the model, and sometimes
    a review minutes to hours later; a few percent of requests are blocked, modified or
-   flagged; attempts are priced with the project's price book exactly as ingest prices them.
-   A request's routing and enforcement events share its request id. Routing events carry a
-   router version released every 3 days, checks a policy version released every 7 days, each
-   release spreading over 5 minutes (old and new versions mixed), so rollouts have data.
+   flagged; attempts are priced with the project's price book exactly as ingest prices them;
+   the router and each policy carry a version that rolls out every 5 days (ROLLOUT_EVERY_US).
+   A request's routing and enforcement events share its request id.
 3. The rollup job (`rollups_advance`, chunk by chunk as the Celery task runs it) folds the new
    events into rollups; its time and rate are printed (reported in slices of about a minute).
 4. Each endpoint is called through Django's test client with the read key as Bearer, for the
@@ -53,6 +52,7 @@ import random
 import signal
 import sys
 import time
+import zlib
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from itertools import accumulate
@@ -88,10 +88,6 @@ DEFAULT_CALLS = 50
 STAGING_SHARE = 0.1  # requests from the staging environment
 PILOT_REQUESTS = 20_000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-# Routing and policy releases (router_version, policy_version), so rollouts have data.
-ROUTER_RELEASE_EVERY = timedelta(days=3)
-POLICY_RELEASE_EVERY = timedelta(days=7)
-RELEASE_SPREAD = timedelta(minutes=5)
 MICROSECONDS = 1_000_000
 ENDPOINTS: tuple[tuple[str, str, dict[str, str]], ...] = (
     ("summary", "/api/v1/metrics/summary", {}),
@@ -105,6 +101,7 @@ ENDPOINTS: tuple[tuple[str, str, dict[str, str]], ...] = (
     ),
     ("drift", "/api/v1/drift", {}),
     ("compare", "/api/v1/compare", {}),
+    ("rollouts", "/api/v1/rollouts", {}),
 )
 # The dashboard's pages, signed in as an ops user, over the last 30 days (target P95 < 150 ms).
 PAGES: tuple[tuple[str, str, dict[str, str]], ...] = (
@@ -117,6 +114,11 @@ PAGES: tuple[tuple[str, str, dict[str, str]], ...] = (
 )
 API_TARGET_MS = 100.0
 PAGE_TARGET_MS = 150.0
+# The router and each policy roll out a new version every 5 days (each at its own time), the
+# old version answering a share of the events that tapers off over the next 10 minutes.
+ROLLOUT_EVERY_US = 5 * 86_400 * MICROSECONDS
+MIXING_US = 10 * 60 * MICROSECONDS
+STRAGGLER_SHARE = 0.3
 # --- Setup ---------------------------------------------------------------------------------
 
 
@@ -190,23 +192,20 @@ class RowMaker:
         self.clock = self.last_us = 0
         self.head: tuple[Any, ...] = ()
 
-    def _version(self, moment: datetime, every: timedelta, prefix: str) -> str:
-        """The version a component runs at `moment`: a release every `every` (counted from the
-        epoch, so both sizes of a run agree), the old version still serving a share of the
-        events that falls to zero over the release's first `RELEASE_SPREAD`, so every release
-        is a rollout with a few minutes of propagation and mixed versions."""
-        since = moment - EPOCH
-        release, into = divmod(since, every)
-        if into < RELEASE_SPREAD and self.rng.random() > into / RELEASE_SPREAD:
-            release -= 1
-        return f"{prefix}{release}"
-
     def _pick(self, options: tuple[Any, ...] | list[Any]) -> Any:
         return options[int(self.rng.random() * len(options))]
 
     def _weighted(self, options: tuple[Any, ...], cumulative: tuple[float, ...]) -> Any:
         index = bisect.bisect(cumulative, self.rng.random() * cumulative[-1])
         return options[min(index, len(options) - 1)]
+
+    def _version(self, component: str) -> str:
+        """The version of `component` an event at the clock carries (see ROLLOUT_EVERY_US)."""
+        offset = zlib.crc32(component.encode()) % ROLLOUT_EVERY_US
+        rollout, since = divmod(self.clock + offset, ROLLOUT_EVERY_US)
+        if since < MIXING_US and self.rng.random() < STRAGGLER_SHARE * (1 - since / MIXING_US):
+            rollout -= 1
+        return f"{component}-{rollout}"
 
     def _advance(self, delay_ms: float) -> datetime:
         """The moment `delay_ms` after the previous event, never past the window."""
@@ -279,7 +278,7 @@ class RowMaker:
             latency,
             None,  # cost_usd: the checks report none, the project's check cost applies
             None,  # mode: a request's mode comes from its attempts
-            self._version(moment, POLICY_RELEASE_EVERY, f"{policy}-v"),
+            self._version(policy),  # policy_version
         )
         self.events.append(("enforcement", row))
 
@@ -375,7 +374,7 @@ class RowMaker:
             None,  # reported_cost_usd
             priced,
             price.id if price is not None else None,
-            self._version(moment, ROUTER_RELEASE_EVERY, "router-"),
+            self._version("router"),  # router_version
         )
         self.events.append(("routing", row))
         return status

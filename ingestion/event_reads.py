@@ -24,7 +24,8 @@ SELECT seq, ingest_xid::text::bigint AS xid, project_id, service_id, request_id,
        environment, model, provider, mode, status, fallback_from, complexity_score,
        input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
        latency_ms, routing_latency_ms,
-       (COALESCE(reported_cost_usd, priced_cost_usd) * 100000000)::bigint AS cost_units
+       (COALESCE(reported_cost_usd, priced_cost_usd) * 100000000)::bigint AS cost_units,
+       COALESCE(router_version, '') AS router_version
 FROM ingestion_routingevent
 WHERE (ingest_xid, seq) > (%s::text::xid8, %s) AND (ingest_xid, seq) <= (%s::text::xid8, %s)
 ORDER BY ingest_xid, seq
@@ -34,7 +35,8 @@ ENFORCEMENT_SQL = f"""
 SELECT seq, ingest_xid::text::bigint AS xid, project_id, service_id, request_id,
        {epoch_us('"timestamp"')} AS "timestamp",
        environment, layer, policy, verdict, violation, false_positive, check_latency_ms,
-       (cost_usd * 100000000)::bigint AS check_cost_units, COALESCE(mode, '') AS check_mode
+       (cost_usd * 100000000)::bigint AS check_cost_units, COALESCE(mode, '') AS check_mode,
+       COALESCE(policy_version, '') AS policy_version
 FROM ingestion_enforcementevent
 WHERE (ingest_xid, seq) > (%s::text::xid8, %s) AND (ingest_xid, seq) <= (%s::text::xid8, %s)
 ORDER BY ingest_xid, seq
@@ -44,12 +46,12 @@ ROUTING_COLUMNS = (
     "seq", "xid", "project_id", "service_id", "request_id", "timestamp", "environment", "model",
     "provider", "mode", "status", "fallback_from", "complexity_score", "input_tokens",
     "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "latency_ms",
-    "routing_latency_ms", "cost_units",
+    "routing_latency_ms", "cost_units", "router_version",
 )  # fmt: skip
 ENFORCEMENT_COLUMNS = (
     "seq", "xid", "project_id", "service_id", "request_id", "timestamp", "environment", "layer",
     "policy", "verdict", "violation", "false_positive", "check_latency_ms", "check_cost_units",
-    "check_mode",
+    "check_mode", "policy_version",
 )  # fmt: skip
 # Each column's type once parsed.
 STREAM_TYPES = {
@@ -61,7 +63,7 @@ STREAM_TYPES = {
     "latency_ms": "float64", "routing_latency_ms": "float64", "cost_units": "Int64",
     "layer": "str", "policy": "str", "verdict": "str", "violation": "str",
     "false_positive": "bool", "check_latency_ms": "float64", "check_cost_units": "Int64",
-    "check_mode": "str",
+    "check_mode": "str", "router_version": "str", "policy_version": "str",
 }  # fmt: skip
 NULLABLE = (
     "routing_latency_ms",
@@ -81,7 +83,7 @@ def events_after(
     """Up to `limit` events of `stream` ("routing" or "enforcement") past `after` and at or
     before `upto` in ingest order (transaction id, sequence), in that order: a frame of the
     stream's columns, timestamps as UTC datetimes, `cost_units` the routing cost (reported,
-    else priced) in 1e-8 USD (NA when unpriced).
+    else priced) in 1e-8 USD (NA when unpriced), versions "" when the event carries none.
 
     Runs in the caller's transaction on `on` (default: this thread's Django connection), a
     Django connection or a plain psycopg one (the rollup job's read-ahead thread).

@@ -8,7 +8,8 @@ stream past its watermark (`events_after`, from ingestion.event_reads); repricin
 hour of routing events with their prices; alert evaluation looks up a model's incident; the
 request API and page read one request's attempts and checks (`request_traces`, from
 ingestion.request_reads); the dashboard lists the latest blocked and modified requests
-(`interceptions_latest`, from ingestion.interception_reads).
+(`interceptions_latest`, from ingestion.interception_reads); the version rollups and rollouts
+read router and policy versions (`version_rows`, `version_counts`).
 """
 
 from __future__ import annotations
@@ -426,3 +427,178 @@ def models_failover_by_mode(*, spans: Sequence[FailoverSpan]) -> list[ModeFailov
         ModeFailover(span=span, mode=mode, first_failure_at=at, migrated_at=migrated)
         for span, mode, at, migrated in rows
     ]
+
+
+# --- Versions (analytics' version rollups and rollouts) ----------------------------------
+# A component is the router (routing events carrying `router_version`) or one policy
+# (`policy:<name>`, enforcement events carrying `policy_version`); an event's mode is its own
+# ("" when an enforcement event carries none).
+
+ROUTER = "router"
+POLICY_PREFIX = "policy:"
+
+# Per minute, project, service, environment, component, version and mode: the events and
+# the exact times of the first and last. Conditions are filled in from constants below.
+VERSION_ROWS_SQL = """
+SELECT date_trunc('minute', "timestamp", 'UTC') AS bucket, project_id, service_id, environment,
+       %s AS component, router_version AS version, mode, count(*), min("timestamp"),
+       max("timestamp")
+FROM ingestion_routingevent
+WHERE router_version IS NOT NULL AND router_version <> '' AND {routing}
+GROUP BY 1, 2, 3, 4, 6, 7
+UNION ALL
+SELECT date_trunc('minute', "timestamp", 'UTC'), project_id, service_id, environment,
+       %s || policy, policy_version, COALESCE(mode, ''), count(*), min("timestamp"),
+       max("timestamp")
+FROM ingestion_enforcementevent
+WHERE policy_version IS NOT NULL AND policy_version <> '' AND {checks}
+GROUP BY 1, 2, 3, 4, 5, 6, 7
+"""
+VERSION_ROW_COLUMNS = (
+    "bucket", "project_id", "service_id", "environment", "component", "version", "mode",
+    "events", "first_at", "last_at",
+)  # fmt: skip
+
+
+def version_rows(
+    *,
+    routing_upto: Position,
+    enforcement_upto: Position,
+    project_id: int | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> list[tuple[Any, ...]]:
+    """The version rollup rows (VERSION_ROW_COLUMNS) the raw events up to these positions make,
+    of one project (None: every project) in `[start, end)` (None: unbounded)."""
+    projects = None if project_id is None else [project_id]
+    routing, routing_params = _events_where(routing_upto, projects, start, end)
+    checks, checks_params = _events_where(enforcement_upto, projects, start, end)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            VERSION_ROWS_SQL.format(routing=routing, checks=checks),
+            [ROUTER, *routing_params, POLICY_PREFIX, *checks_params],
+        )
+        rows: list[tuple[Any, ...]] = cursor.fetchall()
+    return rows
+
+
+def versioned_events_span() -> tuple[datetime, datetime] | None:
+    """When the earliest and the latest raw event carrying a version happened; None when
+    none does."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT min(lo), max(hi) FROM (
+                SELECT min("timestamp") AS lo, max("timestamp") AS hi
+                FROM ingestion_routingevent WHERE router_version IS NOT NULL
+                UNION ALL
+                SELECT min("timestamp"), max("timestamp")
+                FROM ingestion_enforcementevent WHERE policy_version IS NOT NULL
+            ) spans
+            """
+        )
+        lo, hi = cursor.fetchone()
+    return None if lo is None else (lo, hi)
+
+
+@dataclass(frozen=True)
+class VersionSpan:
+    """A span `[start, end]` (both ends included) of one project's component, and the version
+    whose events are not counted as older there."""
+
+    project_id: int
+    component: str
+    version: str
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True)
+class VersionCounts:
+    """The component's events in a span carrying a version, and those of them carrying
+    another version than the span's."""
+
+    events: int
+    older: int
+
+
+# One statement for every span: each span's events are found through the tables' timestamp
+# index (a rollout's span is short); filters come from constants in `version_counts`.
+VERSION_COUNTS_SQL = """
+SELECT s.i, count(e.version), count(e.version) FILTER (WHERE e.version <> s.version)
+FROM unnest(%s::int[], %s::bigint[], %s::text[], %s::text[], %s::timestamptz[],
+            %s::timestamptz[]) AS s(i, project_id, policy, version, start_at, end_at)
+LEFT JOIN LATERAL (
+    SELECT router_version AS version FROM ingestion_routingevent r
+    WHERE s.policy IS NULL AND r.project_id = s.project_id
+      AND r."timestamp" >= s.start_at AND r."timestamp" <= s.end_at
+      AND r.router_version IS NOT NULL AND r.router_version <> '' {routing}
+    UNION ALL
+    SELECT policy_version FROM ingestion_enforcementevent c
+    WHERE s.policy IS NOT NULL AND c.project_id = s.project_id AND c.policy = s.policy
+      AND c."timestamp" >= s.start_at AND c."timestamp" <= s.end_at
+      AND c.policy_version IS NOT NULL AND c.policy_version <> '' {checks}
+) e ON true
+GROUP BY s.i
+"""
+
+
+def _version_filters(
+    alias: str,
+    mode_column: str,
+    service_ids: Sequence[int] | None,
+    environment: str | None,
+    mode: str | None,
+) -> tuple[str, list[Any]]:
+    conditions: list[str] = []
+    params: list[Any] = []
+    if service_ids is not None:
+        conditions.append(f"{alias}.service_id = ANY(%s)")
+        params.append(list(service_ids))
+    if environment is not None:
+        conditions.append(f"{alias}.environment = %s")
+        params.append(environment)
+    if mode is not None:
+        conditions.append(f"{mode_column} = %s")
+        params.append(mode)
+    return "".join(f" AND {condition}" for condition in conditions), params
+
+
+def version_counts(
+    spans: Sequence[VersionSpan],
+    *,
+    service_ids: Sequence[int] | None = None,
+    environment: str | None = None,
+    mode: str | None = None,
+) -> list[VersionCounts]:
+    """Per span, in order, the component's events in it carrying a version and those carrying
+    another than the span's, by their exact timestamps, under the filters (an enforcement
+    event's mode is its own, "" when it carries none)."""
+    if not spans:
+        return []
+    routing, routing_params = _version_filters("r", "r.mode", service_ids, environment, mode)
+    checks, checks_params = _version_filters(
+        "c", "COALESCE(c.mode, '')", service_ids, environment, mode
+    )
+    policies = [
+        span.component.removeprefix(POLICY_PREFIX)
+        if span.component.startswith(POLICY_PREFIX)
+        else None
+        for span in spans
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            VERSION_COUNTS_SQL.format(routing=routing, checks=checks),
+            [
+                list(range(len(spans))),
+                [span.project_id for span in spans],
+                policies,
+                [span.version for span in spans],
+                [span.start for span in spans],
+                [span.end for span in spans],
+                *routing_params,
+                *checks_params,
+            ],
+        )
+        found = {i: VersionCounts(events=events, older=older) for i, events, older in cursor}
+    return [found[i] for i in range(len(spans))]

@@ -19,6 +19,7 @@ from analytics.metrics.results import (
     LayerRow,
     ModelRow,
     PolicyRow,
+    Rollout,
     SeriesPoint,
     SeriesValue,
     SpendRow,
@@ -171,6 +172,20 @@ def drift_answer(drift: Drift) -> Answer:
             {"model": share.model, "share": share.share, "expected_share": share.expected_share}
             for share in drift.mix
         ],
+    }
+
+
+def rollout_answer(rollout: Rollout) -> Answer:
+    """A row of /rollouts."""
+    return {
+        "project": rollout.project,
+        "component": rollout.component,
+        "version": rollout.version,
+        "from_version": rollout.from_version,
+        "started_at": rollout.started_at.isoformat(),
+        "propagation_s": rollout.propagation_s,
+        "mixed_version_share": rollout.mixed_version_share,
+        "events": rollout.events,
     }
 
 

@@ -22,6 +22,7 @@ from analytics.api.answers import (
     model_answer,
     point_answer,
     policy_answer,
+    rollout_answer,
     summary_answer,
     window_answer,
 )
@@ -31,6 +32,7 @@ from analytics.metrics.breakdowns import metrics_layers, metrics_models, metrics
 from analytics.metrics.compare import metrics_compare
 from analytics.metrics.drift import metrics_drift
 from analytics.metrics.query import MetricsQuery
+from analytics.metrics.rollouts import rollouts_list
 from analytics.metrics.summary import metrics_summary
 from analytics.metrics.timeseries import (
     GROUPS,
@@ -258,3 +260,18 @@ class CompareView(MetricsView):
         query = self.metrics_query(request)
         rows = [compare_row_answer(row) for row in metrics_compare(query).rows]
         return Response({"window": window_answer(query), "modes": rows})
+
+
+class RolloutsView(MetricsView):
+    @extend_schema(
+        operation_id="rollouts",
+        parameters=FILTERS,
+        responses={200: OpenApiTypes.OBJECT, **ERRORS},
+    )
+    def get(self, request: Request) -> Response:
+        """A row per rollout of a router or policy version that started in the window, in time
+        order: the version it replaced, how long older versions kept answering
+        (`propagation_s`) and the share of the events meanwhile that carried one. `mode` is
+        the events' own; `policy` keeps that policy's rollouts; `model` does not apply."""
+        query = self.metrics_query(request)
+        return self.table(query, [rollout_answer(row) for row in rollouts_list(query)])

@@ -309,3 +309,40 @@ class Comparison:
     then unknown."""
 
     rows: tuple[CompareRow, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Rollout:
+    """A version of a component (the router, or `policy:<name>`) taking over from another:
+    from its first event to the last event of an older version within 24 h after it (and
+    before the next rollout); `events` are the component's events in that span, of which
+    `mixed_version_share` carried an older version."""
+
+    project: str
+    component: str
+    version: str
+    from_version: str
+    started_at: datetime
+    ended_at: datetime
+    propagation_s: float  # 0 when no older version followed
+    mixed_version_share: float | None  # None when the span's raw events are gone
+    events: int
+    older_events: int
+
+
+@dataclass(frozen=True, slots=True)
+class Spread:
+    """The median and the largest of some values (None when there are none)."""
+
+    median: float | None
+    max: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class RolloutsSummary:
+    """A window's rollouts in brief: how many, how long they took to propagate, and the
+    share of their spans' events that carried an older version (None without rollouts)."""
+
+    rollouts: int
+    propagation_s: Spread
+    mixed_version_share: float | None

@@ -18,6 +18,7 @@ from analytics.models.rollups import (
     RequestRollup,
     Rollup,
     RollupMismatch,
+    VersionRollup,
     Watermark,
 )
 
@@ -37,5 +38,6 @@ __all__ = [
     "RequestRollup",
     "Rollup",
     "RollupMismatch",
+    "VersionRollup",
     "Watermark",
 ]

@@ -6,6 +6,8 @@
 - `AttemptRollup`, `RequestRollup`, `LayerRollup`: counts, sums and latency sketches per
   time bucket (`grain` minute, hour or day) and dimensions, each grain built from the events
   and request facts themselves.
+- `VersionRollup`: events per minute, hour and day of each router and policy version, for
+  rollouts.
 """
 
 from __future__ import annotations
@@ -235,6 +237,55 @@ class LayerRollup(Rollup):
     def __str__(self) -> str:
         return (
             f"{self.grain} {self.bucket:%Y-%m-%d %H:%M} {self.layer}/{self.policy}: {self.checks}"
+        )
+
+
+class VersionRollup(models.Model):
+    """Events per bucket (`grain` minute, hour or day) of a component's version: the router
+    (routing events carrying a `router_version`) or one policy (`policy:<name>`, enforcement
+    events carrying a `policy_version`), by service, environment and the event's own mode (""
+    when it carries none). `first_at` and `last_at` are the exact times of the bucket's first
+    and last event, so a rollout's start and end are exact (analytics.metrics.rollouts); hours
+    and days let a long window be read coarsely where a component kept one version."""
+
+    grain = models.CharField(max_length=1, choices=Grain.choices)
+    bucket = models.DateTimeField()
+    project_id = models.BigIntegerField()
+    service_id = models.BigIntegerField()
+    environment = models.CharField(max_length=64)
+    component = models.CharField(max_length=110)  # "router" or "policy:" + a policy name
+    version = models.CharField(max_length=64)
+    mode = models.CharField(max_length=20, blank=True)
+    events = models.BigIntegerField(default=0)
+    first_at = models.DateTimeField()
+    last_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                # A component's buckets in time order: the index a rollout's finer read
+                # walks.
+                fields=[
+                    "grain",
+                    "project_id",
+                    "component",
+                    "bucket",
+                    "version",
+                    "mode",
+                    "service_id",
+                    "environment",
+                ],
+                name="version_rollup_unique",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["project_id", "grain", "bucket"], name="version_rollup_window")
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.grain} {self.bucket:%Y-%m-%d %H:%M} {self.component} {self.version}: "
+            f"{self.events}"
         )
 
 

@@ -6,10 +6,11 @@ facts and rollups, and moves the watermark. A crash loses the whole chunk and th
 redoes it; an advisory lock, held for the whole run, keeps two workers (or beats) from working
 at once. Attempt and layer rollups of every grain add the chunk's figures, built from the
 events themselves; request rollups move by each touched request's old and new contribution,
-because a late enforcement event changes what its request counts as.
+because a late enforcement event changes what its request counts as. Version rollups
+(analytics.rollups.versions) are upserted: events added, first and last times kept.
 
 Two cores are put to work: the next chunk is read on a second connection, and its price-free
-work done (request deltas, layer rows), while this one is folded; and the request facts are
+work done (request deltas, layer rows, version rows), while this one is folded; and the request facts are
 upserted by a helper thread while the attempt and layer rows are added to their buckets.
 What each event adds is in analytics.rollups.rows, the request facts' upsert in
 analytics.rollups.facts.
@@ -50,6 +51,7 @@ from analytics.rollups.rows import (
     request_deltas,
     routing_request_rows,
 )
+from analytics.rollups.versions import version_event_rows, version_grains, versions_add
 
 ROLLUP_LOCK_KEY = 0x746F6C6C_726F6C6C  # any constant, shared by every rollup worker
 # Keeps a worker under 500 MiB: peak RSS about 360 MiB when both streams fill their half of a
@@ -163,6 +165,7 @@ class Chunk:
     streams: dict[str, pd.DataFrame]  # of enforcement events, only positions once prepared
     facts: pd.DataFrame | None = None  # per touched request, what to fold into its fact
     layer_deltas: dict[str, pd.DataFrame] | None = None  # per grain
+    versions: pd.DataFrame | None = None  # version rollup rows of every grain
 
     @property
     def empty(self) -> bool:
@@ -172,6 +175,7 @@ class Chunk:
 def chunk_prepare(streams: dict[str, pd.DataFrame]) -> Chunk:
     """The chunk of these events, with its price-free work done."""
     chunk = Chunk(streams)
+    chunk.versions = version_grains(version_event_rows(streams["routing"], streams["enforcement"]))
     request_rows = []
     if not streams["routing"].empty:
         request_rows.append(routing_request_rows(streams["routing"]))
@@ -194,6 +198,8 @@ def _chunk_fold(chunk: Chunk) -> None:
     hold, which needs no database: PostgreSQL's share of the upsert then runs beside Python's
     share of the aggregation. Only then are those buckets rewritten.
     """
+    if chunk.versions is not None:
+        versions_add(chunk.versions)  # on this thread's connection, before the helper takes it
     if chunk.facts is None:
         return
     routing = chunk.streams["routing"]

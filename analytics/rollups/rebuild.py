@@ -3,7 +3,7 @@
 
 An hour is rebuilt exactly as the rollup job would have made it from the events it has folded
 in (those at or before its watermarks): the attempt rollups from the hour's routing events
-(as a repricing rebuilds them), the layer rollups from its enforcement events, and the request
+(as a repricing rebuilds them), the layer and version rollups from its events, and the request
 facts of every request with an event in the hour from all of their events, with the request
 rollups of each hour a changed fact leaves or enters.
 """
@@ -19,7 +19,7 @@ import pandas as pd
 from django.db import connection, transaction
 from django.utils import timezone
 
-from analytics.models import Grain, LayerRollup, RequestFact, RequestRollup
+from analytics.models import Grain, LayerRollup, RequestFact, RequestRollup, VersionRollup
 from analytics.repricing.job import hour_attempts_rebuild
 from analytics.rollups.facts import FACT_COLUMNS, request_contributions
 from analytics.rollups.families import LAYERS, REQUESTS, hour_rows_replace
@@ -33,6 +33,12 @@ from analytics.rollups.reconcile import (
     rollups_compare,
 )
 from analytics.rollups.rows import layer_event_rows, request_facts_of
+from analytics.rollups.versions import (
+    version_grains,
+    version_rows_frame,
+    versions_add,
+    versions_hour_replace,
+)
 from governance.models import Project
 from ingestion.selectors import (
     ENFORCEMENT_COLUMNS,
@@ -43,6 +49,8 @@ from ingestion.selectors import (
     raw_months_held,
     request_events,
     routing_events_priced,
+    version_rows,
+    versioned_events_span,
 )
 
 HOUR = timedelta(hours=1)
@@ -103,7 +111,7 @@ def rollups_rebuild(
 
 
 def hour_rebuild(*, project_id: int, start: datetime, end: datetime) -> None:
-    """Make one hour's attempt, layer and request rollups (minute, hour and the day that holds
+    """Make one hour's attempt, layer, request and version rollups (minute, hour and the day that holds
     them) what the raw events the rollup job has folded in make; the caller's transaction
     holds the rollup lock.
 
@@ -120,6 +128,46 @@ def hour_rebuild(*, project_id: int, start: datetime, end: datetime) -> None:
 
     _layers_rebuild(project_id, start, end, positions)
     _requests_rebuild(project_id, start, end, positions)
+    _versions_rebuild(project_id, start, end, positions)
+
+
+def _versions_rebuild(
+    project_id: int, start: datetime, end: datetime, positions: dict[str, Position]
+) -> None:
+    """One hour's version rollups (its minutes, the hour, its day) from its events folded in so
+    far."""
+    rows = version_rows(
+        routing_upto=positions["routing"],
+        enforcement_upto=positions["enforcement"],
+        project_id=project_id,
+        start=start,
+        end=end,
+    )
+    versions_hour_replace(version_rows_frame(rows), project_id=project_id, hour=start)
+
+
+def version_rollups_rebuild_all() -> None:
+    """Make the version rollups what every raw event folded in so far makes, a day at a time
+    (so memory holds one day's minute rows), in the caller's transaction under the rollup
+    lock. For the migration that added them: months whose raw events retention dropped have
+    none to give."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ROLLUP_LOCK_KEY])
+    positions = folded_positions()
+    VersionRollup.objects.all().delete()
+    span = versioned_events_span()
+    if span is None:
+        return
+    day = span[0].astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    while day <= span[1]:
+        rows = version_rows(
+            routing_upto=positions["routing"],
+            enforcement_upto=positions["enforcement"],
+            start=day,
+            end=day + timedelta(days=1),
+        )
+        versions_add(version_grains(version_rows_frame(rows)))
+        day += timedelta(days=1)
 
 
 def _layers_rebuild(

@@ -23,6 +23,7 @@ ENDPOINTS = [
     "/api/v1/metrics/timeseries?metric=attempts",
     "/api/v1/drift",
     "/api/v1/metrics/policies",
+    "/api/v1/rollouts",
 ]
 PARAMS = {"/api/v1/metrics/timeseries?metric=attempts": {"metric": "attempts"}}
 
@@ -237,6 +238,7 @@ class TestWithData:
             (ENDPOINTS[3], 6),
             (ENDPOINTS[4], 9),
             (ENDPOINTS[5], 6),
+            (ENDPOINTS[6], 6),
         ],
     )
     def test_query_counts_do_not_depend_on_data(self, loaded, read_key, url, most):

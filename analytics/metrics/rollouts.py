@@ -1,0 +1,290 @@
+"""Rollouts (DESIGN.md "Architecture comparison and advice", **Rollouts**): when a new router
+or policy version took over, how long older versions kept answering, and how mixed the traffic
+was meanwhile.
+
+Per project and component (the router, or `policy:<name>`) the version rollups' minute rows
+are walked in time order, by each row's first event (consecutive rows of one version as one
+run, which the walk judges as it would each of them). The current version is the first one
+seen. A row of another version W starts a rollout of W (from the current one) at its first
+event, unless W was current before and the current version still has an event after it within
+24 h of the rollout in progress's start: then it is a straggler, and the rollout ends at the
+latest straggler (never past the current version's last event of those 24 h, nor the next
+rollout's start). So a rollback (v1, v2, v1) is a rollout of v1 from v2 at the first v1 event
+after v2's last event (or after v2's 24 h). A row is judged as a whole: events of two
+versions interleaved within the one minute where the current version stops are all taken as
+stragglers.
+
+Starts and ends are the rows' exact first and last event times. The mixed-version share and
+the events of each rollout's span are counted from the raw events by their exact timestamps
+(`ingestion.selectors.version_counts`, one statement for every rollout): a minute row cannot
+tell how many of its events fall inside a span that starts or ends within it.
+
+The walk starts 48 h before the window, so a rollout at the window's start has the version it
+replaced, and one begun a day before the window has settled (its 24 h are over) by the time
+the window's own rollouts are judged; it reads on to 24 h past the window's end, so a rollout
+in the window is judged on its whole 24 h, whatever the window's end. Rollouts listed are
+those starting in the window.
+
+Filters: project, service, environment and mode (the event's own; `unknown` or "" for the
+enforcement events that carry none) apply to the events walked and counted; `policy` keeps
+that policy's component alone; `model` does not apply (policy checks have no model).
+"""
+
+from __future__ import annotations
+
+import statistics
+from bisect import bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from itertools import pairwise
+from typing import Any
+
+from analytics.metrics.query import MetricsQuery, rate
+from analytics.metrics.results import Rollout, RolloutsSummary, Spread
+from analytics.metrics.window import Window
+from ingestion.selectors import POLICY_PREFIX, VersionSpan, version_counts
+from tollgate.db.sql import fetch_rows
+
+STRAGGLER_WINDOW = timedelta(hours=24)
+LOOK_BACK = 2 * STRAGGLER_WINDOW
+UNKNOWN_MODE = "unknown"  # the rollups keep an event without a mode under ""
+
+# Per version and bucket, the first and last event, under the query's filters.
+ROWS_SQL = """
+SELECT t.project_id, t.component, t.version, t.grain, t.bucket, min(t.first_at),
+       max(t.last_at)
+FROM analytics_versionrollup t
+WHERE {conditions}
+GROUP BY t.project_id, t.component, t.version, t.grain, t.bucket
+"""
+# The rows of the given grain within a span of a component (a day or an hour in which it had
+# more than one version): one such condition per span, each an index range.
+SPAN = (
+    "(t.project_id = %s AND t.grain = %s AND t.bucket >= %s AND t.bucket < %s AND t.component = %s)"
+)
+FINER = {"d": "h", "h": "m"}
+STEP = {"d": timedelta(days=1), "h": timedelta(hours=1)}
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    """A run of one version of a component: its first and last event."""
+
+    version: str
+    first_at: datetime
+    last_at: datetime
+
+
+@dataclass(slots=True)
+class _Found:
+    """A rollout as the walk finds it."""
+
+    version: str
+    from_version: str
+    start: datetime
+    end: datetime
+
+
+def rollouts_list(query: MetricsQuery) -> list[Rollout]:
+    """The query's rollouts that start in its window, in time order."""
+    names = {project.pk: project.name for project in query.projects}
+    found: list[tuple[int, str, _Found]] = []
+    for (project_id, component), rows in _timelines(query).items():
+        found += [
+            (project_id, component, rollout)
+            for rollout in _walk(rows)
+            if query.window.start <= rollout.start < query.window.end
+        ]
+    mode = _mode(query)
+    counts = version_counts(
+        [
+            VersionSpan(
+                project_id=project_id,
+                component=component,
+                version=rollout.version,
+                start=rollout.start,
+                end=rollout.end,
+            )
+            for project_id, component, rollout in found
+        ],
+        service_ids=query.service_ids,
+        environment=query.environment,
+        mode=mode,
+    )
+    rollouts = [
+        Rollout(
+            project=names[project_id],
+            component=component,
+            version=rollout.version,
+            from_version=rollout.from_version,
+            started_at=rollout.start,
+            ended_at=rollout.end,
+            propagation_s=(rollout.end - rollout.start).total_seconds(),
+            mixed_version_share=rate(count.older, count.events),
+            events=count.events,
+            older_events=count.older,
+        )
+        for (project_id, component, rollout), count in zip(found, counts, strict=True)
+    ]
+    return sorted(rollouts, key=lambda r: (r.started_at, r.project, r.component))
+
+
+def rollouts_summary(query: MetricsQuery) -> RolloutsSummary:
+    """The query's rollouts in brief (the comparison's maintainability figures): their count,
+    the median and largest propagation, and the share of older-version events over all their
+    spans' events together (None without rollouts)."""
+    return summary_of(rollouts_list(query))
+
+
+def summary_of(rollouts: Sequence[Rollout]) -> RolloutsSummary:
+    """These rollouts in brief."""
+    propagation = [rollout.propagation_s for rollout in rollouts]
+    events = sum(rollout.events for rollout in rollouts)
+    older = sum(rollout.older_events for rollout in rollouts)
+    return RolloutsSummary(
+        rollouts=len(rollouts),
+        propagation_s=Spread(
+            median=statistics.median(propagation) if propagation else None,
+            max=max(propagation) if propagation else None,
+        ),
+        mixed_version_share=rate(older, events) if rollouts else None,
+    )
+
+
+def _mode(query: MetricsQuery) -> str | None:
+    return "" if query.mode == UNKNOWN_MODE else query.mode
+
+
+def _timelines(query: MetricsQuery) -> dict[tuple[int, str], list[_Row]]:
+    """Per project and component, its runs of one version from the look-back's start to a
+    day past the window's end (so a rollout starting in the window is judged on all of its
+    24 h whatever the window's end), in order of their first event.
+
+    The span is read at the coarsest grains that tile it, and a day or hour in which a
+    component had more than one version is read again at the next finer grain, down to
+    minutes (at most three statements): a run is the same whether read from its minutes or
+    from the hours and days that hold it alone, so a month of steady versions is a few dozen
+    rows, not one per minute.
+    """
+    if not query.projects:
+        return {}
+    span = Window(query.window.start - LOOK_BACK, query.window.end + STRAGGLER_WINDOW)
+    filters, filter_params = _filters(query)
+    pieces = span.pieces()
+    tiling = " OR ".join("(t.grain = %s AND t.bucket >= %s AND t.bucket < %s)" for _ in pieces)
+    rows = fetch_rows(
+        ROWS_SQL.format(
+            conditions=" AND ".join(["t.project_id = ANY(%s)", f"({tiling})", *filters])
+        ),
+        [query.project_ids, *(value for piece in pieces for value in piece), *filter_params],
+    )
+    kept: list[tuple[Any, ...]] = []
+    while rows:
+        versions: dict[tuple[Any, ...], int] = {}
+        for project_id, component, _, grain, bucket, _, _ in rows:
+            key = (project_id, component, grain, bucket)
+            versions[key] = versions.get(key, 0) + 1
+        mixed = [key for key, count in versions.items() if count > 1 and key[2] in FINER]
+        refined = set(mixed)
+        kept += [row for row in rows if (row[0], row[1], row[3], row[4]) not in refined]
+        if not mixed:
+            break
+        spans = " OR ".join(SPAN for _ in mixed)
+        rows = fetch_rows(
+            ROWS_SQL.format(conditions=" AND ".join([f"({spans})", *filters])),
+            [
+                *(
+                    value
+                    for project_id, component, grain, bucket in mixed
+                    for value in (project_id, FINER[grain], bucket, bucket + STEP[grain], component)
+                ),
+                *filter_params,
+            ],
+        )
+    return _runs(kept)
+
+
+def _filters(query: MetricsQuery) -> tuple[list[str], list[Any]]:
+    """The conditions (and parameters) of the query's filters on the version rollups."""
+    conditions: list[str] = []
+    params: list[Any] = []
+    for condition, value in (
+        ("t.service_id = ANY(%s)", None if query.service_ids is None else list(query.service_ids)),
+        ("t.environment = %s", query.environment),
+        ("t.mode = %s", _mode(query)),
+        ("t.component = %s", None if query.policy is None else POLICY_PREFIX + query.policy),
+    ):
+        if value is not None:
+            conditions.append(condition)
+            params.append(value)
+    return conditions, params
+
+
+def _runs(rows: list[tuple[Any, ...]]) -> dict[tuple[int, str], list[_Row]]:
+    """Per project and component, its rows (each of one version) in order of their first
+    event, consecutive rows of one version merged into one run."""
+    ordered = sorted(rows, key=lambda row: (row[0], row[1], row[5], row[2]))
+    timelines: dict[tuple[int, str], list[_Row]] = {}
+    for project_id, component, version, _, _, first_at, last_at in ordered:
+        runs = timelines.setdefault((project_id, component), [])
+        if runs and runs[-1].version == version:
+            runs[-1] = _Row(version, runs[-1].first_at, max(runs[-1].last_at, last_at))
+        else:
+            runs.append(_Row(version, first_at, last_at))
+    return timelines
+
+
+def _walk(rows: Sequence[_Row]) -> list[_Found]:
+    """The rollouts of one component's timeline (runs in order of their first event)."""
+    starts: dict[str, list[datetime]] = {}
+    latest: dict[str, list[datetime]] = {}  # the latest last event of the rows up to each
+    for row in rows:
+        starts.setdefault(row.version, []).append(row.first_at)
+        so_far = latest.setdefault(row.version, [])
+        so_far.append(max(so_far[-1], row.last_at) if so_far else row.last_at)
+
+    def last_event(version: str, until: datetime) -> datetime | None:
+        """The version's last event at or before `until` (a minute row that runs past it
+        counts up to it)."""
+        index = bisect_right(starts[version], until)
+        return min(latest[version][index - 1], until) if index else None
+
+    found: list[_Found] = []
+    current = rows[0].version if rows else ""
+    previous: set[str] = set()
+    rollout: _Found | None = None
+
+    def straggle(row: _Row) -> bool:
+        """Whether the row is a straggler of the rollout in progress; it then extends it."""
+        if rollout is None or row.version not in previous:
+            return False
+        last = last_event(current, rollout.start + STRAGGLER_WINDOW)
+        if last is None or not max(row.first_at, rollout.start) < last:
+            return False
+        rollout.end = max(rollout.end, min(row.last_at, last))
+        return True
+
+    for index, row in enumerate(rows):
+        if row.version == current or straggle(row):
+            continue
+        previous.add(current)
+        rollout = _Found(
+            version=row.version, from_version=current, start=row.first_at, end=row.first_at
+        )
+        found.append(rollout)
+        current = row.version
+        # Runs ending in this minute (just before this one: runs are in order of their first
+        # event) may hold older events after the start.
+        before = index - 1
+        while before >= 0 and _minute(rows[before].last_at) == _minute(row.first_at):
+            if rows[before].last_at > rollout.start:
+                straggle(rows[before])
+            before -= 1
+    for rollout, following in pairwise(found):
+        rollout.end = max(rollout.start, min(rollout.end, following.start))
+    return found
+
+
+def _minute(moment: datetime) -> datetime:
+    return moment.replace(second=0, microsecond=0)
