@@ -511,6 +511,7 @@ class VersionSpan:
     version: str
     start: datetime
     end: datetime
+    mode: str | None = None  # only the events of this mode ("" for none); None: every mode
 
 
 @dataclass(frozen=True)
@@ -527,28 +528,27 @@ class VersionCounts:
 VERSION_COUNTS_SQL = """
 SELECT s.i, count(e.version), count(e.version) FILTER (WHERE e.version <> s.version)
 FROM unnest(%s::int[], %s::bigint[], %s::text[], %s::text[], %s::timestamptz[],
-            %s::timestamptz[]) AS s(i, project_id, policy, version, start_at, end_at)
+            %s::timestamptz[], %s::text[]) AS s(i, project_id, policy, version, start_at, end_at,
+                                                mode)
 LEFT JOIN LATERAL (
     SELECT router_version AS version FROM ingestion_routingevent r
     WHERE s.policy IS NULL AND r.project_id = s.project_id
       AND r."timestamp" >= s.start_at AND r."timestamp" <= s.end_at
-      AND r.router_version IS NOT NULL AND r.router_version <> '' {routing}
+      AND r.router_version IS NOT NULL AND r.router_version <> ''
+      AND (s.mode IS NULL OR r.mode = s.mode) {routing}
     UNION ALL
     SELECT policy_version FROM ingestion_enforcementevent c
     WHERE s.policy IS NOT NULL AND c.project_id = s.project_id AND c.policy = s.policy
       AND c."timestamp" >= s.start_at AND c."timestamp" <= s.end_at
-      AND c.policy_version IS NOT NULL AND c.policy_version <> '' {checks}
+      AND c.policy_version IS NOT NULL AND c.policy_version <> ''
+      AND (s.mode IS NULL OR COALESCE(c.mode, '') = s.mode) {checks}
 ) e ON true
 GROUP BY s.i
 """
 
 
 def _version_filters(
-    alias: str,
-    mode_column: str,
-    service_ids: Sequence[int] | None,
-    environment: str | None,
-    mode: str | None,
+    alias: str, service_ids: Sequence[int] | None, environment: str | None
 ) -> tuple[str, list[Any]]:
     conditions: list[str] = []
     params: list[Any] = []
@@ -558,9 +558,6 @@ def _version_filters(
     if environment is not None:
         conditions.append(f"{alias}.environment = %s")
         params.append(environment)
-    if mode is not None:
-        conditions.append(f"{mode_column} = %s")
-        params.append(mode)
     return "".join(f" AND {condition}" for condition in conditions), params
 
 
@@ -569,17 +566,14 @@ def version_counts(
     *,
     service_ids: Sequence[int] | None = None,
     environment: str | None = None,
-    mode: str | None = None,
 ) -> list[VersionCounts]:
     """Per span, in order, the component's events in it carrying a version and those carrying
-    another than the span's, by their exact timestamps, under the filters (an enforcement
-    event's mode is its own, "" when it carries none)."""
+    another than the span's, by their exact timestamps, under the filters and the span's mode
+    (an enforcement event's mode is its own, "" when it carries none)."""
     if not spans:
         return []
-    routing, routing_params = _version_filters("r", "r.mode", service_ids, environment, mode)
-    checks, checks_params = _version_filters(
-        "c", "COALESCE(c.mode, '')", service_ids, environment, mode
-    )
+    routing, routing_params = _version_filters("r", service_ids, environment)
+    checks, checks_params = _version_filters("c", service_ids, environment)
     policies = [
         span.component.removeprefix(POLICY_PREFIX)
         if span.component.startswith(POLICY_PREFIX)
@@ -596,6 +590,7 @@ def version_counts(
                 [span.version for span in spans],
                 [span.start for span in spans],
                 [span.end for span in spans],
+                [span.mode for span in spans],
                 *routing_params,
                 *checks_params,
             ],

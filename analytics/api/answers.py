@@ -269,6 +269,14 @@ def compare_row_answer(row: CompareRow) -> Answer:
             },
         },
         "observability": {"events_per_request": row.observability.events_per_request},
+        "maintainability": {
+            "rollouts": row.maintainability.rollouts,
+            "propagation_s": {
+                "median": row.maintainability.propagation_s.median,
+                "max": row.maintainability.propagation_s.max,
+            },
+            "mixed_version_share": row.maintainability.mixed_version_share,
+        },
         "reference": {
             ref.figure: ref.low if ref.single else {"low": ref.low, "high": ref.high}
             for ref in row.reference

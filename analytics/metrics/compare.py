@@ -3,8 +3,8 @@ mode with requests in the window, each figure the one the summary gives with `mo
 mode (`summary_of` computes both), the article's reference and where each figure lies.
 
 Two grouped reads of the rollups serve every mode (attempts by mode and model, requests by
-mode and project), plus the window's model incidents: the number of reads does not grow
-with the number of modes.
+mode and project), plus the window's model incidents and one walk of the version rollups for
+the rollouts of every mode: the number of reads does not grow with the number of modes.
 """
 
 from __future__ import annotations
@@ -36,8 +36,11 @@ from analytics.metrics.results import (
     ModeReliability,
     ModeSecurity,
     ModeTraffic,
+    RolloutsSummary,
     Summary,
 )
+from analytics.metrics.rollouts import rollouts_by_mode
+from analytics.metrics.rollouts import summary_of as rollouts_summary_of
 from analytics.metrics.summary import enforcement_cost, summary_of
 from analytics.rollups.families import ATTEMPTS, REQUESTS
 from governance.models import Project
@@ -53,6 +56,7 @@ def metrics_compare(query: MetricsQuery) -> Comparison:
     for row in rollup_totals(REQUESTS, query, ("mode", "project_id")):
         requests_by_mode.setdefault(row["mode"], []).append(row)
     migrations = migration_times_by_mode(query)
+    rollouts = rollouts_by_mode(query)
     rows = []
     for mode in (*MODES, ""):
         requests = requests_by_mode.get(mode, [])
@@ -65,6 +69,7 @@ def metrics_compare(query: MetricsQuery) -> Comparison:
                 requests,
                 query.projects,
                 migrations.get(mode, NO_MIGRATIONS),
+                rollouts_summary_of(rollouts.get(mode or UNKNOWN_MODE, [])),
             )
         )
     return Comparison(rows=tuple(rows))
@@ -76,6 +81,7 @@ def _row(
     by_project: list[Totals],
     projects: Iterable[Project],
     migration: MigrationTimes,
+    maintainability: RolloutsSummary,
 ) -> CompareRow:
     """One mode's row from its attempts per model and its requests per project."""
     settings = {project.pk: project for project in projects}
@@ -145,6 +151,7 @@ def _row(
                 attempts["attempts"] + requests["checks"], requests["requests"]
             ),
         ),
+        maintainability=maintainability,
         reference=reference,
         position=position,
     )

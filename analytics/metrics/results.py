@@ -288,9 +288,7 @@ class FigurePosition:
 class CompareRow:
     """One mode's figures, each the summary's (or its inputs') with `mode=` that mode, the
     article's reference for the mode, and where each comparable figure lies against it.
-
-    The maintainability group (rollouts) is added beside these groups by the rollouts work.
-    """
+    Maintainability is the rollouts `/rollouts?mode=` lists for the mode, in brief."""
 
     mode: str  # routing_first, enforcement_first, hybrid or unknown
     traffic: ModeTraffic
@@ -299,6 +297,7 @@ class CompareRow:
     security: ModeSecurity
     reliability: ModeReliability
     observability: ModeObservability
+    maintainability: RolloutsSummary
     reference: tuple[ReferenceRange, ...]
     position: tuple[FigurePosition, ...]
 

@@ -52,12 +52,14 @@ UNKNOWN_MODE = "unknown"  # the rollups keep an event without a mode under ""
 
 # Per version and bucket, the first and last event, under the query's filters.
 ROWS_SQL = """
-SELECT t.project_id, t.component, t.version, t.grain, t.bucket, min(t.first_at),
+SELECT t.project_id, t.component, {mode}, t.version, t.grain, t.bucket, min(t.first_at),
        max(t.last_at)
 FROM analytics_versionrollup t
 WHERE {conditions}
-GROUP BY t.project_id, t.component, t.version, t.grain, t.bucket
+GROUP BY 1, 2, 3, 4, 5, 6
 """
+# Per mode (the comparison's rows), or the query's events all together.
+BY_MODE = {True: "t.mode", False: "NULL::text"}
 # The rows of the given grain within a span of a component (a day or an hour in which it had
 # more than one version): one such condition per span, each an index range.
 SPAN = (
@@ -88,15 +90,28 @@ class _Found:
 
 def rollouts_list(query: MetricsQuery) -> list[Rollout]:
     """The query's rollouts that start in its window, in time order."""
+    return _rollouts(query, by_mode=False).get(None, [])
+
+
+def rollouts_by_mode(query: MetricsQuery) -> dict[str, list[Rollout]]:
+    """Per mode of the events ("unknown" for none), the rollouts `/rollouts?mode=` lists for
+    it: one walk and one count of every mode at once, for the comparison's rows."""
+    return {
+        UNKNOWN_MODE if mode == "" else str(mode): rollouts
+        for mode, rollouts in _rollouts(query, by_mode=True).items()
+    }
+
+
+def _rollouts(query: MetricsQuery, *, by_mode: bool) -> dict[str | None, list[Rollout]]:
+    """The rollouts starting in the window, per mode when `by_mode` (else under None)."""
     names = {project.pk: project.name for project in query.projects}
-    found: list[tuple[int, str, _Found]] = []
-    for (project_id, component), rows in _timelines(query).items():
+    found: list[tuple[int, str, str | None, _Found]] = []
+    for (project_id, component, mode), rows in _timelines(query, by_mode=by_mode).items():
         found += [
-            (project_id, component, rollout)
+            (project_id, component, mode, rollout)
             for rollout in _walk(rows)
             if query.window.start <= rollout.start < query.window.end
         ]
-    mode = _mode(query)
     counts = version_counts(
         [
             VersionSpan(
@@ -105,29 +120,33 @@ def rollouts_list(query: MetricsQuery) -> list[Rollout]:
                 version=rollout.version,
                 start=rollout.start,
                 end=rollout.end,
+                mode=mode if by_mode else _mode(query),
             )
-            for project_id, component, rollout in found
+            for project_id, component, mode, rollout in found
         ],
         service_ids=query.service_ids,
         environment=query.environment,
-        mode=mode,
     )
-    rollouts = [
-        Rollout(
-            project=names[project_id],
-            component=component,
-            version=rollout.version,
-            from_version=rollout.from_version,
-            started_at=rollout.start,
-            ended_at=rollout.end,
-            propagation_s=(rollout.end - rollout.start).total_seconds(),
-            mixed_version_share=rate(count.older, count.events),
-            events=count.events,
-            older_events=count.older,
+    by_key: dict[str | None, list[Rollout]] = {}
+    for (project_id, component, mode, rollout), count in zip(found, counts, strict=True):
+        by_key.setdefault(mode, []).append(
+            Rollout(
+                project=names[project_id],
+                component=component,
+                version=rollout.version,
+                from_version=rollout.from_version,
+                started_at=rollout.start,
+                ended_at=rollout.end,
+                propagation_s=(rollout.end - rollout.start).total_seconds(),
+                mixed_version_share=rate(count.older, count.events),
+                events=count.events,
+                older_events=count.older,
+            )
         )
-        for (project_id, component, rollout), count in zip(found, counts, strict=True)
-    ]
-    return sorted(rollouts, key=lambda r: (r.started_at, r.project, r.component))
+    return {
+        key: sorted(rollouts, key=lambda r: (r.started_at, r.project, r.component))
+        for key, rollouts in by_key.items()
+    }
 
 
 def rollouts_summary(query: MetricsQuery) -> RolloutsSummary:
@@ -156,8 +175,11 @@ def _mode(query: MetricsQuery) -> str | None:
     return "" if query.mode == UNKNOWN_MODE else query.mode
 
 
-def _timelines(query: MetricsQuery) -> dict[tuple[int, str], list[_Row]]:
-    """Per project and component, its runs of one version from the look-back's start to a
+Timeline = tuple[int, str, str | None]  # project id, component, mode (None: every mode)
+
+
+def _timelines(query: MetricsQuery, *, by_mode: bool) -> dict[Timeline, list[_Row]]:
+    """Per project, component (and mode when `by_mode`), its runs of one version from the look-back's start to a
     day past the window's end (so a rollout starting in the window is judged on all of its
     24 h whatever the window's end), in order of their first event.
 
@@ -175,24 +197,35 @@ def _timelines(query: MetricsQuery) -> dict[tuple[int, str], list[_Row]]:
     tiling = " OR ".join("(t.grain = %s AND t.bucket >= %s AND t.bucket < %s)" for _ in pieces)
     rows = fetch_rows(
         ROWS_SQL.format(
-            conditions=" AND ".join(["t.project_id = ANY(%s)", f"({tiling})", *filters])
+            mode=BY_MODE[by_mode],
+            conditions=" AND ".join(["t.project_id = ANY(%s)", f"({tiling})", *filters]),
         ),
         [query.project_ids, *(value for piece in pieces for value in piece), *filter_params],
     )
     kept: list[tuple[Any, ...]] = []
     while rows:
         versions: dict[tuple[Any, ...], int] = {}
-        for project_id, component, _, grain, bucket, _, _ in rows:
-            key = (project_id, component, grain, bucket)
+        for project_id, component, mode, _, grain, bucket, _, _ in rows:
+            key = (project_id, component, mode, grain, bucket)
             versions[key] = versions.get(key, 0) + 1
-        mixed = [key for key, count in versions.items() if count > 1 and key[2] in FINER]
+        # A bucket is read again at the finer grain for every mode when one mode had more
+        # than one version in it.
+        mixed = list(
+            dict.fromkeys(
+                (key[0], key[1], key[3], key[4])
+                for key, count in versions.items()
+                if count > 1 and key[3] in FINER
+            )
+        )
         refined = set(mixed)
-        kept += [row for row in rows if (row[0], row[1], row[3], row[4]) not in refined]
+        kept += [row for row in rows if (row[0], row[1], row[4], row[5]) not in refined]
         if not mixed:
             break
         spans = " OR ".join(SPAN for _ in mixed)
         rows = fetch_rows(
-            ROWS_SQL.format(conditions=" AND ".join([f"({spans})", *filters])),
+            ROWS_SQL.format(
+                mode=BY_MODE[by_mode], conditions=" AND ".join([f"({spans})", *filters])
+            ),
             [
                 *(
                     value
@@ -221,13 +254,13 @@ def _filters(query: MetricsQuery) -> tuple[list[str], list[Any]]:
     return conditions, params
 
 
-def _runs(rows: list[tuple[Any, ...]]) -> dict[tuple[int, str], list[_Row]]:
-    """Per project and component, its rows (each of one version) in order of their first
-    event, consecutive rows of one version merged into one run."""
-    ordered = sorted(rows, key=lambda row: (row[0], row[1], row[5], row[2]))
-    timelines: dict[tuple[int, str], list[_Row]] = {}
-    for project_id, component, version, _, _, first_at, last_at in ordered:
-        runs = timelines.setdefault((project_id, component), [])
+def _runs(rows: list[tuple[Any, ...]]) -> dict[Timeline, list[_Row]]:
+    """Per project, component and mode, its rows (each of one version) in order of their
+    first event, consecutive rows of one version merged into one run."""
+    ordered = sorted(rows, key=lambda row: (row[0], row[1], row[2] or "", row[6], row[3]))
+    timelines: dict[Timeline, list[_Row]] = {}
+    for project_id, component, mode, version, _, _, first_at, last_at in ordered:
+        runs = timelines.setdefault((project_id, component, mode), [])
         if runs and runs[-1].version == version:
             runs[-1] = _Row(version, runs[-1].first_at, max(runs[-1].last_at, last_at))
         else:

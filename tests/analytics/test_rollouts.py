@@ -18,6 +18,7 @@ from django.db import connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 from rest_framework.test import APIClient
 
+from analytics.metrics.compare import metrics_compare
 from analytics.metrics.query import MetricsQuery
 from analytics.metrics.results import Rollout
 from analytics.metrics.rollouts import rollouts_list, rollouts_summary
@@ -209,6 +210,35 @@ def test_mode_filter_walks_each_modes_events_alone(post_batch, project):
     assert found(unknown) == [("policy:pii-filter", "p1", "p2", at(4), at(4), 1, 0)]
     # Unfiltered, the router's modes are one timeline.
     assert len(rollouts_list(query_of(project, *window))) > 1
+
+
+def test_the_comparisons_maintainability_is_each_modes_rollouts(post_batch, project):
+    post(
+        post_batch,
+        [
+            routed(at(0), "r1", mode="routing_first"),
+            routed(at(1), "h1"),
+            routed(at(2), "r2", mode="routing_first"),
+            routed(at(2, 30), "h1"),
+            routed(at(3), "r1", mode="routing_first"),
+            routed(at(4), "r2", mode="routing_first"),
+            routed(at(5), "h2"),
+            routed(at(6), "h1"),
+            routed(at(7), "h2"),
+            checked(at(3), "p2"),  # no mode: unknown
+            checked(at(4), "p1"),
+        ],
+    )
+    rollups_advance()
+    window = (at(-60), at(120))
+    rows = metrics_compare(query_of(project, *window)).rows
+    assert [row.mode for row in rows] == ["routing_first", "hybrid", "unknown"]
+    for row in rows:
+        assert row.maintainability == rollouts_summary(query_of(project, *window, mode=row.mode))
+    routing_first, hybrid, unknown = (row.maintainability for row in rows)
+    assert (routing_first.rollouts, routing_first.propagation_s.max) == (1, 60.0)
+    assert (hybrid.rollouts, hybrid.mixed_version_share) == (1, 0.5)
+    assert unknown.rollouts == 1
 
 
 def test_window_boundary_and_look_back(post_batch, project):
