@@ -6,7 +6,6 @@ article's reference for the measured mode."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 
@@ -23,7 +22,6 @@ from analytics.metrics.query import MetricsQuery
 from analytics.metrics.reference import REFERENCE, positions
 from analytics.metrics.results import (
     CompareRow,
-    FigurePosition,
     Latency,
     MigrationTimes,
     ModeCost,
@@ -32,6 +30,8 @@ from analytics.metrics.results import (
     ModeReliability,
     ModeSecurity,
     ModeTraffic,
+    RolloutsSummary,
+    Spread,
 )
 from analytics.metrics.window import Window
 from analytics.rollups.job import rollups_advance
@@ -41,13 +41,13 @@ from tests.conftest import enforcement_event, routing_event
 
 HIGH_RISK = {"precision": "high", "compliance": "strong"}  # enforcement_first, 5-7 layers
 ROUTING = {"traffic_pattern": "fixed", "cost_sensitivity": "high"}  # routing_first, 1-3
-TYPICAL = {  # a figure of each judged kind inside every mode's reference
+TYPICAL = {  # a figure of each judged kind inside every mode's reference (or none)
     "latency_p50_ms": 160.0,
     "latency_p95_ms": 290.0,
     "latency_p99_ms": 440.0,
     "error_rate": None,
     "violation_rate": None,
-    "availability": 0.9995,
+    "availability": None,  # the modes' references (99.9-99.99%) share no value within 10%
     "migration_time_s": None,
     "savings_share": None,
 }
@@ -75,6 +75,7 @@ def _row(mode: str, **figures: float | None) -> CompareRow:
         security=ModeSecurity(None, None, None, None, None, None, None),
         reliability=ModeReliability(None, None, MigrationTimes(0, None, None)),
         observability=ModeObservability(None),
+        maintainability=RolloutsSummary(0, Spread(None, None), None),
         reference=reference,
         position=position,
     )
@@ -157,24 +158,13 @@ def test_a_figure_outside_the_reference_is_a_finding_that_names_it(figure, value
 
 
 def test_availability_above_its_reference_is_a_finding_too():
-    """No availability passes 110% of the article's figures, so the row's position is set
-    here: the finding follows the position whatever the figure."""
-    row = _row("hybrid")
-    row = replace(
-        row,
-        position=tuple(
-            FigurePosition("availability", 1.0, "above") if f.figure == "availability" else f
-            for f in row.position
-        ),
-    )
-    measured = Measured(mode="hybrid", share=1.0, layers_seen=3, row=row)
-    found = advice_findings(advice_recommend({"precision": "medium"}), measured, answered=True)
-    assert [(f.code, f.message) for f in found] == [
-        (
-            "availability_above_reference",
-            "availability 100%, above the 99.95% the article gives for hybrid",
+    """Availability's 10% is of the requests it leaves unserved: 99.95% is 99.945-99.955%."""
+    found = _findings("hybrid", {"precision": "medium"}, layers=3, availability=1.0)
+    assert found == {
+        "availability_above_reference": (
+            "availability 100%, above the 99.95% the article gives for hybrid"
         )
-    ]
+    }
 
 
 def test_figures_within_or_without_a_value_are_no_finding():
