@@ -16,18 +16,27 @@ import pandas as pd
 from django.db import connection
 
 from ingestion.selectors import POLICY_PREFIX, ROUTER, VERSION_ROW_COLUMNS
+from tollgate.db.sql import column_values, copy_rows, execute
 
 DIMS = ("project_id", "service_id", "environment", "component", "version", "mode")
 
 GRAIN_FLOOR = {"m": "min", "h": "h", "d": "D"}
 
-UPSERT_SQL = """
-INSERT INTO analytics_versionrollup
-    (grain, bucket, project_id, service_id, environment, component, version, mode, events,
-     first_at, last_at)
-SELECT * FROM unnest(%s::text[], %s::timestamptz[], %s::bigint[], %s::bigint[], %s::text[],
-                     %s::text[], %s::text[], %s::text[], %s::bigint[], %s::timestamptz[],
-                     %s::timestamptz[])
+COLUMNS = (
+    "grain", "bucket", "project_id", "service_id", "environment", "component", "version", "mode",
+    "events", "first_at", "last_at",
+)  # fmt: skip
+TYPES = (
+    "text", "timestamptz", "int8", "int8", "text", "text", "text", "text", "int8", "timestamptz",
+    "timestamptz",
+)  # fmt: skip
+STAGE = "stage_analytics_versionrollup"
+# The staged rows (one binary COPY: adapting arrays of a chunk's rows as parameters cost more
+# than the upsert itself) added to the stored ones, the stage emptied in the same statement.
+UPSERT_SQL = f"""
+WITH staged AS (DELETE FROM {STAGE} RETURNING *)
+INSERT INTO analytics_versionrollup ({", ".join(COLUMNS)})
+SELECT {", ".join(COLUMNS)} FROM staged
 ON CONFLICT (grain, project_id, component, bucket, version, mode, service_id, environment)
 DO UPDATE SET events = analytics_versionrollup.events + EXCLUDED.events,
               first_at = LEAST(analytics_versionrollup.first_at, EXCLUDED.first_at),
@@ -107,23 +116,17 @@ def versions_add(rows: pd.DataFrame) -> None:
     transaction."""
     if rows.empty:
         return
-    with connection.cursor() as cursor:
-        cursor.execute(
-            UPSERT_SQL,
-            [
-                [str(value) for value in rows["grain"]],
-                _moments(rows["bucket"]),
-                [int(value) for value in rows["project_id"]],
-                [int(value) for value in rows["service_id"]],
-                [str(value) for value in rows["environment"]],
-                [str(value) for value in rows["component"]],
-                [str(value) for value in rows["version"]],
-                [str(value) for value in rows["mode"]],
-                [int(value) for value in rows["events"]],
-                _moments(rows["first_at"]),
-                _moments(rows["last_at"]),
-            ],
-        )
+    execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS {STAGE} ON COMMIT DELETE ROWS "
+        f"AS SELECT {', '.join(COLUMNS)} FROM analytics_versionrollup WITH NO DATA"
+    )
+    copy_rows(
+        STAGE,
+        COLUMNS,
+        zip(*(column_values(rows[name]) for name in COLUMNS), strict=True),
+        binary_types=TYPES,
+    )
+    execute(UPSERT_SQL)
 
 
 def versions_hour_replace(minutes: pd.DataFrame, *, project_id: int, hour: datetime) -> None:
@@ -160,7 +163,3 @@ def version_rows_frame(rows: list[tuple[object, ...]]) -> pd.DataFrame:
     for name in ("bucket", "first_at", "last_at"):
         frame[name] = pd.to_datetime(frame[name], utc=True)
     return frame
-
-
-def _moments(values: pd.Series) -> list[datetime]:
-    return [pd.Timestamp(value).to_pydatetime() for value in values]
