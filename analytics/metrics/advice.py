@@ -302,6 +302,9 @@ def _figure_number(figure: str) -> Callable[[float], str]:
 
 
 def _percent_number(fraction: float) -> str:
-    """0.041 -> 4.1, 0.9999 -> 99.99, 0.0001 -> 0.01: a rate as a percent without trailing
-    zeros, to 0.0001% (rates have six places, so none rounds to nothing)."""
-    return f"{fraction * 100:.4f}".rstrip("0").rstrip(".")
+    """0.013021 -> 1.3, 0.9995 -> 99.95, 0.99995 -> 99.995, 0.0001 -> 0.01: a rate as a
+    percent without trailing zeros, to two places, three near 100% and four below 0.1% (so
+    no reference of the article rounds to nothing or to 100%)."""
+    percent = fraction * 100
+    places = 4 if percent < 0.1 else 3 if percent > 99 else 2
+    return f"{percent:.{places}f}".rstrip("0").rstrip(".")

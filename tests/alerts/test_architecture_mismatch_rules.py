@@ -226,13 +226,15 @@ def test_findings_the_rule_does_not_name_and_too_few_requests_do_not_fire(post_b
     assert (seen.value, seen.breached, seen.judged) == (0.0, False, True)
     (seen,) = rule_measurements(anything, NOW)
     codes = [finding["code"] for finding in seen.details["findings"]]
-    # 140 ms attempts without errors or violations: below hybrid's reference figures.
+    # 140 ms attempts without errors or violations: below hybrid's reference figures, and
+    # every request served: above its 99.95% availability.
     assert codes == [
         "error_rate_below_reference",
         "violation_rate_below_reference",
+        "availability_above_reference",
         "latency_p95_below_reference",
     ]
-    assert seen.value == 3.0 and seen.breached
+    assert seen.value == 4.0 and seen.breached
     (seen,) = rule_measurements(unprofiled, NOW)
     assert (seen.value, seen.breached) == (1.0, True)
     assert seen.summary.startswith("no profile: answer the five questions")
