@@ -1,16 +1,32 @@
-"""Which architecture a project's profile asks for (DESIGN.md "Project profile"): each of the
-article's five questions answered casts one vote for a mode; the mode with most votes is
-recommended, a tie for first recommends hybrid, and high-risk traffic (precision high or
-compliance strong) is never left to routing alone. Pure rules: the profile's answers in, a
-typed result out; what the traffic measures against it is judged elsewhere.
+"""Which architecture a project's profile asks for (DESIGN.md "Project profile"), and how its
+traffic measures against that (`GET /api/v1/advice`).
+
+`advice_recommend` is pure rules: each of the article's five questions answered casts one
+vote for a mode; the mode with most votes is recommended, a tie for first recommends hybrid,
+and high-risk traffic (precision high or compliance strong) is never left to routing alone.
+
+`project_advice` measures the window's traffic against it: the mode most requests ran in,
+the layers checks were seen at, and the findings (governance's ADVICE_FINDINGS codes) that
+hold, each with a message that says what is wrong. It reads the comparison of modes (its
+row of the measured mode is the one `/compare` gives) and the layer rollups once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
 
-from governance.models import PROFILE_QUESTIONS
+from analytics.metrics.breakdowns import layers_checked
+from analytics.metrics.compare import metrics_compare
+from analytics.metrics.query import UNKNOWN_MODE, MetricsQuery
+from analytics.metrics.results import CompareRow, FigurePosition, ReferenceRange
+from governance.models import (
+    ADVICE_FINDINGS,
+    NO_PROFILE,
+    PROFILE_QUESTIONS,
+    Project,
+    ProjectProfile,
+)
 
 ROUTING_FIRST = "routing_first"
 ENFORCEMENT_FIRST = "enforcement_first"
@@ -111,3 +127,177 @@ def _layers(answers: Mapping[str, str]) -> LayerRange:
     if "medium" in (precision, compliance):
         return MEDIUM_RISK_LAYERS
     return LOW_RISK_LAYERS
+
+
+# --- The traffic against the recommendation ----------------------------------------------
+
+MODE_MISMATCH = "mode_mismatch"
+TOO_FEW_LAYERS = "too_few_layers"
+# The compare row's position figures advice judges -> the figure's part of the finding codes
+# (governance's ADVICE_FIGURES) and how its message names it.
+FIGURE_FINDINGS: dict[str, tuple[str, str]] = {
+    "error_rate": ("error_rate", "error rate"),
+    "violation_rate": ("violation_rate", "escaped violations"),
+    "availability": ("availability", "availability"),
+    "latency_p95_ms": ("latency_p95", "latency P95"),
+    "migration_time_s": ("migration_time", "traffic migration time"),
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One of governance's ADVICE_FINDINGS that holds, and what it means for this project."""
+
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Measured:
+    """What the project runs: the mode of most of the window's requests, its share of them,
+    the distinct layers checks were seen at (every mode's checks: the layer rollups carry no
+    mode), and the comparison's row of that mode."""
+
+    mode: str
+    share: float  # of the window's requests
+    layers_seen: int
+    row: CompareRow
+
+
+@dataclass(frozen=True)
+class Advice:
+    """A project's advice over a window: its profile's answers (None when it has no profile
+    or answered nothing), the recommendation, what the traffic measures (None without
+    requests) and the findings that hold, in ADVICE_FINDINGS' order."""
+
+    project: Project
+    profile: dict[str, str] | None
+    recommendation: Recommendation
+    requests: int  # the window's requests of the project, every mode
+    measured: Measured | None
+    findings: tuple[Finding, ...]
+
+    def holding(self, codes: Iterable[str]) -> tuple[Finding, ...]:
+        """The findings among `codes` that hold."""
+        wanted = set(codes)
+        return tuple(finding for finding in self.findings if finding.code in wanted)
+
+
+def project_advice(query: MetricsQuery, project: Project) -> Advice:
+    """The project's advice over the query's window and filters (its projects narrowed to
+    this one; a mode filter is dropped, since advice asks which mode runs).
+
+    The measured mode is the one with most of the window's requests (`unknown`, requests
+    no event told a mode of, included). A tie goes to the recommended mode when it is among
+    the tied (an even split is not a mismatch), else to the first tied in the comparison's
+    order: routing_first, enforcement_first, hybrid, unknown. Without requests nothing is
+    measured, and only `no_profile` can be judged."""
+    query = replace(query, projects=(project,), mode=None)
+    profile = ProjectProfile.objects.filter(project=project).first()
+    answers = profile.answers if profile is not None else {}
+    recommendation = advice_recommend(answers)
+    rows = metrics_compare(query).rows
+    requests = sum(row.traffic.requests for row in rows)
+    measured = None
+    if requests:
+        row = _measured_row(rows, recommendation.recommended_mode)
+        measured = Measured(
+            mode=row.mode,
+            share=round(row.traffic.requests / requests, 6),
+            layers_seen=layers_checked(query),
+            row=row,
+        )
+    found = _findings(recommendation, measured, answered=bool(answers))
+    return Advice(
+        project=project,
+        profile=answers or None,
+        recommendation=recommendation,
+        requests=requests,
+        measured=measured,
+        findings=tuple(sorted(found, key=lambda finding: ADVICE_FINDINGS.index(finding.code))),
+    )
+
+
+def _measured_row(rows: tuple[CompareRow, ...], recommended: str | None) -> CompareRow:
+    """The row with most requests; ties as `project_advice` says (rows come in the
+    comparison's order, so the first tied is the first in that order)."""
+    most = max(row.traffic.requests for row in rows)
+    tied = [row for row in rows if row.traffic.requests == most]
+    return next((row for row in tied if row.mode == recommended), tied[0])
+
+
+def _findings(
+    recommendation: Recommendation, measured: Measured | None, *, answered: bool
+) -> list[Finding]:
+    found = []
+    if not answered:
+        found.append(
+            Finding(
+                NO_PROFILE,
+                "no profile: answer the five questions in the project's profile to get a "
+                "recommended architecture",
+            )
+        )
+    if measured is None:
+        return found
+    mode, layers = recommendation.recommended_mode, recommendation.recommended_layers
+    if mode is not None and measured.mode != mode:
+        found.append(Finding(MODE_MISMATCH, _mismatch_message(recommendation, mode, measured)))
+    if layers is not None and measured.layers_seen < layers.lowest:
+        found.append(
+            Finding(
+                TOO_FEW_LAYERS,
+                f"checks were seen at {measured.layers_seen} "
+                f"layer{'s' * (measured.layers_seen != 1)}; your profile calls for "
+                f"{layers.label}",
+            )
+        )
+    references = {ref.figure: ref for ref in measured.row.reference}
+    for figure in measured.row.position:
+        if figure.figure in FIGURE_FINDINGS and figure.position in ("above", "below"):
+            found.append(_figure_finding(figure, references[figure.figure], measured.mode))
+    return found
+
+
+def _mismatch_message(recommendation: Recommendation, mode: str, measured: Measured) -> str:
+    why = f" ({recommendation.override})" if recommendation.override else ""
+    share = _percent_number(measured.share) + "%"
+    if measured.mode == UNKNOWN_MODE:
+        running = f"most of your requests ({share}) carry no mode"
+    else:
+        running = f"you run {measured.mode} ({share} of the window's requests)"
+    return f"your profile calls for {mode}{why} and {running}"
+
+
+def _figure_finding(figure: FigurePosition, reference: ReferenceRange, mode: str) -> Finding:
+    code, name = FIGURE_FINDINGS[figure.figure]
+    number = _figure_number(figure.figure)
+    unit = _figure_unit(figure.figure)
+    shown = number(reference.low)
+    if not reference.single:
+        shown += f"-{number(reference.high)}"
+    value = "n/a" if figure.value is None else number(figure.value) + unit
+    return Finding(
+        f"{code}_{figure.position}_reference",
+        f"{name} {value}, {figure.position} the {shown}{unit} the article gives for {mode}",
+    )
+
+
+def _figure_unit(figure: str) -> str:
+    if figure.endswith("_ms"):
+        return " ms"
+    return " s" if figure.endswith("_s") else "%"
+
+
+def _figure_number(figure: str) -> Callable[[float], str]:
+    """How a figure's number reads: latency in whole ms, migration time in whole seconds,
+    rates as percents."""
+    if figure.endswith(("_ms", "_s")):
+        return lambda value: f"{value:,.0f}"
+    return _percent_number
+
+
+def _percent_number(fraction: float) -> str:
+    """0.041 -> 4.1, 0.9999 -> 99.99, 0.0001 -> 0.01: a rate as a percent without trailing
+    zeros, to 0.0001% (rates have six places, so none rounds to nothing)."""
+    return f"{fraction * 100:.4f}".rstrip("0").rstrip(".")

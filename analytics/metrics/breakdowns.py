@@ -128,6 +128,12 @@ def metrics_layers(query: MetricsQuery) -> list[LayerRow]:
     return answer
 
 
+def layers_checked(query: MetricsQuery) -> int:
+    """How many distinct enforcement layers had checks in the window: one grouped read of
+    the layer rollups without their sketches (groups without checks are left out)."""
+    return len(rollup_totals(LAYERS, query, ("layer",), sketches=()))
+
+
 NO_HEALTH_ATTEMPTS: Totals = {
     "attempts": 0,
     "errors": 0,
