@@ -18,6 +18,7 @@ from django.utils.safestring import SafeString
 from analytics.dashboard import charts
 from analytics.dashboard.filters import Selection
 from analytics.dashboard.formatting import Figure, count, figure, ms, raw, seconds
+from analytics.dashboard.pages.advice import ADVICE_SHOWN, project_advice_cards
 from analytics.dashboard.series import lines
 from analytics.formatting import multiple, percent, ratio_percent, usd
 from analytics.metrics.compare import metrics_compare
@@ -546,11 +547,12 @@ def _money(value: Any) -> float | None:
 
 
 def architectures_context(selection: Selection) -> dict[str, Any]:
-    """The page: headline, the table of dimensions by mode, and the charts (of the selection
-    without its mode: `without_mode`)."""
+    """The page: headline, the table of dimensions by mode, the charts, and each project's
+    advice (of the selection without its mode: `without_mode`)."""
     selection = without_mode(selection)
     comparison = metrics_compare(selection.query)
     rows = comparison.rows
+    advice, advice_more = project_advice_cards(selection)
     context: dict[str, Any] = {
         "hide_mode_filter": True,
         "empty": not rows,
@@ -558,5 +560,8 @@ def architectures_context(selection: Selection) -> dict[str, Any]:
         "columns": [(row.mode, MODE_LABELS[row.mode]) for row in rows],
         "dimensions": dimensions(rows) if rows else [],
         "charts": comparison_charts(selection, rows) if rows else [],
+        "advice": advice,
+        "advice_more": advice_more,
+        "advice_shown": ADVICE_SHOWN,
     }
     return context
