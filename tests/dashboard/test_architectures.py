@@ -15,18 +15,15 @@ from django.utils import timezone
 
 from analytics.dashboard.filters import selection_from
 from analytics.dashboard.pages.advice import ADVICE_SHOWN
-from analytics.dashboard.pages.architectures import (
-    architectures_context,
-    reference_text,
-    verdict,
-)
+from analytics.dashboard.pages.architectures import architectures_context
+from analytics.dashboard.pages.comparison_table import reference_text, verdict
 from analytics.metrics.advice import project_advice
 from analytics.metrics.compare import metrics_compare
 from analytics.metrics.results import ReferenceRange
 from analytics.rollups.job import rollups_advance
 from governance.models import ProjectProfile
 from tests.conftest import routing_event
-from tests.dashboard.conftest import _post, headline, page_window, rows
+from tests.dashboard.conftest import _post, headline, page_metrics, page_window, rows
 from tests.governance.factories import ApiKeyFactory, ProjectFactory, ServiceFactory, UserFactory
 
 PAGE = "/dashboard/architectures/"
@@ -71,8 +68,6 @@ def _same(shown: str, answered: Any) -> bool:
 
 def _positions(html: str) -> dict[tuple[str, str], str]:
     """(mode, metric) -> data-position of the table's cells that have one."""
-    from tests.dashboard.conftest import page_metrics
-
     return {
         (item["data-mode"], item["data-metric"]): item["data-position"]
         for item in page_metrics(html)

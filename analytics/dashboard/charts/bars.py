@@ -43,8 +43,13 @@ def bar_chart(
     thresholds: Sequence[Threshold] = (),
     empty: str = "No data in this window",
     whole: bool = False,
+    ceiling: float | None = None,
+    labels: bool = True,
 ) -> SafeString:
-    """Grouped vertical bars: one group per category, one bar per series."""
+    """Grouped vertical bars: one group per category, one bar per series. With a `ceiling`,
+    the axis stops there and a taller bar is cut at the top, marked and labelled with its
+    value (one outage's bar would flatten every other); `labels=False` leaves the values to
+    the hover titles, except those of cut bars."""
     values = [v for s in series for v in s.values if v is not None]
     if not categories or not values:
         return empty_chart(title, empty)
@@ -52,13 +57,13 @@ def bar_chart(
     legend_names = [(s.name, color(i), False) for i, s in enumerate(series)]
     if marks:
         legend_names.append((REFERENCE_LABEL, REFERENCE_COLOR, False))
-    frame = Frame(
-        zero_scale(max([*values, *marks, *(t.value for t in thresholds)]), whole=whole),
-        legend_rows(len(legend_names) + len(thresholds)),
-    )
+    top = max([*values, *marks, *(t.value for t in thresholds)])
+    if ceiling is not None:
+        top = min(top, ceiling)
+    frame = Frame(zero_scale(top, whole=whole), legend_rows(len(legend_names) + len(thresholds)))
     group_width = (frame.right - frame.left) / len(categories)
     bar_width = group_width * 0.8 / len(series)
-    show_values = len(categories) * len(series) <= 16
+    show_values = labels and len(categories) * len(series) <= 16
     body = y_axis(frame, fmt, y_label)
     for c_index, category in enumerate(categories):
         centre = frame.left + group_width * (c_index + 0.5)
@@ -79,10 +84,18 @@ def bar_chart(
                 f'height="{frame.y0 - y:.1f}" fill="{color(s_index)}"><title>{text}</title>'
                 "</rect>"
             )
-            if show_values:
+            cut = value > frame.scale.top
+            if cut:  # a white break across the bar's top: it goes on past the axis
                 body.append(
-                    f'<text x="{x + bar_width / 2:.1f}" y="{y - 3:.1f}" text-anchor="middle" '
-                    f'fill="#222">{escape(fmt(value))}</text>'
+                    f'<path class="cut" d="M{x:.1f},{y + 8:.1f} l{bar_width / 2:.1f},-5 '
+                    f'l{bar_width / 2:.1f},5" stroke="#fff" stroke-width="2.5" fill="none"/>'
+                )
+            if show_values or cut:
+                # Cut bars stand side by side at the top: their labels alternate in height.
+                lift = 3 + 12 * (s_index % 2) * cut
+                body.append(
+                    f'<text x="{x + bar_width / 2:.1f}" y="{y - lift:.1f}" '
+                    f'text-anchor="middle" fill="#222">{escape(fmt(value))}</text>'
                 )
         for s_index, bars in enumerate(series):
             mark = bars.references[c_index] if c_index < len(bars.references) else None

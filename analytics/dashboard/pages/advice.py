@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from django.urls import reverse
 
 from analytics.dashboard.filters import Selection
+from analytics.formatting import percent
 from analytics.metrics.advice import FIGURE_FINDINGS, MODE_MISMATCH, TOO_FEW_LAYERS, Advice
 from analytics.metrics.advice import project_advice as advice_of
 from governance.models import NO_PROFILE, PROFILE_QUESTIONS, Project
@@ -48,6 +49,8 @@ FINDING_TITLES = {
 
 @dataclass(frozen=True)
 class Answer:
+    """One of the five questions, the profile's answer and the mode it votes for."""
+
     question: str  # the profile's field
     text: str  # the question in words
     answer: str  # empty: not answered
@@ -56,6 +59,8 @@ class Answer:
 
 @dataclass(frozen=True)
 class FindingShown:
+    """A finding that holds: its code, its title in words, and advice's message."""
+
     code: str
     title: str
     message: str
@@ -70,6 +75,7 @@ class ProjectAdvice:
     answers: tuple[Answer, ...]  # all five questions, answered or not
     recommended: str  # the recommended mode in words, empty without answers
     measured: str  # the measured mode in words, empty without traffic
+    measured_share: str  # its share of the project's requests, as a percent
     votes: tuple[tuple[str, int], ...]  # (mode in words, votes), most first
     findings: tuple[FindingShown, ...]
     profile_url: str  # the admin page where the profile is set (shown to staff only)
@@ -101,6 +107,7 @@ def _card(advice: Advice, project: Project) -> ProjectAdvice:
         ),
         recommended=MODE_NAMES.get(recommendation.recommended_mode or "", ""),
         measured=MODE_NAMES.get(advice.measured.mode, "") if advice.measured else "",
+        measured_share=percent(advice.measured.share) if advice.measured else "",
         votes=tuple(
             (MODE_NAMES[mode], count)
             for mode, count in sorted(recommendation.votes.items(), key=lambda item: -item[1])
