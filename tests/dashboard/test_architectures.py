@@ -4,7 +4,9 @@ advice, another organization's data never shown, and reads that stay bounded."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -16,10 +18,10 @@ from django.utils import timezone
 from analytics.dashboard.filters import selection_from
 from analytics.dashboard.pages.advice import ADVICE_SHOWN
 from analytics.dashboard.pages.architectures import architectures_context
-from analytics.dashboard.pages.comparison_table import reference_text, verdict
+from analytics.dashboard.pages.comparison_table import dimensions, reference_text, verdict
 from analytics.metrics.advice import project_advice
 from analytics.metrics.compare import metrics_compare
-from analytics.metrics.results import ReferenceRange
+from analytics.metrics.results import CompareRow, ReferenceRange
 from analytics.rollups.job import rollups_advance
 from governance.models import ProjectProfile
 from tests.conftest import routing_event
@@ -46,6 +48,14 @@ API_PATHS: dict[str, tuple[str, ...]] = {
     "availability": ("reliability", "availability"),
     "events_per_request": ("observability", "events_per_request"),
 }
+
+
+@dataclass(frozen=True)
+class _Maintained(CompareRow):
+    """A compare row with the rollouts work's maintainability group (CompareRow itself gains
+    it when the integrator merges that work)."""
+
+    maintainability: Any
 
 
 def _api(client: Client, params: dict[str, str]) -> dict[str, dict[str, Any]]:
@@ -112,8 +122,38 @@ class TestComparison:
         hybrid = next(c for c in lines["violation_rate"].cells if c.mode == "hybrid")
         assert hybrid.reference == "ref 0.5-2%"
         assert [mode for mode, _ in context["columns"]] == list(compared)
-        assert "maintainability" not in [d.key for d in context["dimensions"]]  # not wired yet
+        keys = [d.key for d in context["dimensions"]]
+        assert ("maintainability" in keys) == all(
+            getattr(row, "maintainability", None) is not None for row in compared.values()
+        )
         assert len(context["charts"]) == 4
+
+    def test_the_maintainability_seam_reads_the_rollouts_summary(self, traffic, organization):
+        """Rows carrying the rollouts work's maintainability group (RolloutsSummary: rollouts,
+        propagation_s {median, max}, mixed_version_share) get their dimension."""
+        selection = selection_from(
+            {"range": "24h"}, organization_id=organization.pk, now=timezone.now()
+        )
+        summary = SimpleNamespace(
+            rollouts=2,
+            propagation_s=SimpleNamespace(median=40.0, max=90.0),
+            mixed_version_share=0.125,
+        )
+        rows = [
+            _Maintained(
+                **{
+                    **{f.name: getattr(row, f.name) for f in fields(row)},
+                    **{"maintainability": summary},
+                }
+            )
+            for row in metrics_compare(selection.query).rows
+        ]
+        found = {d.key: d for d in dimensions(rows)}["maintainability"]
+        shown = {line.metric: line.cells[0] for line in found.lines}
+        assert shown["rollouts"].display == "2 rollouts"
+        assert shown["propagation_median_s"].value == 40.0
+        assert shown["propagation_max_s"].display == "1 min 30 s"
+        assert shown["mixed_version_share"].display == "12.5%"
 
     def test_filters_narrow_it_and_the_mode_filter_is_dropped(self, traffic, member):
         client = member("ops")
