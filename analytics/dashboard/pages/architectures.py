@@ -18,18 +18,12 @@ from analytics.dashboard import charts
 from analytics.dashboard.filters import Selection
 from analytics.dashboard.formatting import Figure, figure, ms
 from analytics.dashboard.pages.advice import ADVICE_SHOWN, project_advice_cards
-from analytics.dashboard.pages.comparison_table import dimensions
+from analytics.dashboard.pages.comparison_table import MODE_LABELS, dimensions
 from analytics.dashboard.series import lines
 from analytics.formatting import percent, usd
 from analytics.metrics.compare import metrics_compare
 from analytics.metrics.results import CompareRow, Comparison
 
-MODE_LABELS = {
-    "routing_first": "Routing-first",
-    "enforcement_first": "Enforcement-first",
-    "hybrid": "Hybrid",
-    "unknown": "Mode not reported",
-}
 LATENCY_CEILING = 2.5  # the latency chart's axis stops at this many times the slowest reference
 
 

@@ -12,6 +12,12 @@ from analytics.dashboard.formatting import count, ms, raw, seconds
 from analytics.formatting import NA, multiple, percent, ratio_percent, usd
 from analytics.metrics.results import CompareRow, FigurePosition, ReferenceRange
 
+MODE_LABELS = {
+    "routing_first": "Routing-first",
+    "enforcement_first": "Enforcement-first",
+    "hybrid": "Hybrid",
+    "unknown": "Mode not reported",
+}
 # Which side of its reference a figure is worse on (the other side is better).
 WORSE_WHEN = {
     "latency_p50_ms": "above",
@@ -42,6 +48,11 @@ class Cell:
     @property
     def data_value(self) -> str:
         return raw(self.value)
+
+    @property
+    def mode_label(self) -> str:
+        """The column's heading, repeated in the cell where the heading scrolls away."""
+        return MODE_LABELS.get(self.mode, self.mode)
 
     @property
     def parts(self) -> list[str]:
