@@ -1,6 +1,6 @@
 from django.urls import path
 
-from analytics.api import alerts, requests, views
+from analytics.api import advice, alerts, requests, views
 
 urlpatterns = [
     path("metrics/summary", views.SummaryView.as_view(), name="metrics-summary"),
@@ -10,6 +10,7 @@ urlpatterns = [
     path("metrics/timeseries", views.TimeseriesView.as_view(), name="metrics-timeseries"),
     path("drift", views.DriftView.as_view(), name="drift"),
     path("compare", views.CompareView.as_view(), name="compare"),
+    path("advice", advice.AdviceView.as_view(), name="advice"),
     path("requests/<path:request_id>", requests.RequestView.as_view(), name="request"),
     path("budgets", alerts.BudgetsView.as_view(), name="budgets"),
     path("alerts", alerts.AlertsView.as_view(), name="alerts"),

@@ -87,6 +87,7 @@ STAGING_SHARE = 0.1  # requests from the staging environment
 PILOT_REQUESTS = 20_000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECONDS = 1_000_000
+PROJECT_NAMED = "{project}"  # a parameter filled with the run's project name
 ENDPOINTS: tuple[tuple[str, str, dict[str, str]], ...] = (
     ("summary", "/api/v1/metrics/summary", {}),
     ("models", "/api/v1/metrics/models", {}),
@@ -99,6 +100,7 @@ ENDPOINTS: tuple[tuple[str, str, dict[str, str]], ...] = (
     ),
     ("drift", "/api/v1/drift", {}),
     ("compare", "/api/v1/compare", {}),
+    ("advice", "/api/v1/advice", {"project": PROJECT_NAMED}),
 )
 # The dashboard's pages, signed in as an ops user, over the last 30 days (target P95 < 150 ms).
 PAGES: tuple[tuple[str, str, dict[str, str]], ...] = (
@@ -544,6 +546,13 @@ class Latency:
     mean: float
 
 
+def _named(params: dict[str, str], tenant: Tenant) -> dict[str, str]:
+    return {
+        name: tenant.project.name if value == PROJECT_NAMED else value
+        for name, value in params.items()
+    }
+
+
 def endpoints_measure(
     tenant: Tenant, window: tuple[datetime, datetime], calls: int
 ) -> tuple[dict[str, Latency], dict[str, Any]]:
@@ -557,7 +566,10 @@ def endpoints_measure(
     api_window = {"from": window[0].isoformat(), "to": window[1].isoformat()}
     page_window = {"range": "30d"}
     calls_of = [
-        *((name, api, path, {**api_window, **params}) for name, path, params in ENDPOINTS),
+        *(
+            (name, api, path, {**api_window, **_named(params, tenant)})
+            for name, path, params in ENDPOINTS
+        ),
         *((name, pages, path, {**page_window, **params}) for name, path, params in PAGES),
     ]
     results = {}

@@ -1,9 +1,10 @@
 """What an alert rule sees now: one measurement per scope, from the live figures.
 
 A model_failure rule measures each model with traffic in its window; routing drift, rollup
-mismatches and the summary's rates, latency and spend measure the rule's one scope; an
-over_interception rule scoped to a policy measures that policy's checks. When a
-model incident resolves, its traffic migration time is read from the raw events.
+mismatches, advice's findings (architecture_mismatch) and the summary's rates, latency and
+spend measure the rule's one scope; an over_interception rule scoped to a policy measures
+that policy's checks. When a model incident resolves, its traffic migration time is read from
+the raw events.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from analytics.alerts.wording import percent
 from analytics.formatting import usd
+from analytics.metrics.advice import project_advice
 from analytics.metrics.breakdowns import metrics_models, metrics_policies
 from analytics.metrics.budgets import scope_query, spend
 from analytics.metrics.drift import metrics_drift
@@ -24,7 +26,9 @@ from analytics.metrics.window import Window
 from analytics.models import Alert, AlertState
 from analytics.rollups.reconcile import mismatches_open
 from governance.models import (
+    ADVICE_FINDINGS,
     DEFAULT_CONFORMANCE_MIN,
+    NO_PROFILE,
     AlertKind,
     AlertRule,
     ScopeKind,
@@ -57,8 +61,7 @@ def rule_measurements(rule: AlertRule, now: datetime) -> Iterator[Measurement]:
     scope = rule.scope_label
     window = f"the last {rule.window_minutes} min"
     if rule.kind == AlertKind.ARCHITECTURE_MISMATCH:
-        # Phase 1: advice's findings are not measured yet (phase 2 adds it); yield nothing
-        # rather than fall through to the spend measurement below and fire on any spend.
+        yield _architecture_mismatch(rule, now, limit, scope, window)
         return
     if rule.kind == AlertKind.MODEL_FAILURE:
         yield from _model_failures(rule, now, limit)
@@ -155,6 +158,43 @@ def _drift(rule: AlertRule, now: datetime, threshold: float, scope: str) -> Meas
         judged=judged,
         summary=text,
         details={"conformance": conformance, "mix": [asdict(share) for share in drift.mix]},
+    )
+
+
+def _architecture_mismatch(
+    rule: AlertRule, now: datetime, threshold: float, scope: str, window: str
+) -> Measurement:
+    """The project's advice over the rule's window (analytics.metrics.advice): the value is
+    the number of the rule's findings that hold (none named: any finding but no_profile),
+    judged from `min_requests` of the window's requests; the summary and the details carry
+    the findings' messages, so the mail says what is wrong."""
+    problem = policy_scope_problem(rule.kind, rule.scope_kind)
+    if problem:  # a rule saved around the validation: say so rather than judge a part
+        return Measurement(scope=scope, value=None, breached=False, judged=False, summary=problem)
+    advice = project_advice(_query(rule, now), rule.project)
+    codes = rule.findings or [code for code in ADVICE_FINDINGS if code != NO_PROFILE]
+    holding = advice.holding(codes)
+    count = len(holding)
+    judged = advice.requests >= rule.min_requests
+    if not judged:
+        text = f"{advice.requests} requests over {window}: below {rule.min_requests}"
+    elif holding:
+        text = "; ".join(finding.message for finding in holding)
+    else:
+        text = f"the traffic matches the profile's advice over {window}"
+    measured = advice.measured
+    return Measurement(
+        scope=scope,
+        value=float(count),
+        breached=judged and count > threshold,
+        judged=judged,
+        summary=text,
+        details={
+            "requests": advice.requests,
+            "findings": [{"code": finding.code, "message": finding.message} for finding in holding],
+            "recommended_mode": advice.recommendation.recommended_mode,
+            "measured_mode": None if measured is None else measured.mode,
+        },
     )
 
 

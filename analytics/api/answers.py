@@ -7,6 +7,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from analytics.metrics.advice import Advice
 from analytics.metrics.budgets import BudgetStatus
 from analytics.metrics.query import MetricsQuery
 from analytics.metrics.results import (
@@ -25,6 +26,7 @@ from analytics.metrics.results import (
     Summary,
 )
 from analytics.metrics.summary import repricings_in_progress
+from governance.models import PROFILE_QUESTIONS
 
 Answer = dict[str, Any]
 
@@ -262,4 +264,43 @@ def compare_row_answer(row: CompareRow) -> Answer:
             figure.figure: {"value": figure.value, "position": figure.position}
             for figure in row.position
         },
+    }
+
+
+def advice_answer(advice: Advice, query: MetricsQuery) -> Answer:
+    """/advice: the profile (every question, null when unanswered; null without a profile),
+    the recommendation and why, what the window's traffic measures (the measured mode's
+    /compare row beside the mode and the layers seen; null without requests) and the
+    findings that hold."""
+    recommendation, measured = advice.recommendation, advice.measured
+    layers = recommendation.recommended_layers
+    profile = advice.profile
+    return {
+        "project": advice.project.name,
+        "window": window_answer(query),
+        "profile": None
+        if profile is None
+        else {question: profile.get(question) for question in PROFILE_QUESTIONS},
+        "votes": recommendation.votes,
+        "recommended_mode": recommendation.recommended_mode,
+        "recommended_layers": None if layers is None else layers.label,
+        "reasons": [
+            {"question": reason.question, "answer": reason.answer, "vote": reason.vote}
+            for reason in recommendation.reasons
+        ],
+        "override": recommendation.override,
+        "measured": None
+        if measured is None
+        else {
+            "mode": measured.mode,
+            "layers_seen": measured.layers_seen,
+            **{
+                name: value
+                for name, value in compare_row_answer(measured.row).items()
+                if name != "mode"
+            },
+        },
+        "findings": [
+            {"code": finding.code, "message": finding.message} for finding in advice.findings
+        ],
     }

@@ -207,7 +207,7 @@ def project_advice(query: MetricsQuery, project: Project) -> Advice:
             layers_seen=layers_checked(query),
             row=row,
         )
-    found = _findings(recommendation, measured, answered=bool(answers))
+    found = advice_findings(recommendation, measured, answered=bool(answers))
     return Advice(
         project=project,
         profile=answers or None,
@@ -226,9 +226,13 @@ def _measured_row(rows: tuple[CompareRow, ...], recommended: str | None) -> Comp
     return next((row for row in tied if row.mode == recommended), tied[0])
 
 
-def _findings(
+def advice_findings(
     recommendation: Recommendation, measured: Measured | None, *, answered: bool
 ) -> list[Finding]:
+    """The findings that hold (unordered): `no_profile` when nothing is answered; with
+    traffic, `mode_mismatch` and `too_few_layers` against the recommendation (when there is
+    one), and a figure's `_above_reference` / `_below_reference` from the measured row's
+    positions against the article's figures for the measured mode."""
     found = []
     if not answered:
         found.append(

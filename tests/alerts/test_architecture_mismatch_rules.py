@@ -1,7 +1,9 @@
 """Rules of kind `architecture_mismatch`: their condition is a list of advice finding codes
 (`findings`), for the whole project only; rule files, the model's validation (the admin) and
-the admin's form check the codes, other kinds refuse findings. Until advice is measured (phase
-2) such a rule yields no measurement, so it neither fires nor stops the minute's run."""
+the admin's form check the codes, other kinds refuse findings. Through the real evaluation, the
+rule counts the findings of the project's advice it names, fires after its `for` duration with
+the findings' messages in the alert and its mail, waits for `min_requests`, and resolves when
+the traffic runs as the profile asks again."""
 
 from __future__ import annotations
 
@@ -14,12 +16,12 @@ from django.utils import timezone
 from analytics.alerts.evaluation import alerts_evaluate
 from analytics.alerts.measurements import rule_measurements
 from analytics.alerts.wording import crossing_shown
-from analytics.models import Alert
+from analytics.models import Alert, AlertState, Notification
 from analytics.rollups.job import rollups_advance
-from governance.models import ADVICE_FINDINGS, DEFAULT_THRESHOLDS, AlertRule
+from governance.models import ADVICE_FINDINGS, DEFAULT_THRESHOLDS, AlertRule, ProjectProfile
 from governance.rules import rules_load
 from governance.services import GovernanceError
-from tests.conftest import routing_event
+from tests.conftest import enforcement_event, routing_event
 from tests.governance.factories import UserFactory
 
 NOW = timezone.now().replace(second=0, microsecond=0)
@@ -149,18 +151,107 @@ def test_the_admin_ticks_findings_from_the_codes(client, project):
     assert not AlertRule.objects.filter(name="slow").exists()
 
 
-@pytest.mark.django_db(transaction=True)
-def test_until_advice_is_measured_the_rule_neither_fires_nor_stops_the_run(post_batch, project):
-    """Falling through to the spend measurement, any spend above the default threshold of 0
-    would fire it."""
-    at = (NOW - timedelta(minutes=2)).isoformat()
-    assert post_batch([routing_event(timestamp=at) for _ in range(5)]).json()["rejected"] == 0
-    rollups_advance(max_seconds=float("inf"))
-    rule = _load(project, findings=["mode_mismatch"])
-    spend = _load(project, name="spend", kind="cost_overrun", threshold="0", findings=None)
-    assert [m.breached for m in rule_measurements(spend, NOW)] == [True]  # there is spend
+def _traffic(mode: str, count: int, minutes_ago: float, layers: tuple[str, ...]) -> list[dict]:
+    events = []
+    for index in range(count):
+        request_id = f"{mode}-{minutes_ago}-{index}"
+        at = (NOW - timedelta(minutes=minutes_ago)).isoformat()
+        events.append(routing_event(request_id=request_id, mode=mode, timestamp=at))
+        events += [
+            enforcement_event(request_id=request_id, layer=layer, timestamp=at) for layer in layers
+        ]
+    return events
 
-    assert list(rule_measurements(rule, NOW)) == []
+
+def _post(post_batch, events: list[dict]) -> None:
+    assert post_batch(events).json()["rejected"] == 0
+    rollups_advance(max_seconds=float("inf"))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_rule_fires_on_its_findings_for_its_duration_and_resolves(post_batch, project):
+    ProjectProfile.objects.create(project=project, traffic_pattern="fixed")  # routing_first
+    rule = _load(
+        project,
+        findings=["mode_mismatch", "too_few_layers"],
+        window_minutes=10,
+        for_minutes=5,
+        min_requests=5,
+        recipients=["ops@example.com"],
+    )
+    start = NOW - timedelta(minutes=50)  # evaluated in the past: ingest refuses the future
+    _post(post_batch, _traffic("hybrid", 8, minutes_ago=52, layers=("preprocess",)))
+    alerts_evaluate(now=start)
+    alert = Alert.objects.get(rule=rule)
+    assert alert.state == AlertState.PENDING  # held for the rule's 5 minutes
+    assert alert.value == 1.0  # mode_mismatch; 1 layer is enough for 1-3
+    message = (
+        "your profile calls for routing_first and you run hybrid (100% of the window's requests)"
+    )
+    assert alert.summary == message
+    assert alert.details["findings"] == [{"code": "mode_mismatch", "message": message}]
+    assert (alert.details["recommended_mode"], alert.details["measured_mode"]) == (
+        "routing_first",
+        "hybrid",
+    )
+    alerts_evaluate(now=start + timedelta(minutes=5))
+    alert.refresh_from_db()
+    assert alert.state == AlertState.FIRING
+    (mail,) = Notification.objects.filter(alert=alert)
+    assert f"  - {message} (mode_mismatch)" in mail.body_text
+    assert "1 findings against a threshold of 0 findings" in mail.body_text
+
+    # The traffic runs routing_first again: the finding no longer holds.
+    _post(post_batch, _traffic("routing_first", 20, minutes_ago=30, layers=("preprocess",)))
+    alerts_evaluate(now=NOW - timedelta(minutes=25))
+    alert.refresh_from_db()
+    assert alert.state == AlertState.RESOLVED
+    assert alert.value == 0.0 and alert.details["findings"] == []
+    assert alert.summary == "the traffic matches the profile's advice over the last 10 min"
+    resolved = Notification.objects.filter(alert=alert).latest("pk")
+    assert "RESOLVED" in resolved.subject and "Findings:" not in resolved.body_text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_findings_the_rule_does_not_name_and_too_few_requests_do_not_fire(post_batch, project):
+    """Without a profile, only no_profile and the figures hold: a rule naming no findings
+    counts every finding but no_profile; a rule naming no_profile counts it, from its
+    `min_requests` on."""
+    _post(post_batch, _traffic("hybrid", 6, minutes_ago=3, layers=()))
+    quiet = _load(project, name="layers", findings=["mode_mismatch", "too_few_layers"])
+    anything = _load(project, name="anything", min_requests=5)
+    unprofiled = _load(project, name="unprofiled", findings=["no_profile"], min_requests=5)
+    busy = _load(project, name="busy", findings=["no_profile"], min_requests=7)
+    (seen,) = rule_measurements(quiet, NOW)
+    assert (seen.value, seen.breached, seen.judged) == (0.0, False, True)
+    (seen,) = rule_measurements(anything, NOW)
+    codes = [finding["code"] for finding in seen.details["findings"]]
+    # 140 ms attempts without errors or violations: below hybrid's reference figures.
+    assert codes == [
+        "error_rate_below_reference",
+        "violation_rate_below_reference",
+        "latency_p95_below_reference",
+    ]
+    assert seen.value == 3.0 and seen.breached
+    (seen,) = rule_measurements(unprofiled, NOW)
+    assert (seen.value, seen.breached) == (1.0, True)
+    assert seen.summary.startswith("no profile: answer the five questions")
+    (seen,) = rule_measurements(busy, NOW)
+    assert (seen.judged, seen.breached) == (False, False)
+    assert seen.summary == "6 requests over the last 15 min: below 7"
     alerts_evaluate(now=NOW)
-    assert not Alert.objects.filter(rule=rule).exists()
-    assert Alert.objects.filter(rule=spend).exists()  # the run went on past it
+    assert set(Alert.objects.values_list("rule__name", "state")) == {
+        ("unprofiled", AlertState.FIRING),
+        ("anything", AlertState.FIRING),
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_threshold_counts_findings(post_batch, project):
+    ProjectProfile.objects.create(project=project, precision="high")  # enforcement_first, 5-7
+    _post(post_batch, _traffic("hybrid", 6, minutes_ago=3, layers=("preprocess",)))
+    both = ["mode_mismatch", "too_few_layers"]
+    one = _load(project, name="one", findings=both, threshold="1")
+    two = _load(project, name="two", findings=both, threshold="2")
+    assert [(m.value, m.breached) for m in rule_measurements(one, NOW)] == [(2.0, True)]
+    assert [(m.value, m.breached) for m in rule_measurements(two, NOW)] == [(2.0, False)]

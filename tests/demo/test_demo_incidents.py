@@ -16,10 +16,13 @@ from django.utils import timezone
 
 from analytics.dashboard.filters import selection_from
 from analytics.dashboard.health import BAD, health_rows
+from analytics.metrics.advice import project_advice
+from analytics.metrics.query import MetricsQuery
+from analytics.metrics.window import Window
 from analytics.models import Alert, AlertState, BudgetNotice
 from analytics.rollups.job import rollups_advance
 from analytics.rollups.reconcile import rollups_reconcile
-from governance.models import Organization
+from governance.models import Organization, Project
 from tollgate.demo.alerts import (
     OVERRUN_PROJECT,
     alerts_replay,
@@ -129,10 +132,24 @@ def test_traffic_without_incidents_raises_no_alert(demo_keys):
     assert reconciled.hours_checked >= 15 and reconciled.differences == []
     _replay()
     # The research assistant running against its profile is no incident: the mismatch is the
-    # demo's by design, whatever the traffic (its rule may judge it; nothing else may fire).
+    # demo's by design, whatever the traffic (nothing else may fire).
     alerts = Alert.objects.exclude(project__name="research-assistant", kind="architecture_mismatch")
     assert list(alerts.values_list("project__name", "kind", "scope")) == []
     assert not BudgetNotice.objects.exists()
+
+    # Its profile recommends routing_first while it runs hybrid: advice finds the mismatch and
+    # the project's architecture_mismatch rule fires on it.
+    research = Project.objects.get(name="research-assistant")
+    window = Window.of(NOW - timedelta(hours=1), NOW)
+    advice = project_advice(MetricsQuery(window=window, projects=(research,)), research)
+    assert advice.recommendation.recommended_mode == "routing_first"
+    assert advice.measured is not None and advice.measured.mode == "hybrid"
+    (mismatch,) = advice.holding(["mode_mismatch"])
+    assert mismatch.message.startswith("your profile calls for routing_first and you run hybrid")
+    alert = _alert("research-assistant", "architecture_mismatch")
+    assert alert.state == AlertState.FIRING
+    assert alert.details["findings"] == [{"code": "mode_mismatch", "message": alert.summary}]
+    assert alert.summary.startswith("your profile calls for routing_first and you run hybrid")
 
 
 def test_the_overviews_health_grid_flags_each_incidents_project(demo_keys):
