@@ -203,7 +203,7 @@ class TimeseriesView(MetricsView):
         responses={200: OpenApiTypes.OBJECT, **ERRORS},
     )
     def get(self, request: Request) -> Response:
-        """One metric per interval, optionally one series per model, service, layer or
+        """One metric per interval, optionally one series per model, service, mode, layer or
         policy (layer and policy for the check metrics)."""
         query = self.metrics_query(request)
         params = request.query_params

@@ -20,6 +20,7 @@ urlpatterns = [
     path("dashboard/routing/", views.routing, name="routing"),
     path("dashboard/cost/", views.cost, name="cost"),
     path("dashboard/cost.csv", views.cost_csv, name="cost-csv"),
+    path("dashboard/architectures/", views.architectures, name="architectures"),
     path("dashboard/alerts/", views.alerts, name="alerts"),
     path("dashboard/alerts/<str:alert_id>/", views.alert_detail, name="alert"),
     path("dashboard/requests/", views.request_search, name="request-search"),

@@ -27,6 +27,7 @@ from analytics.dashboard.filters import (
 )
 from analytics.dashboard.pages.alert import alert_context
 from analytics.dashboard.pages.alerts import alert_in_organization, alerts_context, silence_for
+from analytics.dashboard.pages.architectures import architectures_context, without_mode
 from analytics.dashboard.pages.cost import cost_context, spend_csv, spend_tables
 from analytics.dashboard.pages.enforcement import enforcement_context
 from analytics.dashboard.pages.interceptions import interceptions_context, narrowing_from
@@ -47,6 +48,7 @@ PAGES = (
     ("enforcement", "Enforcement"),
     ("routing", "Routing"),
     ("cost", "Cost and budgets"),
+    ("architectures", "Architectures"),
     ("alerts", "Alerts"),
 )
 
@@ -208,6 +210,26 @@ def cost_csv(request: HttpRequest, membership: Membership) -> HttpResponse:
     )
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
+
+
+@require_safe
+@member_required
+def architectures(request: HttpRequest, membership: Membership) -> HttpResponse:
+    """Routing-first, enforcement-first and hybrid side by side against the article's
+    reference, and each project's advice. A column per mode: the mode filter is dropped
+    (links from other pages may carry it), and the page says so."""
+    try:
+        selection = _selection(request, membership)
+    except BadSelection as refusal:
+        return _refused(request, membership, "architectures", refusal)
+    mode_dropped = selection.query.applied.get("mode")
+    selection = without_mode(selection)
+    context = {
+        **chrome(membership, selection, "architectures"),
+        **architectures_context(selection),
+        "mode_dropped": mode_dropped,
+    }
+    return render(request, "dashboard/architectures.html", context)
 
 
 @require_safe

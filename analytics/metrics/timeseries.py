@@ -1,18 +1,26 @@
-"""One metric per interval (and per model, service, layer or policy), oldest first."""
+"""One metric per interval (and per model, service, mode, layer or policy), oldest first."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC
 
-from analytics.metrics.query import MetricsQuery, Totals, money, rate, rollup_totals, service_names
+from analytics.metrics.query import (
+    UNKNOWN_MODE,
+    MetricsQuery,
+    Totals,
+    money,
+    rate,
+    rollup_totals,
+    service_names,
+)
 from analytics.metrics.results import SeriesPoint, SeriesValue
 from analytics.rollups.families import ATTEMPTS, LAYERS, REQUESTS, Family
 from analytics.rollups.sketch import sketch_summary
 
 
-def _percentile(name: str) -> Callable[[Totals], float | None]:
-    return lambda row: sketch_summary(row["latency_sketch"], (name,))[name]
+def _percentile(name: str, sketch: str = "latency_sketch") -> Callable[[Totals], float | None]:
+    return lambda row: sketch_summary(row[sketch], (name,))[name]
 
 
 SERIES_METRICS: dict[str, tuple[Family, Callable[[Totals], SeriesValue]]] = {
@@ -24,13 +32,25 @@ SERIES_METRICS: dict[str, tuple[Family, Callable[[Totals], SeriesValue]]] = {
     "latency_p95_ms": (ATTEMPTS, _percentile("p95")),
     "latency_p99_ms": (ATTEMPTS, _percentile("p99")),
     "requests": (REQUESTS, lambda r: int(r["requests"])),
+    # A request's attempts and checks together (the summary's end_to_end_ms).
+    "end_to_end_p50_ms": (REQUESTS, _percentile("p50", "end_to_end_sketch")),
+    "end_to_end_p95_ms": (REQUESTS, _percentile("p95", "end_to_end_sketch")),
+    "end_to_end_p99_ms": (REQUESTS, _percentile("p99", "end_to_end_sketch")),
     "availability": (REQUESTS, lambda r: rate(r["served"], r["with_attempt"])),
     "interception_rate": (REQUESTS, lambda r: rate(r["intercepted"], r["requests"])),
     "violation_rate": (REQUESTS, lambda r: rate(r["escaped"], r["requests"])),
     "checks": (LAYERS, lambda r: int(r["checks"])),
     "layer_interception_rate": (LAYERS, lambda r: rate(r["blocks"] + r["modifies"], r["checks"])),
 }
-GROUPS = {"model": "model", "service": "service_id", "layer": "layer", "policy": "policy"}
+GROUPS = {
+    "model": "model",
+    "service": "service_id",
+    "mode": "mode",
+    "layer": "layer",
+    "policy": "policy",
+}
+# The sketch a percentile metric reads (no other metric reads one).
+SKETCHES = {"latency_": "latency_sketch", "end_to_end_": "end_to_end_sketch"}
 
 
 class UnsupportedGrouping(ValueError):
@@ -45,7 +65,7 @@ def metrics_timeseries(
     column = GROUPS.get(group_by) if group_by else None
     if column is not None and column not in family.dims:
         raise UnsupportedGrouping(f"{metric} cannot be grouped by {group_by}")
-    sketches = ("latency_sketch",) if metric.startswith("latency_") else ()
+    sketches = tuple(sketch for prefix, sketch in SKETCHES.items() if metric.startswith(prefix))
     rows = rollup_totals(
         family, query, (column,) if column else (), interval=interval, sketches=sketches
     )
@@ -55,6 +75,8 @@ def metrics_timeseries(
         group = None
         if column == "service_id":
             group = names.get(row[column], str(row[column]))
+        elif column == "mode":  # requests no event told the mode of, as `mode=unknown` names
+            group = row[column] or UNKNOWN_MODE
         elif column:
             group = row[column]
         points.append(

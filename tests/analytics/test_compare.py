@@ -486,3 +486,38 @@ def test_query_count_does_not_grow_with_modes_or_incidents(post_batch, project, 
         row["reliability"]["migration_time_s"]["count"] == 1 for row in rows
     )
     assert queries() == before <= 10
+
+
+def test_timeseries_by_mode_draws_each_rows_figures(post_batch, project, read_client):
+    """`group_by=mode` of the timeseries (the architectures page's end-to-end chart) gives
+    each mode's compare figures: requests per mode summed over the intervals, and in a window
+    of one interval, each mode's end-to-end percentiles."""
+    _posted_mixed_traffic(post_batch, project, 4)
+    rows = {row["mode"]: row for row in _compare(read_client, **WINDOW)["modes"]}
+
+    def series(metric: str, window: dict[str, str]) -> list[dict[str, Any]]:
+        response = read_client.get(
+            "/api/v1/metrics/timeseries",
+            {**window, "metric": metric, "interval": "hour", "group_by": "mode"},
+        )
+        assert response.status_code == 200, response.content
+        return response.json()["rows"]
+
+    requests: dict[str, int] = defaultdict(int)
+    for point in series("requests", WINDOW):
+        requests[point["group"]] += point["value"]
+    assert dict(requests) == {mode: row["traffic"]["requests"] for mode, row in rows.items()}
+    assert "unknown" in requests  # requests no event told a mode of, named as mode= names them
+
+    hour = NOW.replace(minute=0) - timedelta(hours=4)
+    one_hour = {"from": hour.isoformat(), "to": (hour + timedelta(hours=1)).isoformat()}
+    in_hour = {row["mode"]: row for row in _compare(read_client, **one_hour)["modes"]}
+    for percentile in ("p50", "p95", "p99"):
+        points = series(f"end_to_end_{percentile}_ms", one_hour)
+        assert {point["group"]: point["value"] for point in points} == {
+            mode: row["latency"]["end_to_end_ms"][percentile] for mode, row in in_hour.items()
+        }
+    refused = read_client.get(
+        "/api/v1/metrics/timeseries", {"metric": "checks", "group_by": "mode"}
+    )
+    assert refused.status_code == 400 and refused.json()["field"] == "group_by"

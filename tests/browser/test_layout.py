@@ -36,6 +36,7 @@ PAGES: dict[str, tuple[str, str | None, str | None]] = {
     "enforcement": ("/dashboard/enforcement/", "interception_rate", "interception_rate"),
     "routing": ("/dashboard/routing/", "attempts", "attempts"),
     "cost": ("/dashboard/cost/", "cost_usd", "cost_usd"),
+    "architectures": ("/dashboard/architectures/", "requests", "requests"),
     "alerts": ("/dashboard/alerts/", None, None),
 }
 # Elements past the right edge of the viewport, other than those inside a .table-scroll or

@@ -149,3 +149,26 @@ def test_a_figures_change_is_in_points_for_rates_and_roi_and_relative_for_amount
     roi = change("roi", 0.70, 27.07, better="higher")  # ROI shown as 70% against 2,707%
     assert (roi.text, roi.tone) == ("-2,637 pp", "bad")
     assert change("money", Decimal("12"), Decimal("10"), better=None).text == "+$2.00 (+20.0%)"
+
+
+def test_bars_carry_their_reference_and_a_ceiling_cuts_tall_ones():
+    markup = charts.bar_chart(
+        ["Routing-first", "Hybrid"],
+        [
+            charts.Bars("P95", [300.0, 9969.0], [(280.0, 280.0), (290.0, 290.0)]),
+            charts.Bars("Escaped", [0.5, 0.01], [(150.0, 200.0), None]),
+        ],
+        title="Latency",
+        y_label="ms",
+        fmt=lambda value: f"{value:,.0f} ms",
+        ceiling=1000.0,
+        labels=False,
+    )
+    hover = titles(markup)
+    assert "Routing-first · P95: article reference 280 ms" in hover
+    assert "Routing-first · Escaped: article reference 150 ms to 200 ms" in hover
+    assert markup.count('class="reference"') == 3  # none where a category has no reference
+    assert markup.count('class="cut"') == 1  # the hybrid's 9,969 ms bar only
+    assert "9,969 ms" in texts(markup) and "300 ms" not in texts(markup)  # cut bars say theirs
+    assert "1,000 ms" in texts(markup)  # the axis stops at the ceiling
+    assert "Article reference" in texts(markup)  # and the legend names the marks

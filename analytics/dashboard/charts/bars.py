@@ -28,6 +28,10 @@ from analytics.dashboard.charts.canvas import (
 from analytics.dashboard.charts.inputs import Bars, Format, Threshold
 from analytics.dashboard.charts.scales import point_label, zero_scale
 
+# The reference a bar is read against (the article's figure for its category).
+REFERENCE_LABEL = "Article reference"
+REFERENCE_COLOR = "#1d2329"
+
 
 def bar_chart(
     categories: Sequence[str],
@@ -39,18 +43,27 @@ def bar_chart(
     thresholds: Sequence[Threshold] = (),
     empty: str = "No data in this window",
     whole: bool = False,
+    ceiling: float | None = None,
+    labels: bool = True,
 ) -> SafeString:
-    """Grouped vertical bars: one group per category, one bar per series."""
+    """Grouped vertical bars: one group per category, one bar per series. With a `ceiling`,
+    the axis stops there and a taller bar is cut at the top, marked and labelled with its
+    value (one outage's bar would flatten every other); `labels=False` leaves the values to
+    the hover titles, except those of cut bars."""
     values = [v for s in series for v in s.values if v is not None]
     if not categories or not values:
         return empty_chart(title, empty)
-    frame = Frame(
-        zero_scale(max([*values, *(t.value for t in thresholds)]), whole=whole),
-        legend_rows(len(series) + len(thresholds)),
-    )
+    marks = [high for s in series for mark in s.references if mark is not None for high in mark]
+    legend_names = [(s.name, color(i), False) for i, s in enumerate(series)]
+    if marks:
+        legend_names.append((REFERENCE_LABEL, REFERENCE_COLOR, False))
+    top = max([*values, *marks, *(t.value for t in thresholds)])
+    if ceiling is not None:
+        top = min(top, ceiling)
+    frame = Frame(zero_scale(top, whole=whole), legend_rows(len(legend_names) + len(thresholds)))
     group_width = (frame.right - frame.left) / len(categories)
     bar_width = group_width * 0.8 / len(series)
-    show_values = len(categories) * len(series) <= 16
+    show_values = labels and len(categories) * len(series) <= 16
     body = y_axis(frame, fmt, y_label)
     for c_index, category in enumerate(categories):
         centre = frame.left + group_width * (c_index + 0.5)
@@ -71,14 +84,57 @@ def bar_chart(
                 f'height="{frame.y0 - y:.1f}" fill="{color(s_index)}"><title>{text}</title>'
                 "</rect>"
             )
-            if show_values:
+            cut = value > frame.scale.top
+            if cut:  # a white break across the bar's top: it goes on past the axis
                 body.append(
-                    f'<text x="{x + bar_width / 2:.1f}" y="{y - 3:.1f}" text-anchor="middle" '
-                    f'fill="#222">{escape(fmt(value))}</text>'
+                    f'<path class="cut" d="M{x:.1f},{y + 8:.1f} l{bar_width / 2:.1f},-5 '
+                    f'l{bar_width / 2:.1f},5" stroke="#fff" stroke-width="2.5" fill="none"/>'
                 )
+            if show_values or cut:
+                # Cut bars stand side by side at the top: their labels alternate in height.
+                lift = 3 + 12 * (s_index % 2) * cut
+                body.append(
+                    f'<text x="{x + bar_width / 2:.1f}" y="{y - lift:.1f}" '
+                    f'text-anchor="middle" fill="#222">{escape(fmt(value))}</text>'
+                )
+        for s_index, bars in enumerate(series):
+            mark = bars.references[c_index] if c_index < len(bars.references) else None
+            if mark is not None:
+                x = frame.left + group_width * c_index + group_width * 0.1 + bar_width * s_index
+                body.append(_reference_mark(frame, x, bar_width, mark, category, bars.name, fmt))
     body += threshold_lines(frame, thresholds, fmt)
-    body += legend(frame, [(s.name, color(i), False) for i, s in enumerate(series)], thresholds)
+    body += legend(frame, legend_names, thresholds)
     return svg(title, frame, body)
+
+
+def _reference_mark(
+    frame: Frame,
+    x: float,
+    width: float,
+    mark: tuple[float, float],
+    category: str,
+    name: str,
+    fmt: Format,
+) -> str:
+    """The reference a bar is read against, drawn over it: a tick at a single value, a
+    bracket from low to high for a range (drawn after the bars, so a tall bar never hides it)."""
+    low, high = mark
+    shown = fmt(low) if low == high else f"{fmt(low)} to {fmt(high)}"
+    text = escape(f"{category} · {name}: {REFERENCE_LABEL.lower()} {shown}")
+    left, right = x - 3, x + width + 3
+    top, bottom = frame.y(high), frame.y(low)
+    parts = [
+        f'<line x1="{left:.1f}" x2="{right:.1f}" y1="{y:.1f}" y2="{y:.1f}" '
+        f'stroke="{REFERENCE_COLOR}" stroke-width="2.5"/>'
+        for y in sorted({top, bottom})
+    ]
+    if low != high:
+        parts.append(
+            f'<rect x="{left:.1f}" y="{top:.1f}" width="{right - left:.1f}" '
+            f'height="{max(bottom - top, 1):.1f}" fill="{REFERENCE_COLOR}" fill-opacity="0.12" '
+            f'stroke="{REFERENCE_COLOR}" stroke-dasharray="3 2"/>'
+        )
+    return f'<g class="reference" data-low="{low}" data-high="{high}"><title>{text}</title>{"".join(parts)}</g>'
 
 
 def stacked_time_bars(

@@ -26,10 +26,12 @@ class Series:
 
 @dataclass(frozen=True)
 class Bars:
-    """A named series of bar values, one per category (or time bucket)."""
+    """A named series of bar values, one per category (or time bucket), and optionally the
+    reference each bar is read against, (low, high) per category (low == high: one value)."""
 
     name: str
     values: Sequence[float | None]
+    references: Sequence[tuple[float, float] | None] = ()
 
 
 @dataclass(frozen=True)
