@@ -115,6 +115,7 @@ PAGES: tuple[tuple[str, str, dict[str, str]], ...] = (
     ("routing", "/dashboard/routing/", {}),
     ("cost", "/dashboard/cost/", {}),
     ("alerts", "/dashboard/alerts/", {}),
+    ("architectures", "/dashboard/architectures/", {}),
 )
 API_TARGET_MS = 100.0
 PAGE_TARGET_MS = 150.0
