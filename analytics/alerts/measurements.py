@@ -171,7 +171,7 @@ def _architecture_mismatch(
     problem = policy_scope_problem(rule.kind, rule.scope_kind)
     if problem:  # a rule saved around the validation: say so rather than judge a part
         return Measurement(scope=scope, value=None, breached=False, judged=False, summary=problem)
-    advice = project_advice(_query(rule, now), rule.project)
+    advice = project_advice(_query(rule, now), rule.project, rollouts=False)
     codes = rule.findings or [code for code in ADVICE_FINDINGS if code != NO_PROFILE]
     holding = advice.holding(codes)
     count = len(holding)

@@ -271,7 +271,9 @@ def compare_row_answer(row: CompareRow) -> Answer:
             },
         },
         "observability": {"events_per_request": row.observability.events_per_request},
-        "maintainability": {
+        "maintainability": None
+        if row.maintainability is None
+        else {
             "rollouts": row.maintainability.rollouts,
             "propagation_s": {
                 "median": row.maintainability.propagation_s.median,

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 
 from analytics.metrics.breakdowns import layers_checked
 from analytics.metrics.compare import metrics_compare
-from analytics.metrics.query import UNKNOWN_MODE, MetricsQuery
+from analytics.metrics.query import MODES, UNKNOWN_MODE, MetricsQuery
 from analytics.metrics.results import CompareRow, FigurePosition, ReferenceRange
 from governance.models import (
     ADVICE_FINDINGS,
@@ -28,10 +28,7 @@ from governance.models import (
     ProjectProfile,
 )
 
-ROUTING_FIRST = "routing_first"
-ENFORCEMENT_FIRST = "enforcement_first"
-HYBRID = "hybrid"
-MODES = (ROUTING_FIRST, ENFORCEMENT_FIRST, HYBRID)
+ROUTING_FIRST, ENFORCEMENT_FIRST, HYBRID = MODES
 
 # question -> answer -> the mode that answer votes for (the article's section 6).
 VOTES: dict[str, dict[str, str]] = {
@@ -183,20 +180,22 @@ class Advice:
         return tuple(finding for finding in self.findings if finding.code in wanted)
 
 
-def project_advice(query: MetricsQuery, project: Project) -> Advice:
+def project_advice(query: MetricsQuery, project: Project, *, rollouts: bool = True) -> Advice:
     """The project's advice over the query's window and filters (its projects narrowed to
-    this one; a mode filter is dropped, since advice asks which mode runs).
+    this one; a mode filter is dropped, since advice asks which mode runs, and a policy
+    filter, which would count one policy's layers as the layers seen). Without `rollouts`
+    the measured row carries no maintainability (see `metrics_compare`).
 
     The measured mode is the one with most of the window's requests (`unknown`, requests
     no event told a mode of, included). A tie goes to the recommended mode when it is among
     the tied (an even split is not a mismatch), else to the first tied in the comparison's
     order: routing_first, enforcement_first, hybrid, unknown. Without requests nothing is
     measured, and only `no_profile` can be judged."""
-    query = replace(query, projects=(project,), mode=None)
+    query = replace(query, projects=(project,), mode=None, policy=None)
     profile = ProjectProfile.objects.filter(project=project).first()
     answers = profile.answers if profile is not None else {}
     recommendation = advice_recommend(answers)
-    rows = metrics_compare(query).rows
+    rows = metrics_compare(query, rollouts=rollouts).rows
     requests = sum(row.traffic.requests for row in rows)
     measured = None
     if requests:

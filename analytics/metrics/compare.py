@@ -46,9 +46,11 @@ from analytics.rollups.families import ATTEMPTS, REQUESTS
 from governance.models import Project
 
 
-def metrics_compare(query: MetricsQuery) -> Comparison:
+def metrics_compare(query: MetricsQuery, *, rollouts: bool = True) -> Comparison:
     """A row per mode that has requests in the query's window (routing_first,
-    enforcement_first, hybrid, then unknown: requests whose mode no event told)."""
+    enforcement_first, hybrid, then unknown: requests whose mode no event told). Without
+    `rollouts` the rows' maintainability is not read (None): the walk of the version rollups
+    is the comparison's dearest read, and advice judges no maintainability figure."""
     attempts_by_mode: dict[str, list[Totals]] = {}
     for row in rollup_totals(ATTEMPTS, query, ("mode", "model")):
         attempts_by_mode.setdefault(row["mode"], []).append(row)
@@ -56,7 +58,7 @@ def metrics_compare(query: MetricsQuery) -> Comparison:
     for row in rollup_totals(REQUESTS, query, ("mode", "project_id")):
         requests_by_mode.setdefault(row["mode"], []).append(row)
     migrations = migration_times_by_mode(query)
-    rollouts = rollouts_by_mode(query)
+    by_mode = rollouts_by_mode(query) if rollouts else None
     rows = []
     for mode in (*MODES, ""):
         requests = requests_by_mode.get(mode, [])
@@ -69,7 +71,9 @@ def metrics_compare(query: MetricsQuery) -> Comparison:
                 requests,
                 query.projects,
                 migrations.get(mode, NO_MIGRATIONS),
-                rollouts_summary_of(rollouts.get(mode or UNKNOWN_MODE, [])),
+                None
+                if by_mode is None
+                else rollouts_summary_of(by_mode.get(mode or UNKNOWN_MODE, [])),
             )
         )
     return Comparison(rows=tuple(rows))
@@ -81,7 +85,7 @@ def _row(
     by_project: list[Totals],
     projects: Iterable[Project],
     migration: MigrationTimes,
-    maintainability: RolloutsSummary,
+    maintainability: RolloutsSummary | None,
 ) -> CompareRow:
     """One mode's row from its attempts per model and its requests per project."""
     settings = {project.pk: project for project in projects}

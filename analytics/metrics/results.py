@@ -288,7 +288,8 @@ class FigurePosition:
 class CompareRow:
     """One mode's figures, each the summary's (or its inputs') with `mode=` that mode, the
     article's reference for the mode, and where each comparable figure lies against it.
-    Maintainability is the rollouts `/rollouts?mode=` lists for the mode, in brief."""
+    Maintainability is the rollouts `/rollouts?mode=` lists for the mode, in brief (None when
+    the comparison was read without them, as advice reads it)."""
 
     mode: str  # routing_first, enforcement_first, hybrid or unknown
     traffic: ModeTraffic
@@ -297,7 +298,7 @@ class CompareRow:
     security: ModeSecurity
     reliability: ModeReliability
     observability: ModeObservability
-    maintainability: RolloutsSummary
+    maintainability: RolloutsSummary | None
     reference: tuple[ReferenceRange, ...]
     position: tuple[FigurePosition, ...]
 

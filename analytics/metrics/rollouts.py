@@ -40,7 +40,7 @@ from datetime import datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
-from analytics.metrics.query import MetricsQuery, rate
+from analytics.metrics.query import UNKNOWN_MODE, MetricsQuery, rate
 from analytics.metrics.results import Rollout, RolloutsSummary, Spread
 from analytics.metrics.window import Window
 from ingestion.selectors import POLICY_PREFIX, VersionSpan, version_counts
@@ -48,7 +48,6 @@ from tollgate.db.sql import fetch_rows
 
 STRAGGLER_WINDOW = timedelta(hours=24)
 LOOK_BACK = 2 * STRAGGLER_WINDOW
-UNKNOWN_MODE = "unknown"  # the rollups keep an event without a mode under ""
 
 # Per version and bucket, the first and last event, under the query's filters.
 ROWS_SQL = """

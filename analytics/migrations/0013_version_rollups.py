@@ -18,8 +18,8 @@ def backfilled(apps, schema_editor):  # noqa: ARG001 - the migration's signature
 class Migration(migrations.Migration):
     dependencies = [
         ("analytics", "0012_alert_evaluation_transitions"),
-        # The backfill reads the version columns.
-        ("ingestion", "0005_versions_and_check_mode"),
+        # The backfill reads the version columns, through their index.
+        ("ingestion", "0006_version_time_index"),
     ]
 
     operations = [

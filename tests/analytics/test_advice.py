@@ -10,12 +10,12 @@ import pytest
 
 from analytics.metrics.advice import (
     HIGH_RISK_REASON,
-    MODES,
     VOTES,
     LayerRange,
     Reason,
     advice_recommend,
 )
+from analytics.metrics.query import MODES
 from governance.models import PROFILE_QUESTIONS
 
 R, E, H = "routing_first", "enforcement_first", "hybrid"

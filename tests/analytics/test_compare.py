@@ -235,7 +235,7 @@ def test_each_row_is_the_summary_of_its_mode_and_the_raw_events(
     with connection.cursor() as cursor:
         cursor.execute(
             "TRUNCATE analytics_watermark, analytics_requestfact, analytics_attemptrollup, "
-            "analytics_requestrollup, analytics_layerrollup"
+            "analytics_requestrollup, analytics_layerrollup, analytics_versionrollup"
         )
     rollups_advance()
     assert _compare(read_client, **EDGES)["modes"] == answers[EDGES["from"]]["modes"]

@@ -246,6 +246,15 @@ def test_the_measured_mode_has_most_requests_with_its_compare_row(post_batch, pr
     codes = [finding.code for finding in advice.findings]
     assert codes[:2] == ["mode_mismatch", "too_few_layers"]
     assert codes == sorted(codes, key=ADVICE_FINDINGS.index)
+    # A policy filter (the page's filter bar) narrows no layer out of the layers seen.
+    narrowed = MetricsQuery(window=WINDOW, projects=(project,), policy="output_safety_v2")
+    filtered = project_advice(narrowed, project).measured
+    assert filtered is not None and filtered.layers_seen == 3
+    # Read without rollouts (the page's cards, the rule), the same advice has no
+    # maintainability figures.
+    bare = project_advice(MetricsQuery(window=WINDOW, projects=(project,)), project, rollouts=False)
+    assert bare.findings == advice.findings and bare.measured is not None
+    assert bare.measured.row.maintainability is None
 
 
 @pytest.mark.django_db(transaction=True)

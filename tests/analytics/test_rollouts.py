@@ -236,9 +236,14 @@ def test_the_comparisons_maintainability_is_each_modes_rollouts(post_batch, proj
     for row in rows:
         assert row.maintainability == rollouts_summary(query_of(project, *window, mode=row.mode))
     routing_first, hybrid, unknown = (row.maintainability for row in rows)
+    assert routing_first and hybrid and unknown
     assert (routing_first.rollouts, routing_first.propagation_s.max) == (1, 60.0)
     assert (hybrid.rollouts, hybrid.mixed_version_share) == (1, 0.5)
     assert unknown.rollouts == 1
+    assert all(
+        row.maintainability is None
+        for row in metrics_compare(query_of(project, *window), rollouts=False).rows
+    )
 
 
 def test_window_boundary_and_look_back(post_batch, project):

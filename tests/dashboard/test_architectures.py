@@ -114,7 +114,8 @@ class TestComparison:
         assert hybrid.reference == "ref 0.5-2%"
         assert [mode for mode, _ in context["columns"]] == list(compared)
         for cell in lines["rollouts"].cells:
-            assert cell.value == compared[cell.mode].maintainability.rollouts
+            maintained = compared[cell.mode].maintainability
+            assert maintained is not None and cell.value == maintained.rollouts
         assert len(context["charts"]) == 4
 
     def test_the_maintainability_dimension_reads_the_rollouts_summary(self, traffic, organization):
@@ -216,8 +217,8 @@ class TestReads:
         client.get(PAGE)  # warm the session
         # 9 the session, member, filters and repricings; 4 the comparison (with its version
         # rollups, whose rollouts are read on only where they hold several versions); 1 the
-        # end-to-end chart; 6 each of the two projects' advice (profile, comparison, layers).
-        with django_assert_max_num_queries(26):
+        # end-to-end chart; 5 each of the two projects' advice (profile, comparison, layers).
+        with django_assert_max_num_queries(24):
             assert client.get(PAGE, {"range": "7d"}).status_code == 200
 
     def test_a_project_adds_at_most_its_own_advices_reads(self, traffic, member, organization):
@@ -253,7 +254,7 @@ class TestReads:
         client.get(PAGE)
         with CaptureQueriesContext(connection) as queries:
             html = client.get(PAGE).content.decode()
-        assert len(queries) <= 14 + 6 * ADVICE_SHOWN  # the ceiling, whatever the projects
+        assert len(queries) <= 14 + 5 * ADVICE_SHOWN  # the ceiling, whatever the projects
         assert html.count('class="panel advice"') == ADVICE_SHOWN
         assert 'id="advice-more"' in html and "support" in html.split('id="advice-more"')[1]
 

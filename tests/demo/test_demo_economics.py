@@ -74,10 +74,10 @@ def test_each_scenario_returns_about_the_articles_multiple(demo_traffic):
         assert summary.requests > 500, name
         multiple, roi = summary.savings_multiple, summary.roi
         assert multiple is not None and roi is not None, name
-        assert 1.5 <= multiple <= 6.0, (name, multiple)
-        # Three hours hold a few dozen caught violations, so the sample's multiple moves by
-        # a third or more from run to run (financial trading: 4.9 and 5.8 against 3.75).
-        assert multiple == pytest.approx(ARTICLE_MULTIPLE[name], rel=0.6), (name, multiple)
+        # Near the article's 2-4x (1.5-6x: three hours hold a few dozen caught violations, so
+        # a sample's multiple moves by a third or more from run to run; financial trading gave
+        # 4.9 and 5.8 against the article's 3.75), not the hundreds free checks gave.
+        assert 1.5 <= multiple <= 6.0, (name, multiple, ARTICLE_MULTIPLE[name])
         assert roi == pytest.approx(multiple - 1, abs=1e-5)  # ROI nets the cost out
 
         routing, errors = summary.routing_savings_usd, summary.error_cost_savings_usd

@@ -247,6 +247,10 @@ class _Request:
         if self.end is not None:
             self.clock = min(self.clock, self.end)
         common = {"type": kind, "event_id": _uuid(self.rng), "timestamp": self.clock.isoformat()}
+        if kind == "enforcement":
+            # Checks carry the architecture too, so a request blocked before any model call
+            # (no attempt to tell it) is counted under its mode, not as "unknown".
+            common["mode"] = self.s.mode
         return {**common, "request_id": self.request_id, **fields}
 
     def events(self) -> list[Event]:

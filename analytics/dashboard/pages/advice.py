@@ -19,9 +19,9 @@ from analytics.metrics.advice import FIGURE_FINDINGS, MODE_MISMATCH, TOO_FEW_LAY
 from analytics.metrics.advice import project_advice as advice_of
 from governance.models import NO_PROFILE, PROFILE_QUESTIONS, Project
 
-# Projects whose advice the page reads: each is six reads or more (its profile, the
-# comparison's two, its incidents and its version rollups, the layers checked; a window with
-# rollouts adds their finer reads and counts), so the page reads about 14 + 6 * 8 = 62 times.
+# Projects whose advice the page reads: each is five reads (its profile, the comparison's
+# two and its incidents, the layers checked; the cards show no rollouts, so none are walked),
+# so the page reads at most 14 + 5 * 8 = 54 times.
 ADVICE_SHOWN = 8
 QUESTIONS = {  # the article's five questions, as the profile in the admin asks them
     "precision": "How precise must answers be?",
@@ -36,12 +36,17 @@ MODE_NAMES = {
     "hybrid": "hybrid",
     "unknown": "no mode reported",
 }
+# Above the reference is better for availability; for the other judged figures, below is.
+HIGHER_IS_BETTER = frozenset({"availability"})
 FINDING_TITLES = {
     NO_PROFILE: "No profile",
     MODE_MISMATCH: "Runs another architecture than its profile calls for",
     TOO_FEW_LAYERS: "Fewer enforcement layers than its profile calls for",
     **{
-        f"{code}_{side}_reference": f"{name[0].upper()}{name[1:]} {side} the article's reference"
+        f"{code}_{side}_reference": (
+            f"{name[0].upper()}{name[1:]} {side} the article's reference: "
+            f"{'better' if (side == 'above') == (code in HIGHER_IS_BETTER) else 'worse'}"
+        )
         for code, name in FIGURE_FINDINGS.values()
         for side in ("above", "below")
     },
@@ -87,7 +92,9 @@ def project_advice_cards(selection: Selection) -> tuple[list[ProjectAdvice], lis
     names of the others."""
     projects = sorted(selection.query.projects, key=lambda project: project.name)
     shown, rest = projects[:ADVICE_SHOWN], projects[ADVICE_SHOWN:]
-    return [_card(advice_of(selection.query, p), p) for p in shown], [p.name for p in rest]
+    return [_card(advice_of(selection.query, p, rollouts=False), p) for p in shown], [
+        p.name for p in rest
+    ]
 
 
 def _card(advice: Advice, project: Project) -> ProjectAdvice:
