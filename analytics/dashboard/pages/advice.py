@@ -23,6 +23,7 @@ from governance.models import NO_PROFILE, PROFILE_QUESTIONS, Project
 # two and its incidents, the layers checked; the cards show no rollouts, so none are walked),
 # so the page reads at most 14 + 5 * 8 = 54 times.
 ADVICE_SHOWN = 8
+ADMIN_PROJECT = f"{Project._meta.app_label}_{Project._meta.model_name}"  # the admin's URL names
 QUESTIONS = {  # the article's five questions, as the profile in the admin asks them
     "precision": "How precise must answers be?",
     "traffic_pattern": "Is the traffic a fixed set of tasks or variable?",
@@ -128,5 +129,5 @@ def _card(advice: Advice, project: Project) -> ProjectAdvice:
             )
             for finding in advice.findings
         ),
-        profile_url=reverse("admin:governance_project_change", args=[project.pk]),
+        profile_url=reverse(f"admin:{ADMIN_PROJECT}_change", args=[project.pk]),
     )
