@@ -5,8 +5,7 @@ Loading is idempotent: models are matched by name, prices by (model, effective_f
 replaced as a whole, settings overwritten. The same model listed twice with two dates is a
 price change; a second row with the same date corrects that price. The profile, too, is
 replaced as a whole: a question it leaves out (or answers null) is unanswered, and
-`"profile": null` removes the profile, so a document read back from `profile_document` loads
-to the same state.
+`"profile": null` removes the profile.
 """
 
 from __future__ import annotations
@@ -297,11 +296,3 @@ def _load_profile(project: Project, profile: Any) -> ProfileOutcome:
         setattr(current, question, answer)
     current.save()
     return "updated"
-
-
-def profile_document(project: Project) -> dict[str, str | None] | None:
-    """The project's profile as `load_matrix` reads it (null answers unanswered), or None."""
-    profile = ProjectProfile.objects.filter(project=project).first()
-    if profile is None:
-        return None
-    return {question: getattr(profile, question) or None for question in PROFILE_QUESTIONS}

@@ -3,16 +3,12 @@ architecture its profile calls for, what its traffic runs, and the findings betw
 
 from __future__ import annotations
 
-from typing import Any
-
-from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.exceptions import NotFound
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from analytics.api.answers import advice_answer
 from analytics.api.params import BadParameter
@@ -28,12 +24,6 @@ class AdviceView(MetricsView):
     """GET /api/v1/advice?project=P: JSON only (advice is not a table)."""
 
     renderer_classes = [JSONRenderer]
-
-    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
-        try:
-            return APIView.perform_content_negotiation(self, request, force)
-        except Http404:  # DRF's answer to an unknown ?format=
-            raise BadParameter("format", "must be json") from None
 
     @extend_schema(
         operation_id="advice",

@@ -85,6 +85,9 @@ def summary_answer(summary: Summary, query: MetricsQuery) -> Answer:
         "catch_rate": summary.catch_rate,
         "false_positive_rate": summary.false_positive_rate,
         "enforcement_cost_usd": money_text(summary.enforcement_cost_usd),
+        "enforcement_cost_per_1k_requests_usd": money_text(
+            summary.enforcement_cost_per_1k_requests_usd
+        ),
         "baseline_cost_usd": money_text(summary.baseline_cost_usd),
         "routing_savings_usd": money_text(summary.routing_savings_usd),
         "error_cost_savings_usd": money_text(summary.error_cost_savings_usd),

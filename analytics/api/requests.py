@@ -8,14 +8,12 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from analytics.api.alerts import listed_scope
 from analytics.api.answers import money_text
@@ -115,12 +113,6 @@ class RequestView(MetricsView):
     """GET /api/v1/requests/<request_id>: JSON only (a request is not a table)."""
 
     renderer_classes = [JSONRenderer]
-
-    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
-        try:
-            return APIView.perform_content_negotiation(self, request, force)
-        except Http404:  # DRF's answer to an unknown ?format=
-            raise BadParameter("format", "must be json") from None
 
     @extend_schema(
         operation_id="requests_retrieve",

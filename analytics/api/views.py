@@ -127,7 +127,8 @@ class MetricsView(APIView):
         try:
             return super().perform_content_negotiation(request, force)
         except Http404:  # DRF's answer to an unknown ?format=
-            raise BadParameter("format", "must be json or csv") from None
+            formats = " or ".join(renderer.format for renderer in self.renderer_classes)
+            raise BadParameter("format", f"must be {formats}") from None
 
     def metrics_query(self, request: Request) -> MetricsQuery:
         organization_id, _ = caller_scope(request)

@@ -18,8 +18,6 @@ from analytics.metrics.query import (
     UNKNOWN_MODE,
     MetricsQuery,
     Totals,
-    checks_cost,
-    money,
     rate,
     rollup_totals,
     totals_sum,
@@ -41,7 +39,7 @@ from analytics.metrics.results import (
 )
 from analytics.metrics.rollouts import rollouts_by_mode
 from analytics.metrics.rollouts import summary_of as rollouts_summary_of
-from analytics.metrics.summary import enforcement_cost, summary_of
+from analytics.metrics.summary import summary_of
 from analytics.rollups.families import ATTEMPTS, REQUESTS
 from governance.models import Project
 
@@ -92,9 +90,6 @@ def _row(
     attempts = totals_sum(ATTEMPTS, by_model)
     requests = totals_sum(REQUESTS, by_project)
     summary = summary_of(attempts, by_project, settings.values())
-    per_project = {int(row["project_id"]): row for row in by_project}
-    # Unrounded, so the figure per 1,000 requests is exact, as the summary's cost per 1,000.
-    enforcement = enforcement_cost(per_project, settings, checks_cost(by_project, settings))
     escaped_cost = sum(
         (row["escaped"] * settings[row["project_id"]].incident_cost_usd for row in by_project),
         Decimal(0),
@@ -132,7 +127,7 @@ def _row(
             routing_savings_usd=summary.routing_savings_usd,
             routing_savings_share=routing_savings_share,
             enforcement_cost_usd=summary.enforcement_cost_usd,
-            enforcement_cost_per_1k_requests_usd=_per_1k(enforcement, summary.requests),
+            enforcement_cost_per_1k_requests_usd=summary.enforcement_cost_per_1k_requests_usd,
             roi=summary.roi,
             savings_multiple=summary.savings_multiple,
         ),
@@ -176,11 +171,6 @@ def _model_shares(by_model: list[Totals], attempts: int) -> tuple[ModelShare, ..
 
 def _share(part: Decimal, whole: Decimal) -> float | None:
     return None if not whole else round(float(part / whole), 6)
-
-
-def _per_1k(value: Decimal, requests: int) -> Decimal | None:
-    """Money per 1,000 requests; None without requests."""
-    return money(value * 1000 / requests) if requests else None
 
 
 def _savings_share(

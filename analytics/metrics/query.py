@@ -193,9 +193,11 @@ def money(units: int | Decimal) -> Decimal:
     return value.quantize(MONEY_PLACES)
 
 
-def cost_per_1k(units: int, requests: int) -> Decimal | None:
-    """Cost (in 1e-8 USD units) per 1,000 requests as money; None without requests."""
-    return money(usd_of(units) * 1000 / requests) if requests else None
+def cost_per_1k(amount: int | Decimal, requests: int) -> Decimal | None:
+    """Cost (1e-8 USD units, or unrounded USD) per 1,000 requests as money; None without
+    requests."""
+    value = amount if isinstance(amount, Decimal) else usd_of(amount)
+    return money(value * 1000 / requests) if requests else None
 
 
 def rate(numerator: float, denominator: float) -> float | None:

@@ -66,6 +66,7 @@ class Summary:
     catch_rate: float | None
     false_positive_rate: float | None
     enforcement_cost_usd: Decimal
+    enforcement_cost_per_1k_requests_usd: Decimal | None
     baseline_cost_usd: Decimal
     routing_savings_usd: Decimal
     error_cost_savings_usd: Decimal

@@ -49,12 +49,12 @@ class _Returns:
         return float(round(gains / self.enforcement_cost, 6))
 
 
-def enforcement_cost(
-    per_project: Mapping[int, Totals], settings: Mapping[int, Project], checks_own_cost: Decimal
+def _enforcement_cost(
+    per_project: Mapping[int, Totals], settings: Mapping[int, Project]
 ) -> Decimal:
     """Enforcement cost in USD (unrounded): interceptions and corrections of these
-    per-project request totals at each project's unit costs, plus the checks' own cost."""
-    return checks_own_cost + sum(
+    per-project request totals at each project's unit costs, plus their checks' own cost."""
+    return checks_cost(per_project.values(), settings) + sum(
         (
             row["intercepted"] * settings[project_id].interception_cost_usd
             + row["modified"] * settings[project_id].correction_cost_usd
@@ -68,7 +68,6 @@ def _returns(
     attempts: Totals,
     per_project: Mapping[int, Totals],
     settings: Mapping[int, Project],
-    checks_own_cost: Decimal,
 ) -> _Returns:
     """Enforcement cost (with the checks' own cost) and savings at each project's unit
     costs."""
@@ -81,7 +80,7 @@ def _returns(
     )
     baseline = usd_of(attempts["baseline_cost_usd"])
     return _Returns(
-        enforcement_cost=enforcement_cost(per_project, settings, checks_own_cost),
+        enforcement_cost=_enforcement_cost(per_project, settings),
         baseline=baseline,
         routing_savings=baseline - usd_of(attempts["baseline_actual_cost_usd"]),
         error_cost_savings=error_cost_savings,
@@ -110,7 +109,7 @@ def summary_of(
     by_project = {int(row["project_id"]): row for row in per_project}
     requests = totals_sum(REQUESTS, by_project.values())
     settings = {project.pk: project for project in projects}
-    returns = _returns(attempts, by_project, settings, checks_cost(by_project.values(), settings))
+    returns = _returns(attempts, by_project, settings)
     return Summary(
         requests=int(requests["requests"]),
         attempts=int(attempts["attempts"]),
@@ -143,6 +142,9 @@ def summary_of(
         catch_rate=rate(requests["caught"], requests["violation_detected"]),
         false_positive_rate=rate(requests["false_positive"], requests["intercepted"]),
         enforcement_cost_usd=money(returns.enforcement_cost),
+        enforcement_cost_per_1k_requests_usd=cost_per_1k(
+            returns.enforcement_cost, requests["requests"]
+        ),
         baseline_cost_usd=money(returns.baseline),
         routing_savings_usd=money(returns.routing_savings),
         error_cost_savings_usd=money(returns.error_cost_savings),

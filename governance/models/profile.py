@@ -54,40 +54,35 @@ PROFILE_QUESTIONS: dict[str, type[models.TextChoices]] = {
 }
 
 
+# Each question as the admin and the Architectures page ask it.
+PROFILE_QUESTION_TEXTS = {
+    "precision": "How precise must answers be?",
+    "traffic_pattern": "Is the traffic a fixed set of tasks or variable?",
+    "compliance": "How strong are the compliance requirements?",
+    "latency_tolerance": "How much added latency can users tolerate?",
+    "cost_sensitivity": "How sensitive is the project to model cost?",
+}
+
+
+def _answer(question: str, note: str = "") -> models.CharField:
+    """The field of one question's answer (blank: not answered)."""
+    return models.CharField(
+        max_length=16,
+        choices=PROFILE_QUESTIONS[question].choices,
+        blank=True,
+        help_text=PROFILE_QUESTION_TEXTS[question] + note,
+    )
+
+
 class ProjectProfile(models.Model):
     """What a project needs, in the article's five questions; blank: not answered."""
 
     project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="profile")
-    precision = models.CharField(
-        max_length=16,
-        choices=Precision.choices,
-        blank=True,
-        help_text="How precise must answers be? Blank: not answered (no vote).",
-    )
-    traffic_pattern = models.CharField(
-        max_length=16,
-        choices=TrafficPattern.choices,
-        blank=True,
-        help_text="Is the traffic a fixed set of tasks or variable?",
-    )
-    compliance = models.CharField(
-        max_length=16,
-        choices=Compliance.choices,
-        blank=True,
-        help_text="How strong are the compliance requirements?",
-    )
-    latency_tolerance = models.CharField(
-        max_length=16,
-        choices=LatencyTolerance.choices,
-        blank=True,
-        help_text="How much added latency can users tolerate?",
-    )
-    cost_sensitivity = models.CharField(
-        max_length=16,
-        choices=CostSensitivity.choices,
-        blank=True,
-        help_text="How sensitive is the project to model cost?",
-    )
+    precision = _answer("precision", " Blank: not answered (no vote).")
+    traffic_pattern = _answer("traffic_pattern")
+    compliance = _answer("compliance")
+    latency_tolerance = _answer("latency_tolerance")
+    cost_sensitivity = _answer("cost_sensitivity")
     history = HistoricalRecords()
 
     class Meta:

@@ -73,6 +73,7 @@ def test_a_summary_carries_decimal_money_float_rates_and_int_counts(post_batch, 
     assert type(summary.requests) is int and type(summary.input_tokens) is int
     money_fields = (
         *("cost_usd", "cost_per_1k_requests_usd", "enforcement_cost_usd"),
+        "enforcement_cost_per_1k_requests_usd",
         *("baseline_cost_usd", "routing_savings_usd", "error_cost_savings_usd"),
     )
     for name in money_fields:
@@ -114,6 +115,7 @@ def _summary() -> Summary:
         catch_rate=None,
         false_positive_rate=0.0,
         enforcement_cost_usd=Decimal("0.002000"),
+        enforcement_cost_per_1k_requests_usd=Decimal("0.500000"),
         baseline_cost_usd=Decimal("0.060000"),
         routing_savings_usd=Decimal("0.025000"),
         error_cost_savings_usd=Decimal("0.000000"),
@@ -173,6 +175,7 @@ def test_the_summary_answer_is_the_apis_dict(project):
         "catch_rate": None,
         "false_positive_rate": 0.0,
         "enforcement_cost_usd": "0.002000",
+        "enforcement_cost_per_1k_requests_usd": "0.500000",
         "baseline_cost_usd": "0.060000",
         "routing_savings_usd": "0.025000",
         "error_cost_savings_usd": "0.000000",

@@ -1,5 +1,5 @@
 """A project's profile (the article's five questions): loaded by `load_matrix` under "profile"
-idempotently and all or nothing, read back by `profile_document`, audited, and edited in the
+idempotently and all or nothing, audited, and edited in the
 admin by the organization's admins only."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from simple_history.utils import update_change_reason
 
-from governance.matrix import matrix_load, profile_document
+from governance.matrix import matrix_load
 from governance.models import PROFILE_QUESTIONS, ComplexityBand, ProjectProfile
 from governance.services import GovernanceError
 from tests.conftest import reference_matrix
@@ -77,14 +77,15 @@ def test_a_null_profile_removes_it_and_the_history_keeps_it(project):
     assert matrix_load(project=project, document={"profile": None}).profile == "unchanged"
 
 
-def test_profile_document_reads_back_what_loads_to_the_same_state(project, organization):
-    assert profile_document(project) is None
+def test_a_profile_loaded_again_with_its_unanswered_questions_as_null_is_unchanged(
+    project, organization
+):
     matrix_load(project=project, document={"profile": {"precision": "low"}})
-    document = profile_document(project)
-    assert document == dict.fromkeys(PROFILE_QUESTIONS) | {"precision": "low"}
+    document = dict.fromkeys(PROFILE_QUESTIONS) | {"precision": "low"}
     assert matrix_load(project=project, document={"profile": document}).profile == "unchanged"
+    assert ProjectProfile.objects.get(project=project).answers == {"precision": "low"}
     other = ProjectFactory.create(organization=organization, name="other")
-    assert profile_document(other) is None  # one project's profile is not another's
+    assert not ProjectProfile.objects.filter(project=other).exists()  # one project's only
 
 
 @pytest.mark.parametrize(

@@ -17,20 +17,13 @@ from analytics.dashboard.filters import Selection
 from analytics.formatting import percent
 from analytics.metrics.advice import FIGURE_FINDINGS, MODE_MISMATCH, TOO_FEW_LAYERS, Advice
 from analytics.metrics.advice import project_advice as advice_of
-from governance.models import NO_PROFILE, PROFILE_QUESTIONS, Project
+from governance.models import NO_PROFILE, PROFILE_QUESTION_TEXTS, PROFILE_QUESTIONS, Project
 
 # Projects whose advice the page reads: each is five reads (its profile, the comparison's
 # two and its incidents, the layers checked; the cards show no rollouts, so none are walked),
 # so the page reads at most 14 + 5 * 8 = 54 times.
 ADVICE_SHOWN = 8
 ADMIN_PROJECT = f"{Project._meta.app_label}_{Project._meta.model_name}"  # the admin's URL names
-QUESTIONS = {  # the article's five questions, as the profile in the admin asks them
-    "precision": "How precise must answers be?",
-    "traffic_pattern": "Is the traffic a fixed set of tasks or variable?",
-    "compliance": "How strong are the compliance requirements?",
-    "latency_tolerance": "How much added latency can users tolerate?",
-    "cost_sensitivity": "How sensitive is the project to model cost?",
-}
 MODE_NAMES = {
     "routing_first": "routing-first",
     "enforcement_first": "enforcement-first",
@@ -108,7 +101,7 @@ def _card(advice: Advice, project: Project) -> ProjectAdvice:
         answers=tuple(
             Answer(
                 question=question,
-                text=QUESTIONS.get(question, question),
+                text=PROFILE_QUESTION_TEXTS[question],
                 answer=answers.get(question, ""),
                 vote=MODE_NAMES.get(votes.get(question, ""), ""),
             )
