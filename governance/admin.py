@@ -26,6 +26,7 @@ from governance.admin_base import (
 from governance.keys import key_generate
 from governance.models import (
     ADVICE_FINDINGS,
+    PROFILE_QUESTIONS,
     AlertRule,
     ApiKey,
     Budget,
@@ -99,14 +100,7 @@ class ProjectProfileAdmin(AuditedAdmin):
 
     organization_path = "project__organization"
     list_select_related = ["project__organization"]
-    list_display = [
-        "project",
-        "precision",
-        "traffic_pattern",
-        "compliance",
-        "latency_tolerance",
-        "cost_sensitivity",
-    ]
+    list_display = ["project", *PROFILE_QUESTIONS]
     list_filter = ["project__organization", "precision", "compliance"]
     search_fields = ["project__name"]
 

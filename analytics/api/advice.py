@@ -11,13 +11,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from analytics.api.answers import advice_answer
-from analytics.api.params import BadParameter
-from analytics.api.views import ERRORS, FILTERS, MetricsView, caller_scope
+from analytics.api.params import BadParameter, UnknownProject
+from analytics.api.views import ERRORS, FILTERS, MetricsView
 from analytics.metrics.advice import project_advice
-from governance.models import Project
 from tollgate.exceptions import ErrorSerializer
-
-PROJECT_NAME_MAX = 200  # as the metrics API takes a name
 
 
 class AdviceView(MetricsView):
@@ -47,20 +44,13 @@ class AdviceView(MetricsView):
         layers checks were seen at, and that mode's `/compare` row) and the findings that
         hold. `mode` is not a filter here: advice asks which mode runs. A read key answers
         for its own project; another project, or another organization's, is a 404."""
-        params = request.query_params
-        if "mode" in params:
+        if "mode" in request.query_params:
             raise BadParameter("mode", "is not a filter of advice, which measures the mode run")
-        name = params.get("project")
-        if not name:
+        if not request.query_params.get("project"):
             raise BadParameter("project", "is required")
-        if len(name) > PROJECT_NAME_MAX or "\x00" in name:
-            raise BadParameter("project", "is not a valid value")
-        organization_id, project_ids = caller_scope(request)
-        projects = Project.objects.filter(organization_id=organization_id, name=name)
-        if project_ids is not None:
-            projects = projects.filter(pk__in=project_ids)
-        project = projects.first()
-        if project is None:
-            raise NotFound(f"No project {name!r} among those you can see.")
-        query = self.metrics_query(request)
+        try:
+            query = self.metrics_query(request)
+        except UnknownProject as unknown:
+            raise NotFound(unknown.message) from None
+        (project,) = query.projects
         return Response(advice_answer(project_advice(query, project), query))

@@ -59,6 +59,14 @@ def moment_param(params: Mapping[str, str], name: str) -> datetime | None:
     return moment
 
 
+class UnknownProject(BadParameter):
+    """`?project=` names no project the caller sees (a 400 where it is a filter; an answer
+    about one project makes it a 404)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__("project", f"no project {name!r} is visible to you")
+
+
 def _text(params: Mapping[str, str], name: str) -> str | None:
     value = params.get(name)
     if value is None or value == "":
@@ -78,7 +86,7 @@ def _named_project(
         return projects, None
     named = projects.filter(name=name)
     if not named.exists():
-        raise BadParameter("project", f"no project {name!r} is visible to you")
+        raise UnknownProject(name)
     return named, name
 
 

@@ -26,7 +26,7 @@ from analytics.api.answers import (
     summary_answer,
     window_answer,
 )
-from analytics.api.params import BadParameter, choice, metrics_query
+from analytics.api.params import MODE_CHOICES, BadParameter, choice, metrics_query
 from analytics.api.renderers import CsvRenderer
 from analytics.metrics.breakdowns import metrics_layers, metrics_models, metrics_policies
 from analytics.metrics.compare import metrics_compare
@@ -91,7 +91,7 @@ FILTERS = [
     OpenApiParameter(
         "mode",
         OpenApiTypes.STR,
-        enum=["routing_first", "enforcement_first", "hybrid", "unknown"],
+        enum=list(MODE_CHOICES),
         description="The requests' mode; `unknown`: requests no event told a mode of.",
     ),
     OpenApiParameter("environment", OpenApiTypes.STR),

@@ -12,8 +12,9 @@ from analytics.metrics.results import SeriesValue
 from analytics.metrics.timeseries import metrics_timeseries
 
 
-def _number(value: SeriesValue) -> float | None:
-    return None if value is None else float(value)  # charts draw money as floats
+def chart_number(value: SeriesValue) -> float | None:
+    """A series value as a chart draws it (money too, as a float)."""
+    return None if value is None else float(value)
 
 
 def partial_buckets(selection: Selection) -> frozenset[datetime]:
@@ -42,7 +43,7 @@ def grouped_points(
     groups: dict[str, dict[datetime, float | None]] = {}
     for point in points:
         name = "all" if group_by is None else str(point.group)
-        groups.setdefault(name, {})[point.time] = _number(point.value)
+        groups.setdefault(name, {})[point.time] = chart_number(point.value)
     return groups
 
 

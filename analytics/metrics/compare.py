@@ -69,9 +69,7 @@ def metrics_compare(query: MetricsQuery, *, rollouts: bool = True) -> Comparison
                 requests,
                 query.projects,
                 migrations.get(mode, NO_MIGRATIONS),
-                None
-                if by_mode is None
-                else rollouts_summary_of(by_mode.get(mode or UNKNOWN_MODE, [])),
+                None if by_mode is None else rollouts_summary_of(by_mode.get(mode, [])),
             )
         )
     return Comparison(rows=tuple(rows))
@@ -170,7 +168,7 @@ def _model_shares(by_model: list[Totals], attempts: int) -> tuple[ModelShare, ..
 
 
 def _share(part: Decimal, whole: Decimal) -> float | None:
-    return None if not whole else round(float(part / whole), 6)
+    return rate(float(part), float(whole))
 
 
 def _savings_share(

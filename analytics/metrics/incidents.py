@@ -23,11 +23,10 @@ from django.utils import timezone
 from analytics.metrics.query import MetricsQuery
 from analytics.metrics.results import MigrationTimes
 from analytics.models import AlertEvaluation, AlertState
+from analytics.models.alerts import OPENED, OPENED_FROM
 from governance.models import AlertKind, AlertRule
 from ingestion.selectors import FailoverSpan, models_failover_by_mode
 
-OPENED_FROM = ("", AlertState.RESOLVED)
-OPEN_STATES = (AlertState.PENDING, AlertState.FIRING)
 NO_MIGRATIONS = MigrationTimes(count=0, median_s=None, max_s=None)
 
 
@@ -47,7 +46,7 @@ def _incidents(query: MetricsQuery) -> list[_Incident]:
             rule__project__in=query.project_ids,
             rule__kind=AlertKind.MODEL_FAILURE,
             state_before__in=OPENED_FROM,
-            state_after__in=OPEN_STATES,
+            state_after__in=OPENED,
             evaluated_at__gte=query.window.start,
             evaluated_at__lt=query.window.end,
         )
@@ -70,7 +69,7 @@ def _resolutions(incidents: list[_Incident]) -> dict[tuple[int, str], list[datet
     resolved = AlertEvaluation.objects.filter(
         rule__in={incident.rule.pk for incident in incidents},
         scope__in={incident.scope for incident in incidents},
-        state_before__in=OPEN_STATES,
+        state_before__in=OPENED,
         state_after=AlertState.RESOLVED,
         evaluated_at__gte=min(incident.opened_at for incident in incidents),
     ).order_by("evaluated_at")

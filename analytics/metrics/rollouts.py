@@ -25,9 +25,10 @@ the window's own rollouts are judged; it reads on to 24 h past the window's end,
 in the window is judged on its whole 24 h, whatever the window's end. Rollouts listed are
 those starting in the window.
 
-Filters: project, service, environment and mode (the event's own; `unknown` or "" for the
-enforcement events that carry none) apply to the events walked and counted; `policy` keeps
-that policy's component alone; `model` does not apply (policy checks have no model).
+Filters: project, service, environment and mode (the event's own; "", as the API passes
+`unknown`, for the enforcement events that carry none) apply to the events walked and
+counted; `policy` keeps that policy's component alone; `model` does not apply (policy checks
+have no model).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from datetime import datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
-from analytics.metrics.query import UNKNOWN_MODE, MetricsQuery, rate
+from analytics.metrics.query import MetricsQuery, rate
 from analytics.metrics.results import Rollout, RolloutsSummary, Spread
 from analytics.metrics.window import Window
 from ingestion.selectors import POLICY_PREFIX, VersionSpan, version_counts
@@ -93,12 +94,9 @@ def rollouts_list(query: MetricsQuery) -> list[Rollout]:
 
 
 def rollouts_by_mode(query: MetricsQuery) -> dict[str, list[Rollout]]:
-    """Per mode of the events ("unknown" for none), the rollouts `/rollouts?mode=` lists for
-    it: one walk and one count of every mode at once, for the comparison's rows."""
-    return {
-        UNKNOWN_MODE if mode == "" else str(mode): rollouts
-        for mode, rollouts in _rollouts(query, by_mode=True).items()
-    }
+    """Per mode of the events ("" for none), the rollouts `/rollouts?mode=` lists for it: one
+    walk and one count of every mode at once, for the comparison's rows."""
+    return {str(mode): rollouts for mode, rollouts in _rollouts(query, by_mode=True).items()}
 
 
 def _rollouts(query: MetricsQuery, *, by_mode: bool) -> dict[str | None, list[Rollout]]:
@@ -119,7 +117,7 @@ def _rollouts(query: MetricsQuery, *, by_mode: bool) -> dict[str | None, list[Ro
                 version=rollout.version,
                 start=rollout.start,
                 end=rollout.end,
-                mode=mode if by_mode else _mode(query),
+                mode=mode if by_mode else query.mode,
             )
             for project_id, component, mode, rollout in found
         ],
@@ -148,15 +146,10 @@ def _rollouts(query: MetricsQuery, *, by_mode: bool) -> dict[str | None, list[Ro
     }
 
 
-def rollouts_summary(query: MetricsQuery) -> RolloutsSummary:
-    """The query's rollouts in brief (the comparison's maintainability figures): their count,
-    the median and largest propagation, and the share of older-version events over all their
-    spans' events together (None without rollouts)."""
-    return summary_of(rollouts_list(query))
-
-
 def summary_of(rollouts: Sequence[Rollout]) -> RolloutsSummary:
-    """These rollouts in brief."""
+    """These rollouts in brief (the comparison's maintainability): their count, the median and
+    largest propagation, and the share of older-version events over all their spans' events
+    together (None without rollouts)."""
     propagation = [rollout.propagation_s for rollout in rollouts]
     events = sum(rollout.events for rollout in rollouts)
     older = sum(rollout.older_events for rollout in rollouts)
@@ -170,16 +163,12 @@ def summary_of(rollouts: Sequence[Rollout]) -> RolloutsSummary:
     )
 
 
-def _mode(query: MetricsQuery) -> str | None:
-    return "" if query.mode == UNKNOWN_MODE else query.mode
-
-
 Timeline = tuple[int, str, str | None]  # project id, component, mode (None: every mode)
 
 
 def _timelines(query: MetricsQuery, *, by_mode: bool) -> dict[Timeline, list[_Row]]:
-    """Per project, component (and mode when `by_mode`), its runs of one version from the look-back's start to a
-    day past the window's end (so a rollout starting in the window is judged on all of its
+    """Per project, component (and mode when `by_mode`), its runs of one version from the
+    look-back's start to a day past the window's end (so a rollout starting in the window is judged on all of its
     24 h whatever the window's end), in order of their first event.
 
     The span is read at the coarsest grains that tile it, and a day or hour in which a
@@ -244,7 +233,7 @@ def _filters(query: MetricsQuery) -> tuple[list[str], list[Any]]:
     for condition, value in (
         ("t.service_id = ANY(%s)", None if query.service_ids is None else list(query.service_ids)),
         ("t.environment = %s", query.environment),
-        ("t.mode = %s", _mode(query)),
+        ("t.mode = %s", query.mode),
         ("t.component = %s", None if query.policy is None else POLICY_PREFIX + query.policy),
     ):
         if value is not None:

@@ -71,6 +71,7 @@ class Alert(models.Model):
 
 
 OPENED = ["pending", "firing"]  # the states of an open incident
+OPENED_FROM = ["", "resolved"]  # the states a judgement opens an incident from
 
 
 class AlertEvaluation(models.Model):
@@ -102,7 +103,7 @@ class AlertEvaluation(models.Model):
             # scope: the comparison's model incidents (analytics.metrics.incidents).
             models.Index(
                 fields=["rule", "evaluated_at"],
-                condition=Q(state_before__in=["", "resolved"], state_after__in=OPENED),
+                condition=Q(state_before__in=OPENED_FROM, state_after__in=OPENED),
                 name="alert_eval_opened",
             ),
             models.Index(

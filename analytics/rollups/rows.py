@@ -161,8 +161,8 @@ def enforcement_rows(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         check_latency_ms=events["check_latency_ms"],
         check_mode=events["check_mode"],
         layers_mask=events["layer"].map(LAYER_BITS).fillna(0).astype("int64"),
-        check_cost_units=check_cost.fillna(0).astype("int64"),
-        unreported_checks=check_cost.isna().astype("int64"),
+        check_cost_units=checks["reported_check_cost_usd"],
+        unreported_checks=checks["unreported_checks"],
         **{flag: events[flag] for flag in FACT_FLAGS},
     )
 

@@ -1,6 +1,6 @@
 """Rollouts (DESIGN.md **Rollouts**): hand-built version timelines posted through the ingest
 API, folded by the rollup job (in order, out of order, rebuilt), and read through
-`rollouts_list`, `rollouts_summary` and `GET /api/v1/rollouts`.
+`rollouts_list` (and its `summary_of`) and `GET /api/v1/rollouts`.
 
 These tests commit (transactional): the rollup job only reads events of finished
 transactions, as in production.
@@ -21,7 +21,7 @@ from rest_framework.test import APIClient
 from analytics.metrics.compare import metrics_compare
 from analytics.metrics.query import MetricsQuery
 from analytics.metrics.results import Rollout
-from analytics.metrics.rollouts import rollouts_list, rollouts_summary
+from analytics.metrics.rollouts import rollouts_list, summary_of
 from analytics.metrics.window import Window
 from analytics.models import VersionRollup
 from analytics.rollups.job import rollups_advance
@@ -122,7 +122,7 @@ def test_rollouts_start_end_propagation_and_mixed_share(post_batch, project):
     assert policy_p2.propagation_s == 0.0 and policy_p2.mixed_version_share == 0.0
     assert rollback.propagation_s == 0.0
 
-    summary = rollouts_summary(query_of(project, at(-60), at(120)))
+    summary = summary_of(rollouts_list(query_of(project, at(-60), at(120))))
     assert summary.rollouts == 3
     assert summary.propagation_s.median == 0.0
     assert summary.propagation_s.max == 110.0
@@ -130,7 +130,7 @@ def test_rollouts_start_end_propagation_and_mixed_share(post_batch, project):
 
 
 def test_no_rollouts_summary_is_empty(project):
-    summary = rollouts_summary(query_of(project, at(-60), at(120)))
+    summary = summary_of(rollouts_list(query_of(project, at(-60), at(120))))
     assert summary.rollouts == 0
     assert summary.propagation_s.median is None and summary.propagation_s.max is None
     assert summary.mixed_version_share is None
@@ -206,7 +206,7 @@ def test_mode_filter_walks_each_modes_events_alone(post_batch, project):
     assert (rollout.started_at, rollout.ended_at) == (at(2), at(3))
     assert (rollout.events, rollout.older_events) == (2, 1)  # h1 at 2:30 is another mode's
     assert rollouts_list(query_of(project, *window, mode="hybrid")) == []
-    unknown = rollouts_list(query_of(project, *window, mode="unknown"))
+    unknown = rollouts_list(query_of(project, *window, mode=""))  # unknown, as params pass it
     assert found(unknown) == [("policy:pii-filter", "p1", "p2", at(4), at(4), 1, 0)]
     # Unfiltered, the router's modes are one timeline.
     assert len(rollouts_list(query_of(project, *window))) > 1
@@ -234,7 +234,10 @@ def test_the_comparisons_maintainability_is_each_modes_rollouts(post_batch, proj
     rows = metrics_compare(query_of(project, *window)).rows
     assert [row.mode for row in rows] == ["routing_first", "hybrid", "unknown"]
     for row in rows:
-        assert row.maintainability == rollouts_summary(query_of(project, *window, mode=row.mode))
+        mode = "" if row.mode == "unknown" else row.mode  # as the API's params pass it
+        assert row.maintainability == summary_of(
+            rollouts_list(query_of(project, *window, mode=mode))
+        )
     routing_first, hybrid, unknown = (row.maintainability for row in rows)
     assert routing_first and hybrid and unknown
     assert (routing_first.rollouts, routing_first.propagation_s.max) == (1, 60.0)

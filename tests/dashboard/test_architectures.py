@@ -235,7 +235,7 @@ class TestReads:
             {"range": "7d"}, organization_id=organization.pk, now=timezone.now()
         )
         with CaptureQueriesContext(connection) as one:
-            project_advice(selection.query, traffic["search"])
+            project_advice(selection.query, traffic["search"], rollouts=False)  # as the page
         extra = []
         for index in range(3):
             added = ProjectFactory.create(

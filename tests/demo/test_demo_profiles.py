@@ -21,13 +21,3 @@ def test_one_project_runs_against_its_profile():
         layers = recommendation.recommended_layers
         assert layers is not None and len(scenario.layers) >= layers.lowest, name
     assert contradicting == {"research_assistant": ("hybrid", "routing_first")}
-
-
-def test_trading_and_medical_need_precision_the_content_platform_low_cost():
-    for name in ("financial_trading", "medical_assistant"):
-        profile = SCENARIOS[name].profile
-        assert profile is not None
-        assert (profile.precision, profile.compliance) == ("high", "strong")
-    content = SCENARIOS["content_platform"].profile
-    assert content is not None
-    assert (content.precision, content.cost_sensitivity) == ("low", "high")

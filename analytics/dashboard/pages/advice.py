@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from django.urls import reverse
 
 from analytics.dashboard.filters import Selection
+from analytics.dashboard.pages.comparison_table import MODE_LABELS, WORSE_WHEN
 from analytics.formatting import percent
 from analytics.metrics.advice import FIGURE_FINDINGS, MODE_MISMATCH, TOO_FEW_LAYERS, Advice
 from analytics.metrics.advice import project_advice as advice_of
@@ -24,14 +25,7 @@ from governance.models import NO_PROFILE, PROFILE_QUESTION_TEXTS, PROFILE_QUESTI
 # so the page reads at most 14 + 5 * 8 = 54 times.
 ADVICE_SHOWN = 8
 ADMIN_PROJECT = f"{Project._meta.app_label}_{Project._meta.model_name}"  # the admin's URL names
-MODE_NAMES = {
-    "routing_first": "routing-first",
-    "enforcement_first": "enforcement-first",
-    "hybrid": "hybrid",
-    "unknown": "no mode reported",
-}
-# Above the reference is better for availability; for the other judged figures, below is.
-HIGHER_IS_BETTER = frozenset({"availability"})
+MODE_NAMES = {mode: label.lower() for mode, label in MODE_LABELS.items()}  # within a sentence
 FINDING_TITLES = {
     NO_PROFILE: "No profile",
     MODE_MISMATCH: "Runs another architecture than its profile calls for",
@@ -39,9 +33,9 @@ FINDING_TITLES = {
     **{
         f"{code}_{side}_reference": (
             f"{name[0].upper()}{name[1:]} {side} the article's reference: "
-            f"{'better' if (side == 'above') == (code in HIGHER_IS_BETTER) else 'worse'}"
+            f"{'worse' if WORSE_WHEN[figure] == side else 'better'}"
         )
-        for code, name in FIGURE_FINDINGS.values()
+        for figure, (code, name) in FIGURE_FINDINGS.items()
         for side in ("above", "below")
     },
 }

@@ -2,8 +2,8 @@
 by the article's dimensions, the article's reference beside each comparable one and where the
 figure lies against it), charts per mode, and each project's advice.
 
-The comparison has a row per mode, so the mode filter does not apply here: the page drops it
-from its selection (the nav keeps other pages' filters, mode included) and says so.
+The comparison has a row per mode, so the mode filter does not apply here: the view drops it
+from the selection (`without_mode`), its nav links included, and the page says so.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from analytics.dashboard.filters import Selection
 from analytics.dashboard.formatting import Figure, figure, ms
 from analytics.dashboard.pages.advice import ADVICE_SHOWN, project_advice_cards
 from analytics.dashboard.pages.comparison_table import MODE_LABELS, dimensions
-from analytics.dashboard.series import lines
+from analytics.dashboard.series import chart_number, lines
 from analytics.formatting import percent, usd
 from analytics.metrics.compare import metrics_compare
 from analytics.metrics.results import CompareRow, Comparison
@@ -105,11 +105,11 @@ def comparison_charts(selection: Selection, rows: Sequence[CompareRow]) -> list[
             [
                 charts.Bars(
                     "Model spend",
-                    [_money(row.cost.cost_per_1k_requests_usd) for row in rows],
+                    [chart_number(row.cost.cost_per_1k_requests_usd) for row in rows],
                 ),
                 charts.Bars(
                     "Enforcement cost",
-                    [_money(row.cost.enforcement_cost_per_1k_requests_usd) for row in rows],
+                    [chart_number(row.cost.enforcement_cost_per_1k_requests_usd) for row in rows],
                 ),
             ],
             title="Cost per 1,000 requests per mode",
@@ -141,14 +141,9 @@ def comparison_charts(selection: Selection, rows: Sequence[CompareRow]) -> list[
     ]
 
 
-def _money(value: Any) -> float | None:
-    return None if value is None else float(value)  # charts draw money as floats
-
-
 def architectures_context(selection: Selection) -> dict[str, Any]:
     """The page: headline, the table of dimensions by mode, the charts, and each project's
-    advice (of the selection without its mode: `without_mode`)."""
-    selection = without_mode(selection)
+    advice, for a selection without a mode (`without_mode`)."""
     comparison = metrics_compare(selection.query)
     rows = comparison.rows
     advice, advice_more = project_advice_cards(selection)

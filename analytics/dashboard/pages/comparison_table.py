@@ -16,7 +16,7 @@ MODE_LABELS = {
     "routing_first": "Routing-first",
     "enforcement_first": "Enforcement-first",
     "hybrid": "Hybrid",
-    "unknown": "Mode not reported",
+    "unknown": "No mode reported",
 }
 # Which side of its reference a figure is worse on (the other side is better).
 WORSE_WHEN = {
