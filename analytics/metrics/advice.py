@@ -13,12 +13,13 @@ row of the measured mode is the one `/compare` gives) and the layer rollups once
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
 from analytics.metrics.breakdowns import layers_checked
 from analytics.metrics.compare import metrics_compare
 from analytics.metrics.query import MODES, UNKNOWN_MODE, MetricsQuery
+from analytics.metrics.reference import figure_words, rate_words, reference_words
 from analytics.metrics.results import CompareRow, FigurePosition, ReferenceRange
 from governance.models import (
     ADVICE_FINDINGS,
@@ -264,7 +265,7 @@ def advice_findings(
 
 def _mismatch_message(recommendation: Recommendation, mode: str, measured: Measured) -> str:
     why = f" ({recommendation.override})" if recommendation.override else ""
-    share = _percent_number(measured.share) + "%"
+    share = rate_words(measured.share)
     if measured.mode == UNKNOWN_MODE:
         running = f"most of your requests ({share}) carry no mode"
     else:
@@ -274,36 +275,9 @@ def _mismatch_message(recommendation: Recommendation, mode: str, measured: Measu
 
 def _figure_finding(figure: FigurePosition, reference: ReferenceRange, mode: str) -> Finding:
     code, name = FIGURE_FINDINGS[figure.figure]
-    number = _figure_number(figure.figure)
-    unit = _figure_unit(figure.figure)
-    shown = number(reference.low)
-    if not reference.single:
-        shown += f"-{number(reference.high)}"
-    value = "n/a" if figure.value is None else number(figure.value) + unit
+    value = "n/a" if figure.value is None else figure_words(figure.figure, figure.value)
     return Finding(
         f"{code}_{figure.position}_reference",
-        f"{name} {value}, {figure.position} the {shown}{unit} the article gives for {mode}",
+        f"{name} {value}, {figure.position} the {reference_words(reference)} the article "
+        f"gives for {mode}",
     )
-
-
-def _figure_unit(figure: str) -> str:
-    if figure.endswith("_ms"):
-        return " ms"
-    return " s" if figure.endswith("_s") else "%"
-
-
-def _figure_number(figure: str) -> Callable[[float], str]:
-    """How a figure's number reads: latency in whole ms, migration time in whole seconds,
-    rates as percents."""
-    if figure.endswith(("_ms", "_s")):
-        return lambda value: f"{value:,.0f}"
-    return _percent_number
-
-
-def _percent_number(fraction: float) -> str:
-    """0.013021 -> 1.3, 0.9995 -> 99.95, 0.99995 -> 99.995, 0.0001 -> 0.01: a rate as a
-    percent without trailing zeros, to two places, three near 100% and four below 0.1% (so
-    no reference of the article rounds to nothing or to 100%)."""
-    percent = fraction * 100
-    places = 4 if percent < 0.1 else 3 if percent > 99 else 2
-    return f"{percent:.{places}f}".rstrip("0").rstrip(".")

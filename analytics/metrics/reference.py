@@ -91,3 +91,36 @@ def positions(
         )
         for ref in reference
     )
+
+
+# --- In words (advice's findings, the Architectures page) ---------------------------------
+
+
+def _unit(figure: str) -> tuple[str, float]:
+    """A figure's unit as the article writes it, and the scale from the stored value."""
+    if figure.endswith("_ms"):
+        return " ms", 1.0
+    return (" s", 1.0) if figure.endswith("_s") else ("%", 100.0)
+
+
+def reference_words(reference: ReferenceRange) -> str:
+    """The article's figure as it writes it: `150 ms`, `0.5-2%`, `30-120 s`."""
+    unit, scale = _unit(reference.figure)
+    low, high = (f"{round(value * scale, 6):g}" for value in (reference.low, reference.high))
+    return f"{low}{unit}" if reference.single else f"{low}-{high}{unit}"
+
+
+def figure_words(figure: str, value: float) -> str:
+    """A measured figure beside its reference: latency in whole ms, migration time in whole
+    seconds, rates as `rate_words`."""
+    unit, _ = _unit(figure)
+    return rate_words(value) if unit == "%" else f"{value:,.0f}{unit}"
+
+
+def rate_words(fraction: float) -> str:
+    """0.013021 -> 1.3%, 0.9995 -> 99.95%, 0.99995 -> 99.995%, 0.0001 -> 0.01%: a rate as a
+    percent without trailing zeros, to two places, three near 100% and four below 0.1% (so
+    none of the article's figures rounds to nothing or to 100%)."""
+    percent = fraction * 100
+    places = 4 if percent < 0.1 else 3 if percent > 99 else 2
+    return f"{percent:.{places}f}".rstrip("0").rstrip(".") + "%"

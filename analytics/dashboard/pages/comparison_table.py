@@ -10,6 +10,7 @@ from typing import Any
 
 from analytics.dashboard.formatting import count, ms, raw, seconds
 from analytics.formatting import NA, multiple, percent, ratio_percent, usd
+from analytics.metrics.reference import reference_words
 from analytics.metrics.results import CompareRow, FigurePosition, ReferenceRange
 
 MODE_LABELS = {
@@ -80,15 +81,8 @@ class Dimension:
 
 
 def reference_text(reference: ReferenceRange) -> str:
-    """The article's figure as it writes it: `ref 150 ms`, `ref 0.5-2%`, `ref 30-120 s`."""
-    if reference.figure.endswith("_ms"):
-        unit, scale = " ms", 1.0
-    elif reference.figure.endswith("_s"):
-        unit, scale = " s", 1.0
-    else:
-        unit, scale = "%", 100.0
-    low, high = (f"{round(v * scale, 6):g}" for v in (reference.low, reference.high))
-    return f"ref {low}{unit}" if reference.single else f"ref {low}-{high}{unit}"
+    """The article's figure beside a cell: `ref 150 ms`, `ref 0.5-2%`, `ref 30-120 s`."""
+    return f"ref {reference_words(reference)}"
 
 
 def verdict(figure_name: str, position: str | None) -> tuple[str, str]:
