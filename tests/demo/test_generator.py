@@ -217,7 +217,7 @@ def test_a_router_release_spreads_over_a_few_minutes_old_and_new_interleaved():
 
 def test_the_judges_prompt_update_carries_its_policy_version():
     release = _release("llm_judge_v1")
-    start, end = release.start - timedelta(minutes=3), release.start + timedelta(minutes=5)
+    start, end = release.start - timedelta(minutes=3), release.start + release.propagation * 2
     events = _events(_plan(), release.scenario, start, end)
     checks = [e for e in events if e["type"] == "enforcement" and e["policy"] == "llm_judge_v1"]
     versions = {version for _, version in _versions(checks, "policy_version")}

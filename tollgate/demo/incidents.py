@@ -159,9 +159,10 @@ def demo_incidents(anchor: datetime) -> tuple[Incident, ...]:
     - content platform: a new output-safety policy blocks or modifies 6% more requests from
       five hours before the anchor on (`over_interception`);
     - customer service ships router `router-2026.12.1` two days and three hours before the
-      anchor, picked up by the router's instances over four minutes (a rollout);
+      anchor, picked up by the router's instances over ten minutes (a rollout: at the
+      history's pace a shorter spread leaves only a handful of old answers to see);
     - research assistant updates its LLM judge's prompt to `judge-prompt-8` three days and five
-      hours before the anchor, spread over two minutes (a policy rollout).
+      hours before the anchor, spread over six minutes (a policy rollout).
 
     Financial trading and medical assistant run clean, so their alerts stay quiet.
     """
@@ -195,13 +196,13 @@ def demo_incidents(anchor: datetime) -> tuple[Incident, ...]:
             component=ROUTER,
             version="router-2026.12.1",
             start=anchor - timedelta(days=2, hours=3),
-            propagation=timedelta(minutes=4),
+            propagation=timedelta(minutes=10),
         ),
         Release(
             scenario="research_assistant",
             component="llm_judge_v1",
             version="judge-prompt-8",
             start=anchor - timedelta(days=3, hours=5),
-            propagation=timedelta(minutes=2),
+            propagation=timedelta(minutes=6),
         ),
     )
