@@ -4,7 +4,7 @@ digest."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from analytics.metrics.query import (
@@ -210,8 +210,17 @@ def metrics_policies(query: MetricsQuery) -> list[PolicyRow]:
     )
 
 
+def policy_own_rows(rows: Iterable[Totals]) -> list[Totals]:
+    """Of rows carrying `policy` and `layer`, those of each policy's own checks: a policy
+    checking before delivery is its rows at those layers (the reviews naming it overturn it:
+    its false positives); a policy only ever seen at review is a review policy, all its rows."""
+    rows = list(rows)
+    pre_delivery = {row["policy"] for row in rows if row["layer"] != "review"}
+    return [row for row in rows if row["layer"] != "review" or row["policy"] not in pre_delivery]
+
+
 def _policy_row(query: MetricsQuery, policy: str, rows: list[Totals]) -> PolicyRow:
-    own = [row for row in rows if row["layer"] != "review"] or rows  # a review policy: all
+    own = policy_own_rows(rows)
     totals = {name: sum(int(row[name]) for row in own) for name in POLICY_COUNTS}
     totals["false_positives"] = sum(int(row["false_positives"]) for row in rows)
     return PolicyRow(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC
 
+from analytics.metrics.breakdowns import policy_own_rows
 from analytics.metrics.query import (
     UNKNOWN_MODE,
     MetricsQuery,
@@ -13,6 +14,7 @@ from analytics.metrics.query import (
     rate,
     rollup_totals,
     service_names,
+    totals_sum,
 )
 from analytics.metrics.results import SeriesPoint, SeriesValue
 from analytics.rollups.families import ATTEMPTS, LAYERS, REQUESTS, Family
@@ -53,6 +55,19 @@ GROUPS = {
 SKETCHES = {"latency_": "latency_sketch", "end_to_end_": "end_to_end_sketch"}
 
 
+def _policies_own(query: MetricsQuery, family: Family, interval: str) -> list[Totals]:
+    """Per interval and policy, the totals of the policy's own checks (`policy_own_rows`), as
+    the policy table counts them over the window."""
+    rows = rollup_totals(family, query, ("policy", "layer"), interval=interval, sketches=())
+    groups: dict[tuple[object, str], list[Totals]] = {}
+    for row in policy_own_rows(rows):
+        groups.setdefault((row["time"], row["policy"]), []).append(row)
+    return [
+        {**totals_sum(family, group), "time": time, "policy": policy}
+        for (time, policy), group in groups.items()
+    ]
+
+
 class UnsupportedGrouping(ValueError):
     """A group_by the metric's rollups do not carry (e.g. layer for cost)."""
 
@@ -66,9 +81,12 @@ def metrics_timeseries(
     if column is not None and column not in family.dims:
         raise UnsupportedGrouping(f"{metric} cannot be grouped by {group_by}")
     sketches = tuple(sketch for prefix, sketch in SKETCHES.items() if metric.startswith(prefix))
-    rows = rollup_totals(
-        family, query, (column,) if column else (), interval=interval, sketches=sketches
-    )
+    if column == "policy":
+        rows = _policies_own(query, family, interval)
+    else:
+        rows = rollup_totals(
+            family, query, (column,) if column else (), interval=interval, sketches=sketches
+        )
     names = service_names(query) if column == "service_id" else {}
     points = []
     for row in rows:
