@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from governance.models import AlertKind
+
 
 class AlertState(models.TextChoices):
     PENDING = "pending", "pending"
@@ -63,6 +65,11 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.scope}: {self.state}"
+
+    @property
+    def kind_label(self) -> str:
+        """The kind in words (`architecture mismatch`), as the rule's admin names it."""
+        return str(dict(AlertKind.choices).get(self.kind, self.kind))
 
     @property
     def name(self) -> str:
