@@ -34,11 +34,15 @@ def usd(amount: Decimal | str | float | None, *, na: str = NA) -> str:
 
 
 def percent(fraction: float | None, *, na: str = NA) -> str:
-    """A rate 0..1 as a percent, with enough places to show small rates (`0.05%`)."""
+    """A rate 0..1 as a percent, with enough places to show small rates (`0.05%`) and what a
+    rate near 100% leaves out (`99.77%`, not `99.8%`: availability is read by its shortfall)."""
     if fraction is None:
         return na
     value = fraction * 100
-    places = 1 if abs(value) >= 10 else 2 if abs(value) >= 0.01 or value == 0 else 3
+    near_whole = 99 <= abs(value) < 100
+    places = (
+        2 if near_whole else 1 if abs(value) >= 10 else 2 if abs(value) >= 0.01 or value == 0 else 3
+    )
     return f"{value:,.{places}f}%"
 
 

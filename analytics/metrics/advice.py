@@ -16,10 +16,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
+from analytics.formatting import percent
 from analytics.metrics.breakdowns import layers_checked
 from analytics.metrics.compare import metrics_compare
 from analytics.metrics.query import MODES, UNKNOWN_MODE, MetricsQuery
-from analytics.metrics.reference import figure_words, rate_words, reference_words
+from analytics.metrics.reference import figure_words, reference_words
 from analytics.metrics.results import CompareRow, FigurePosition, ReferenceRange
 from governance.models import (
     ADVICE_FINDINGS,
@@ -265,7 +266,7 @@ def advice_findings(
 
 def _mismatch_message(recommendation: Recommendation, mode: str, measured: Measured) -> str:
     why = f" ({recommendation.override})" if recommendation.override else ""
-    share = rate_words(measured.share)
+    share = percent(measured.share)
     if measured.mode == UNKNOWN_MODE:
         running = f"most of your requests ({share}) carry no mode"
     else:

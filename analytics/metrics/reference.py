@@ -18,6 +18,7 @@ The unknown mode has no reference.
 
 from __future__ import annotations
 
+from analytics.formatting import percent
 from analytics.metrics.results import FigurePosition, ReferenceRange
 
 SINGLE_TOLERANCE = 0.10  # a single reference value: within 10% of it
@@ -112,15 +113,6 @@ def reference_words(reference: ReferenceRange) -> str:
 
 def figure_words(figure: str, value: float) -> str:
     """A measured figure beside its reference: latency in whole ms, migration time in whole
-    seconds, rates as `rate_words`."""
+    seconds, rates as the dashboard shows them (`formatting.percent`)."""
     unit, _ = _unit(figure)
-    return rate_words(value) if unit == "%" else f"{value:,.0f}{unit}"
-
-
-def rate_words(fraction: float) -> str:
-    """0.013021 -> 1.3%, 0.9995 -> 99.95%, 0.99995 -> 99.995%, 0.0001 -> 0.01%: a rate as a
-    percent without trailing zeros, to two places, three near 100% and four below 0.1% (so
-    none of the article's figures rounds to nothing or to 100%)."""
-    percent = fraction * 100
-    places = 4 if percent < 0.1 else 3 if percent > 99 else 2
-    return f"{percent:.{places}f}".rstrip("0").rstrip(".") + "%"
+    return percent(value) if unit == "%" else f"{value:,.0f}{unit}"

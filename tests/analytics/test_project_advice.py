@@ -98,7 +98,7 @@ def test_every_figure_of_governance_has_its_compare_figure():
 @pytest.mark.parametrize(
     ("figure", "value", "code", "says"),
     [
-        ("error_rate", 0.025, "error_rate_above_reference", "error rate 2.5%, above the 0.1-0.5%"),
+        ("error_rate", 0.025, "error_rate_above_reference", "error rate 2.50%, above the 0.1-0.5%"),
         (
             "error_rate",
             0.0005,
@@ -109,7 +109,7 @@ def test_every_figure_of_governance_has_its_compare_figure():
             "violation_rate",
             0.041,
             "violation_rate_above_reference",
-            "escaped violations 4.1%, above the 0.01-0.1%",
+            "escaped violations 4.10%, above the 0.01-0.1%",
         ),
         (
             "violation_rate",
@@ -122,7 +122,7 @@ def test_every_figure_of_governance_has_its_compare_figure():
             "availability",
             0.85,
             "availability_below_reference",
-            "availability 85%, below the 99.99%",
+            "availability 85.0%, below the 99.99%",
         ),
         (
             "latency_p95_ms",
@@ -162,7 +162,7 @@ def test_availability_above_its_reference_is_a_finding_too():
     found = _findings("hybrid", {"precision": "medium"}, layers=3, availability=1.0)
     assert found == {
         "availability_above_reference": (
-            "availability 100%, above the 99.95% the article gives for hybrid"
+            "availability 100.0%, above the 99.95% the article gives for hybrid"
         )
     }
 
@@ -176,7 +176,7 @@ def test_mode_mismatch_and_too_few_layers_say_what_the_profile_calls_for():
     found = _findings("hybrid", HIGH_RISK, layers=2)
     assert found == {
         "mode_mismatch": "your profile calls for enforcement_first and you run hybrid "
-        "(100% of the window's requests)",
+        "(100.0% of the window's requests)",
         "too_few_layers": "checks were seen at 2 layers; your profile calls for 5-7",
     }
     assert "too_few_layers" not in _findings("enforcement_first", HIGH_RISK, layers=5)
@@ -187,7 +187,7 @@ def test_mode_mismatch_and_too_few_layers_say_what_the_profile_calls_for():
     found = _findings("routing_first", {**ROUTING, "compliance": "strong"}, layers=5)
     assert found["mode_mismatch"] == (
         "your profile calls for hybrid (high-risk traffic must pass runtime checks) and you "
-        "run routing_first (100% of the window's requests)"
+        "run routing_first (100.0% of the window's requests)"
     )
 
 
@@ -270,7 +270,7 @@ def test_a_tie_goes_to_the_recommended_mode_else_the_comparisons_order(post_batc
     assert advice.measured is not None and advice.measured.mode == "enforcement_first"
     assert advice.holding(["mode_mismatch"])[0].message == (
         "your profile calls for routing_first and you run enforcement_first "
-        "(50% of the window's requests)"
+        "(50.0% of the window's requests)"
     )
 
 
@@ -282,7 +282,7 @@ def test_requests_without_a_mode_can_be_the_measured_mode(post_batch, project):
     assert [(finding.code, finding.message) for finding in advice.findings] == [
         (
             "mode_mismatch",
-            "your profile calls for hybrid and most of your requests (60%) carry no mode",
+            "your profile calls for hybrid and most of your requests (60.0%) carry no mode",
         ),
         ("too_few_layers", "checks were seen at 1 layer; your profile calls for 3-5"),
     ]  # unknown has no reference: no figure is judged

@@ -79,7 +79,13 @@ def enforcement_figures(summary: Summary, threshold: float | None) -> list[Figur
             summary.false_positive_rate,
             note="of intercepted requests, overturned at review",
         ),
-        figure("overhead_p50_ms", "Overhead P50", "ms", overhead.p50, note="checks per request"),
+        figure(
+            "overhead_p50_ms",
+            "Overhead P50",
+            "ms",
+            overhead.p50,
+            note="its checks' latency, summed per request",
+        ),
         figure("overhead_p95_ms", "Overhead P95", "ms", overhead.p95),
         figure("overhead_p99_ms", "Overhead P99", "ms", overhead.p99),
         figure(
