@@ -283,10 +283,18 @@ def test_database_options_replace_earlier_timeouts_and_keep_others():
     as_jobs = database_options(timeouts=jobs, options=as_web)
     assert as_jobs["options"] == (
         "-c search_path=tollgate -c statement_timeout=900000 "
-        "-c idle_in_transaction_session_timeout=900000"
+        "-c idle_in_transaction_session_timeout=900000 -c jit=off"
     )
     assert as_jobs["sslmode"] == "require"
     assert (as_jobs["connect_timeout"], as_jobs["keepalives"]) == (3, 1)
+
+
+@pytest.mark.django_db
+def test_connections_compile_no_statement_just_in_time():
+    # The dashboard's short reads would spend more on JIT compilation than on running.
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        assert cursor.fetchone() == ("off",)
 
 
 def test_wait_limit_follows_the_statement_timeout():

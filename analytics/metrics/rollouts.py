@@ -38,7 +38,8 @@ from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from itertools import pairwise
+from itertools import groupby, pairwise
+from operator import itemgetter
 from typing import Any
 
 from analytics.metrics.query import MetricsQuery, rate
@@ -60,11 +61,24 @@ GROUP BY 1, 2, 3, 4, 5, 6
 """
 # Per mode (the comparison's rows), or the query's events all together.
 BY_MODE = {True: "t.mode", False: "NULL::text"}
-# The rows of the given grain within a span of a component (a day or an hour in which it had
-# more than one version): one such condition per span, each an index range.
-SPAN = (
-    "(t.project_id = %s AND t.grain = %s AND t.bucket >= %s AND t.bucket < %s AND t.component = %s)"
-)
+# The rows of the finer grain within each span of a component (a day or an hour in which it
+# had more than one version), grouped span by span: each span is an index-only range of the
+# unique index (grain, project, component, bucket ... INCLUDE first and last event), and a
+# span's few hundred rows are hashed on their own, where one GROUP BY over all the spans had
+# the planner sort them all.
+REFINED_SQL = """
+SELECT s.project_id, s.component, v.mode, v.version, s.grain, v.bucket, v.first_at, v.last_at
+FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[])
+     AS s(project_id, component, grain, start_at, end_at)
+CROSS JOIN LATERAL (
+    SELECT {mode} AS mode, t.version, t.bucket, min(t.first_at) AS first_at,
+           max(t.last_at) AS last_at
+    FROM analytics_versionrollup t
+    WHERE t.grain = s.grain AND t.project_id = s.project_id AND t.component = s.component
+      AND t.bucket >= s.start_at AND t.bucket < s.end_at {filters}
+    GROUP BY 1, 2, 3
+) v
+"""
 FINER = {"d": "h", "h": "m"}
 STEP = {"d": timedelta(days=1), "h": timedelta(hours=1)}
 
@@ -209,17 +223,16 @@ def _timelines(query: MetricsQuery, *, by_mode: bool) -> dict[Timeline, list[_Ro
         kept += [row for row in rows if (row[0], row[1], row[4], row[5]) not in refined]
         if not mixed:
             break
-        spans = " OR ".join(SPAN for _ in mixed)
         rows = fetch_rows(
-            ROWS_SQL.format(
-                mode=BY_MODE[by_mode], conditions=" AND ".join([f"({spans})", *filters])
+            REFINED_SQL.format(
+                mode=BY_MODE[by_mode], filters="".join(f" AND {f}" for f in filters)
             ),
             [
-                *(
-                    value
-                    for project_id, component, grain, bucket in mixed
-                    for value in (project_id, FINER[grain], bucket, bucket + STEP[grain], component)
-                ),
+                [project_id for project_id, _, _, _ in mixed],
+                [component for _, component, _, _ in mixed],
+                [FINER[grain] for _, _, grain, _ in mixed],
+                [bucket for _, _, _, bucket in mixed],
+                [bucket + STEP[grain] for _, _, grain, bucket in mixed],
                 *filter_params,
             ],
         )
@@ -245,14 +258,20 @@ def _filters(query: MetricsQuery) -> tuple[list[str], list[Any]]:
 def _runs(rows: list[tuple[Any, ...]]) -> dict[Timeline, list[_Row]]:
     """Per project, component and mode, its rows (each of one version) in order of their
     first event, consecutive rows of one version merged into one run."""
-    ordered = sorted(rows, key=lambda row: (row[0], row[1], row[2] or "", row[6], row[3]))
+    # The modes are all None or all text, so the key never compares None with a string.
+    ordered = sorted(rows, key=itemgetter(0, 1, 2, 6, 3))
     timelines: dict[Timeline, list[_Row]] = {}
-    for project_id, component, mode, version, _, _, first_at, last_at in ordered:
-        runs = timelines.setdefault((project_id, component, mode), [])
-        if runs and runs[-1].version == version:
-            runs[-1] = _Row(version, runs[-1].first_at, max(runs[-1].last_at, last_at))
-        else:
-            runs.append(_Row(version, first_at, last_at))
+    for timeline, grouped in groupby(ordered, key=itemgetter(0, 1, 2)):
+        runs = timelines[timeline] = []
+        first, *rest = grouped
+        _, _, _, version, _, _, first_at, last_at = first
+        for _, _, _, row_version, _, _, row_first_at, row_last_at in rest:
+            if row_version == version:
+                last_at = max(last_at, row_last_at)
+            else:
+                runs.append(_Row(version, first_at, last_at))
+                version, first_at, last_at = row_version, row_first_at, row_last_at
+        runs.append(_Row(version, first_at, last_at))
     return timelines
 
 

@@ -264,7 +264,7 @@ class VersionRollup(models.Model):
         constraints = [
             models.UniqueConstraint(
                 # A component's buckets in time order: the index a rollout's finer read
-                # walks.
+                # walks, holding the first and last event so the read never visits the table.
                 fields=[
                     "grain",
                     "project_id",
@@ -275,6 +275,7 @@ class VersionRollup(models.Model):
                     "service_id",
                     "environment",
                 ],
+                include=["first_at", "last_at"],
                 name="version_rollup_unique",
             ),
         ]

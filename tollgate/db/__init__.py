@@ -11,6 +11,11 @@ Jobs (Celery tasks, management commands and the extra connections they open with
 statement timeout. The settings hold the jobs' timeouts, so every process is a job unless it
 serves requests: `tollgate/wsgi.py` (gunicorn, and `runserver` through WSGI_APPLICATION)
 switches to the web's with `database_timeouts_use`.
+
+Every connection also turns PostgreSQL's JIT compilation off. Tollgate's statements read index
+ranges of rollups and raw events; the planner's row estimates for the larger ones (unnested
+spans joined to partitions, OR-ed ranges) pass `jit_above_cost`, and compiling then costs 20 to
+30 ms on a statement that runs in 2: most of a dashboard page's time.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ KEEPALIVES = {
     "keepalives_count": 3,
 }
 
-_SESSION_SETTINGS = ("statement_timeout", "idle_in_transaction_session_timeout")
+_SESSION_SETTINGS = ("statement_timeout", "idle_in_transaction_session_timeout", "jit")
 _SESSION_FLAG = re.compile(rf"\s*-c\s*(?:{'|'.join(_SESSION_SETTINGS)})=\S+")
 
 
@@ -54,11 +59,13 @@ class DatabaseTimeouts:
 
 def database_options(*, timeouts: DatabaseTimeouts, options: dict[str, Any]) -> dict[str, Any]:
     """A DATABASES entry's `OPTIONS` (libpq parameters): the given ones, e.g. from
-    DATABASE_URL, with these timeouts and TCP keepalives. Earlier timeouts are replaced."""
+    DATABASE_URL, with these timeouts, JIT off and TCP keepalives. Earlier timeouts (and a
+    `jit` flag) are replaced."""
     flags = _SESSION_FLAG.sub("", str(options.get("options", ""))).strip()
     flags += (
         f" -c statement_timeout={timeouts.statement_s * 1000}"
         f" -c idle_in_transaction_session_timeout={timeouts.idle_in_transaction_s * 1000}"
+        " -c jit=off"
     )
     return {
         **options,
