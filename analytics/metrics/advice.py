@@ -264,14 +264,19 @@ def advice_findings(
     return found
 
 
+def _mode_words(mode: str) -> str:
+    """A mode as a sentence names it: `routing_first` -> routing-first (the article's word)."""
+    return mode.replace("_", "-")
+
+
 def _mismatch_message(recommendation: Recommendation, mode: str, measured: Measured) -> str:
     why = f" ({recommendation.override})" if recommendation.override else ""
     share = percent(measured.share)
     if measured.mode == UNKNOWN_MODE:
         running = f"most of your requests ({share}) carry no mode"
     else:
-        running = f"you run {measured.mode} ({share} of the window's requests)"
-    return f"your profile calls for {mode}{why} and {running}"
+        running = f"you run {_mode_words(measured.mode)} ({share} of the window's requests)"
+    return f"your profile calls for {_mode_words(mode)}{why} and {running}"
 
 
 def _figure_finding(figure: FigurePosition, reference: ReferenceRange, mode: str) -> Finding:
@@ -280,5 +285,5 @@ def _figure_finding(figure: FigurePosition, reference: ReferenceRange, mode: str
     return Finding(
         f"{code}_{figure.position}_reference",
         f"{name} {value}, {figure.position} the {reference_words(reference)} the article "
-        f"gives for {mode}",
+        f"gives for {_mode_words(mode)}",
     )

@@ -186,7 +186,7 @@ def test_the_rule_fires_on_its_findings_for_its_duration_and_resolves(post_batch
     assert alert.state == AlertState.PENDING  # held for the rule's 5 minutes
     assert alert.value == 1.0  # mode_mismatch; 1 layer is enough for 1-3
     message = (
-        "your profile calls for routing_first and you run hybrid (100.0% of the window's requests)"
+        "your profile calls for routing-first and you run hybrid (100.0% of the window's requests)"
     )
     assert alert.summary == message
     assert alert.details["findings"] == [{"code": "mode_mismatch", "message": message}]

@@ -153,7 +153,7 @@ def test_every_figure_of_governance_has_its_compare_figure():
 def test_a_figure_outside_the_reference_is_a_finding_that_names_it(figure, value, code, says):
     inside = {"latency_p95_ms": 320.0, "availability": 0.9999}  # enforcement_first's
     found = _findings("enforcement_first", HIGH_RISK, **{**inside, figure: value})
-    assert found == {code: f"{says} the article gives for enforcement_first"}
+    assert found == {code: f"{says} the article gives for enforcement-first"}
     assert code in ADVICE_FINDINGS
 
 
@@ -175,7 +175,7 @@ def test_figures_within_or_without_a_value_are_no_finding():
 def test_mode_mismatch_and_too_few_layers_say_what_the_profile_calls_for():
     found = _findings("hybrid", HIGH_RISK, layers=2)
     assert found == {
-        "mode_mismatch": "your profile calls for enforcement_first and you run hybrid "
+        "mode_mismatch": "your profile calls for enforcement-first and you run hybrid "
         "(100.0% of the window's requests)",
         "too_few_layers": "checks were seen at 2 layers; your profile calls for 5-7",
     }
@@ -187,7 +187,7 @@ def test_mode_mismatch_and_too_few_layers_say_what_the_profile_calls_for():
     found = _findings("routing_first", {**ROUTING, "compliance": "strong"}, layers=5)
     assert found["mode_mismatch"] == (
         "your profile calls for hybrid (high-risk traffic must pass runtime checks) and you "
-        "run routing_first (100.0% of the window's requests)"
+        "run routing-first (100.0% of the window's requests)"
     )
 
 
@@ -269,7 +269,7 @@ def test_a_tie_goes_to_the_recommended_mode_else_the_comparisons_order(post_batc
     advice = project_advice(MetricsQuery(window=WINDOW, projects=(project,)), project)
     assert advice.measured is not None and advice.measured.mode == "enforcement_first"
     assert advice.holding(["mode_mismatch"])[0].message == (
-        "your profile calls for routing_first and you run enforcement_first "
+        "your profile calls for routing-first and you run enforcement-first "
         "(50.0% of the window's requests)"
     )
 

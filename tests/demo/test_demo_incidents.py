@@ -145,11 +145,11 @@ def test_traffic_without_incidents_raises_no_alert(demo_keys):
     assert advice.recommendation.recommended_mode == "routing_first"
     assert advice.measured is not None and advice.measured.mode == "hybrid"
     (mismatch,) = advice.holding(["mode_mismatch"])
-    assert mismatch.message.startswith("your profile calls for routing_first and you run hybrid")
+    assert mismatch.message.startswith("your profile calls for routing-first and you run hybrid")
     alert = _alert("research-assistant", "architecture_mismatch")
     assert alert.state == AlertState.FIRING
     assert alert.details["findings"] == [{"code": "mode_mismatch", "message": alert.summary}]
-    assert alert.summary.startswith("your profile calls for routing_first and you run hybrid")
+    assert alert.summary.startswith("your profile calls for routing-first and you run hybrid")
 
 
 def test_the_overviews_health_grid_flags_each_incidents_project(demo_keys):
