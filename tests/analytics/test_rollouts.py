@@ -129,6 +129,35 @@ def test_rollouts_start_end_propagation_and_mixed_share(post_batch, project):
     assert summary.mixed_version_share == pytest.approx(2 / 6, abs=1e-6)
 
 
+def test_a_long_span_counts_its_whole_minutes_from_rollups_as_the_raw_events_say(
+    post_batch, project
+):
+    # v2 starts at 0:40 and v1 answers until 7:20: minutes 1 to 6 are whole inside the span
+    # (counted from the minute rows), 0 and 7 are its edges (counted from the raw events,
+    # where v1 at 0:10 and v2 at 7:50 fall outside it). Some events are of another
+    # environment, which the filter leaves out of both.
+    rng = random.Random(7)
+    timeline = [routed(at(0, 10), "v1"), routed(at(0, 40), "v2"), routed(at(7, 50), "v2")]
+    for minute in range(1, 7):
+        for _ in range(5):
+            version = rng.choice(("v1", "v2"))
+            timeline.append(routed(at(minute, rng.randint(0, 59)), version))
+    timeline += [routed(at(3, 30), "v1") | {"environment": "staging"}, routed(at(7, 20), "v1")]
+    post(post_batch, timeline)
+    rollups_advance()
+    (rollout,) = rollouts_list(query_of(project, at(-60), at(120), environment="production"))
+    assert (rollout.started_at, rollout.ended_at) == (at(0, 40), at(7, 20))
+    inside = [
+        event
+        for event in timeline
+        if event.get("environment", "production") == "production"
+        and at(0, 40) <= datetime.fromisoformat(event["timestamp"]) <= at(7, 20)
+    ]
+    older = [event for event in inside if event["router_version"] != "v2"]
+    assert (rollout.events, rollout.older_events) == (len(inside), len(older))
+    assert rollout.mixed_version_share == pytest.approx(len(older) / len(inside), abs=1e-6)
+
+
 def test_no_rollouts_summary_is_empty(project):
     summary = summary_of(rollouts_list(query_of(project, at(-60), at(120))))
     assert summary.rollouts == 0
