@@ -15,11 +15,9 @@ versions interleaved within the one minute where the current version stops are a
 stragglers.
 
 Starts and ends are the rows' exact first and last event times. The mixed-version share and
-the events of each rollout's span are counted by their exact timestamps: the whole minutes
-inside the span from the minute rows, and the minutes it starts and ends in from the raw
-events (`ingestion.selectors.version_counts`), since a minute row cannot tell how many of its
-events fall inside a span that starts or ends within it. One statement each for every
-rollout, and a long span costs two minutes of raw events, not all of its own.
+the events of each rollout's span are counted from the raw events by their exact timestamps
+(`ingestion.selectors.version_counts`, one statement for every rollout): a minute row cannot
+tell how many of its events fall inside a span that starts or ends within it.
 
 The walk starts 48 h before the window, so a rollout at the window's start has the version it
 replaced, and one begun a day before the window has settled (its 24 h are over) by the time
@@ -38,7 +36,7 @@ from __future__ import annotations
 import statistics
 from bisect import bisect_right
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import groupby, pairwise
 from operator import itemgetter
@@ -47,11 +45,10 @@ from typing import Any
 from analytics.metrics.query import MetricsQuery, rate
 from analytics.metrics.results import Rollout, RolloutsSummary, Spread
 from analytics.metrics.window import Window
-from ingestion.selectors import POLICY_PREFIX, VersionCounts, VersionSpan, version_counts
+from ingestion.selectors import POLICY_PREFIX, VersionSpan, version_counts
 from tollgate.db.sql import fetch_rows
 
 STRAGGLER_WINDOW = timedelta(hours=24)
-MINUTE, MICROSECOND, ZERO = timedelta(minutes=1), timedelta(microseconds=1), timedelta(0)
 LOOK_BACK = 2 * STRAGGLER_WINDOW
 
 # Per version and bucket, the first and last event, under the query's filters.
@@ -81,19 +78,6 @@ CROSS JOIN LATERAL (
       AND t.bucket >= s.start_at AND t.bucket < s.end_at {filters}
     GROUP BY 1, 2, 3
 ) v
-"""
-# Per span of whole minutes, the events of its component carrying a version (and another
-# version than the span's) in the minute rows, under the span's mode and the query's filters.
-MINUTE_COUNTS_SQL = """
-SELECT s.i, sum(t.events), coalesce(sum(t.events) FILTER (WHERE t.version <> s.version), 0)
-FROM unnest(%s::int[], %s::bigint[], %s::text[], %s::text[], %s::timestamptz[],
-            %s::timestamptz[], %s::text[])
-     AS s(i, project_id, component, version, start_at, end_at, mode)
-JOIN analytics_versionrollup t
-  ON t.grain = 'm' AND t.project_id = s.project_id AND t.component = s.component
- AND t.bucket >= s.start_at AND t.bucket < s.end_at AND (s.mode IS NULL OR t.mode = s.mode)
-WHERE true {filters}
-GROUP BY s.i
 """
 FINER = {"d": "h", "h": "m"}
 STEP = {"d": timedelta(days=1), "h": timedelta(hours=1)}
@@ -139,7 +123,7 @@ def _rollouts(query: MetricsQuery, *, by_mode: bool) -> dict[str | None, list[Ro
             for rollout in _walk(rows)
             if query.window.start <= rollout.start < query.window.end
         ]
-    counts = _span_counts(
+    counts = version_counts(
         [
             VersionSpan(
                 project_id=project_id,
@@ -151,7 +135,8 @@ def _rollouts(query: MetricsQuery, *, by_mode: bool) -> dict[str | None, list[Ro
             )
             for project_id, component, mode, rollout in found
         ],
-        query,
+        service_ids=query.service_ids,
+        environment=query.environment,
     )
     by_key: dict[str | None, list[Rollout]] = {}
     for (project_id, component, mode, rollout), count in zip(found, counts, strict=True):
@@ -173,64 +158,6 @@ def _rollouts(query: MetricsQuery, *, by_mode: bool) -> dict[str | None, list[Ro
         key: sorted(rollouts, key=lambda r: (r.started_at, r.project, r.component))
         for key, rollouts in by_key.items()
     }
-
-
-def _span_counts(spans: Sequence[VersionSpan], query: MetricsQuery) -> list[VersionCounts]:
-    """Per span, its events carrying a version and those carrying an older one: the whole
-    minutes inside it from the minute rows, the minutes it starts and ends in from the raw
-    events by their exact times. So a long span costs its two edge minutes of raw events, not
-    all of them (two statements for every span)."""
-    edges: list[tuple[int, VersionSpan]] = []
-    whole: list[tuple[int, VersionSpan]] = []
-    for index, span in enumerate(spans):
-        first_whole = _minute(span.start) + (MINUTE if span.start != _minute(span.start) else ZERO)
-        last_whole_end = _minute(span.end)
-        if first_whole >= last_whole_end:
-            edges.append((index, span))
-            continue
-        whole.append((index, replace(span, start=first_whole, end=last_whole_end)))
-        if span.start < first_whole:
-            edges.append((index, replace(span, end=first_whole - MICROSECOND)))
-        edges.append((index, replace(span, start=last_whole_end)))
-    totals = [[0, 0] for _ in spans]
-    raw = version_counts(
-        [span for _, span in edges],
-        service_ids=query.service_ids,
-        environment=query.environment,
-    )
-    for (index, _), count in zip(edges, raw, strict=True):
-        totals[index][0] += count.events
-        totals[index][1] += count.older
-    for index, events, older in _minute_counts(whole, query):
-        totals[index][0] += events
-        totals[index][1] += older
-    return [VersionCounts(events=events, older=older) for events, older in totals]
-
-
-def _minute_counts(
-    spans: Sequence[tuple[int, VersionSpan]], query: MetricsQuery
-) -> list[tuple[int, int, int]]:
-    """Per span (its index), the events and older ones of the minute rows from its start
-    to its end (the end excluded: the spans given are whole minutes)."""
-    if not spans:
-        return []
-    filters, filter_params = _filters(replace(query, mode=None, policy=None))
-    return [
-        (int(index), int(events), int(older))
-        for index, events, older in fetch_rows(
-            MINUTE_COUNTS_SQL.format(filters="".join(f" AND {f}" for f in filters)),
-            [
-                [index for index, _ in spans],
-                [span.project_id for _, span in spans],
-                [span.component for _, span in spans],
-                [span.version for _, span in spans],
-                [span.start for _, span in spans],
-                [span.end for _, span in spans],
-                [span.mode for _, span in spans],
-                *filter_params,
-            ],
-        )
-    ]
 
 
 def summary_of(rollouts: Sequence[Rollout]) -> RolloutsSummary:
