@@ -36,6 +36,7 @@ VERDICTS = {"allow": "allow", "deny": "block", "modify": "modify", "warn": "flag
 TIMEOUT_HINTS = ("timeout", "timed_out", "timed out", "deadline")
 RATE_LIMIT_HINTS = ("ratelimit", "rate_limit", "rate limit", "429", "too_many_requests")
 ERROR_TYPE_MAX = 200  # the schema's limit: a longer exception name is cut, not refused
+NAME_MAX = 200  # span and service names kept in the event's attributes, cut to stay small
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _STATUS_ERROR = Status.STATUS_CODE_ERROR
@@ -160,15 +161,16 @@ def _span_add(
         )
         return
     start = span.start_time_unix_nano
+    name = span.name[:NAME_MAX]
     event: dict[str, Any] = {
         "type": kind,
         "event_id": span_event_id(trace_id, span_id),
         "timestamp": EPOCH + timedelta(microseconds=start // 1000),
         "request_id": trace_id,
         "environment": environment or None,
-        "attributes": {"span.name": span.name, "service.name": service_name}
+        "attributes": {"span.name": name, "service.name": service_name[:NAME_MAX]}
         if isinstance(service_name, str)
-        else {"span.name": span.name},
+        else {"span.name": name},
         "mode": _scalar(attributes.get("tollgate.mode")),
     }
     duration_ms = (span.end_time_unix_nano - start) / 1e6
