@@ -70,6 +70,27 @@ FIELD_SOURCES = {
     **{name: f"tollgate.{name}" for name in TOLLGATE_FIELDS},
 }
 
+# Every span attribute the mapping reads; others are skipped unresolved.
+READ_ATTRIBUTES = frozenset(
+    {
+        "gen_ai.operation.name",
+        "gen_ai.request.model",
+        "gen_ai.response.model",
+        "gen_ai.provider.name",
+        "gen_ai.system",
+        "gen_ai.usage.input_tokens",
+        "gen_ai.usage.output_tokens",
+        "gen_ai.usage.cache_read.input_tokens",
+        "gen_ai.usage.cache_creation.input_tokens",
+        "gen_ai.usage.reasoning.output_tokens",
+        "error.type",
+        "gen_ai.security.decision.type",
+        "security.policy.name",
+        "gen_ai.guardian.name",
+        *(f"tollgate.{name}" for name in TOLLGATE_FIELDS),
+    }
+)
+
 
 def field_source(name: str) -> str:
     """Where a span carries the event field `name` (the field itself when unknown)."""
@@ -132,8 +153,13 @@ def spans_map(request: ExportTraceServiceRequest) -> MappedSpans:
         service_name = _scalar(resource.get("service.name"))
         for scope_spans in resource_spans.scope_spans:
             for span in scope_spans.spans:
-                attributes = {kv.key: kv.value for kv in span.attributes}
-                operation = _scalar(attributes.get("gen_ai.operation.name"))
+                # Only the attributes read below are resolved: spans carry many others.
+                attributes = {
+                    key: _scalar(kv.value)
+                    for kv in span.attributes
+                    if (key := kv.key) in READ_ATTRIBUTES
+                }
+                operation = attributes.get("gen_ai.operation.name")
                 if span.name == GUARDRAIL or operation == GUARDRAIL:
                     kind = "enforcement"
                 elif operation in ROUTING_OPERATIONS:
@@ -148,7 +174,7 @@ def _span_add(
     mapped: MappedSpans,
     kind: str,
     span: Span,
-    attributes: dict[str, AnyValue],
+    attributes: dict[str, Any],
     environment: Any,
     service_name: Any,
 ) -> None:
@@ -171,7 +197,7 @@ def _span_add(
         "attributes": {"span.name": name, "service.name": service_name[:NAME_MAX]}
         if isinstance(service_name, str)
         else {"span.name": name},
-        "mode": _scalar(attributes.get("tollgate.mode")),
+        "mode": attributes.get("tollgate.mode"),
     }
     duration_ms = (span.end_time_unix_nano - start) / 1e6
     if kind == "routing":
@@ -187,18 +213,18 @@ def _span_add(
 
 
 def _routing(
-    event: dict[str, Any], span: Span, attributes: dict[str, AnyValue], duration_ms: float
+    event: dict[str, Any], span: Span, attributes: dict[str, Any], duration_ms: float
 ) -> None:
     get = attributes.get
-    error_type = _scalar(get("error.type"))
+    error_type = get("error.type")
     failed = span.status.code == _STATUS_ERROR or (error_type is not None and error_type != "")
     status = _failure(error_type) if failed else "ok"
     # A failed call reports no usage and was not billed: its tokens are 0. A call that
     # succeeded without reporting usage is refused (it would look free).
     tokens_default = 0 if failed else None
     event.update(
-        model=_scalar(get("gen_ai.response.model")) or _scalar(get("gen_ai.request.model")),
-        provider=_scalar(get("gen_ai.provider.name")) or _scalar(get("gen_ai.system")),
+        model=get("gen_ai.response.model") or get("gen_ai.request.model"),
+        provider=get("gen_ai.provider.name") or get("gen_ai.system"),
         input_tokens=_whole(get("gen_ai.usage.input_tokens"), tokens_default),
         output_tokens=_whole(get("gen_ai.usage.output_tokens"), tokens_default),
         cache_read_tokens=_whole(get("gen_ai.usage.cache_read.input_tokens"), None),
@@ -207,20 +233,20 @@ def _routing(
         latency_ms=duration_ms,
         status=status,
         error_type=error_type[:ERROR_TYPE_MAX] if isinstance(error_type, str) and failed else None,
-        user_tier=_scalar(get("tollgate.user_tier")),
-        complexity_score=_scalar(get("tollgate.complexity_score")),
-        fallback_from=_scalar(get("tollgate.fallback_from")),
-        route_reason=_scalar(get("tollgate.route_reason")),
-        router_version=_scalar(get("tollgate.router_version")),
+        user_tier=get("tollgate.user_tier"),
+        complexity_score=get("tollgate.complexity_score"),
+        fallback_from=get("tollgate.fallback_from"),
+        route_reason=get("tollgate.route_reason"),
+        router_version=get("tollgate.router_version"),
     )
 
 
 def _enforcement(
-    event: dict[str, Any], attributes: dict[str, AnyValue], duration_ms: float
+    event: dict[str, Any], attributes: dict[str, Any], duration_ms: float
 ) -> tuple[str, str] | None:
     """Fill the check's fields; (source, message) when the decision cannot be mapped."""
     get = attributes.get
-    decision = _scalar(get("gen_ai.security.decision.type"))
+    decision = get("gen_ai.security.decision.type")
     source = FIELD_SOURCES["verdict"]
     if decision is None or decision == "":
         return source, "is required"
@@ -228,14 +254,14 @@ def _enforcement(
     if verdict is None:
         return source, f"must be one of {', '.join(VERDICTS)}, got {decision!r:.60}"
     event.update(
-        layer=_scalar(get("tollgate.layer")) or "execution",
-        policy=_scalar(get("security.policy.name")) or _scalar(get("gen_ai.guardian.name")),
+        layer=get("tollgate.layer") or "execution",
+        policy=get("security.policy.name") or get("gen_ai.guardian.name"),
         verdict=verdict,
-        violation=_scalar(get("tollgate.violation")),
-        severity=_scalar(get("tollgate.severity")),
-        false_positive=_scalar(get("tollgate.false_positive")),
+        violation=get("tollgate.violation"),
+        severity=get("tollgate.severity"),
+        false_positive=get("tollgate.false_positive"),
         check_latency_ms=duration_ms,
-        policy_version=_scalar(get("tollgate.policy_version")),
+        policy_version=get("tollgate.policy_version"),
     )
     return None
 
@@ -262,10 +288,9 @@ def _scalar(value: AnyValue | None) -> Any:
     return getattr(value, kind) if kind in _SCALARS else value
 
 
-def _whole(value: AnyValue | None, default: int | None) -> Any:
+def _whole(number: Any, default: int | None) -> Any:
     """A count: an int, or a float with no fraction (some SDKs send every number as a
     double); anything else as it is, for validation to refuse."""
-    number = _scalar(value)
     if number is None:
         return default
     if type(number) is float and number.is_integer():
