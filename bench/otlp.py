@@ -42,6 +42,7 @@ from ingest import (
     BATCH_SIZE,
     CLIENTS,
     WORKERS,
+    PostOutcome,
     bare_copy,
     batches_split,
     events_generate,
@@ -186,6 +187,15 @@ def otlp_judge(
     return 0, f"batch {index}: HTTP {status}: {payload[:300].decode('utf-8', 'replace')}"
 
 
+def otlp_ingest(
+    port: int, raw_key: str, bodies: list[bytes], sizes: list[int]
+) -> tuple[float, PostOutcome]:
+    """Post every export request to /v1/traces as `http_ingest` posts JSON batches."""
+    return http_ingest(
+        port, raw_key, bodies, sizes, path=OTLP_PATH, content_type=PROTOBUF, judge=otlp_judge
+    )
+
+
 # --- Decoders in process -------------------------------------------------------------------
 
 
@@ -243,13 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         gunicorn_wait(server, port)
         json_seconds, json_outcome = http_ingest(port, json_tenant.raw_key, json_bodies, sizes)
-        otlp = {"path": OTLP_PATH, "content_type": PROTOBUF, "judge": otlp_judge}
-        otlp_seconds, otlp_outcome = http_ingest(
-            port, otlp_tenant.raw_key, otlp_bodies, sizes, **otlp
-        )
-        replay_seconds, replay_outcome = http_ingest(
-            port, otlp_tenant.raw_key, otlp_bodies, sizes, **otlp
-        )
+        otlp_seconds, otlp_outcome = otlp_ingest(port, otlp_tenant.raw_key, otlp_bodies, sizes)
+        replay_seconds, replay_outcome = otlp_ingest(port, otlp_tenant.raw_key, otlp_bodies, sizes)
     finally:
         gunicorn_stop(server)
 

@@ -41,9 +41,11 @@ class OtlpBodyError(ValueError):
 
 def request_decode(body: bytes, media_type: str) -> ExportTraceServiceRequest:
     """The export request in `body` (protobuf or OTLP JSON, by media type)."""
+    request = ExportTraceServiceRequest()
     if media_type == PROTOBUF:
         try:
-            return ExportTraceServiceRequest.FromString(body)
+            request.ParseFromString(body)
+            return request
         except DecodeError as exc:
             raise OtlpBodyError(f"The body is not an OTLP protobuf export request: {exc}") from None
     if media_type != JSON:
@@ -56,9 +58,8 @@ def request_decode(body: bytes, media_type: str) -> ExportTraceServiceRequest:
         raise OtlpBodyError("The body must be an OTLP JSON object with resourceSpans.")
     _hex_ids_to_base64(document)
     try:
-        return json_format.ParseDict(
-            document, ExportTraceServiceRequest(), ignore_unknown_fields=True
-        )
+        json_format.ParseDict(document, request, ignore_unknown_fields=True)
+        return request
     except (json_format.ParseError, RecursionError) as exc:
         raise OtlpBodyError(f"The body is not an OTLP JSON export request: {exc}") from None
 
@@ -108,6 +109,9 @@ def response_encode(*, rejected_spans: int, error_message: str, media_type: str)
         response.partial_success.CopyFrom(
             ExportTracePartialSuccess(rejected_spans=rejected_spans, error_message=error_message)
         )
-    if media_type == PROTOBUF:
-        return response.SerializeToString()
-    return json_format.MessageToJson(response, indent=None).encode()
+    encoded: bytes = (
+        response.SerializeToString()
+        if media_type == PROTOBUF
+        else json_format.MessageToJson(response, indent=None).encode()
+    )
+    return encoded

@@ -115,6 +115,7 @@ class TestAccepted:
         response = post_traces(chat_json, as_json=True)
         assert response.status_code == 200
         assert response["Content-Type"] == "application/json"
+        assert "no-store" in response["Cache-Control"]  # as every API answer
         assert response.json() == {}
         assert RoutingEvent.objects.count() == 2
 

@@ -96,9 +96,15 @@ def guardrail_check(tracer, *, decision: str, policy: str = "pii-filter", **extr
         )
 
 
-def event_id_of(span: ReadableSpan) -> str:
+def ids_of(span: ReadableSpan) -> tuple[str, str]:
+    """The span's trace and span ids in hex, as OTLP carries them."""
     context = span.get_span_context()
-    return span_event_id(f"{context.trace_id:032x}", f"{context.span_id:016x}")
+    assert context is not None
+    return f"{context.trace_id:032x}", f"{context.span_id:016x}"
+
+
+def event_id_of(span: ReadableSpan) -> str:
+    return span_event_id(*ids_of(span))
 
 
 def by_name(spans: tuple[ReadableSpan, ...], name: str) -> ReadableSpan:
@@ -149,7 +155,7 @@ def test_the_sdk_exports_chat_and_guardrail_spans_that_land_priced(
     assert (row.project_id, row.environment, row.request_id) == (
         project.pk,
         "staging",
-        f"{chat.get_span_context().trace_id:032x}",
+        ids_of(chat)[0],
     )
     assert (row.model, row.provider, row.mode, row.status) == (
         "claude-opus-4.6",
@@ -159,9 +165,10 @@ def test_the_sdk_exports_chat_and_guardrail_spans_that_land_priced(
     )
     assert (row.input_tokens, row.output_tokens, row.reasoning_tokens) == (1500, 500, 100)
     assert row.priced_cost_usd == Decimal("0.024")  # 2,000 tokens at $0.012 / 1k
+    assert chat.end_time is not None and chat.start_time is not None
     assert row.latency_ms == pytest.approx((chat.end_time - chat.start_time) / 1e6)
     assert row.latency_ms >= 10
-    assert row.attributes["service.name"] == "support-bot"
+    assert row.attributes == {"span.name": "chat claude-opus-4.6", "service.name": "support-bot"}
 
     verdicts = dict(
         EnforcementEvent.objects.filter(request_id=row.request_id).values_list("layer", "verdict")
@@ -211,7 +218,7 @@ def test_an_unmappable_span_is_reported_in_partial_success(live_server, ingest_k
     bad = by_name(memory.get_finished_spans(), "apply_guardrail")
     assert partial.rejected_spans == 1
     assert partial.error_message.startswith(
-        f"span {bad.get_span_context().span_id:016x}: gen_ai.security.decision.type must be"
+        f"span {ids_of(bad)[1]}: gen_ai.security.decision.type must be"
     )
     assert RoutingEvent.objects.count() == 1 and EnforcementEvent.objects.count() == 0
 
