@@ -17,7 +17,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from governance.models import ApiKey
 from governance.services import api_key_revoke
 from ingestion.models import EnforcementEvent, RoutingEvent
-from ingestion.otlp.mapping import span_event_id
+from ingestion.otlp.mapping import span_event_id, spans_map
+from ingestion.services import spans_ingest
 from tests.governance.factories import ApiKeyFactory, OrganizationFactory, ProjectFactory
 from tests.ingestion.otlp_spans import (
     chat_attributes,
@@ -367,3 +368,21 @@ class TestOverload:
         assert response.status_code == 503
         assert int(response["Retry-After"]) > 0
         assert RoutingEvent.objects.count() == 0
+
+
+def test_spans_ingest_counts_new_and_known_events_and_refused_spans(ingest_key):
+    """The service behind the view: what an export stored, what it already had, and what it
+    refused, with the first refused span's reason."""
+    api_key = ApiKey.objects.select_related("project").get(prefix=ingest_key[3:11])
+    bad = span(chat_attributes(**{"tollgate.mode": "fastest"}))
+    spans = spans_map(export(span(chat_attributes()), bad, span(guardrail_attributes())))
+
+    first = spans_ingest(api_key=api_key, spans=spans, now=timezone.now())
+    again = spans_ingest(api_key=api_key, spans=spans, now=timezone.now())
+
+    assert (first.accepted, first.duplicates, first.rejected_spans) == (2, 0, 1)
+    assert (again.accepted, again.duplicates, again.rejected_spans) == (0, 2, 1)
+    assert first.error_message == (
+        f"span {bad.span_id.hex()}: tollgate.mode must be one of routing_first, "
+        "enforcement_first, hybrid"
+    )
