@@ -137,6 +137,13 @@ class TestRouting:
         assert (succeeded["input_tokens"], succeeded["output_tokens"]) == (None, None)
 
 
+def test_long_span_and_service_names_are_cut_not_refused():
+    event = one_event(
+        span(chat_attributes(), name="n" * 5000), resource={"service.name": "s" * 900}
+    )
+    assert event["attributes"] == {"span.name": "n" * 200, "service.name": "s" * 200}
+
+
 class TestEnvironment:
     def test_deployment_environment_name_wins(self):
         resource = {"deployment.environment.name": "staging", "deployment.environment": "qa"}
