@@ -153,12 +153,7 @@ def spans_map(request: ExportTraceServiceRequest) -> MappedSpans:
         service_name = _scalar(resource.get("service.name"))
         for scope_spans in resource_spans.scope_spans:
             for span in scope_spans.spans:
-                # Only the attributes read below are resolved: spans carry many others.
-                attributes = {
-                    key: _scalar(kv.value)
-                    for kv in span.attributes
-                    if (key := kv.key) in READ_ATTRIBUTES
-                }
+                attributes = _read_attributes(span)
                 operation = attributes.get("gen_ai.operation.name")
                 if span.name == GUARDRAIL or operation == GUARDRAIL:
                     kind = "enforcement"
@@ -275,6 +270,19 @@ def _failure(error_type: Any) -> str:
         if any(hint in lowered for hint in RATE_LIMIT_HINTS):
             return "rate_limited"
     return "error"
+
+
+def _read_attributes(span: Span) -> dict[str, Any]:
+    """The span's attributes that the mapping reads, resolved as `_scalar` does (inlined: this
+    loop is most of a span's cost, and spans carry many attributes it skips)."""
+    found: dict[str, Any] = {}
+    for kv in span.attributes:
+        key = kv.key
+        if key in READ_ATTRIBUTES:
+            value = kv.value
+            kind = value.WhichOneof("value")
+            found[key] = getattr(value, kind) if kind in _SCALARS else (value if kind else None)
+    return found
 
 
 def _scalar(value: AnyValue | None) -> Any:
