@@ -43,8 +43,8 @@ from ingest import (
     CLIENTS,
     WORKERS,
     PostOutcome,
-    bare_copy,
     batches_split,
+    copy_floor,
     events_generate,
     free_port,
     gunicorn_start,
@@ -52,11 +52,7 @@ from ingest import (
     gunicorn_wait,
     http_ingest,
     models_of,
-    psycopg_connect,
     rows_build,
-    scratch_count,
-    scratch_create,
-    scratch_drop,
     stored_counts,
 )
 
@@ -262,14 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     otlp_stored = sum(stored_counts(otlp_tenant.project.pk))
     row_batches = rows_build(json_tenant, batches)
     row_count = sum(len(r) + len(e) for r, e in row_batches)
-    with psycopg_connect() as connection:
-        try:
-            scratch_create(connection)
-            copy_seconds = bare_copy(connection, row_batches)
-            copied = scratch_count(connection)
-        finally:
-            connection.rollback()
-            scratch_drop(connection)
+    copy_seconds, copied = copy_floor(row_batches)
     json_us, otlp_us = decoder_costs(json_bodies, otlp_bodies)
 
     copy_rate = row_count / copy_seconds
