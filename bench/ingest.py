@@ -37,7 +37,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -241,6 +241,10 @@ class PostOutcome:
                 self.failures.append(failure)
 
 
+# (batch index, batch size, HTTP status, answer body, what to expect) -> (counted, failure)
+Judge = Callable[[int, int, int, bytes, str], tuple[int, str | None]]
+
+
 def post_client(
     port: int,
     headers: dict[str, str],
@@ -249,6 +253,8 @@ def post_client(
     work: queue.SimpleQueue[int],
     outcome: PostOutcome,
     expect: str,
+    path: str = INGEST_PATH,
+    judge: Judge | None = None,
 ) -> None:
     """One client posting batches until the queue is empty, on its own connection.
 
@@ -263,14 +269,16 @@ def post_client(
             except queue.Empty:
                 return
             try:
-                connection.request("POST", INGEST_PATH, body=bodies[index], headers=headers)
+                connection.request("POST", path, body=bodies[index], headers=headers)
                 response = connection.getresponse()
                 payload = response.read()
             except (OSError, http.client.HTTPException) as exc:
                 connection.close()  # the next request reconnects
                 outcome.record(0, f"batch {index}: {type(exc).__name__}: {exc}")
                 continue
-            outcome.record(*_judge(index, sizes[index], response.status, payload, expect))
+            outcome.record(
+                *(judge or _judge)(index, sizes[index], response.status, payload, expect)
+            )
     finally:
         connection.close()
 
@@ -292,10 +300,19 @@ def _judge(
 
 
 def http_ingest(
-    port: int, raw_key: str, bodies: Sequence[bytes], sizes: list[int], expect: str = "accepted"
+    port: int,
+    raw_key: str,
+    bodies: Sequence[bytes],
+    sizes: list[int],
+    expect: str = "accepted",
+    *,
+    path: str = INGEST_PATH,
+    content_type: str = "application/json",
+    judge: Judge | None = None,
 ) -> tuple[float, PostOutcome]:
-    """Post every body from CLIENTS threads; return the wall time and what they saw."""
-    headers = {"Authorization": f"Bearer {raw_key}", "Content-Type": "application/json"}
+    """Post every body from CLIENTS threads (to the JSON ingest API unless told otherwise);
+    return the wall time and what they saw."""
+    headers = {"Authorization": f"Bearer {raw_key}", "Content-Type": content_type}
     work: queue.SimpleQueue[int] = queue.SimpleQueue()
     for index in range(len(bodies)):
         work.put(index)
@@ -303,7 +320,7 @@ def http_ingest(
     threads = [
         threading.Thread(
             target=post_client,
-            args=(port, headers, bodies, sizes, work, outcome, expect),
+            args=(port, headers, bodies, sizes, work, outcome, expect, path, judge),
             daemon=True,
         )
         for _ in range(CLIENTS)
@@ -476,6 +493,19 @@ def bare_copy(connection: Any, row_batches: list[RowBatch]) -> float:
     return time.perf_counter() - started
 
 
+def copy_floor(row_batches: list[RowBatch]) -> tuple[float, int]:
+    """Bare COPY of the rows into fresh scratch tables (dropped after): the seconds it took
+    and the rows the tables then held."""
+    with psycopg_connect() as connection:
+        try:
+            scratch_create(connection)
+            seconds = bare_copy(connection, row_batches)
+            return seconds, scratch_count(connection)
+        finally:
+            connection.rollback()
+            scratch_drop(connection)
+
+
 # --- Report --------------------------------------------------------------------------------
 
 
@@ -529,14 +559,7 @@ def main(argv: list[str] | None = None) -> int:
     routing_stored, enforcement_stored = stored_counts(tenant.project.pk)
     row_batches = rows_build(tenant, batches)
     row_count = sum(len(r) + len(e) for r, e in row_batches)
-    with psycopg_connect() as connection:
-        try:
-            scratch_create(connection)
-            copy_seconds = bare_copy(connection, row_batches)
-            copied = scratch_count(connection)
-        finally:
-            connection.rollback()
-            scratch_drop(connection)
+    copy_seconds, copied = copy_floor(row_batches)
 
     http_rate = len(events) / http_seconds
     copy_rate = row_count / copy_seconds

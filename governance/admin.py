@@ -87,6 +87,7 @@ class ProjectAdmin(AuditedAdmin):
         "correction_cost_usd",
         "incident_cost_usd",
         "check_cost_usd",
+        "default_mode",
         "retention_days",
     ]
     list_filter = ["organization"]

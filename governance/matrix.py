@@ -22,6 +22,7 @@ from governance.models import (
     PROFILE_QUESTIONS,
     ComplexityBand,
     MatrixModel,
+    Mode,
     ModelPrice,
     Project,
     ProjectProfile,
@@ -234,6 +235,13 @@ def _load_project_settings(
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise GovernanceError(f"settings.{key}: expected a whole number of at least 1")
             changes[key] = value
+    if "default_mode" in settings:
+        mode = settings["default_mode"]
+        if mode not in Mode.values:
+            raise GovernanceError(
+                f"settings.default_mode: expected one of {', '.join(Mode.values)}, got {mode!r}"
+            )
+        changes["default_mode"] = mode
     result.settings_changed = [
         key for key, value in changes.items() if getattr(project, key) != value
     ]

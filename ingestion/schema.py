@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from functools import cache
 from typing import Any
 
 import orjson
@@ -218,3 +219,18 @@ FIELDS_BY_TYPE = {
     "routing": COMMON_FIELDS + ROUTING_FIELDS,
     "enforcement": COMMON_FIELDS + ENFORCEMENT_FIELDS,
 }
+
+
+@cache
+def fields_with_default_mode(
+    default_mode: str,
+) -> dict[str, tuple[tuple[str, bool, Check, Any], ...]]:
+    """The field tables with routing's `mode` optional and defaulting to `default_mode` (OTLP
+    intake: a routing span without `tollgate.mode` takes its project's default mode)."""
+    if default_mode not in MODES:
+        raise ValueError(f"default mode {default_mode!r} is not one of {', '.join(MODES)}")
+    routing = tuple(
+        (name, False, check, default_mode) if name == "mode" else (name, required, check, default)
+        for name, required, check, default in FIELDS_BY_TYPE["routing"]
+    )
+    return {**FIELDS_BY_TYPE, "routing": routing}

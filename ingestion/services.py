@@ -16,6 +16,7 @@ from psycopg.errors import CheckViolation
 from governance.models import ApiKey, ApiKeyScope, Organization, Project, Service
 from governance.selectors import price_book_for_project
 from governance.services import GovernanceError, api_key_create, prices_lock
+from ingestion.otlp.mapping import MappedSpans
 from ingestion.partitions import partition_missing, partitions_ensure, partitions_forget
 from ingestion.validation import FieldError, IngestContext, batch_validate
 from ingestion.writer import rows_insert
@@ -40,14 +41,17 @@ class IngestResult:
         }
 
 
-def events_ingest(*, api_key: ApiKey, events: list[Any], now: datetime) -> IngestResult:
+def events_ingest(
+    *, api_key: ApiKey, events: list[Any], now: datetime, default_mode: str | None = None
+) -> IngestResult:
     """Validate, price and store a batch for the key's project and service.
 
     The project and service come from the key, never from the events. Valid events are stored
-    even when others are rejected, and are durable (committed) when this returns.
+    even when others are rejected, and are durable (committed) when this returns. A routing
+    event without `mode` takes `default_mode`, or is rejected when it is None (the JSON API).
     """
     try:
-        return _batch_store(api_key=api_key, events=events, now=now)
+        return _batch_store(api_key=api_key, events=events, now=now, default_mode=default_mode)
     except (CheckViolation, IntegrityError) as error:
         if not partition_missing(error):
             raise
@@ -55,10 +59,48 @@ def events_ingest(*, api_key: ApiKey, events: list[Any], now: datetime) -> Inges
         # then lengthened): forget them all and store the batch again, in a fresh transaction
         # (the failed one is rolled back whole). Once: a second miss is a real error.
         partitions_forget()
-        return _batch_store(api_key=api_key, events=events, now=now)
+        return _batch_store(api_key=api_key, events=events, now=now, default_mode=default_mode)
 
 
-def _batch_store(*, api_key: ApiKey, events: list[Any], now: datetime) -> IngestResult:
+@dataclass(frozen=True)
+class SpansResult:
+    """The answer to one OTLP export: events stored and already known, and the GenAI and
+    guardrail spans refused, with the first one's reason ("" when none was)."""
+
+    accepted: int
+    duplicates: int
+    rejected_spans: int
+    error_message: str
+
+
+def spans_ingest(*, api_key: ApiKey, spans: MappedSpans, now: datetime) -> SpansResult:
+    """Store the events mapped from an OTLP export exactly as `events_ingest` stores a batch;
+    routing spans without `tollgate.mode` take the project's `default_mode`."""
+    result = IngestResult(accepted=0, duplicates=0, rejected=0)
+    if spans.events:
+        result = events_ingest(
+            api_key=api_key,
+            events=spans.events,
+            now=now,
+            default_mode=api_key.project.default_mode,
+        )
+    # Both lists are in span order; an event refused by validation may have several errors.
+    first = list(spans.problems[:1])
+    if result.errors:
+        error = result.errors[0]
+        first.append(spans.problem(error.index, error.field, error.message))
+    reason = min(first, key=lambda problem: problem.position).text() if first else ""
+    return SpansResult(
+        accepted=result.accepted,
+        duplicates=result.duplicates,
+        rejected_spans=len(spans.problems) + result.rejected,
+        error_message=reason,
+    )
+
+
+def _batch_store(
+    *, api_key: ApiKey, events: list[Any], now: datetime, default_mode: str | None
+) -> IngestResult:
     project = api_key.project
     if api_key.service_id is None:  # a constraint gives every ingest key its service
         raise ValueError(f"key {api_key.pk} has no service to ingest for")
@@ -75,6 +117,7 @@ def _batch_store(*, api_key: ApiKey, events: list[Any], now: datetime) -> Ingest
             token_scale=project.token_scale,
             tool_scale=project.tool_scale,
             price_book=price_book_for_project(project_id=project.pk),
+            default_mode=default_mode,
         )
         batch = batch_validate(events, context)
         routing_rows = list(batch.routing.values())

@@ -13,7 +13,7 @@ from typing import Any
 
 from governance.pricing import PriceBook, complexity_score, cost_usd
 from ingestion.partitions import month_start
-from ingestion.schema import FIELDS_BY_TYPE, Invalid, event_uuid, rfc3339
+from ingestion.schema import FIELDS_BY_TYPE, Invalid, event_uuid, fields_with_default_mode, rfc3339
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +44,10 @@ class IngestContext:
     token_scale: int
     tool_scale: int
     price_book: PriceBook
+    # The mode of routing events that carry none (OTLP spans: the project's `default_mode`);
+    # None, as for the JSON ingest API, makes `mode` required.
+    default_mode: str | None = None
+    fields_by_type: dict[str, Any] = field(init=False)
     oldest_allowed: datetime = field(init=False)
     newest_allowed: datetime = field(init=False)
     too_old_message: str = field(init=False)
@@ -56,6 +60,11 @@ class IngestContext:
             "newest_allowed": self.now + timedelta(seconds=self.future_skew_s),
             "too_old_message": f"is older than the {self.retention_days}-day retention window",
             "too_new_message": f"is more than {self.future_skew_s} seconds in the future",
+            "fields_by_type": (
+                FIELDS_BY_TYPE
+                if self.default_mode is None
+                else fields_with_default_mode(self.default_mode)
+            ),
         }
         for name, value in bounds.items():
             object.__setattr__(self, name, value)
@@ -142,7 +151,7 @@ def event_validate(
     problems: list[tuple[str, str]] = []  # (field, message); turned into errors at the end
 
     kind = raw.get("type")
-    fields = FIELDS_BY_TYPE.get(kind) if type(kind) is str else None
+    fields = context.fields_by_type.get(kind) if type(kind) is str else None
     if fields is None:
         problems.append(("type", "must be one of routing, enforcement"))
 
@@ -195,7 +204,9 @@ def _identity(
         problems.append(("timestamp", "is required"))
     else:
         try:
-            timestamp = rfc3339(raw_ts)
+            # JSON gives text; a decoder that read a time itself (OTLP's nanoseconds) gives an
+            # aware datetime, which JSON never can.
+            timestamp = raw_ts if type(raw_ts) is datetime else rfc3339(raw_ts)
         except Invalid as exc:
             problems.append(("timestamp", str(exc)))
         else:

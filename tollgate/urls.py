@@ -1,5 +1,5 @@
-"""Top-level URLs: the admin, the versioned API and its OpenAPI schema and docs, and the
-Prometheus endpoint."""
+"""Top-level URLs: the admin, the versioned API and its OpenAPI schema and docs, OTLP/HTTP
+trace intake (`/v1/traces`), and the Prometheus endpoint."""
 
 from csp.constants import SELF
 from csp.decorators import csp_update
@@ -11,6 +11,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("ingestion.urls")),
     path("api/v1/", include("analytics.urls")),
+    path("", include("ingestion.otlp.urls")),  # /v1/traces
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path(
         "api/docs/",

@@ -44,7 +44,7 @@ from governance.models.rules import (
     policy_scope_problem,
     scope_label,
 )
-from governance.models.tenancy import Membership, Organization, Project, Role, Service
+from governance.models.tenancy import Membership, Mode, Organization, Project, Role, Service
 
 __all__ = [
     "ADVICE_FIGURES",
@@ -72,6 +72,7 @@ __all__ = [
     "LatencyTolerance",
     "MatrixModel",
     "Membership",
+    "Mode",
     "ModelPrice",
     "Organization",
     "Precision",

@@ -27,6 +27,14 @@ class Organization(models.Model):
         return self.name
 
 
+class Mode(models.TextChoices):
+    """The architecture a request goes through (DESIGN.md's `mode`)."""
+
+    ROUTING_FIRST = "routing_first", "routing first"
+    ENFORCEMENT_FIRST = "enforcement_first", "enforcement first"
+    HYBRID = "hybrid", "hybrid"
+
+
 class Project(models.Model):
     """A product or team whose traffic is governed together, with its cost settings."""
 
@@ -54,6 +62,13 @@ class Project(models.Model):
     )
     token_scale = models.PositiveIntegerField(default=8000, validators=[MinValueValidator(1)])
     tool_scale = models.PositiveIntegerField(default=5, validators=[MinValueValidator(1)])
+    default_mode = models.CharField(
+        max_length=32,
+        choices=Mode.choices,
+        default=Mode.HYBRID,
+        help_text="The mode of OTLP routing spans that carry no tollgate.mode attribute "
+        "(the JSON ingest API always requires mode).",
+    )
     retention_days = models.PositiveIntegerField(
         default=90, validators=[MinValueValidator(1), MaxValueValidator(3650)]
     )

@@ -56,11 +56,20 @@ def _gunzip_limited(body: bytes, limit: int) -> bytes:
     return b"".join(parts)
 
 
-def json_body(request: Request, *, limit: int) -> Any:
-    """The parsed JSON body; 415, 413 or 400 when it is not acceptable."""
-    media_type = request.content_type.split(";", 1)[0].strip().lower()
-    if media_type != "application/json":
-        raise exceptions.UnsupportedMediaType(media_type or "(none)")
+def media_type_of(request: Request) -> str:
+    """The request's media type without parameters, lower-cased ("" when absent)."""
+    return request.content_type.split(";", 1)[0].strip().lower()
+
+
+def raw_body(request: Request, *, limit: int, media_types: tuple[str, ...]) -> tuple[str, bytes]:
+    """The media type and the decompressed body; 415, 413 or 400 when it is not acceptable."""
+    media_type = media_type_of(request)
+    if media_type not in media_types:
+        raise exceptions.UnsupportedMediaType(
+            media_type or "(none)",
+            detail=f"Content-Type {media_type or '(none)'!r} is not supported; "
+            f"use {' or '.join(media_types)}.",
+        )
     encoding = request.META.get("HTTP_CONTENT_ENCODING", "identity").strip().lower()
     if encoding not in ("identity", "gzip", ""):
         raise exceptions.UnsupportedMediaType(
@@ -71,6 +80,12 @@ def json_body(request: Request, *, limit: int) -> Any:
         body = _gunzip_limited(body, limit)
     if not body:
         raise BadBody("The body is empty (a body needs a Content-Length).", code="empty_body")
+    return media_type, body
+
+
+def json_body(request: Request, *, limit: int) -> Any:
+    """The parsed JSON body; 415, 413 or 400 when it is not acceptable."""
+    _, body = raw_body(request, limit=limit, media_types=("application/json",))
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:

@@ -165,6 +165,19 @@ def test_load_matrix_sets_the_check_cost(tenant, tmp_path):
     assert "check_cost_usd" not in run("load_matrix", "acme", "support", str(path))
 
 
+def test_load_matrix_sets_the_default_mode(tenant, tmp_path):
+    project = Project.objects.get(name="support")
+    assert project.default_mode == "hybrid"
+    document = reference_matrix()
+    document["settings"]["default_mode"] = "routing_first"
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(document))
+    assert "default_mode" in run("load_matrix", "acme", "support", str(path))
+    project.refresh_from_db()
+    assert project.default_mode == "routing_first"
+    assert "default_mode" not in run("load_matrix", "acme", "support", str(path))
+
+
 def test_load_matrix_same_date_corrects_the_price(tenant, tmp_path):
     path = tmp_path / "m.json"
     path.write_text(json.dumps(reference_matrix()))
@@ -198,6 +211,7 @@ def test_load_matrix_same_date_corrects_the_price(tenant, tmp_path):
         (lambda d: d["bands"][0].update(max="\u0663\u0660"), "bands[0].max"),
         (lambda d: d["settings"].update(incident_cost="\u06f2"), "settings.incident_cost"),
         (lambda d: d["settings"].update(check_cost="-0.001"), "settings.check_cost"),
+        (lambda d: d["settings"].update(default_mode="fastest"), "settings.default_mode"),
         (lambda d: d["models"][0].update(output_per_1k="1e30"), "models[0].output_per_1k"),
     ],
 )

@@ -158,6 +158,7 @@ def _inline_form(project, **answers: str) -> dict[str, str]:
         "token_scale": "8000",
         "tool_scale": "5",
         "retention_days": "90",
+        "default_mode": project.default_mode,
         "change_reason": "answered the article's questions",
         "services-TOTAL_FORMS": "0",
         "services-INITIAL_FORMS": "0",
@@ -188,6 +189,28 @@ def test_an_organization_admin_answers_the_questions_on_the_project_page(
     record = profile.history.get()
     assert record.history_user == admin_user
     assert record.history_change_reason == "answered the article's questions"
+
+
+def test_the_default_mode_is_set_on_the_project_page_and_audited(client, admin_user, project):
+    """OTLP routing spans without tollgate.mode take it: who changed it, and when, is kept."""
+    assert project.default_mode == "hybrid"
+    client.force_login(admin_user)
+    response = client.post(
+        f"/admin/governance/project/{project.pk}/change/",
+        _inline_form(project) | {"default_mode": "enforcement_first"},
+    )
+    assert response.status_code == 302, response.context and response.context["errors"]
+    project.refresh_from_db()
+    assert project.default_mode == "enforcement_first"
+    latest, before = project.history.all()[:2]
+    assert (before.default_mode, latest.default_mode) == ("hybrid", "enforcement_first")
+    assert latest.history_user == admin_user
+
+    refused = client.post(
+        f"/admin/governance/project/{project.pk}/change/",
+        _inline_form(project) | {"default_mode": "fastest"},
+    )
+    assert refused.status_code == 200 and "default_mode" in refused.context["adminform"].errors
 
 
 def test_an_answer_that_is_not_a_choice_is_a_form_error(client, admin_user, project):
