@@ -5,22 +5,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-import psycopg
 from django.conf import settings
-from django.db.utils import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from tollgate.db import database_errors
 
 logger = logging.getLogger(__name__)
 
-# Django's wrappers, and psycopg's own for the ingest path's raw COPY (a lost connection, a
-# shutdown, a deadlock, a statement timeout's QueryCanceled, a connect timeout, and a server
-# silent past tollgate.db's wait limit: all psycopg.OperationalError).
-DATABASE_ERRORS = (
-    OperationalError,
-    InterfaceError,
-    psycopg.OperationalError,
-    psycopg.InterfaceError,
-)
+DATABASE_ERRORS = database_errors()
 
 
 def service_unavailable_response() -> JsonResponse:

@@ -1,13 +1,14 @@
 """`POST /v1/traces`: OTLP/HTTP trace intake. The same keys, limits and answers as the ingest
 API and the same hot path behind it; only the body's decoder differs.
 
-Errors (400, 401, 403, 413, 415, 429, 503) are the ingest API's JSON bodies (`detail`, `code`,
-`field`) whatever the request's encoding: OTLP's `google.rpc.Status` needs generated classes
-this project does not ship.
+Refusals (400, 401, 403, 413, 415, 429, 503) are OTLP/HTTP's `google.rpc.Status` in the
+request's encoding (JSON for a body of another type), its message naming the field at fault as
+the ingest API's `field` does; their headers (`Retry-After`, `WWW-Authenticate`) are kept.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.conf import settings
@@ -24,9 +25,25 @@ from governance.models import ApiKey, ApiKeyScope
 from governance.services import api_key_touch
 from governance.throttling import ApiKeyRateThrottle
 from ingestion.api.body import BadBody, PayloadTooLarge, raw_body
-from ingestion.otlp.codec import MEDIA_TYPES, OtlpBodyError, request_decode, response_encode
+from ingestion.otlp.codec import (
+    JSON,
+    MEDIA_TYPES,
+    OtlpBodyError,
+    request_decode,
+    response_encode,
+    status_encode,
+)
 from ingestion.otlp.mapping import spans_map
 from ingestion.services import spans_ingest
+from tollgate.db import database_errors
+
+logger = logging.getLogger(__name__)
+
+
+class StorageUnavailable(exceptions.APIException):
+    status_code = 503
+    default_detail = "Storage is unavailable; retry later."
+    default_code = "storage_unavailable"
 
 
 class OtlpTracesView(APIView):
@@ -44,6 +61,34 @@ class OtlpTracesView(APIView):
         # Errors are JSON whatever an exporter's Accept says; success is written by hand.
         renderer = JSONRenderer()
         return renderer, renderer.media_type
+
+    def handle_exception(self, exc: Exception) -> HttpResponse:  # type: ignore[override]
+        """The ingest API's refusal (status, headers, message and field) as a Status, a lost
+        database included (elsewhere the middleware's JSON 503). (DRF finalizes any
+        HttpResponse; its stubs ask for a Response.)"""
+        if isinstance(exc, database_errors()):
+            logger.warning("database unavailable; answering 503", exc_info=True)
+            exc = StorageUnavailable()
+        refusal = super().handle_exception(exc)
+        data = getattr(refusal, "data", None) or {}
+        media_type = self.request.content_type.split(";")[0].strip().lower()
+        media_type = media_type if media_type in MEDIA_TYPES else JSON
+        response = HttpResponse(
+            status_encode(
+                http_status=refusal.status_code,
+                message=str(data.get("detail", refusal.reason_phrase)),
+                field=data.get("field"),
+                media_type=media_type,
+            ),
+            status=refusal.status_code,
+            content_type=media_type,
+        )
+        for header in ("Retry-After", "WWW-Authenticate", "Allow"):
+            if header in refusal:
+                response[header] = refusal[header]
+        if refusal.status_code == 503 and "Retry-After" not in response:
+            response["Retry-After"] = str(settings.TOLLGATE_RETRY_AFTER_S)
+        return response
 
     # Protobuf cannot be described in the OpenAPI schema; tests/ingestion/test_otlp_fuzz.py
     # fuzzes this endpoint instead of schemathesis.

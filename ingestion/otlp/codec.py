@@ -1,6 +1,7 @@
 """OTLP/HTTP bodies: an `ExportTraceServiceRequest` from protobuf or OTLP JSON, and the
-`ExportTraceServiceResponse` in the request's encoding, all through opentelemetry-proto's own
-generated classes.
+`ExportTraceServiceResponse` (or, for a refused request, the `google.rpc.Status` OTLP/HTTP
+answers errors with) in the request's encoding, all through generated classes:
+opentelemetry-proto's and googleapis-common-protos'.
 
 OTLP JSON is protobuf's JSON mapping with one difference: trace and span ids are hex strings,
 not base64. They are turned into base64 before `json_format` reads the document, so a hex id
@@ -16,6 +17,7 @@ from typing import Any
 import orjson
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
+from google.rpc import code_pb2, error_details_pb2, status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTracePartialSuccess,
     ExportTraceServiceRequest,
@@ -29,6 +31,18 @@ MEDIA_TYPES = (PROTOBUF, JSON)
 SPAN_IDS = (("traceId", 16), ("spanId", 8), ("parentSpanId", 8))
 LINK_IDS = (("traceId", 16), ("spanId", 8))
 _HEX = re.compile(r"[0-9a-fA-F]+")
+# The gRPC code a refusal's HTTP status stands for (OTLP/HTTP's Status carries one).
+GRPC_CODES = {
+    400: code_pb2.INVALID_ARGUMENT,
+    401: code_pb2.UNAUTHENTICATED,
+    403: code_pb2.PERMISSION_DENIED,
+    404: code_pb2.NOT_FOUND,
+    405: code_pb2.UNIMPLEMENTED,
+    413: code_pb2.RESOURCE_EXHAUSTED,
+    415: code_pb2.INVALID_ARGUMENT,
+    429: code_pb2.RESOURCE_EXHAUSTED,
+    503: code_pb2.UNAVAILABLE,
+}
 
 
 class OtlpBodyError(ValueError):
@@ -113,5 +127,24 @@ def response_encode(*, rejected_spans: int, error_message: str, media_type: str)
         response.SerializeToString()
         if media_type == PROTOBUF
         else json_format.MessageToJson(response, indent=None).encode()
+    )
+    return encoded
+
+
+def status_encode(*, http_status: int, message: str, field: str | None, media_type: str) -> bytes:
+    """A refusal as OTLP/HTTP's `google.rpc.Status` in `media_type` (JSON unless protobuf):
+    the gRPC code of the HTTP status, the message, and the field at fault, when one is known,
+    as a `google.rpc.BadRequest` field violation in `details`."""
+    status = status_pb2.Status(
+        code=GRPC_CODES.get(http_status, code_pb2.UNKNOWN),
+        message=f"{field}: {message}" if field else message,
+    )
+    if field:
+        violation = error_details_pb2.BadRequest.FieldViolation(field=field, description=message)
+        status.details.add().Pack(error_details_pb2.BadRequest(field_violations=[violation]))
+    encoded: bytes = (
+        status.SerializeToString()
+        if media_type == PROTOBUF
+        else json_format.MessageToJson(status, indent=None).encode()
     )
     return encoded

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.utils import timezone
 from google.protobuf import json_format
+from google.rpc import error_details_pb2, status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
@@ -100,3 +101,19 @@ def otlp_json(request: ExportTraceServiceRequest) -> dict[str, Any]:
                     if key in item:
                         item[key] = base64.b64decode(item[key]).hex()
     return document
+
+
+def refusal(response: Any) -> tuple[int, str, str | None]:
+    """An OTLP refusal's `google.rpc.Status` (in the response's encoding): its gRPC code, its
+    message and the field its BadRequest detail names (None without one)."""
+    status = status_pb2.Status()
+    if response["Content-Type"].startswith("application/x-protobuf"):
+        status.ParseFromString(response.content)
+    else:
+        json_format.Parse(response.content, status)
+    fields = []
+    for detail in status.details:
+        bad_request = error_details_pb2.BadRequest()
+        assert detail.Unpack(bad_request)
+        fields += [violation.field for violation in bad_request.field_violations]
+    return status.code, status.message, fields[0] if fields else None

@@ -12,6 +12,7 @@ from unittest import mock
 import pytest
 from django.db.utils import OperationalError
 from django.utils import timezone
+from google.rpc import code_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from governance.models import ApiKey
@@ -25,6 +26,7 @@ from tests.ingestion.otlp_spans import (
     export,
     guardrail_attributes,
     otlp_json,
+    refusal,
     span,
 )
 
@@ -280,15 +282,19 @@ class TestRefused:
     def test_a_bad_body_is_400(self, post_traces, body, content_type):
         response = post_traces(body=body, content_type=content_type)
         assert response.status_code == 400
-        assert response.json()["code"] == "invalid_otlp"
-        assert response.json()["detail"]
+        assert response["Content-Type"] == content_type
+        code, message, _ = refusal(response)
+        assert code == code_pb2.INVALID_ARGUMENT and message
 
     def test_a_bad_hex_id_is_400_naming_it(self, post_traces):
         document = otlp_json(export(span(chat_attributes())))
         document["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["spanId"] = "xyz"
         response = post_traces(body=json.dumps(document).encode(), content_type="application/json")
         assert response.status_code == 400
-        assert response.json()["field"] == "resourceSpans[0].scopeSpans[0].spans[0].spanId"
+        field = "resourceSpans[0].scopeSpans[0].spans[0].spanId"
+        code, message, named = refusal(response)
+        assert (code, named) == (code_pb2.INVALID_ARGUMENT, field)
+        assert message.startswith(f"{field}: ") and "16 hex digits" in message
 
     def test_an_empty_body_is_400(self, post_traces):
         assert post_traces(body=b"").status_code == 400
@@ -304,7 +310,10 @@ class TestRefused:
 
     def test_more_than_1000_genai_spans_is_413(self, post_traces):
         spans = [span(chat_attributes()) for _ in range(1001)]
-        assert post_traces(export(*spans)).status_code == 413
+        response = post_traces(export(*spans))
+        assert response.status_code == 413
+        code, message, _ = refusal(response)
+        assert code == code_pb2.RESOURCE_EXHAUSTED and "1001" in message
         assert RoutingEvent.objects.count() == 0
 
     def test_other_spans_do_not_count_towards_the_cap(self, post_traces):
@@ -323,6 +332,7 @@ class TestKeys:
         response = api_client.generic("POST", "/v1/traces", data=body, content_type=PROTOBUF)
         assert response.status_code == 401
         assert response["WWW-Authenticate"] == "Bearer"
+        assert refusal(response)[0] == code_pb2.UNAUTHENTICATED
 
     def test_unknown_key_is_401(self, post_traces):
         response = post_traces(export(span(chat_attributes())), key="tg_abcdefgh_" + "x" * 40)
@@ -359,6 +369,7 @@ class TestOverload:
         response = post_traces(export(span(chat_attributes())))
         assert response.status_code == 429
         assert 1 <= int(response["Retry-After"]) <= 60
+        assert refusal(response)[0] == code_pb2.RESOURCE_EXHAUSTED
 
     def test_storage_lost_answers_503_and_keeps_nothing(self, post_traces):
         with mock.patch(
@@ -367,6 +378,7 @@ class TestOverload:
             response = post_traces(export(span(chat_attributes())))
         assert response.status_code == 503
         assert int(response["Retry-After"]) > 0
+        assert refusal(response)[0] == code_pb2.UNAVAILABLE
         assert RoutingEvent.objects.count() == 0
 
 

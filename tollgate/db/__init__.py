@@ -38,6 +38,18 @@ KEEPALIVES = {
     "keepalives_count": 3,
 }
 
+
+def database_errors() -> tuple[type[Exception], ...]:
+    """The errors that mean the database is out of reach (answered 503, never 500): Django's
+    wrappers, and psycopg's own for the ingest path's raw COPY (a lost connection, a shutdown,
+    a deadlock, a statement timeout's QueryCanceled, a connect timeout, and a server silent
+    past the wait limit: all psycopg.OperationalError)."""
+    import psycopg  # not at import: the settings import this module
+    from django.db.utils import InterfaceError, OperationalError
+
+    return (OperationalError, InterfaceError, psycopg.OperationalError, psycopg.InterfaceError)
+
+
 _SESSION_SETTINGS = ("statement_timeout", "idle_in_transaction_session_timeout", "jit")
 _SESSION_FLAG = re.compile(rf"\s*-c\s*(?:{'|'.join(_SESSION_SETTINGS)})=\S+")
 
