@@ -11,7 +11,7 @@ import pytest
 from tollgate_client import Client
 from tollgate_client.events import finalize, routing_event
 
-VALID = {
+VALID: dict[str, Any] = {
     "request_id": "r-1",
     "model": "gpt-5.4",
     "mode": "hybrid",
@@ -55,22 +55,22 @@ def client() -> Client:
         ("attributes", {"when": datetime.now(timezone.utc)}),
         ("attributes", ["not", "a", "dict"]),
         ("event_id", "not-a-uuid"),
-        ("timestamp", datetime(2026, 12, 1, 10, 0)),  # naive
+        ("timestamp", datetime(2026, 12, 1, 10, 0)),  # noqa: DTZ001  (naive on purpose)
         ("timestamp", "yesterday"),
         ("environment", ""),
     ],
 )
 def test_a_bad_routing_field_is_named(client: Client, field: str, value: Any) -> None:
-    fields = {**VALID, field: value}
+    fields: dict[str, Any] = {**VALID, field: value}
     with pytest.raises(ValueError, match=rf"^{field}: "):
         client.routing(**fields)
     assert client.stats()["queued"] == 0
 
 
 def test_token_parts_may_not_exceed_their_totals(client: Client) -> None:
-    with pytest.raises(ValueError, match="^cache_read_tokens: "):
+    with pytest.raises(ValueError, match=r"^cache_read_tokens: "):
         client.routing(**{**VALID, "cache_read_tokens": 1000, "cache_write_tokens": 201})
-    with pytest.raises(ValueError, match="^reasoning_tokens: "):
+    with pytest.raises(ValueError, match=r"^reasoning_tokens: "):
         client.routing(**{**VALID, "reasoning_tokens": 301})
 
 
@@ -88,7 +88,7 @@ def test_token_parts_may_not_exceed_their_totals(client: Client) -> None:
     ],
 )
 def test_a_bad_enforcement_field_is_named(client: Client, field: str, value: Any) -> None:
-    fields = {
+    fields: dict[str, Any] = {
         "request_id": "r-1",
         "layer": "execution",
         "policy": "pii",
@@ -125,10 +125,10 @@ def test_values_are_normalized_as_the_server_expects() -> None:
 def test_the_client_needs_a_url_and_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TOLLGATE_URL", raising=False)
     monkeypatch.delenv("TOLLGATE_API_KEY", raising=False)
-    with pytest.raises(ValueError, match="^base_url: "):
+    with pytest.raises(ValueError, match=r"^base_url: "):
         Client()
     monkeypatch.setenv("TOLLGATE_URL", "http://127.0.0.1:8000/")
-    with pytest.raises(ValueError, match="^api_key: "):
+    with pytest.raises(ValueError, match=r"^api_key: "):
         Client()
     monkeypatch.setenv("TOLLGATE_API_KEY", "tg_from_env")
     assert Client().url == "http://127.0.0.1:8000/api/v1/ingest"

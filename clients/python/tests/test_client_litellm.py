@@ -31,10 +31,10 @@ from tollgate_client.litellm import TollgateLogger  # noqa: E402
 MESSAGES = [{"role": "user", "content": "What is a tollgate?"}]
 
 
-class PiiGuardrail(CustomGuardrail):  # type: ignore[misc]
+class PiiGuardrail(CustomGuardrail):
     """A pre-call guardrail as LiteLLM users write them: block secrets, mask phone numbers."""
 
-    @log_guardrail_information  # type: ignore[misc]
+    @log_guardrail_information
     async def async_pre_call_hook(
         self, user_api_key_dict: Any, cache: Any, data: dict[str, Any], call_type: str
     ) -> dict[str, Any]:
@@ -86,7 +86,11 @@ def test_a_completion_is_one_routing_event(receiver: Receiver, logger: TollgateL
 
     routing = only(delivered(receiver, logger, 1), "routing")
     assert response.choices[0].message.content == "A gate."
-    assert (routing["model"], routing["provider"], routing["mode"]) == ("gpt-4o", "openai", "hybrid")
+    assert (routing["model"], routing["provider"], routing["mode"]) == (
+        "gpt-4o",
+        "openai",
+        "hybrid",
+    )
     assert (routing["input_tokens"], routing["output_tokens"]) == (
         response.usage.prompt_tokens,
         response.usage.completion_tokens,
@@ -124,7 +128,9 @@ def test_cache_and_reasoning_tokens_are_reported(
     )
     answer = ModelResponse(
         model="gpt-4o",
-        choices=[{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "ok"}}],
+        choices=[
+            {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "ok"}}
+        ],
         usage=usage,
     )
     litellm.completion(model="gpt-4o", messages=MESSAGES, mock_response=answer)
@@ -168,7 +174,9 @@ def test_acompletion_and_streams_are_reported_once_each(
     ("error", "status", "error_type"),
     [
         (
-            lambda: litellm.RateLimitError(message="slow down", llm_provider="openai", model="gpt-4o"),
+            lambda: litellm.RateLimitError(
+                message="slow down", llm_provider="openai", model="gpt-4o"
+            ),
             "rate_limited",
             "RateLimitError",
         ),
@@ -212,9 +220,7 @@ def test_a_router_fallback_names_the_model_it_left(
         fallbacks=[{"primary": ["backup"]}],
         num_retries=0,
     )
-    response = router.completion(
-        model="primary", messages=MESSAGES, mock_testing_fallbacks=True
-    )
+    response = router.completion(model="primary", messages=MESSAGES, mock_testing_fallbacks=True)
 
     assert response.choices[0].message.content == "from backup"
     events = delivered(receiver, logger, 1)
@@ -293,7 +299,9 @@ def test_the_proxy_handler_is_made_from_the_environment(
     monkeypatch.setenv("TOLLGATE_API_KEY", "tg_test_key")
     monkeypatch.setenv("TOLLGATE_MODE", "routing_first")
     monkeypatch.setattr(module, "_proxy_handler", None)
-    handler = module.proxy_handler  # what config.yaml's `tollgate_client.litellm.proxy_handler` loads
+    handler = (
+        module.proxy_handler
+    )  # what config.yaml's `tollgate_client.litellm.proxy_handler` loads
     try:
         assert isinstance(handler, TollgateLogger)
         assert handler.mode == "routing_first"

@@ -26,7 +26,7 @@ import weakref
 from collections import deque
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from typing import Any, Deque, Dict, List, Optional, Union
+from typing import Any
 from uuid import UUID
 
 import httpx
@@ -71,8 +71,8 @@ class Client:
 
     def __init__(
         self,
-        base_url: Optional[str] = None,
-        api_key: Optional[str] = None,
+        base_url: str | None = None,
+        api_key: str | None = None,
         *,
         flush_interval_s: float = 1.0,
         max_batch: int = MAX_BATCH,
@@ -116,18 +116,18 @@ class Client:
         self._wake = threading.Condition(self._lock)  # the sender waits for events here
         self._settled = threading.Condition(self._lock)  # flush() waits for answers here
         self._stop_now = threading.Event()
-        self._queue: Deque[Event] = deque()
+        self._queue: deque[Event] = deque()
         self._enqueued = 0  # events ever queued; an event's number is its position in this
         self._in_flight_first = 0  # number of the first event of the batch being sent
         self._in_flight_count = 0
-        self._waiters: List[_Waiter] = []
-        self._stats: Dict[str, int] = dict.fromkeys(
+        self._waiters: list[_Waiter] = []
+        self._stats: dict[str, int] = dict.fromkeys(
             ("sent", "duplicates", "rejected", "dropped", "retries"), 0
         )
-        self._thread: Optional[threading.Thread] = None
-        self._http: Optional[httpx.Client] = None
+        self._thread: threading.Thread | None = None
+        self._http: httpx.Client | None = None
         self._drop_warned = False
-        self._failing_since: Optional[float] = None
+        self._failing_since: float | None = None
 
     # --- The caller's side ---------------------------------------------------------------
 
@@ -141,22 +141,22 @@ class Client:
         output_tokens: int,
         latency_ms: float,
         status: str,
-        provider: Optional[str] = None,
-        user_tier: Optional[str] = None,
-        tool_calls: Optional[int] = None,
-        complexity_score: Optional[float] = None,
-        routing_latency_ms: Optional[float] = None,
-        error_type: Optional[str] = None,
-        fallback_from: Optional[str] = None,
+        provider: str | None = None,
+        user_tier: str | None = None,
+        tool_calls: int | None = None,
+        complexity_score: float | None = None,
+        routing_latency_ms: float | None = None,
+        error_type: str | None = None,
+        fallback_from: str | None = None,
         cost_usd: Money = None,
-        cache_read_tokens: Optional[int] = None,
-        cache_write_tokens: Optional[int] = None,
-        reasoning_tokens: Optional[int] = None,
-        route_reason: Optional[str] = None,
-        router_version: Optional[str] = None,
-        environment: Optional[str] = None,
-        attributes: Optional[Dict[str, Any]] = None,
-        event_id: Union[str, UUID, None] = None,
+        cache_read_tokens: int | None = None,
+        cache_write_tokens: int | None = None,
+        reasoning_tokens: int | None = None,
+        route_reason: str | None = None,
+        router_version: str | None = None,
+        environment: str | None = None,
+        attributes: dict[str, Any] | None = None,
+        event_id: str | UUID | None = None,
         timestamp: Timestamp = None,
     ) -> str:
         """Queue a routing event (one model attempt) and return its event_id.
@@ -202,15 +202,15 @@ class Client:
         policy: str,
         verdict: str,
         check_latency_ms: float,
-        violation: Optional[str] = None,
-        severity: Optional[str] = None,
-        false_positive: Optional[bool] = None,
-        mode: Optional[str] = None,
+        violation: str | None = None,
+        severity: str | None = None,
+        false_positive: bool | None = None,
+        mode: str | None = None,
         cost_usd: Money = None,
-        policy_version: Optional[str] = None,
-        environment: Optional[str] = None,
-        attributes: Optional[Dict[str, Any]] = None,
-        event_id: Union[str, UUID, None] = None,
+        policy_version: str | None = None,
+        environment: str | None = None,
+        attributes: dict[str, Any] | None = None,
+        event_id: str | UUID | None = None,
         timestamp: Timestamp = None,
     ) -> str:
         """Queue an enforcement event (one policy check) and return its event_id.
@@ -287,7 +287,7 @@ class Client:
             finally:
                 self._waiters.remove(waiter)
 
-    def close(self, timeout_s: Optional[float] = None) -> bool:
+    def close(self, timeout_s: float | None = None) -> bool:
         """Flush (up to `timeout_s`, default the client's timeout), then stop the sender.
 
         Events still undelivered are counted as dropped. Returns flush()'s answer. Also run at
@@ -310,7 +310,7 @@ class Client:
         _LIVE_CLIENTS.discard(self)
         return delivered
 
-    def stats(self) -> Dict[str, int]:
+    def stats(self) -> dict[str, int]:
         """Counters since start: queued (waiting or in flight), sent (stored), duplicates,
         rejected (refused by the server), dropped (lost to a full queue or to close), retries."""
         with self._lock:
@@ -349,7 +349,9 @@ class Client:
             first = self._in_flight_first
             try:
                 self._deliver(batch, first)
-            except Exception:  # the thread must outlive any bug; the batch is counted, not lost silently
+            except (
+                Exception
+            ):  # the thread must outlive any bug; the batch is counted, not lost silently
                 logger.exception("tollgate_client: sending a batch failed; its events are dropped")
                 with self._lock:
                     self._stats["dropped"] += len(batch)
@@ -359,10 +361,10 @@ class Client:
                 self._settled.notify_all()
         self._sender_finish()
 
-    def _batch_next(self) -> Optional[List[Event]]:
+    def _batch_next(self) -> list[Event] | None:
         """Wait until a batch is due (full, flush asked, interval passed) and take it."""
         with self._lock:
-            due: Optional[float] = None
+            due: float | None = None
             while True:
                 if self._stop_now.is_set():
                     return None
@@ -396,7 +398,7 @@ class Client:
         if http is not None:
             http.close()
 
-    def _deliver(self, batch: List[Event], first: int) -> None:
+    def _deliver(self, batch: list[Event], first: int) -> None:
         """Send one batch until the server answers for it, or close() stops the retries."""
         body = gzip.compress(_encode(batch), compresslevel=GZIP_LEVEL)
         attempt = 0
@@ -425,7 +427,7 @@ class Client:
                 )
                 return
 
-    def _post(self, body: bytes) -> tuple[Optional[int], Any, Optional[float], str]:
+    def _post(self, body: bytes) -> tuple[int | None, Any, float | None, str]:
         """(status or None when no answer, parsed JSON or None, Retry-After s, description)."""
         if self._http is None:
             self._http = httpx.Client(timeout=self.timeout_s)
@@ -440,7 +442,7 @@ class Client:
         retry_after = _retry_after_s(response.headers.get("Retry-After"))
         return response.status_code, answer, retry_after, response.text[:300]
 
-    def _backoff(self, attempt: int, retry_after: Optional[float]) -> float:
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
         """Full jitter over an exponential ceiling, never sooner than the server asked."""
         ceiling = min(self._backoff_max_s, self._backoff_base_s * 2 ** min(attempt - 1, 30))
         delay = random.uniform(0, ceiling)  # noqa: S311  (jitter, not a secret)
@@ -448,7 +450,7 @@ class Client:
             delay = max(delay, retry_after)
         return delay
 
-    def _retrying(self, status: Optional[int], problem: str, delay: float) -> None:
+    def _retrying(self, status: int | None, problem: str, delay: float) -> None:
         with self._lock:
             self._stats["retries"] += 1
             first_failure = self._failing_since is None
@@ -458,7 +460,7 @@ class Client:
         log = logger.warning if first_failure else logger.debug
         log("tollgate_client: %s from %s; retrying the batch in %.2f s", cause, self.url, delay)
 
-    def _answered(self, batch: List[Event], first: int, answer: Any) -> None:
+    def _answered(self, batch: list[Event], first: int, answer: Any) -> None:
         recovered = None
         if not isinstance(answer, dict):
             answer = {"accepted": len(batch)}  # a 2xx without the ingest answer: take it as stored
@@ -487,7 +489,7 @@ class Client:
                 "; ".join(_error_text(error) for error in errors[:5]),
             )
 
-    def _refused(self, batch: List[Event], first: int, status: int, problem: str) -> None:
+    def _refused(self, batch: list[Event], first: int, status: int, problem: str) -> None:
         with self._lock:
             self._stats["rejected"] += len(batch)
             self._lose(first)
@@ -505,7 +507,7 @@ class Client:
         self._state_reset()  # the inherited httpx client's sockets belong to the parent
 
 
-def _encode(batch: List[Event]) -> bytes:
+def _encode(batch: list[Event]) -> bytes:
     for event in batch:
         finalize(event)
     return json.dumps({"batch": batch}, separators=(",", ":")).encode()
@@ -521,7 +523,7 @@ def _error_text(error: Any) -> str:
     return f"#{error.get('index')} {error.get('field')}: {error.get('message')}"
 
 
-def _retry_after_s(value: Optional[str]) -> Optional[float]:
+def _retry_after_s(value: str | None) -> float | None:
     """Retry-After as seconds: delta-seconds or an HTTP date."""
     if not value:
         return None
@@ -538,7 +540,7 @@ def _retry_after_s(value: Optional[str]) -> Optional[float]:
     return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
 
 
-_LIVE_CLIENTS: "weakref.WeakSet[Client]" = weakref.WeakSet()
+_LIVE_CLIENTS: weakref.WeakSet[Client] = weakref.WeakSet()
 
 
 def _close_all() -> None:

@@ -17,9 +17,9 @@ import re
 import uuid
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
-from typing import Any, Dict, Optional, Union
+from typing import Any, Union
 
-Event = Dict[str, Any]
+Event = dict[str, Any]
 Timestamp = Union[datetime, str, float, int, None]
 Money = Union[Decimal, str, int, float, None]
 
@@ -77,7 +77,8 @@ def _count(field: str, value: Any) -> int:
         value = value.__index__()
     if not 0 <= value <= MAX_INT:
         raise _fail(field, f"must be between 0 and {MAX_INT}")
-    return value
+    checked: int = value
+    return checked
 
 
 def _number(field: str, value: Any, maximum: float = MAX_NUMBER) -> float:
@@ -88,7 +89,8 @@ def _number(field: str, value: Any, maximum: float = MAX_NUMBER) -> float:
         value = float(value)
     if not 0 <= value <= maximum:  # NaN and infinities fail it too
         raise _fail(field, f"must be between 0 and {maximum:g}")
-    return value
+    checked: float = value
+    return checked
 
 
 def _money(field: str, value: Any) -> str | float | int:
@@ -97,7 +99,8 @@ def _money(field: str, value: Any) -> str | float | int:
     if kind is float or kind is int:
         if not 0 <= value <= MAX_MONEY:  # NaN and infinities fail it too
             raise _fail(field, f"must be between 0 and {MAX_MONEY}")
-        return value
+        number: float = value
+        return number
     if kind is Decimal or kind is str:
         text = str(value).strip()
         if _DECIMAL.fullmatch(text) is None:
@@ -148,13 +151,12 @@ def _timestamp(value: Timestamp, now: float) -> float | str:
         if value.tzinfo is None or value.utcoffset() is None:
             raise _fail("timestamp", "must be timezone-aware (e.g. datetime.now(timezone.utc))")
         return value.timestamp()
-    kind = type(value)
-    if kind is float or kind is int:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
         if not 0 < value < 1e11:  # epoch seconds; milliseconds would land in the year 5000+
             raise _fail("timestamp", "must be epoch seconds")
         return float(value)
-    if kind is str and _RFC3339.fullmatch(value) is not None:  # type: ignore[arg-type]
-        return value  # type: ignore[return-value]
+    if isinstance(value, str) and _RFC3339.fullmatch(value) is not None:
+        return value
     raise _fail("timestamp", "must be a datetime with offset, epoch seconds or RFC 3339 text")
 
 
@@ -184,22 +186,22 @@ def routing_event(
     latency_ms: float,
     status: str,
     now: float,
-    provider: Optional[str] = None,
-    user_tier: Optional[str] = None,
-    tool_calls: Optional[int] = None,
-    complexity_score: Optional[float] = None,
-    routing_latency_ms: Optional[float] = None,
-    error_type: Optional[str] = None,
-    fallback_from: Optional[str] = None,
+    provider: str | None = None,
+    user_tier: str | None = None,
+    tool_calls: int | None = None,
+    complexity_score: float | None = None,
+    routing_latency_ms: float | None = None,
+    error_type: str | None = None,
+    fallback_from: str | None = None,
     cost_usd: Money = None,
-    cache_read_tokens: Optional[int] = None,
-    cache_write_tokens: Optional[int] = None,
-    reasoning_tokens: Optional[int] = None,
-    route_reason: Optional[str] = None,
-    router_version: Optional[str] = None,
-    environment: Optional[str] = None,
-    attributes: Optional[dict[str, Any]] = None,
-    event_id: Union[str, uuid.UUID, None] = None,
+    cache_read_tokens: int | None = None,
+    cache_write_tokens: int | None = None,
+    reasoning_tokens: int | None = None,
+    route_reason: str | None = None,
+    router_version: str | None = None,
+    environment: str | None = None,
+    attributes: dict[str, Any] | None = None,
+    event_id: str | uuid.UUID | None = None,
     timestamp: Timestamp = None,
 ) -> Event:
     """A checked routing event (one model attempt); `ValueError` names the first bad field."""
@@ -261,15 +263,15 @@ def enforcement_event(
     verdict: str,
     check_latency_ms: float,
     now: float,
-    violation: Optional[str] = None,
-    severity: Optional[str] = None,
-    false_positive: Optional[bool] = None,
-    mode: Optional[str] = None,
+    violation: str | None = None,
+    severity: str | None = None,
+    false_positive: bool | None = None,
+    mode: str | None = None,
     cost_usd: Money = None,
-    policy_version: Optional[str] = None,
-    environment: Optional[str] = None,
-    attributes: Optional[dict[str, Any]] = None,
-    event_id: Union[str, uuid.UUID, None] = None,
+    policy_version: str | None = None,
+    environment: str | None = None,
+    attributes: dict[str, Any] | None = None,
+    event_id: str | uuid.UUID | None = None,
     timestamp: Timestamp = None,
 ) -> Event:
     """A checked enforcement event (one policy check); `ValueError` names the first bad field."""

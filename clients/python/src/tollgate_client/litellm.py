@@ -20,7 +20,8 @@ import logging
 import math
 import os
 import uuid
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from collections.abc import Mapping
+from typing import Any
 
 from litellm.integrations.custom_logger import CustomLogger
 
@@ -59,10 +60,10 @@ STATUS_OF_ERROR = {
     "APITimeoutError": "timeout",
 }
 
-Fields = Dict[str, Any]
+Fields = dict[str, Any]
 
 
-class TollgateLogger(CustomLogger):  # type: ignore[misc]  (LiteLLM's class is untyped)
+class TollgateLogger(CustomLogger):
     """A LiteLLM `CustomLogger` that reports each call to Tollgate through a `Client`.
 
     `client` is an existing Client; without one, a Client is made from `client_kwargs`
@@ -73,10 +74,10 @@ class TollgateLogger(CustomLogger):  # type: ignore[misc]  (LiteLLM's class is u
 
     def __init__(
         self,
-        client: Optional[Client] = None,
+        client: Client | None = None,
         mode: str = "hybrid",
         *,
-        environment: Optional[str] = None,
+        environment: str | None = None,
         **client_kwargs: Any,
     ) -> None:
         super().__init__()
@@ -87,26 +88,26 @@ class TollgateLogger(CustomLogger):  # type: ignore[misc]  (LiteLLM's class is u
         self.environment = environment
 
     def log_success_event(
-        self, kwargs: Dict[str, Any], response_obj: Any, start_time: Any, end_time: Any
+        self, kwargs: dict[str, Any], response_obj: Any, start_time: Any, end_time: Any
     ) -> None:
         self._report(kwargs)
 
     def log_failure_event(
-        self, kwargs: Dict[str, Any], response_obj: Any, start_time: Any, end_time: Any
+        self, kwargs: dict[str, Any], response_obj: Any, start_time: Any, end_time: Any
     ) -> None:
         self._report(kwargs)
 
     async def async_log_success_event(
-        self, kwargs: Dict[str, Any], response_obj: Any, start_time: Any, end_time: Any
+        self, kwargs: dict[str, Any], response_obj: Any, start_time: Any, end_time: Any
     ) -> None:
         self._report(kwargs)  # only queues: nothing here waits for the network
 
     async def async_log_failure_event(
-        self, kwargs: Dict[str, Any], response_obj: Any, start_time: Any, end_time: Any
+        self, kwargs: dict[str, Any], response_obj: Any, start_time: Any, end_time: Any
     ) -> None:
         self._report(kwargs)
 
-    def _report(self, kwargs: Dict[str, Any]) -> None:
+    def _report(self, kwargs: dict[str, Any]) -> None:
         try:
             routing, checks = litellm_events(kwargs, mode=self.mode)
             for fields in checks:
@@ -117,7 +118,7 @@ class TollgateLogger(CustomLogger):  # type: ignore[misc]  (LiteLLM's class is u
             logger.exception("tollgate_client: could not report a LiteLLM call")
 
 
-def litellm_events(kwargs: Mapping[str, Any], *, mode: str) -> Tuple[Optional[Fields], List[Fields]]:
+def litellm_events(kwargs: Mapping[str, Any], *, mode: str) -> tuple[Fields | None, list[Fields]]:
     """The routing event's fields (None when no model was attempted) and the enforcement
     events' fields of one LiteLLM call, from the kwargs LiteLLM hands its callbacks."""
     payload = kwargs.get("standard_logging_object")
@@ -143,7 +144,7 @@ def _routing(
     metadata: Mapping[str, Any],
     call_id: str,
     request_id: str,
-    started: Optional[float],
+    started: float | None,
     mode: str,
     failed: bool,
 ) -> Fields:
@@ -172,10 +173,13 @@ def _routing(
         fields["status"] = STATUS_OF_ERROR.get(kind, "error")
         fields["error_type"] = kind[:200]
     cost = payload.get("response_cost")
-    if isinstance(cost, (int, float)) and math.isfinite(cost) and cost >= 0:
-        # 0 is a real answer only for a cache hit; otherwise Tollgate prices from its matrix
-        if cost > 0 or payload.get("cache_hit"):
-            fields["cost_usd"] = cost
+    # 0 is a real answer only for a cache hit; otherwise Tollgate prices from its matrix
+    if (
+        isinstance(cost, (int, float))
+        and math.isfinite(cost)
+        and (cost > 0 or payload.get("cache_hit"))
+    ):
+        fields["cost_usd"] = max(cost, 0)
     fields.update(_token_parts(payload, input_tokens, output_tokens))
     fallback_from = metadata.get("original_model_group")
     group = payload.get("model_group")
@@ -193,16 +197,18 @@ def _check(
     index: int,
     call_id: str,
     request_id: str,
-    started: Optional[float],
+    started: float | None,
     mode: str,
-) -> Optional[Fields]:
+) -> Fields | None:
     """One guardrail result as an enforcement event's fields; None for one that did not run."""
     if not isinstance(info, Mapping):
         return None
     verdict = VERDICT_OF_STATUS.get(str(info.get("guardrail_status")))
     if verdict is None:
         return None
-    if verdict == "allow" and (info.get("guardrail_response") == "mask" or info.get("masked_entity_count")):
+    if verdict == "allow" and (
+        info.get("guardrail_response") == "mask" or info.get("masked_entity_count")
+    ):
         verdict = "modify"  # the guardrail let the request through, changed
     hook = info.get("guardrail_mode")
     hook = hook[0] if isinstance(hook, list) and hook else hook
@@ -240,7 +246,7 @@ def _stopped_the_call(check: Fields) -> bool:
     return check["layer"] == "preprocess" and status in stopping
 
 
-def _violation(info: Mapping[str, Any]) -> Optional[str]:
+def _violation(info: Mapping[str, Any]) -> str | None:
     """The violation's category, when the guardrail said one: what it masked or classified."""
     masked = info.get("masked_entity_count")
     if isinstance(masked, Mapping) and masked:
@@ -280,10 +286,10 @@ def _token_parts(payload: Mapping[str, Any], input_tokens: int, output_tokens: i
     return parts
 
 
-def _request_metadata(kwargs: Mapping[str, Any]) -> Dict[str, Any]:
+def _request_metadata(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     """The caller's metadata: the SDK's `metadata=`, the proxy's request metadata on top."""
     params = kwargs.get("litellm_params") or {}
-    merged: Dict[str, Any] = {}
+    merged: dict[str, Any] = {}
     for name in ("metadata", "litellm_metadata"):
         bucket = params.get(name)
         if isinstance(bucket, Mapping):
@@ -319,14 +325,14 @@ def _event_id(call_id: str, kind: str, detail: str) -> str:
     return str(uuid.uuid5(EVENT_NAMESPACE, f"{call_id}:{kind}:{detail}"))
 
 
-def _epoch(value: Any) -> Optional[float]:
+def _epoch(value: Any) -> float | None:
     if isinstance(value, (int, float)) and math.isfinite(value) and value > 0:
         return float(value)
     timestamp = getattr(value, "timestamp", None)  # a datetime
     return float(timestamp()) if callable(timestamp) else None
 
 
-def _latency_ms(started: Optional[float], ended: Optional[float]) -> float:
+def _latency_ms(started: float | None, ended: float | None) -> float:
     if started is None or ended is None or ended < started:
         return 0.0
     return (ended - started) * 1000.0
@@ -343,7 +349,7 @@ def _whole(value: Any) -> int:
     return value if type(value) is int and value >= 0 else 0
 
 
-_proxy_handler: Optional[TollgateLogger] = None
+_proxy_handler: TollgateLogger | None = None
 
 
 def __getattr__(name: str) -> Any:
