@@ -243,12 +243,14 @@ def test_a_forked_child_sends_its_own_events_with_its_own_sender(
         finally:
             os._exit(0)
     os.close(write_end)
+    parent_ids += send_routing(client, 7, prefix="parent-after")  # ids drawn after the fork
     with os.fdopen(read_end, "rb") as pipe:
         child = json.loads(pipe.read())
     os.waitpid(pid, 0)
 
     assert child["delivered"] is True
     assert child["stats"]["sent"] == 7  # the child's own counters: its events only
+    assert not set(child["ids"]) & set(parent_ids)  # the child drew its own random ids
     assert client.flush(timeout_s=30)
     assert sorted(receiver.stored_ids()) == sorted(parent_ids + child["ids"])
     sent_by_request = collections.Counter(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import pytest
 
 from tollgate_client import Client
-from tollgate_client.events import finalize, routing_event
+from tollgate_client.events import finalize, new_event_id, routing_event
 
 VALID: dict[str, Any] = {
     "request_id": "r-1",
@@ -132,3 +133,11 @@ def test_the_client_needs_a_url_and_a_key(monkeypatch: pytest.MonkeyPatch) -> No
         Client()
     monkeypatch.setenv("TOLLGATE_API_KEY", "tg_from_env")
     assert Client().url == "http://127.0.0.1:8000/api/v1/ingest"
+
+
+def test_generated_event_ids_are_distinct_uuid4s() -> None:
+    drawn = [new_event_id() for _ in range(5000)]  # several draws of the pool
+    assert len(set(drawn)) == len(drawn)
+    parsed = [uuid.UUID(event_id) for event_id in drawn]
+    assert all(value.version == 4 and value.variant == uuid.RFC_4122 for value in parsed)
+    assert all(str(value) == event_id for value, event_id in zip(parsed, drawn))
