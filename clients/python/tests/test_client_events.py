@@ -141,3 +141,11 @@ def test_generated_event_ids_are_distinct_uuid4s() -> None:
     parsed = [uuid.UUID(event_id) for event_id in drawn]
     assert all(value.version == 4 and value.variant == uuid.RFC_4122 for value in parsed)
     assert all(str(value) == event_id for value, event_id in zip(parsed, drawn))
+
+
+def test_epoch_seconds_are_formatted_to_the_nearest_microsecond() -> None:
+    from tollgate_client.events import rfc3339
+
+    for epoch_s in (1796436254.99217, 1796436255.0, 1796436255.9999996, 1796436255.123456):
+        expected = datetime.fromtimestamp(epoch_s, timezone.utc).isoformat(timespec="microseconds")
+        assert rfc3339(epoch_s) == expected

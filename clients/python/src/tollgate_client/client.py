@@ -34,7 +34,7 @@ import httpx
 try:  # not a dependency: used when the host has it, for a sender that costs less CPU
     import orjson as _orjson
 except ImportError:  # pragma: no cover - depends on the environment
-    _orjson = None
+    _orjson = None  # type: ignore[assignment]
 
 from tollgate_client.events import (
     Event,
@@ -516,7 +516,7 @@ def _encode(batch: list[Event]) -> bytes:
     for event in batch:
         finalize(event)
     if _orjson is not None:
-        return _orjson.dumps({"batch": batch})  # type: ignore[no-any-return]
+        return _orjson.dumps({"batch": batch})
     return json.dumps({"batch": batch}, separators=(",", ":")).encode()
 
 

@@ -180,7 +180,8 @@ def _timestamp(value: Timestamp, now: float) -> float | str:
     if isinstance(value, datetime):
         if value.tzinfo is None or value.utcoffset() is None:
             raise _fail("timestamp", "must be timezone-aware (e.g. datetime.now(timezone.utc))")
-        return value.timestamp()
+        # As text now: a float cannot hold every microsecond of today's epoch seconds.
+        return value.astimezone(_UTC).isoformat(timespec="microseconds")
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if not 0 < value < 1e11:  # epoch seconds; milliseconds would land in the year 5000+
             raise _fail("timestamp", "must be epoch seconds")
@@ -342,13 +343,15 @@ def rfc3339(epoch_s: float) -> str:
     A batch's events share a few seconds, so the date part is formatted once per second.
     """
     second = int(epoch_s)
+    micros = round((epoch_s - second) * 1_000_000)  # the nearest, as datetime rounds
+    if micros == 1_000_000:
+        second, micros = second + 1, 0
     text = _SECOND_TEXT.get(second)
     if text is None:
         if len(_SECOND_TEXT) > 64:
             _SECOND_TEXT.clear()
         text = datetime.fromtimestamp(second, _UTC).strftime("%Y-%m-%dT%H:%M:%S")
         _SECOND_TEXT[second] = text
-    micros = int((epoch_s - second) * 1_000_000)  # truncated: always below a second
     return f"{text}.{micros:06d}+00:00"
 
 
