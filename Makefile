@@ -8,9 +8,10 @@ export PYTHONPATH := $(CURDIR)
 
 .PHONY: demo test lint integration bench lock clean
 
-$(BIN)/.installed: requirements.lock
+$(BIN)/.installed: requirements.lock clients/python/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e clients/python
 	touch $@
 
 demo: $(BIN)/.installed
@@ -20,6 +21,7 @@ test: $(BIN)/.installed lint
 	$(BIN)/python manage.py check
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/pytest -m "not integration"
+	$(BIN)/pytest -p no:django clients/python/tests
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
@@ -33,6 +35,7 @@ integration: $(BIN)/.installed
 
 bench: $(BIN)/.installed
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/client.py
 
 # Re-pin after editing pyproject.toml (needs uv on the developer's machine, not at install).
 lock:
