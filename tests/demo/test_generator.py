@@ -25,7 +25,7 @@ from tollgate.demo.incidents import (
     RouterDrift,
     demo_incidents,
 )
-from tollgate.demo.poster import live_post, request_batches
+from tollgate.demo.poster import api_sender, live_post, request_batches
 from tollgate.demo.progress import ProgressBar
 from tollgate.demo.simulation import (
     TrafficPlan,
@@ -333,8 +333,8 @@ def test_live_post_tops_up_the_gap_and_says_where_to_resume():
     transport = httpx.WSGITransport(app=get_wsgi_application())
     with httpx.Client(transport=transport, base_url="http://testserver") as client:
         totals = live_post(
-            client=client,
-            api_keys=keys,
+            send=api_sender(client, keys, stop=stop),
+            scenarios=keys,
             catch_up_plan=plan,
             live_plan=plan.at_rate(0.5),
             since=since,

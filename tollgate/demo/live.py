@@ -2,7 +2,9 @@
 
 Both come from one plan (`tollgate.demo.simulation`) seeded for the demo, with the demo's incidents
 placed around the end of the first run's week (`DemoState.traffic_end`), so a later run, a
-top-up of the time the demo was stopped, and the live stream carry on the same story.
+top-up of the time the demo was stopped, and the live stream carry on the same story. The
+history goes through the ingest API; the live stream takes each scenario's own path
+(`tollgate.demo.paths`: the ingest API, the tollgate-client package or OTLP spans).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from tollgate.demo.incidents import demo_incidents
+from tollgate.demo.paths import LivePaths
 from tollgate.demo.poster import PostError, PostTotals, history_post, live_post
 from tollgate.demo.progress import ProgressBar
 from tollgate.demo.simulation import TrafficPlan, minute_floor, requests_count
@@ -98,10 +101,14 @@ class LiveTraffic:
 
     def _run(self) -> None:
         try:
-            with httpx.Client(base_url=self.base_url, timeout=30) as client:
+            api_keys = self.state.scenario_keys()
+            with (
+                httpx.Client(base_url=self.base_url, timeout=30) as http,
+                LivePaths(http, self.base_url, api_keys, self._stop) as paths,
+            ):
                 live_post(
-                    client=client,
-                    api_keys=self.state.scenario_keys(),
+                    send=paths.send,
+                    scenarios=api_keys,
                     catch_up_plan=self.plan,
                     live_plan=self.live_plan,
                     since=self.since,

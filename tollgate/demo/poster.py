@@ -83,12 +83,43 @@ def batch_post(
     stop: threading.Event | None = None,
 ) -> dict[str, Any]:
     """Post one batch and return the API's answer (`accepted`, `duplicates`, `rejected`)."""
-    body = orjson.dumps({"batch": batch})
-    headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
+    response = post_retrying(
+        client,
+        INGEST_PATH,
+        orjson.dumps({"batch": batch}),
+        {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"},
+        stop=stop,
+    )
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+def api_sender(
+    client: httpx.Client, api_keys: Mapping[str, str], *, stop: threading.Event | None = None
+) -> Callable[[str, list[Event]], PostTotals]:
+    """`live_post`'s `send` through the ingest API, with each scenario's key."""
+
+    def send(scenario: str, batch: list[Event]) -> PostTotals:
+        answer = batch_post(client, api_keys[scenario], batch, stop=stop)
+        return answer_totals(answer, requests=0, events=len(batch))
+
+    return send
+
+
+def post_retrying(
+    client: httpx.Client,
+    path: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    *,
+    stop: threading.Event | None = None,
+) -> httpx.Response:
+    """Post `body` until it is answered 200 or 207, retrying what the API asks to be retried
+    (429 and 503 after `Retry-After`) and a server out of reach for a moment."""
     transport_failures = throttled = 0
     while True:
         try:
-            response = client.post(INGEST_PATH, content=body, headers=headers)
+            response = client.post(path, content=body, headers=headers)
         except httpx.TransportError as exc:
             transport_failures += 1
             if transport_failures >= TRANSPORT_RETRIES or (stop and stop.is_set()):
@@ -98,14 +129,13 @@ def batch_post(
         if response.status_code in (429, 503):
             throttled += 1
             if throttled >= THROTTLE_RETRIES or (stop and stop.is_set()):
-                raise PostError(f"ingest kept answering {response.status_code}")
+                raise PostError(f"{path} kept answering {response.status_code}")
             _pause(float(response.headers.get("Retry-After", "1")), stop)
             continue
         if response.status_code not in (200, 207):
             text = " ".join(response.text.split())[:200]
-            raise PostError(f"ingest answered {response.status_code}: {text}")
-        answer: dict[str, Any] = response.json()
-        return answer
+            raise PostError(f"{path} answered {response.status_code}: {text}")
+        return response
 
 
 def history_post(
@@ -127,7 +157,7 @@ def history_post(
     def send(api_key: str, batch: list[Event], requests: int) -> None:
         answer = batch_post(client, api_key, batch, stop=stop)
         with lock:
-            totals.add(_totals(answer, requests=requests, events=len(batch)))
+            totals.add(answer_totals(answer, requests=requests, events=len(batch)))
         if progress is not None:
             progress.advance(requests, len(batch))
 
@@ -156,8 +186,8 @@ def history_post(
 
 def live_post(
     *,
-    client: httpx.Client,
-    api_keys: Mapping[str, str],
+    send: Callable[[str, list[Event]], PostTotals],
+    scenarios: Iterable[str],
     catch_up_plan: TrafficPlan,
     live_plan: TrafficPlan,
     since: datetime,
@@ -170,7 +200,10 @@ def live_post(
     Minutes already over when reached are generated at `catch_up_plan`'s pace (a gap in the
     history, topped up at once), the current and later ones at `live_plan`'s. `on_minute` is
     told the first minute not generated yet, each time it moves: where to resume from.
+    `send` delivers a batch of one scenario's events, by whichever path that scenario takes
+    (`tollgate.demo.paths`).
     """
+    scenarios = tuple(scenarios)
     pending: list[tuple[datetime, int, str, bool, Event]] = []  # a heap, earliest first
     order = count()
     minute = minute_floor(since)
@@ -180,7 +213,7 @@ def live_post(
         moved = minute <= now
         while minute <= now:
             pace = catch_up_plan if minute + MINUTE <= now else live_plan
-            for scenario in api_keys:
+            for scenario in scenarios:
                 for request in minute_requests(pace, scenario, minute):
                     for index, event in enumerate(request):
                         at = datetime.fromisoformat(event["timestamp"])
@@ -193,8 +226,7 @@ def live_post(
             totals.requests += first  # a request counts once its first event is sent
         for scenario, events in due.items():
             for batch in batches(events, BATCH_EVENTS):
-                answer = batch_post(client, api_keys[scenario], batch, stop=stop)
-                totals.add(_totals(answer, requests=0, events=len(batch)))
+                totals.add(send(scenario, batch))
         if moved and on_minute is not None:
             on_minute(minute)
         stop.wait(tick_s)
@@ -208,7 +240,7 @@ def _stretch(
         yield from minute_requests(plan, scenario, minute, end=end)
 
 
-def _totals(answer: Mapping[str, Any], *, requests: int, events: int) -> PostTotals:
+def answer_totals(answer: Mapping[str, Any], *, requests: int, events: int) -> PostTotals:
     return PostTotals(
         requests=requests,
         events=events,

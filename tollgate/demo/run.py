@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from tollgate.demo.live import HISTORY, LiveTraffic, week_post
+from tollgate.demo.paths import paths_words
 from tollgate.demo.poster import PostError
 from tollgate.demo.processes import (
     Processes,
@@ -268,6 +269,7 @@ def _instructions_print(
         f"Live traffic: about {live.live_plan.requests_per_hour() / 60:.0f} requests a minute "
         f"across the five projects, the history's pace{top_up}; new events reach the metrics "
         f"within a minute.\n"
+        f"  Live paths: {paths_words()}.\n"
         f"Ctrl-C stops everything.",
         flush=True,
     )

@@ -21,7 +21,7 @@ from governance.management.base import TollgateCommand, organization_named
 from governance.services import api_key_revoke
 from ingestion.services import simulation_keys_issue
 from tollgate.demo.incidents import demo_incidents
-from tollgate.demo.poster import PostError, history_post, live_post
+from tollgate.demo.poster import PostError, api_sender, history_post, live_post
 from tollgate.demo.progress import ProgressBar
 from tollgate.demo.simulation import TrafficPlan, minute_floor, requests_count
 from tollgate.demo.traffic import SCENARIOS
@@ -178,8 +178,8 @@ class Command(TollgateCommand):
         )
         try:
             totals = live_post(
-                client=client,
-                api_keys=api_keys,
+                send=api_sender(client, api_keys, stop=stop),
+                scenarios=api_keys,
                 catch_up_plan=plan,
                 live_plan=live_plan,
                 since=since,
