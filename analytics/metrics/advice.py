@@ -21,7 +21,7 @@ from analytics.metrics.breakdowns import layers_checked
 from analytics.metrics.compare import metrics_compare
 from analytics.metrics.query import MODES, UNKNOWN_MODE, MetricsQuery
 from analytics.metrics.reference import figure_words, reference_words
-from analytics.metrics.results import CompareRow, FigurePosition, ReferenceRange
+from analytics.metrics.results import CompareRow, Comparison, FigurePosition, ReferenceRange
 from governance.models import (
     ADVICE_FINDINGS,
     NO_PROFILE,
@@ -182,11 +182,19 @@ class Advice:
         return tuple(finding for finding in self.findings if finding.code in wanted)
 
 
-def project_advice(query: MetricsQuery, project: Project, *, rollouts: bool = True) -> Advice:
+def project_advice(
+    query: MetricsQuery,
+    project: Project,
+    *,
+    rollouts: bool = True,
+    comparison: Comparison | None = None,
+) -> Advice:
     """The project's advice over the query's window and filters (its projects narrowed to
     this one; a mode filter is dropped, since advice asks which mode runs, and a policy
     filter, which would count one policy's layers as the layers seen). Without `rollouts`
-    the measured row carries no maintainability (see `metrics_compare`).
+    the measured row carries no maintainability (see `metrics_compare`). `comparison` is
+    the project's comparison over the window when the caller has read it already (without a
+    mode or policy filter): it is then not read again.
 
     The measured mode is the one with most of the window's requests (`unknown`, requests
     no event told a mode of, included). A tie goes to the recommended mode when it is among
@@ -197,7 +205,7 @@ def project_advice(query: MetricsQuery, project: Project, *, rollouts: bool = Tr
     profile = ProjectProfile.objects.filter(project=project).first()
     answers = profile.answers if profile is not None else {}
     recommendation = advice_recommend(answers)
-    rows = metrics_compare(query, rollouts=rollouts).rows
+    rows = (comparison or metrics_compare(query, rollouts=rollouts)).rows
     requests = sum(row.traffic.requests for row in rows)
     measured = None
     if requests:

@@ -247,6 +247,20 @@ class TestReads:
         rollups_advance(max_seconds=float("inf"))
         assert reads() <= before + 3 * len(one)
 
+    def test_one_project_in_view_reads_its_comparison_once(self, traffic, member):
+        client = member("ops")
+        client.get(PAGE)
+
+        def comparison_reads(params: dict[str, str]) -> int:
+            with CaptureQueriesContext(connection) as queries:
+                assert client.get(PAGE, {"range": "7d", **params}).status_code == 200
+            # The comparison's first read: attempts by mode and model.
+            return sum(q["sql"].startswith("SELECT t.mode, t.model, ") for q in queries)
+
+        assert comparison_reads({}) == 3  # the page's, then each of the two projects' advice
+        assert comparison_reads({"project": "search"}) == 1  # its advice takes the page's
+        assert comparison_reads({"project": "support", "policy": "pii-filter"}) == 2  # advice: none
+
     def test_advice_is_read_for_a_bounded_number_of_projects(self, traffic, member, organization):
         for index in range(ADVICE_SHOWN):
             ProjectFactory.create(organization=organization, name=f"more-{index:02}", matrix=True)

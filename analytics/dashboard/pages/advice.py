@@ -18,11 +18,13 @@ from analytics.dashboard.pages.comparison_table import MODE_LABELS, WORSE_WHEN
 from analytics.formatting import percent
 from analytics.metrics.advice import FIGURE_FINDINGS, MODE_MISMATCH, TOO_FEW_LAYERS, Advice
 from analytics.metrics.advice import project_advice as advice_of
+from analytics.metrics.results import Comparison
 from governance.models import NO_PROFILE, PROFILE_QUESTION_TEXTS, PROFILE_QUESTIONS, Project
 
 # Projects whose advice the page reads: each is five reads (its profile, the comparison's
 # two and its incidents, the layers checked; the cards show no rollouts, so none are walked),
-# so the page reads at most 14 + 5 * 8 = 54 times.
+# so the page reads at most 14 + 5 * 8 = 54 times; with one project in view its advice takes
+# the page's comparison and reads twice more (its profile, the layers checked).
 ADVICE_SHOWN = 8
 ADMIN_PROJECT = f"{Project._meta.app_label}_{Project._meta.model_name}"  # the admin's URL names
 MODE_NAMES = {mode: label.lower() for mode, label in MODE_LABELS.items()}  # within a sentence
@@ -75,12 +77,17 @@ class ProjectAdvice:
     profile_url: str  # the admin page where the profile is set (shown to staff only)
 
 
-def project_advice_cards(selection: Selection) -> tuple[list[ProjectAdvice], list[str]]:
+def project_advice_cards(
+    selection: Selection, comparison: Comparison
+) -> tuple[list[ProjectAdvice], list[str]]:
     """The advice of the first ADVICE_SHOWN projects of the selection (by name) and the
-    names of the others."""
-    projects = sorted(selection.query.projects, key=lambda project: project.name)
+    names of the others. `comparison` is the page's: when it is of one project and no policy
+    (the page has no mode), it is that project's advice's comparison too, not read again."""
+    query = selection.query
+    projects = sorted(query.projects, key=lambda project: project.name)
     shown, rest = projects[:ADVICE_SHOWN], projects[ADVICE_SHOWN:]
-    return [_card(advice_of(selection.query, p, rollouts=False), p) for p in shown], [
+    own = comparison if len(projects) == 1 and query.mode is None and query.policy is None else None
+    return [_card(advice_of(query, p, rollouts=False, comparison=own), p) for p in shown], [
         p.name for p in rest
     ]
 

@@ -146,7 +146,7 @@ def architectures_context(selection: Selection) -> dict[str, Any]:
     advice, for a selection without a mode (`without_mode`)."""
     comparison = metrics_compare(selection.query)
     rows = comparison.rows
-    advice, advice_more = project_advice_cards(selection)
+    advice, advice_more = project_advice_cards(selection, comparison)
     context: dict[str, Any] = {
         "hide_mode_filter": True,
         "empty": not rows,
