@@ -133,11 +133,11 @@ def response_encode(*, rejected_spans: int, error_message: str, media_type: str)
 
 def status_encode(*, http_status: int, message: str, field: str | None, media_type: str) -> bytes:
     """A refusal as OTLP/HTTP's `google.rpc.Status` in `media_type` (JSON unless protobuf):
-    the gRPC code of the HTTP status, the message, and the field at fault, when one is known,
-    as a `google.rpc.BadRequest` field violation in `details`."""
+    the gRPC code of the HTTP status, the message (naming the field at fault, once), and the
+    field, when one is known, as a `google.rpc.BadRequest` field violation in `details`."""
     status = status_pb2.Status(
         code=GRPC_CODES.get(http_status, code_pb2.UNKNOWN),
-        message=f"{field}: {message}" if field else message,
+        message=f"{field}: {message}" if field and field not in message else message,
     )
     if field:
         violation = error_details_pb2.BadRequest.FieldViolation(field=field, description=message)
