@@ -24,6 +24,17 @@ def client(live_server, ingest_key) -> Iterator[Client]:
     made.close(timeout_s=5)
 
 
+# A model call's required fields, where only its request id matters.
+SMALL_CALL = {
+    "model": "gpt-5.4",
+    "mode": "hybrid",
+    "input_tokens": 1,
+    "output_tokens": 1,
+    "latency_ms": 1.0,
+    "status": "ok",
+}
+
+
 def test_events_land_in_the_raw_tables_with_their_fields(client, project, service):
     moment = datetime.now(UTC) - timedelta(seconds=30)
     routing_id = client.routing(
@@ -114,12 +125,7 @@ def test_a_revoked_or_unknown_key_is_refused_and_counted(live_server):
     try:
         client.routing(
             request_id="live-401",
-            model="gpt-5.4",
-            mode="hybrid",
-            input_tokens=1,
-            output_tokens=1,
-            latency_ms=1.0,
-            status="ok",
+            **SMALL_CALL,
         )
         assert client.flush(timeout_s=30) is False
         stats = client.stats()
@@ -133,22 +139,12 @@ def test_an_event_the_server_refuses_is_counted_as_rejected(client):
     # Valid for the client, refused by the server: older than the retention window.
     client.routing(
         request_id="live-old",
-        model="gpt-5.4",
-        mode="hybrid",
-        input_tokens=1,
-        output_tokens=1,
-        latency_ms=1.0,
-        status="ok",
+        **SMALL_CALL,
         timestamp=datetime.now(UTC) - timedelta(days=400),
     )
     kept = client.routing(
         request_id="live-new",
-        model="gpt-5.4",
-        mode="hybrid",
-        input_tokens=1,
-        output_tokens=1,
-        latency_ms=1.0,
-        status="ok",
+        **SMALL_CALL,
     )
 
     assert client.flush(timeout_s=30) is False
