@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from tollgate_client import Client
@@ -25,7 +26,7 @@ def client(live_server, ingest_key) -> Iterator[Client]:
 
 
 # A model call's required fields, where only its request id matters.
-SMALL_CALL = {
+SMALL_CALL: dict[str, Any] = {
     "model": "gpt-5.4",
     "mode": "hybrid",
     "input_tokens": 1,
