@@ -354,9 +354,8 @@ class Client:
             first = self._in_flight_first
             try:
                 self._deliver(batch, first)
-            except (
-                Exception
-            ):  # the thread must outlive any bug; the batch is counted, not lost silently
+            # The thread must outlive any bug: the batch is counted, not lost silently.
+            except Exception:
                 logger.exception("tollgate_client: sending a batch failed; its events are dropped")
                 with self._lock:
                     self._stats["dropped"] += len(batch)
