@@ -107,10 +107,15 @@ def test_each_incident_raises_its_alert(demo_keys):
     interception = _alert("content-platform", "over_interception")
     assert interception.state == AlertState.FIRING
     assert interception.value is not None and interception.value > 0.03
-    # ... and the rule that watches the new policy by name names it.
+    # ... and the rule that watches the new policy by name names it. It fired over its 25%;
+    # its rate is read from the 10-25 checks an hour the policy makes (fewer at night), so by
+    # the end of the replay a dip may have resolved it and it may be pending again.
     policy = _alert("content-platform", "over_interception", scope="policy:output_safety_v2")
-    assert policy.state == AlertState.FIRING
-    assert policy.value is not None and policy.value > 0.25
+    fired = list(
+        policy.evaluations.filter(state_after=AlertState.FIRING).values_list("value", flat=True)
+    )
+    assert fired and all(value is not None and value > 0.25 for value in fired)
+    assert policy.state != AlertState.FIRING or (policy.value or 0) > 0.25
 
     # (d) The budget on course to overrun: 50% and 80% crossed, forecast beyond the amount.
     assert budget is not None and budget.project is not None
