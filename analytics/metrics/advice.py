@@ -205,7 +205,9 @@ def project_advice(
     profile = ProjectProfile.objects.filter(project=project).first()
     answers = profile.answers if profile is not None else {}
     recommendation = advice_recommend(answers)
-    rows = (comparison or metrics_compare(query, rollouts=rollouts)).rows
+    if comparison is None:
+        comparison = metrics_compare(query, rollouts=rollouts)
+    rows = comparison.rows
     requests = sum(row.traffic.requests for row in rows)
     measured = None
     if requests:
