@@ -36,7 +36,7 @@ from ingestion.request_reads import RequestAttempt as RequestAttempt
 from ingestion.request_reads import RequestCheck as RequestCheck
 from ingestion.request_reads import RequestTrace as RequestTrace
 from ingestion.request_reads import request_traces as request_traces
-from tollgate.db.sql import frame_query
+from tollgate.db.sql import fetch_rows, frame_query
 
 
 @dataclass(frozen=True)
@@ -580,20 +580,19 @@ def version_counts(
         else None
         for span in spans
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            VERSION_COUNTS_SQL.format(routing=routing, checks=checks),
-            [
-                list(range(len(spans))),
-                [span.project_id for span in spans],
-                policies,
-                [span.version for span in spans],
-                [span.start for span in spans],
-                [span.end for span in spans],
-                [span.mode for span in spans],
-                *routing_params,
-                *checks_params,
-            ],
-        )
-        found = {i: VersionCounts(events=events, older=older) for i, events, older in cursor}
+    rows = fetch_rows(
+        VERSION_COUNTS_SQL.format(routing=routing, checks=checks),
+        [
+            list(range(len(spans))),
+            [span.project_id for span in spans],
+            policies,
+            [span.version for span in spans],
+            [span.start for span in spans],
+            [span.end for span in spans],
+            [span.mode for span in spans],
+            *routing_params,
+            *checks_params,
+        ],
+    )
+    found = {i: VersionCounts(events=events, older=older) for i, events, older in rows}
     return [found[i] for i in range(len(spans))]

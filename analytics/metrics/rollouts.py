@@ -35,10 +35,11 @@ from __future__ import annotations
 
 import statistics
 from bisect import bisect_right
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from itertools import groupby, pairwise
+from itertools import pairwise
 from operator import itemgetter
 from typing import Any
 
@@ -206,21 +207,19 @@ def _timelines(query: MetricsQuery, *, by_mode: bool) -> dict[Timeline, list[_Ro
     )
     kept: list[tuple[Any, ...]] = []
     while rows:
-        versions: dict[tuple[Any, ...], int] = {}
-        for project_id, component, mode, _, grain, bucket, _, _ in rows:
-            key = (project_id, component, mode, grain, bucket)
-            versions[key] = versions.get(key, 0) + 1
         # A bucket is read again at the finer grain for every mode when one mode had more
-        # than one version in it.
+        # than one version in it (rows are one per version of a mode's bucket).
+        versions = Counter(map(itemgetter(0, 1, 2, 4, 5), rows))
         mixed = list(
             dict.fromkeys(
-                (key[0], key[1], key[3], key[4])
-                for key, count in versions.items()
-                if count > 1 and key[3] in FINER
+                (project_id, component, grain, bucket)
+                for (project_id, component, _, grain, bucket), count in versions.items()
+                if count > 1 and grain in FINER
             )
         )
         refined = set(mixed)
-        kept += [row for row in rows if (row[0], row[1], row[4], row[5]) not in refined]
+        bucket_of = itemgetter(0, 1, 4, 5)
+        kept += [row for row in rows if bucket_of(row) not in refined]
         if not mixed:
             break
         rows = fetch_rows(
@@ -257,15 +256,16 @@ def _filters(query: MetricsQuery) -> tuple[list[str], list[Any]]:
 
 def _runs(rows: list[tuple[Any, ...]]) -> dict[Timeline, list[_Row]]:
     """Per project, component and mode, its rows (each of one version) in order of their
-    first event, consecutive rows of one version merged into one run."""
-    # The modes are all None or all text, so the key never compares None with a string.
-    ordered = sorted(rows, key=itemgetter(0, 1, 2, 6, 3))
+    first event (then version), consecutive rows of one version merged into one run."""
+    grouped: dict[Timeline, list[tuple[Any, ...]]] = {}
+    for row in rows:
+        grouped.setdefault(row[:3], []).append(row)
     timelines: dict[Timeline, list[_Row]] = {}
-    for timeline, grouped in groupby(ordered, key=itemgetter(0, 1, 2)):
+    for timeline, timeline_rows in grouped.items():
+        timeline_rows.sort(key=itemgetter(6, 3))
         runs = timelines[timeline] = []
-        first, *rest = grouped
-        _, _, _, version, _, _, first_at, last_at = first
-        for _, _, _, row_version, _, _, row_first_at, row_last_at in rest:
+        _, _, _, version, _, _, first_at, last_at = timeline_rows[0]
+        for _, _, _, row_version, _, _, row_first_at, row_last_at in timeline_rows[1:]:
             if row_version == version:
                 last_at = max(last_at, row_last_at)
             else:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import random
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -28,9 +29,11 @@ from analytics.rollups.job import rollups_advance
 from analytics.rollups.rebuild import rollups_rebuild, version_rollups_rebuild_all
 from governance.models import Project
 from governance.services import api_key_create
+from ingestion import selectors
 from tests.analytics.test_metrics import read_client_of
 from tests.conftest import enforcement_event, routing_event
 from tests.governance.factories import OrganizationFactory, ProjectFactory
+from tollgate.db.sql import fetch_rows
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -156,6 +159,32 @@ def test_a_long_span_counts_its_whole_minutes_from_rollups_as_the_raw_events_say
     older = [event for event in inside if event["router_version"] != "v2"]
     assert (rollout.events, rollout.older_events) == (len(inside), len(older))
     assert rollout.mixed_version_share == pytest.approx(len(older) / len(inside), abs=1e-6)
+
+
+def test_counting_the_spans_reads_the_version_indexes_alone(post_batch, project, monkeypatch):
+    post(post_batch, TIMELINE)
+    rollups_advance()
+    plans: list[str] = []
+
+    def explained(sql, params):
+        plans.extend(line for (line,) in fetch_rows(f"EXPLAIN {sql}", params))
+        return fetch_rows(sql, params)
+
+    monkeypatch.setattr(selectors, "fetch_rows", explained)
+    with transaction.atomic(), connection.cursor() as cursor:
+        # A few rows: the planner would scan them whatever; what matters is that the
+        # indexes hold all a span's count needs (each event's version and mode).
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_bitmapscan = off")
+        # Weighs every index scan alike, index-only ones too: what is left to choose is
+        # whether an index holds all the count reads (a plain index scan visits the table).
+        cursor.execute("SET LOCAL enable_indexscan = off")
+        assert found(rollouts_list(query_of(project, at(-60), at(120)))) == EXPECTED
+    plan = "\n".join(plans)
+    for table in ("routingevent", "enforcementevent"):
+        assert re.search(rf"Index Only Scan using \S+ on ingestion_{table}_", plan), plan
+    assert not re.search(r"Index Scan|Bitmap Heap Scan", plan), plan
+    assert "Seq Scan" not in plan, plan
 
 
 def test_no_rollouts_summary_is_empty(project):
