@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from analytics.formatting import percent
 from analytics.metrics.breakdowns import layers_checked
 from analytics.metrics.compare import metrics_compare
-from analytics.metrics.query import MODES, UNKNOWN_MODE, MetricsQuery
+from analytics.metrics.query import MODE_WORDS, MODES, UNKNOWN_MODE, MetricsQuery
 from analytics.metrics.reference import figure_words, reference_words
 from analytics.metrics.results import CompareRow, Comparison, FigurePosition, ReferenceRange
 from governance.models import (
@@ -274,19 +274,14 @@ def advice_findings(
     return found
 
 
-def _mode_words(mode: str) -> str:
-    """A mode as a sentence names it: `routing_first` -> routing-first (the article's word)."""
-    return mode.replace("_", "-")
-
-
 def _mismatch_message(recommendation: Recommendation, mode: str, measured: Measured) -> str:
     why = f" ({recommendation.override})" if recommendation.override else ""
     share = percent(measured.share)
     if measured.mode == UNKNOWN_MODE:
         running = f"most of your requests ({share}) carry no mode"
     else:
-        running = f"you run {_mode_words(measured.mode)} ({share} of the window's requests)"
-    return f"your profile calls for {_mode_words(mode)}{why} and {running}"
+        running = f"you run {MODE_WORDS[measured.mode]} ({share} of the window's requests)"
+    return f"your profile calls for {MODE_WORDS[mode]}{why} and {running}"
 
 
 def _figure_finding(figure: FigurePosition, reference: ReferenceRange, mode: str) -> Finding:
@@ -295,5 +290,5 @@ def _figure_finding(figure: FigurePosition, reference: ReferenceRange, mode: str
     return Finding(
         f"{code}_{figure.position}_reference",
         f"{name} {value}, {figure.position} the {reference_words(reference)} the article "
-        f"gives for {_mode_words(mode)}",
+        f"gives for {MODE_WORDS[mode]}",
     )

@@ -26,6 +26,13 @@ MONEY_PLACES = Decimal("0.000001")
 MODES = ("routing_first", "enforcement_first", "hybrid")
 # What `mode=` names the requests no event told a mode of; the rollups keep their mode "".
 UNKNOWN_MODE = "unknown"
+# How a sentence names each mode (the article's words), on pages and in advice alike.
+MODE_WORDS = {
+    "routing_first": "routing-first",
+    "enforcement_first": "enforcement-first",
+    "hybrid": "hybrid",
+    UNKNOWN_MODE: "no mode reported",
+}
 
 
 @dataclass(frozen=True)

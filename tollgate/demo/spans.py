@@ -70,7 +70,7 @@ def spans_export(events: Iterable[Event], *, service_name: str) -> ExportTraceSe
         resource_spans=[
             ResourceSpans(
                 resource=Resource(
-                    attributes=_attributes(
+                    attributes=key_values(
                         {"service.name": service_name, "deployment.environment.name": environment}
                     )
                 ),
@@ -105,7 +105,7 @@ def event_span(event: Event) -> Span:
         kind=Span.SPAN_KIND_CLIENT if routing else Span.SPAN_KIND_INTERNAL,
         start_time_unix_nano=start_ns,
         end_time_unix_nano=start_ns + round(duration_ms * 1_000_000),
-        attributes=_attributes(attributes),
+        attributes=key_values(attributes),
         status=Status(code=Status.STATUS_CODE_ERROR if failed else Status.STATUS_CODE_OK),
     )
 
@@ -129,11 +129,15 @@ def _unix_ns(moment: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
 
 
-def _attributes(values: Mapping[str, Any]) -> list[KeyValue]:
-    return [KeyValue(key=key, value=_any_value(value)) for key, value in values.items()]
+def key_values(values: Mapping[str, Any]) -> list[KeyValue]:
+    """Attributes as OTLP writes them: a key and a typed value each."""
+    return [KeyValue(key=key, value=any_value(value)) for key, value in values.items()]
 
 
-def _any_value(value: Any) -> AnyValue:
+def any_value(value: Any) -> AnyValue:
+    """A Python value as an OTLP AnyValue (one already built passes as it is)."""
+    if isinstance(value, AnyValue):
+        return value
     if isinstance(value, bool):
         return AnyValue(bool_value=value)
     if isinstance(value, int):

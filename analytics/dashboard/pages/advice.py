@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from django.urls import reverse
 
 from analytics.dashboard.filters import Selection
-from analytics.dashboard.pages.comparison_table import MODE_LABELS, WORSE_WHEN
+from analytics.dashboard.pages.comparison_table import WORSE_WHEN
 from analytics.formatting import percent
 from analytics.metrics.advice import FIGURE_FINDINGS, MODE_MISMATCH, TOO_FEW_LAYERS, Advice
 from analytics.metrics.advice import project_advice as advice_of
+from analytics.metrics.query import MODE_WORDS
 from analytics.metrics.results import Comparison
 from governance.models import NO_PROFILE, PROFILE_QUESTION_TEXTS, PROFILE_QUESTIONS, Project
 
@@ -27,7 +28,6 @@ from governance.models import NO_PROFILE, PROFILE_QUESTION_TEXTS, PROFILE_QUESTI
 # the page's comparison and reads twice more (its profile, the layers checked).
 ADVICE_SHOWN = 8
 ADMIN_PROJECT = f"{Project._meta.app_label}_{Project._meta.model_name}"  # the admin's URL names
-MODE_NAMES = {mode: label.lower() for mode, label in MODE_LABELS.items()}  # within a sentence
 FINDING_TITLES = {
     NO_PROFILE: "No profile",
     MODE_MISMATCH: "Runs another architecture than its profile calls for",
@@ -104,15 +104,15 @@ def _card(advice: Advice, project: Project) -> ProjectAdvice:
                 question=question,
                 text=PROFILE_QUESTION_TEXTS[question],
                 answer=answers.get(question, ""),
-                vote=MODE_NAMES.get(votes.get(question, ""), ""),
+                vote=MODE_WORDS.get(votes.get(question, ""), ""),
             )
             for question in PROFILE_QUESTIONS
         ),
-        recommended=MODE_NAMES.get(recommendation.recommended_mode or "", ""),
-        measured=MODE_NAMES.get(advice.measured.mode, "") if advice.measured else "",
+        recommended=MODE_WORDS.get(recommendation.recommended_mode or "", ""),
+        measured=MODE_WORDS.get(advice.measured.mode, "") if advice.measured else "",
         measured_share=percent(advice.measured.share) if advice.measured else "",
         votes=tuple(
-            (MODE_NAMES[mode], count)
+            (MODE_WORDS[mode], count)
             for mode, count in sorted(recommendation.votes.items(), key=lambda item: -item[1])
         ),
         findings=tuple(

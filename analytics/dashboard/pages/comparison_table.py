@@ -10,15 +10,11 @@ from typing import Any
 
 from analytics.dashboard.formatting import count, ms, raw, seconds
 from analytics.formatting import NA, multiple, percent, ratio_percent, usd
+from analytics.metrics.query import MODE_WORDS
 from analytics.metrics.reference import reference_words
 from analytics.metrics.results import CompareRow, FigurePosition, ReferenceRange
 
-MODE_LABELS = {
-    "routing_first": "Routing-first",
-    "enforcement_first": "Enforcement-first",
-    "hybrid": "Hybrid",
-    "unknown": "No mode reported",
-}
+MODE_LABELS = {mode: words[0].upper() + words[1:] for mode, words in MODE_WORDS.items()}
 # Which side of its reference a figure is worse on (the other side is better).
 WORSE_WHEN = {
     "latency_p50_ms": "above",
