@@ -65,8 +65,8 @@ BY_MODE = {True: "t.mode", False: "NULL::text"}
 # The rows of the finer grain within each span of a component (a day or an hour in which it
 # had more than one version), grouped span by span: each span is an index-only range of the
 # unique index (grain, project, component, bucket ... INCLUDE first and last event), and a
-# span's few hundred rows are hashed on their own, where one GROUP BY over all the spans had
-# the planner sort them all.
+# span's few hundred rows are grouped on their own as the index orders them (bucket, version,
+# mode), where one GROUP BY over all the spans had the planner sort them all.
 REFINED_SQL = """
 SELECT s.project_id, s.component, v.mode, v.version, s.grain, v.bucket, v.first_at, v.last_at
 FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[])
@@ -77,7 +77,7 @@ CROSS JOIN LATERAL (
     FROM analytics_versionrollup t
     WHERE t.grain = s.grain AND t.project_id = s.project_id AND t.component = s.component
       AND t.bucket >= s.start_at AND t.bucket < s.end_at {filters}
-    GROUP BY 1, 2, 3
+    GROUP BY t.bucket, t.version, {mode}
 ) v
 """
 FINER = {"d": "h", "h": "m"}
