@@ -29,8 +29,9 @@ DATABASE_URL is unset):
    call that triggers a full collection pays for what requests allocate, not for a walk of
    the bench's own objects. Each endpoint is called through Django's test client with the
    read key as Bearer, for the window [now - 30 days, now) taken to the minute: 3 warm-up
-   calls, then `--calls` (50) timed ones, each timed from request to rendered response. Then each dashboard page the
-   same way, signed in as an ops member of the run's organization, with the range "30 d".
+   calls, then `--calls` (50) timed ones, each timed from request to rendered response. Then
+   each dashboard page the same way, signed in as an ops member of the run's organization,
+   with the range "30 d".
 5. Large size: the rest of the events, generated over the same 30 days (so the same window
    holds 10 times as many events), loaded, rolled up and measured the same way.
 

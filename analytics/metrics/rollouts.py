@@ -81,6 +81,7 @@ CROSS JOIN LATERAL (
 ) v
 """
 FINER = {"d": "h", "h": "m"}
+ROW_BUCKET = itemgetter(0, 1, 4, 5)  # a row's project, component, grain and bucket
 STEP = {"d": timedelta(days=1), "h": timedelta(hours=1)}
 
 
@@ -218,8 +219,7 @@ def _timelines(query: MetricsQuery, *, by_mode: bool) -> dict[Timeline, list[_Ro
             )
         )
         refined = set(mixed)
-        bucket_of = itemgetter(0, 1, 4, 5)
-        kept += [row for row in rows if bucket_of(row) not in refined]
+        kept += [row for row in rows if ROW_BUCKET(row) not in refined]
         if not mixed:
             break
         rows = fetch_rows(
